@@ -1,0 +1,260 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"crypto/x509"
+	"fmt"
+	"hash"
+	"strings"
+	"time"
+
+	"github.com/veraison/go-cose"
+
+	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/messages"
+)
+
+// Check names of issuer data authentication.
+const (
+	CheckIssuerAuthAlg       = "issuer_auth.alg"
+	CheckIssuerAuthX5Chain   = "issuer_auth.x5chain"
+	CheckIssuerAuthSignature = "issuer_auth.signature"
+	CheckIssuerAuthChain     = "issuer_auth.chain"
+	CheckIssuerAuthProfile   = "issuer_auth.certificate_profile"
+	CheckIssuerAuthEncoding  = "issuer_auth.encoding"
+	CheckMSODecode           = "mso.decode"
+	CheckMSODigestAlgorithm  = "mso.digest_algorithm"
+	CheckMSODocType          = "mso.doc_type"
+	CheckMSOValidity         = "mso.validity"
+	CheckMSOSigned           = "mso.signed_within_certificate"
+	CheckMSOEncoding         = "mso.encoding"
+	CheckValueDigests        = "mso.value_digests"
+)
+
+// IssuerOptions are the inputs of issuer data authentication.
+type IssuerOptions struct {
+	Trust *TrustStore
+	Now   time.Time
+	Cache *ChainCache // optional
+}
+
+// IssuerResult is what issuer data authentication established.
+type IssuerResult struct {
+	MSO      *messages.MobileSecurityObject // nil when the MSO could not be decoded
+	DSCert   *x509.Certificate
+	Anchor   *x509.Certificate
+	Verified map[string]map[string]*messages.IssuerSignedItem // items whose digest matched
+}
+
+// digestFor returns the hash named by an MSO digestAlgorithm. Lowercase spellings
+// ("sha256", seen in pyMDOC-CBOR output) are accepted with a warning by the caller.
+func digestFor(name string) (func() hash.Hash, bool) {
+	switch strings.ToUpper(strings.ReplaceAll(name, "-", "")) {
+	case "SHA256":
+		return sha256.New, true
+	case "SHA384":
+		return sha512.New384, true
+	case "SHA512":
+		return sha512.New, true
+	}
+	return nil, false
+}
+
+// verifySign1 verifies a COSE_Sign1 with go-cose over the given payload (attached or
+// detached), using the protected header bytes exactly as received.
+func verifySign1(s *messages.CoseSign1, payload []byte, pub any) error {
+	alg, inProtected, err := s.Alg()
+	if err != nil {
+		return err
+	}
+	if !inProtected {
+		return fmt.Errorf("alg %d is not in the protected header", alg)
+	}
+	verifier, err := keys.COSEVerifier(alg, pub)
+	if err != nil {
+		return err
+	}
+	rawProtected, err := messages.Marshal(s.Protected)
+	if err != nil {
+		return err
+	}
+	msg := cose.Sign1Message{
+		Headers: cose.Headers{
+			RawProtected: rawProtected,
+			Protected:    cose.ProtectedHeader{cose.HeaderLabelAlgorithm: cose.Algorithm(alg)},
+		},
+		Payload:   payload,
+		Signature: s.Signature,
+	}
+	if err := msg.Verify(nil, verifier); err != nil {
+		return fmt.Errorf("signature does not verify: %w", err)
+	}
+	return nil
+}
+
+// VerifyIssuerAuth performs issuer data authentication of one IssuerSigned for docType:
+// the DS certificate chain to a trust anchor, the COSE_Sign1 signature over the MSO, the
+// MSO docType and validity window, and the digest of every IssuerSignedItemBytes exactly
+// as received. Every step is recorded in c; nothing panics on hostile input.
+func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts IssuerOptions) *IssuerResult {
+	res := &IssuerResult{Verified: map[string]map[string]*messages.IssuerSignedItem{}}
+	ia := &is.IssuerAuth
+
+	alg, inProtected, err := ia.Alg()
+	switch {
+	case err != nil:
+		c.fail(CheckIssuerAuthAlg, "%v", err)
+	case !inProtected:
+		c.fail(CheckIssuerAuthAlg, "alg %d only in the unprotected header", alg)
+	default:
+		c.pass(CheckIssuerAuthAlg)
+	}
+
+	chainDER, asArray, inProt, err := ia.X5Chain()
+	var chain []*x509.Certificate
+	if err == nil {
+		for i, der := range chainDER {
+			cert, perr := x509.ParseCertificate(der)
+			if perr != nil {
+				err = fmt.Errorf("x5chain certificate %d: %w", i, perr)
+				break
+			}
+			chain = append(chain, cert)
+		}
+	}
+	if c.result(CheckIssuerAuthX5Chain, err) {
+		res.DSCert = chain[0]
+		var quirks []string
+		if asArray && len(chainDER) == 1 {
+			quirks = append(quirks, "x5chain is a one-element array")
+		}
+		if inProt {
+			quirks = append(quirks, "x5chain is in the protected header")
+		}
+		if ia.Tagged {
+			quirks = append(quirks, "COSE_Sign1 is tagged 18")
+		}
+		if ia.Detached {
+			quirks = append(quirks, "payload is detached")
+		}
+		if len(quirks) > 0 {
+			c.warn(CheckIssuerAuthEncoding, "%s", strings.Join(quirks, "; "))
+		}
+	}
+
+	if res.DSCert != nil {
+		err := verifySign1(ia, ia.Payload, res.DSCert.PublicKey)
+		c.result(CheckIssuerAuthSignature, err)
+		anchor, err := VerifyChain(chain, opts.Trust, opts.Now, opts.Cache)
+		if c.result(CheckIssuerAuthChain, err) {
+			res.Anchor = anchor
+			if dev := profileDeviations(res.DSCert, anchor, OIDMdlDS, OIDMdocDS); len(dev) > 0 {
+				c.warn(CheckIssuerAuthProfile, "%s", strings.Join(dev, "; "))
+			} else {
+				c.pass(CheckIssuerAuthProfile)
+			}
+		}
+	}
+
+	mso, err := messages.DecodeMSO(ia.Payload)
+	if !c.result(CheckMSODecode, err) {
+		return res
+	}
+	res.MSO = mso
+	if mso.NotTagged {
+		c.warn(CheckMSOEncoding, "MSO is not wrapped in tag 24")
+	}
+	vi := mso.ValidityInfo
+	if vi.Signed.Fractional || vi.ValidFrom.Fractional || vi.ValidUntil.Fractional {
+		c.warn(CheckMSOEncoding, "validityInfo tdate has fractional seconds")
+	}
+	if vi.Signed.Untagged || vi.ValidFrom.Untagged || vi.ValidUntil.Untagged {
+		c.warn(CheckMSOEncoding, "validityInfo tdate without tag 0")
+	}
+
+	newHash, ok := digestFor(mso.DigestAlgorithm)
+	switch {
+	case !ok:
+		c.fail(CheckMSODigestAlgorithm, "unsupported digestAlgorithm %q", mso.DigestAlgorithm)
+	case mso.DigestAlgorithm != "SHA-256" && mso.DigestAlgorithm != "SHA-384" && mso.DigestAlgorithm != "SHA-512":
+		c.warn(CheckMSODigestAlgorithm, "digestAlgorithm spelled %q", mso.DigestAlgorithm)
+	default:
+		c.pass(CheckMSODigestAlgorithm)
+	}
+
+	if mso.DocType != docType {
+		c.fail(CheckMSODocType, "MSO docType %q does not match document docType %q", mso.DocType, docType)
+	} else {
+		c.pass(CheckMSODocType)
+	}
+
+	switch {
+	case vi.ValidFrom.After(vi.ValidUntil.Time):
+		c.fail(CheckMSOValidity, "validFrom %s is after validUntil %s", rfc(vi.ValidFrom.Time), rfc(vi.ValidUntil.Time))
+	case opts.Now.Before(vi.ValidFrom.Time):
+		c.fail(CheckMSOValidity, "not yet valid: validFrom %s is after %s", rfc(vi.ValidFrom.Time), rfc(opts.Now))
+	case opts.Now.After(vi.ValidUntil.Time):
+		c.fail(CheckMSOValidity, "expired: validUntil %s is before %s", rfc(vi.ValidUntil.Time), rfc(opts.Now))
+	case vi.Signed.After(opts.Now):
+		c.fail(CheckMSOValidity, "signed %s lies after %s", rfc(vi.Signed.Time), rfc(opts.Now))
+	default:
+		c.pass(CheckMSOValidity)
+	}
+	if res.DSCert != nil {
+		if vi.Signed.Before(res.DSCert.NotBefore) || vi.Signed.After(res.DSCert.NotAfter) {
+			c.warn(CheckMSOSigned, "MSO signed %s outside the DS certificate validity %s to %s",
+				rfc(vi.Signed.Time), rfc(res.DSCert.NotBefore), rfc(res.DSCert.NotAfter))
+		} else {
+			c.pass(CheckMSOSigned)
+		}
+	}
+
+	if newHash == nil {
+		return res
+	}
+	var bad []string
+	if is.NameSpaces != nil {
+		for ns, items := range is.NameSpaces.All() {
+			digests, _ := mso.ValueDigests.Get(ns)
+			for i, b := range items {
+				it, err := messages.DecodeIssuerSignedItem(b)
+				if err != nil {
+					bad = append(bad, fmt.Sprintf("%s[%d]: %v", ns, i, err))
+					continue
+				}
+				want, ok := digests.Get(it.DigestID)
+				if !ok {
+					bad = append(bad, fmt.Sprintf("%s/%s: no digest %d in the MSO", ns, it.ElementIdentifier, it.DigestID))
+					continue
+				}
+				h := newHash()
+				h.Write(b.Raw())
+				if subtle.ConstantTimeCompare(h.Sum(nil), want) != 1 {
+					bad = append(bad, fmt.Sprintf("%s/%s: digest mismatch", ns, it.ElementIdentifier))
+					continue
+				}
+				if len(it.Random) < 16 {
+					c.warn(CheckMSOEncoding, "%s/%s: random shorter than 16 bytes", ns, it.ElementIdentifier)
+				}
+				if res.Verified[ns] == nil {
+					res.Verified[ns] = map[string]*messages.IssuerSignedItem{}
+				}
+				if _, dup := res.Verified[ns][it.ElementIdentifier]; dup {
+					bad = append(bad, fmt.Sprintf("%s/%s: element disclosed twice", ns, it.ElementIdentifier))
+					continue
+				}
+				res.Verified[ns][it.ElementIdentifier] = it
+			}
+		}
+	}
+	if len(bad) > 0 {
+		c.fail(CheckValueDigests, "%s", strings.Join(bad, "; "))
+	} else {
+		c.pass(CheckValueDigests)
+	}
+	return res
+}
+
+func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339) }

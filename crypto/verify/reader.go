@@ -1,0 +1,105 @@
+package verify
+
+import (
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mdocgate/mdocgate/messages"
+)
+
+// Check names of reader authentication.
+const (
+	CheckReaderAuthX5Chain   = "reader_auth.x5chain"
+	CheckReaderAuthSignature = "reader_auth.signature"
+	CheckReaderAuthChain     = "reader_auth.chain"
+	CheckReaderAuthProfile   = "reader_auth.certificate_profile"
+)
+
+// ReaderAuthResult is the outcome of reader authentication for one DocRequest.
+type ReaderAuthResult struct {
+	Checks     []Check
+	Valid      bool
+	ReaderCert *x509.Certificate
+}
+
+// VerifyReaderAuth checks a DocRequest's readerAuth: the detached COSE_Sign1 over
+// ReaderAuthenticationBytes built from the holder's own transcript and the ItemsRequestBytes
+// exactly as received, and the reader certificate chain (intermediates allowed) to store.
+// A certificate without the reader-auth EKU is a conformance deviation.
+func VerifyReaderAuth(ra *messages.CoseSign1, transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR,
+	store *TrustStore, now time.Time, policy Policy) *ReaderAuthResult {
+	var c checks
+	res := &ReaderAuthResult{}
+	defer func() {
+		d := DocumentResult{Checks: c.list}
+		d.finish(policy)
+		res.Checks, res.Valid = d.Checks, d.Valid
+	}()
+	return verifyReaderAuthSign1(&c, res, ra, func() ([]byte, error) {
+		b, err := messages.ReaderAuthenticationBytes(transcript, itemsRequest)
+		return b.Raw(), err
+	}, store, now)
+}
+
+// VerifyReaderAuthAll checks a readerAuthAll COSE_Sign1 over ReaderAuthenticationAllBytes.
+func VerifyReaderAuthAll(ra *messages.CoseSign1, transcript messages.SessionTranscript, items []messages.EncodedCBOR,
+	info *messages.EncodedCBOR, store *TrustStore, now time.Time, policy Policy) *ReaderAuthResult {
+	var c checks
+	res := &ReaderAuthResult{}
+	defer func() {
+		d := DocumentResult{Checks: c.list}
+		d.finish(policy)
+		res.Checks, res.Valid = d.Checks, d.Valid
+	}()
+	return verifyReaderAuthSign1(&c, res, ra, func() ([]byte, error) {
+		b, err := messages.ReaderAuthenticationAllBytes(transcript, items, info)
+		return b.Raw(), err
+	}, store, now)
+}
+
+func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSign1, payload func() ([]byte, error),
+	store *TrustStore, now time.Time) *ReaderAuthResult {
+	if ra == nil {
+		c.fail(CheckReaderAuthX5Chain, "no readerAuth")
+		return res
+	}
+	chainDER, _, _, err := ra.X5Chain()
+	var chain []*x509.Certificate
+	if err == nil {
+		for i, der := range chainDER {
+			cert, perr := x509.ParseCertificate(der)
+			if perr != nil {
+				err = fmt.Errorf("x5chain certificate %d: %w", i, perr)
+				break
+			}
+			chain = append(chain, cert)
+		}
+	}
+	if !c.result(CheckReaderAuthX5Chain, err) {
+		return res
+	}
+	res.ReaderCert = chain[0]
+	signed, err := payload()
+	if err != nil {
+		c.fail(CheckReaderAuthSignature, "building the signed bytes: %v", err)
+		return res
+	}
+	if !ra.Detached {
+		if string(ra.Payload) != string(signed) {
+			c.fail(CheckReaderAuthSignature, "attached payload is not the ReaderAuthenticationBytes of this session")
+			return res
+		}
+	}
+	c.result(CheckReaderAuthSignature, verifySign1(ra, signed, chain[0].PublicKey))
+	anchor, err := VerifyChain(chain, store, now, nil)
+	if c.result(CheckReaderAuthChain, err) {
+		if dev := profileDeviations(chain[0], anchor, OIDMdlReaderAuth, OIDMdocReaderAuth); len(dev) > 0 {
+			c.warn(CheckReaderAuthProfile, "%s", strings.Join(dev, "; "))
+		} else {
+			c.pass(CheckReaderAuthProfile)
+		}
+	}
+	return res
+}

@@ -1,0 +1,122 @@
+package verify
+
+import "fmt"
+
+// Kind says what a failed check means for the verdict.
+type Kind int
+
+const (
+	// Authenticity checks protect what the verifier relies on: signatures, MAC, digests,
+	// chain to a trust anchor, validity times, docType match, transcript binding.
+	Authenticity Kind = iota
+	// Conformance checks report deviations from the certificate profile or the encoding
+	// rules that real wallets show; they are warnings unless the policy is strict.
+	Conformance
+)
+
+// Check is the outcome of one verification step.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason,omitempty"`
+	// Severity is "error" or "warning" for a failed check, empty when it passed.
+	Severity string `json:"severity,omitempty"`
+	Kind     Kind   `json:"-"`
+}
+
+// Policy decides which failed checks make a document invalid.
+type Policy struct {
+	// Strict makes conformance deviations fail the document too.
+	Strict bool
+}
+
+// Fatal reports whether a failed check invalidates the document under p.
+func (p Policy) Fatal(c Check) bool {
+	return !c.OK && (c.Kind == Authenticity || p.Strict)
+}
+
+// checks accumulates the checks of one document.
+type checks struct {
+	list []Check
+}
+
+func (c *checks) pass(name string) {
+	c.list = append(c.list, Check{Name: name, OK: true})
+}
+
+func (c *checks) fail(name string, format string, args ...any) {
+	c.list = append(c.list, Check{Name: name, Reason: fmt.Sprintf(format, args...), Kind: Authenticity})
+}
+
+func (c *checks) warn(name string, format string, args ...any) {
+	c.list = append(c.list, Check{Name: name, Reason: fmt.Sprintf(format, args...), Kind: Conformance})
+}
+
+// result records an authenticity check from an error.
+func (c *checks) result(name string, err error) bool {
+	if err != nil {
+		c.fail(name, "%v", err)
+		return false
+	}
+	c.pass(name)
+	return true
+}
+
+// DocumentResult is the verdict on one document.
+type DocumentResult struct {
+	DocType string  `json:"docType"`
+	Valid   bool    `json:"valid"`
+	Checks  []Check `json:"checks"`
+	// Elements holds the disclosed elements whose authenticity was established:
+	// name space → element identifier → value (JSON-friendly: byte strings base64,
+	// dates as strings). Issuer-signed elements with a bad digest are left out.
+	Elements map[string]map[string]any `json:"elements"`
+	// Raw element values as received (CBOR), same keys as Elements.
+	RawElements map[string]map[string][]byte `json:"-"`
+}
+
+// Failed returns the checks that failed, fatal or not.
+func (d *DocumentResult) Failed() []Check {
+	var out []Check
+	for _, c := range d.Checks {
+		if !c.OK {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Check returns the named check.
+func (d *DocumentResult) Check(name string) (Check, bool) {
+	for _, c := range d.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Check{}, false
+}
+
+// Result is the verdict on a whole DeviceResponse.
+type Result struct {
+	Valid     bool             `json:"valid"`
+	Status    uint64           `json:"status"`
+	Documents []DocumentResult `json:"documents"`
+	Errors    []string         `json:"errors"`
+}
+
+// finish applies the policy to the document's checks.
+func (d *DocumentResult) finish(p Policy) {
+	d.Valid = true
+	for i := range d.Checks {
+		c := &d.Checks[i]
+		if c.OK {
+			continue
+		}
+		if p.Fatal(*c) {
+			c.Severity = "error"
+			d.Valid = false
+		} else {
+			c.Severity = "warning"
+		}
+	}
+}
