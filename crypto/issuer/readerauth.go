@@ -1,0 +1,54 @@
+package issuer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/messages"
+)
+
+// SignReaderAuth makes the readerAuth of a DocRequest: a detached, untagged COSE_Sign1
+// with protected {1: alg} (keys.DefaultAlg of priv's curve) and unprotected {33: chain}
+// (one certificate as a bstr, more as an array, leaf first), signed over
+// ReaderAuthenticationBytes = #6.24(["ReaderAuthentication", transcript, itemsRequest]).
+// itemsRequest must be the exact ItemsRequestBytes put in the DocRequest. rand nil means
+// crypto/rand.
+func SignReaderAuth(priv *keys.PrivateKey, chain [][]byte, transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR, rand io.Reader) (*messages.CoseSign1, error) {
+	if len(chain) == 0 {
+		return nil, errors.New("issuer: readerAuth: empty certificate chain")
+	}
+	ra, err := messages.ReaderAuthenticationBytes(transcript, itemsRequest)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: readerAuth: ReaderAuthenticationBytes: %w", err)
+	}
+	s, err := signSign1(priv, keys.DefaultAlg(priv.Curve()), rand, messages.EncodeX5ChainHeader(chain), ra.Raw(), true)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: readerAuth: %w", err)
+	}
+	return s, nil
+}
+
+// SignReaderAuthAll makes one readerAuthAll entry (18013-5 2nd edition): like
+// SignReaderAuth but over ReaderAuthenticationAllBytes with every ItemsRequestBytes of the
+// request in docRequests order and the DeviceRequestInfoBytes (nil for null).
+func SignReaderAuthAll(priv *keys.PrivateKey, chain [][]byte, transcript messages.SessionTranscript, items []messages.EncodedCBOR, info *messages.EncodedCBOR, rand io.Reader) (*messages.CoseSign1, error) {
+	if len(chain) == 0 {
+		return nil, errors.New("issuer: readerAuthAll: empty certificate chain")
+	}
+	ra, err := messages.ReaderAuthenticationAllBytes(transcript, items, info)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: readerAuthAll: ReaderAuthenticationAllBytes: %w", err)
+	}
+	s, err := signSign1(priv, keys.DefaultAlg(priv.Curve()), rand, messages.EncodeX5ChainHeader(chain), ra.Raw(), true)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: readerAuthAll: %w", err)
+	}
+	return s, nil
+}
+
+// SignReaderAuth is the package function SignReaderAuth with r's key and Chain.
+func (r *ReaderSigner) SignReaderAuth(transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR) (*messages.CoseSign1, error) {
+	return SignReaderAuth(r.Key, r.Chain, transcript, itemsRequest, nil)
+}
