@@ -105,8 +105,11 @@ func marshalCoseArray(protected []byte, unprotected cbor.RawMessage, payload []b
 		unprotected = cbor.RawMessage{0xa0}
 	}
 	var p any = payload
-	if detached {
+	switch {
+	case detached:
 		p = nil
+	case payload == nil:
+		p = []byte{} // attached and empty, not null
 	}
 	if protected == nil {
 		protected = []byte{}

@@ -156,7 +156,7 @@ func (d *Document) UnmarshalCBOR(data []byte) error {
 // MarshalCBOR writes nameSpaces (when present) then issuerAuth.
 func (s IssuerSigned) MarshalCBOR() ([]byte, error) {
 	var m Map[string, any]
-	if s.NameSpaces != nil {
+	if s.NameSpaces != nil && s.NameSpaces.Len() > 0 {
 		m.Set("nameSpaces", *s.NameSpaces)
 	}
 	m.Set("issuerAuth", s.IssuerAuth)
