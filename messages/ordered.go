@@ -152,4 +152,3 @@ func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
 	}
 	return nil
 }
-

@@ -1,0 +1,30 @@
+# mdocgate — make targets. `make test` is what CI runs (.ci/run).
+GO ?= go
+FUZZTIME ?= 20s
+
+.PHONY: test vet lint fuzz bench demo
+
+test: vet
+	$(GO) test -race ./...
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+# Runs every fuzz target for FUZZTIME each; crashers land in the package's testdata/fuzz.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+demo:
+	$(GO) run ./cmd/mdocgate demo

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/messages"
+)
+
+const vectors = "../../testdata/iso18013-5/"
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func vectorBytes(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(vectors + name + ".hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// writeAnnexDInputs writes the Annex D IACA (DER) and the EReaderKey as a PKCS#8 PEM.
+func writeAnnexDInputs(t *testing.T) (iaca, readerKey string) {
+	dir := t.TempDir()
+	iaca = filepath.Join(dir, "iaca.der")
+	if err := os.WriteFile(iaca, vectorBytes(t, "iaca_cert"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := messages.DecodeCOSEKey(vectorBytes(t, "ereader_key_cose"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.D = vectorBytes(t, "ereader_key_d")
+	k, err := keys.PrivateKeyFromCOSE(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := keys.MarshalPrivateKeyPEM(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readerKey = filepath.Join(dir, "reader.pem")
+	if err := os.WriteFile(readerKey, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return iaca, readerKey
+}
+
+type verifyJSON struct {
+	Valid     bool   `json:"valid"`
+	Status    uint64 `json:"status"`
+	Documents []struct {
+		DocType string `json:"docType"`
+		Valid   bool   `json:"valid"`
+		Checks  []struct {
+			Name   string  `json:"name"`
+			OK     bool    `json:"ok"`
+			Reason *string `json:"reason"`
+		} `json:"checks"`
+		Elements map[string]map[string]any `json:"elements"`
+	} `json:"documents"`
+	Errors []string `json:"errors"`
+}
+
+func TestVerifyAnnexD(t *testing.T) {
+	iaca, readerKey := writeAnnexDInputs(t)
+	args := []string{"verify", "--response", vectors + "device_response.hex", "--transcript", vectors + "session_transcript_bytes.hex",
+		"--trust", iaca, "--reader-key", readerKey}
+
+	code, out, stderr := runCLI(t, append(args, "--at", "2021-01-05T14:01:00Z")...)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q, out %s", code, stderr, out)
+	}
+	var res verifyJSON
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Valid || res.Status != 0 || len(res.Documents) != 1 || res.Errors == nil {
+		t.Fatalf("%+v", res)
+	}
+	doc := res.Documents[0]
+	if doc.DocType != "org.iso.18013.5.1.mDL" || !doc.Valid {
+		t.Fatalf("%+v", doc)
+	}
+	for _, c := range doc.Checks {
+		if c.Reason == nil {
+			t.Fatalf("check %s has no reason field", c.Name)
+		}
+	}
+	mdl := doc.Elements["org.iso.18013.5.1"]
+	for _, id := range []string{"family_name", "issue_date", "expiry_date", "document_number", "portrait", "driving_privileges"} {
+		if _, ok := mdl[id]; !ok {
+			t.Errorf("element %s missing", id)
+		}
+	}
+	if mdl["family_name"] != "Doe" {
+		t.Fatalf("family_name = %v", mdl["family_name"])
+	}
+
+	code, out, _ = runCLI(t, append(args, "--at", "2026-01-01T00:00:00Z")...)
+	if code != 1 {
+		t.Fatalf("at 2026: exit %d, want 1", code)
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Valid {
+		t.Fatalf("at 2026: %v %+v", err, res)
+	}
+
+	code, out, _ = runCLI(t, append(args, "--at", "2021-01-05T14:01:00Z", "--format", "text")...)
+	if code != 0 || !strings.Contains(out, "VALID") || !strings.Contains(out, "family_name") {
+		t.Fatalf("text: exit %d\n%s", code, out)
+	}
+}
+
+func TestVerifyUnreadableInputExits2(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.cbor")
+	os.WriteFile(garbage, []byte{0xa1, 0x61}, 0o644)
+	cases := [][]string{
+		{"verify", "--response", garbage, "--transcript", vectors + "session_transcript.hex"},
+		{"verify", "--response", vectors + "device_response.hex", "--transcript", garbage},
+		{"verify", "--response", filepath.Join(dir, "missing"), "--transcript", vectors + "session_transcript.hex"},
+		{"verify", "--response", vectors + "device_response.hex"},
+		{"verify", "--response", vectors + "device_response.hex", "--transcript", vectors + "session_transcript.hex", "--trust", garbage},
+		{"verify", "--response", vectors + "device_response.hex", "--transcript", vectors + "session_transcript.hex", "--at", "yesterday"},
+		{"verify", "--bogus"},
+		{"nosuchcommand"},
+	}
+	for _, args := range cases {
+		code, _, stderr := runCLI(t, args...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
+			t.Errorf("%v: stderr has a panic trace: %s", args, stderr)
+		}
+		if args[0] == "verify" && args[1] != "--bogus" && len(lines) != 1 {
+			t.Errorf("%v: want a one-line error, got %q", args, stderr)
+		}
+	}
+}
+
+func TestIssuePresentVerifyRoundTrip(t *testing.T) {
+	transcript := vectors + "session_transcript_bytes.hex"
+	for _, curve := range []string{"P-256", "P-384", "P-521", "Ed25519"} {
+		for _, doctype := range []string{"mdl", "photoid"} {
+			t.Run(curve+"/"+doctype, func(t *testing.T) {
+				dir := t.TempDir()
+				if code, _, stderr := runCLI(t, "issue", "--out", dir, "--doctype", doctype, "--curve", curve); code != 0 {
+					t.Fatalf("issue: %d %s", code, stderr)
+				}
+				for _, f := range []string{"iaca.pem", "ds.pem", "device_key.pem", "credential.cbor"} {
+					if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				resp := filepath.Join(dir, "response.cbor")
+				if code, _, stderr := runCLI(t, "present", "--credential", dir, "--transcript", transcript, "--out", resp); code != 0 {
+					t.Fatalf("present: %d %s", code, stderr)
+				}
+				code, out, stderr := runCLI(t, "verify", "--response", resp, "--transcript", transcript, "--trust", filepath.Join(dir, "iaca.pem"))
+				if code != 0 {
+					t.Fatalf("verify: %d %s %s", code, stderr, out)
+				}
+				// the same response against another transcript must fail
+				code, _, _ = runCLI(t, "verify", "--response", resp, "--transcript", vectors+"oid4vp_session_transcript.hex", "--trust", filepath.Join(dir, "iaca.pem"))
+				if code != 1 {
+					t.Fatalf("foreign transcript: exit %d, want 1", code)
+				}
+			})
+		}
+	}
+}
+
+func TestPresentWithMACAndRequest(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, stderr := runCLI(t, "issue", "--out", dir); code != 0 {
+		t.Fatal(stderr)
+	}
+	_, readerKey := writeAnnexDInputs(t)
+	transcript := vectors + "session_transcript_bytes.hex"
+	resp := filepath.Join(dir, "response.cbor")
+	code, out, stderr := runCLI(t, "present", "--credential", dir, "--transcript", transcript,
+		"--request", vectors+"device_request.hex", "--mac-reader-key", readerKey, "--out", resp)
+	if code != 0 || !strings.Contains(out, "deviceMac") {
+		t.Fatalf("present: %d %s %s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "verify", "--response", resp, "--transcript", transcript, "--trust", filepath.Join(dir, "iaca.pem"), "--reader-key", readerKey)
+	if code != 0 {
+		t.Fatalf("verify: %d %s %s", code, stderr, out)
+	}
+	var res verifyJSON
+	json.Unmarshal([]byte(out), &res)
+	got := res.Documents[0].Elements["org.iso.18013.5.1"]
+	if len(got) != 6 {
+		t.Fatalf("the Annex D request asks for 6 elements, got %d: %v", len(got), got)
+	}
+	// without the reader key deviceMac cannot be checked
+	if code, _, _ := runCLI(t, "verify", "--response", resp, "--transcript", transcript, "--trust", filepath.Join(dir, "iaca.pem")); code != 1 {
+		t.Fatalf("verify without reader key: exit %d, want 1", code)
+	}
+}
+
+func TestDecode(t *testing.T) {
+	for name, kind := range map[string]string{
+		"device_response": "DeviceResponse", "device_request": "DeviceRequest", "session_establishment": "SessionEstablishment",
+		"device_engagement_qr": "Engagement", "session_transcript_bytes": "SessionTranscript",
+	} {
+		code, out, stderr := runCLI(t, "decode", vectors+name+".hex")
+		if code != 0 {
+			t.Fatalf("%s: %d %s", name, code, stderr)
+		}
+		var v struct {
+			Kind  string `json:"kind"`
+			Value any    `json:"value"`
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(v.Kind, kind) {
+			t.Errorf("%s: kind %q, want %q", name, v.Kind, kind)
+		}
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad")
+	os.WriteFile(bad, []byte{0x9b, 0xff}, 0o644)
+	if code, _, _ := runCLI(t, "decode", bad); code != 2 {
+		t.Fatalf("bad input: exit %d", code)
+	}
+}
+
+func TestDemoAccepts(t *testing.T) {
+	code, out, stderr := runCLI(t, "demo")
+	if code != 0 || !strings.Contains(out, "verdict: accepted") {
+		t.Fatalf("demo: %d\n%s\n%s", code, out, stderr)
+	}
+}
