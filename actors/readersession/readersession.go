@@ -1,0 +1,295 @@
+// Package readersession is the 18013-5 reader state machine as plain synchronous Go:
+// engagement → session establishment → request → response → verification → verdict →
+// termination. It does no I/O and starts no goroutines; an actor (or a test) feeds it
+// bytes and carries out the steps it returns. Every session ends in exactly one verdict.
+package readersession
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/mdocgate/mdocgate/crypto/holder"
+	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/session"
+	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/messages"
+)
+
+// Outcome is the kind of verdict a session ends with.
+type Outcome string
+
+// The four outcomes. Every started session ends in exactly one of them.
+const (
+	Accepted Outcome = "accepted"
+	Rejected Outcome = "rejected"
+	Error    Outcome = "error"
+	Timeout  Outcome = "timeout"
+)
+
+// Machine-readable reasons for verdicts that are not about the credential itself.
+const (
+	ReasonEngagement        = "engagement"
+	ReasonSessionEncryption = "session_encryption"
+	ReasonCBORDecoding      = "cbor_decoding"
+	ReasonResponseDecoding  = "response_decoding"
+	ReasonPeerStatus        = "peer_status"
+	ReasonPeerTerminated    = "terminated_by_holder"
+	ReasonProtocol          = "protocol"
+	ReasonInternal          = "internal"
+	ReasonNotValid          = "not_valid"
+	ReasonResponseStatus    = "response_status"
+)
+
+// Verdict is how a session ended.
+type Verdict struct {
+	Outcome Outcome
+	// Reason is machine-readable: a verify check name for rejections
+	// (e.g. "mso.value_digests") or one of the Reason constants.
+	Reason string
+	Detail string
+	// Result is the verification result when the response was verified.
+	Result *verify.Result
+}
+
+// Config is shared by many sessions and never modified by them.
+type Config struct {
+	Request    []holder.RequestedDoc
+	ReaderAuth holder.ReaderAuthSigner // optional: signs readerAuth of every DocRequest
+	Trust      *verify.TrustStore
+	Policy     verify.Policy
+	Cache      *verify.ChainCache // optional
+	Now        func() time.Time   // nil means time.Now
+	Rand       io.Reader          // nil means crypto/rand
+	// Decide turns a verification result into an outcome; nil accepts exactly the valid ones.
+	Decide func(*verify.Result) (Outcome, string)
+}
+
+type state int
+
+const (
+	stateNew state = iota
+	stateAwaitResponse
+	stateVerifying
+	stateDone
+)
+
+// Step is what the caller must do after feeding the session.
+type Step struct {
+	// Send, when not nil, is a session message to transmit to the holder.
+	Send []byte
+	// Verify, when not nil, is verification work to run (on a crypto worker) and hand
+	// back with Verified.
+	Verify *VerifyJob
+	// Done is set once the session has its verdict; the transport may close after Send.
+	Done bool
+}
+
+// VerifyJob is the CPU-heavy part of a session, detachable from it.
+type VerifyJob struct {
+	Response *messages.DeviceResponse
+	Options  verify.Options
+}
+
+// Run performs the verification.
+func (j *VerifyJob) Run() *verify.Result { return verify.VerifyDecodedResponse(j.Response, j.Options) }
+
+// Session is one reader session. It is not safe for concurrent use.
+type Session struct {
+	cfg        *Config
+	state      state
+	transcript messages.SessionTranscript
+	readerKey  *keys.PrivateKey
+	cipher     *session.Cipher
+	verdict    *Verdict
+}
+
+// New returns a session in its initial state.
+func New(cfg *Config) *Session { return &Session{cfg: cfg} }
+
+// Verdict returns the verdict once the session has one.
+func (s *Session) Verdict() (*Verdict, bool) { return s.verdict, s.verdict != nil }
+
+// Transcript returns the SessionTranscript once engaged.
+func (s *Session) Transcript() messages.SessionTranscript { return s.transcript }
+
+func (s *Session) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
+// end records the verdict (only the first one counts) and releases the session keys.
+func (s *Session) end(v Verdict) Step {
+	if s.verdict == nil {
+		s.verdict = &v
+	}
+	s.state = stateDone
+	if s.cipher != nil {
+		s.cipher.Close()
+		s.cipher = nil
+	}
+	s.readerKey = nil
+	return Step{Done: true}
+}
+
+func statusMessage(status uint64) []byte {
+	b, _ := messages.Marshal(messages.NewSessionStatus(status))
+	return b
+}
+
+// Start engages with the holder's DeviceEngagement bytes (exactly as received) and the
+// handover of the engagement channel, and returns the SessionEstablishment to send.
+func (s *Session) Start(deviceEngagement []byte, handover cbor.RawMessage) Step {
+	if s.state != stateNew {
+		return s.end(Verdict{Outcome: Error, Reason: ReasonProtocol, Detail: "Start called twice"})
+	}
+	step, err := s.start(deviceEngagement, handover)
+	if err != nil {
+		return s.end(Verdict{Outcome: Error, Reason: ReasonEngagement, Detail: err.Error()})
+	}
+	return step
+}
+
+func (s *Session) start(deviceEngagement []byte, handover cbor.RawMessage) (Step, error) {
+	de, err := messages.DecodeEngagement(deviceEngagement)
+	if err != nil {
+		return Step{}, err
+	}
+	if de.Security.CipherSuite != messages.CipherSuite1 {
+		return Step{}, fmt.Errorf("unsupported cipher suite %d", de.Security.CipherSuite)
+	}
+	deviceKey, err := de.Security.Key()
+	if err != nil {
+		return Step{}, err
+	}
+	if s.readerKey, err = keys.Generate(deviceKey.Crv, s.cfg.Rand); err != nil {
+		return Step{}, fmt.Errorf("EReaderKey on curve %d: %w", deviceKey.Crv, err)
+	}
+	eReaderKeyBytes, err := messages.EncodeToCBOR(s.readerKey.COSEKey())
+	if err != nil {
+		return Step{}, err
+	}
+	s.transcript = messages.NewProximityTranscript(messages.NewEncodedCBOR(deviceEngagement), eReaderKeyBytes, handover)
+	stb, err := s.transcript.Bytes()
+	if err != nil {
+		return Step{}, err
+	}
+	if s.cipher, err = session.Establish(session.RoleReader, s.readerKey, deviceKey, stb.Raw()); err != nil {
+		return Step{}, err
+	}
+	req, err := holder.BuildRequest(s.cfg.Request, s.cfg.ReaderAuth, s.transcript)
+	if err != nil {
+		return Step{}, err
+	}
+	plain, err := messages.Marshal(req)
+	if err != nil {
+		return Step{}, err
+	}
+	ct, err := s.cipher.Encrypt(plain)
+	if err != nil {
+		return Step{}, err
+	}
+	out, err := messages.Marshal(messages.SessionEstablishment{EReaderKey: eReaderKeyBytes, Data: ct})
+	if err != nil {
+		return Step{}, err
+	}
+	s.state = stateAwaitResponse
+	return Step{Send: out}, nil
+}
+
+// Receive handles a session message from the holder.
+func (s *Session) Receive(msg []byte) Step {
+	if s.state != stateAwaitResponse {
+		if s.state == stateDone {
+			return Step{Done: true}
+		}
+		return s.end(Verdict{Outcome: Error, Reason: ReasonProtocol, Detail: "message received in the wrong state"})
+	}
+	sd, err := messages.DecodeSessionData(msg)
+	if err != nil {
+		st := s.end(Verdict{Outcome: Error, Reason: ReasonCBORDecoding, Detail: err.Error()})
+		st.Send = statusMessage(messages.StatusCBORDecodingError)
+		return st
+	}
+	if sd.Data == nil {
+		status := *sd.Status
+		if status == messages.StatusSessionTermination {
+			return s.end(Verdict{Outcome: Error, Reason: ReasonPeerTerminated, Detail: "holder ended the session without a response"})
+		}
+		return s.end(Verdict{Outcome: Error, Reason: ReasonPeerStatus, Detail: fmt.Sprintf("holder sent status %d", status)})
+	}
+	plain, err := s.cipher.Decrypt(sd.Data)
+	if err != nil {
+		st := s.end(Verdict{Outcome: Error, Reason: ReasonSessionEncryption, Detail: err.Error()})
+		st.Send = statusMessage(messages.StatusSessionEncryptionError)
+		return st
+	}
+	resp, err := messages.DecodeDeviceResponse(plain)
+	if err != nil {
+		st := s.end(Verdict{Outcome: Error, Reason: ReasonResponseDecoding, Detail: err.Error()})
+		st.Send = statusMessage(messages.StatusCBORDecodingError)
+		return st
+	}
+	s.state = stateVerifying
+	opts := verify.Options{Trust: s.cfg.Trust, Transcript: &s.transcript, ReaderKey: s.readerKey,
+		Now: s.now(), Policy: s.cfg.Policy, Cache: s.cfg.Cache}
+	return Step{Verify: &VerifyJob{Response: resp, Options: opts}}
+}
+
+// Verified hands back the result of the VerifyJob and ends the session with its verdict
+// and a termination message.
+func (s *Session) Verified(res *verify.Result) Step {
+	if s.state != stateVerifying {
+		if s.state == stateDone {
+			return Step{Done: true}
+		}
+		return s.end(Verdict{Outcome: Error, Reason: ReasonProtocol, Detail: "verification result in the wrong state"})
+	}
+	if res == nil {
+		return s.end(Verdict{Outcome: Error, Reason: ReasonInternal, Detail: "no verification result"})
+	}
+	outcome, reason := decide(res)
+	if s.cfg.Decide != nil {
+		outcome, reason = s.cfg.Decide(res)
+	}
+	st := s.end(Verdict{Outcome: outcome, Reason: reason, Result: res})
+	st.Send = statusMessage(messages.StatusSessionTermination)
+	return st
+}
+
+// decide accepts exactly the valid results and names the first fatal check otherwise.
+func decide(res *verify.Result) (Outcome, string) {
+	if res.Valid {
+		return Accepted, ""
+	}
+	for _, d := range res.Documents {
+		for _, c := range d.Checks {
+			if !c.OK && c.Severity == "error" {
+				return Rejected, c.Name
+			}
+		}
+	}
+	if res.Status != messages.ResponseOK {
+		return Rejected, ReasonResponseStatus
+	}
+	return Rejected, ReasonNotValid
+}
+
+// Fail ends the session from outside: a timeout, a broken link, a panic in the actor.
+// It has no effect on a session that already has its verdict, and it sends a
+// termination message when the session was under way.
+func (s *Session) Fail(outcome Outcome, reason, detail string) Step {
+	if s.state == stateDone {
+		return Step{Done: true}
+	}
+	engaged := s.state != stateNew
+	st := s.end(Verdict{Outcome: outcome, Reason: reason, Detail: detail})
+	if engaged {
+		st.Send = statusMessage(messages.StatusSessionTermination)
+	}
+	return st
+}
