@@ -27,7 +27,7 @@ type Misbehaviour string
 const (
 	Honest           Misbehaviour = ""
 	TamperElement    Misbehaviour = "tamper_element"     // an issued item altered after issuance
-	WrongDeviceKey   Misbehaviour = "wrong_device_key"   // deviceAuth made with a key not in the MSO
+	WrongDeviceKey   Misbehaviour = "wrong_device_key"   // deviceAuth not made with the key in the MSO
 	CorruptSession   Misbehaviour = "corrupt_ciphertext" // response ciphertext altered in transit
 	GarbageResponse  Misbehaviour = "garbage"            // a message that is not CBOR
 	Silent           Misbehaviour = "silent"             // never answers
@@ -210,11 +210,7 @@ func (s *Session) respond(plainRequest []byte) *messages.DeviceResponse {
 	if s.cfg.ReaderTrust != nil && !s.readerAuthentic(req) {
 		return &messages.DeviceResponse{Version: "1.0", Status: messages.ResponseGeneralError}
 	}
-	creds := s.cfg.Credentials
-	if s.cfg.Misbehave == WrongDeviceKey {
-		creds = withOtherDeviceKeys(creds, s.cfg.Rand)
-	}
-	p := holder.Presenter{Credentials: creds}
+	p := holder.Presenter{Credentials: s.cfg.Credentials}
 	opts := holder.PresentOptions{Rand: s.cfg.Rand}
 	if s.cfg.UseMAC {
 		opts.MACReaderKey = s.readerKey
@@ -223,8 +219,11 @@ func (s *Session) respond(plainRequest []byte) *messages.DeviceResponse {
 	if err != nil {
 		return &messages.DeviceResponse{Version: "1.0", Status: messages.ResponseCBORValidationError}
 	}
-	if s.cfg.Misbehave == TamperElement {
+	switch s.cfg.Misbehave {
+	case TamperElement:
 		tamper(resp)
+	case WrongDeviceKey:
+		forgeDeviceAuth(resp)
 	}
 	return resp
 }
@@ -247,18 +246,23 @@ func (s *Session) readerAuthentic(req *messages.DeviceRequest) bool {
 	return true
 }
 
-// withOtherDeviceKeys returns copies of the credentials holding a device key that is not
-// the one in their MSO.
-func withOtherDeviceKeys(creds []*issuer.Credential, rand io.Reader) []*issuer.Credential {
-	out := make([]*issuer.Credential, len(creds))
-	for i, c := range creds {
-		cp := *c
-		if k, err := keys.Generate(c.DeviceKey.Crv, rand); err == nil {
-			cp.DevicePrivateKey = k
+// forgeDeviceAuth replaces each document's device signature or MAC with one no key in
+// the MSO made: what a cloned credential without its device key would send.
+func forgeDeviceAuth(resp *messages.DeviceResponse) {
+	for d := range resp.Documents {
+		ds := resp.Documents[d].DeviceSigned
+		if ds == nil {
+			continue
 		}
-		out[i] = &cp
+		if sig := ds.DeviceAuth.DeviceSignature; sig != nil && len(sig.Signature) > 0 {
+			sig.Signature = append([]byte(nil), sig.Signature...)
+			sig.Signature[len(sig.Signature)/2] ^= 0x01
+		}
+		if mac := ds.DeviceAuth.DeviceMac; mac != nil && len(mac.Tag) > 0 {
+			mac.Tag = append([]byte(nil), mac.Tag...)
+			mac.Tag[0] ^= 0x01
+		}
 	}
-	return out
 }
 
 // tamper alters the random of the first disclosed item: still well-formed CBOR, but its

@@ -18,7 +18,7 @@ const (
 type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason"`
 	// Severity is "error" or "warning" for a failed check, empty when it passed.
 	Severity string `json:"severity,omitempty"`
 	Kind     Kind   `json:"-"`

@@ -1,0 +1,144 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/mdocgate/mdocgate/actors/holdersession"
+	"github.com/mdocgate/mdocgate/transports"
+)
+
+// EngageFunc connects a simulated holder to a reader: it hands over the engagement and
+// returns the holder's side of the connection, or transports.ErrBusy.
+type EngageFunc func(ctx context.Context, deviceEngagement, handover []byte) (transports.Conn, error)
+
+// HolderConfig describes one simulated holder.
+type HolderConfig struct {
+	Session *holdersession.Config
+	Engage  EngageFunc
+	Framer  transports.Framer
+	// Think is the holder's delay before each answer (a person confirming on a phone).
+	Think time.Duration
+	// Retries is how often a busy reader is tried again, after RetryAfter each time.
+	Retries    int
+	RetryAfter time.Duration
+	// Done is called once with the holder's own view of how the session went.
+	Done func(HolderReport)
+}
+
+// HolderReport is a simulated holder's view of its session.
+type HolderReport struct {
+	EngagementDigest [32]byte
+	Engaged          bool  // a reader took the engagement
+	Busy             bool  // every attempt met a busy reader
+	Err              error // why the holder ended abnormally, if it did
+	Attempts         int
+}
+
+// HolderProps returns the props of a simulated holder actor.
+func HolderProps(env *Env, cfg *HolderConfig) *actor.Props {
+	if cfg.Framer == nil {
+		cfg.Framer = transports.ChunkFramer{}
+	}
+	return actor.PropsFromProducer(func() actor.Actor { return &holderActor{env: env, cfg: cfg} },
+		actor.WithSupervisor(stopCounting(env)))
+}
+
+type holderActor struct {
+	env      *Env
+	cfg      *HolderConfig
+	hs       *holdersession.Session
+	link     *actor.PID
+	report   HolderReport
+	reported bool
+	timer    *time.Timer
+}
+
+// holderRetry asks the holder to try engaging again.
+type holderRetry struct{}
+
+func (h *holderActor) Receive(ctx actor.Context) {
+	contained(h.env.Counters, func() { h.receive(ctx) }, func(desc string) {
+		h.finish(ctx, errors.New("holder actor panic: "+desc))
+	})
+}
+
+func (h *holderActor) receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		hs, err := holdersession.New(h.cfg.Session)
+		if err != nil {
+			h.finish(ctx, err)
+			return
+		}
+		h.hs = hs
+		h.engage(ctx)
+	case holderRetry:
+		h.engage(ctx)
+	case linkMessage:
+		if h.cfg.Think > 0 {
+			self, system := ctx.Self(), ctx.ActorSystem()
+			msg := m.msg
+			h.timer = time.AfterFunc(h.cfg.Think, func() { system.Root.Send(self, holderThink{msg: msg}) })
+			return
+		}
+		h.answer(ctx, m.msg)
+	case holderThink:
+		h.answer(ctx, m.msg)
+	case linkDown:
+		if errors.Is(m.err, transports.ErrBusy) {
+			h.report.Busy = true
+		}
+		h.finish(ctx, m.err)
+	case *actor.Stopping:
+		if h.timer != nil {
+			h.timer.Stop()
+		}
+		h.finish(ctx, errors.New("holder stopped"))
+	}
+}
+
+func (h *holderActor) engage(ctx actor.Context) {
+	h.report.Attempts++
+	h.report.EngagementDigest = digest(h.hs.DeviceEngagement())
+	engageCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	conn, err := h.cfg.Engage(engageCtx, h.hs.DeviceEngagement(), []byte{0xf6})
+	cancel()
+	if errors.Is(err, transports.ErrBusy) && h.report.Attempts <= h.cfg.Retries {
+		self, system := ctx.Self(), ctx.ActorSystem()
+		h.timer = time.AfterFunc(h.cfg.RetryAfter, func() { system.Root.Send(self, holderRetry{}) })
+		return
+	}
+	if err != nil {
+		h.report.Busy = errors.Is(err, transports.ErrBusy)
+		h.finish(ctx, err)
+		return
+	}
+	h.report.Engaged = true
+	h.link = ctx.Spawn(LinkProps(h.env, conn, h.cfg.Framer))
+}
+
+func (h *holderActor) answer(ctx actor.Context, msg []byte) {
+	step := h.hs.Receive(msg)
+	if step.Send != nil {
+		ctx.Send(h.link, sendMessage{msg: step.Send, closeAfter: step.Done})
+	}
+	if step.Done {
+		h.finish(ctx, step.Err)
+	}
+}
+
+func (h *holderActor) finish(ctx actor.Context, err error) {
+	if h.reported {
+		return
+	}
+	h.reported = true
+	h.report.Err = err
+	if h.cfg.Done != nil {
+		h.cfg.Done(h.report)
+	}
+	ctx.Stop(ctx.Self())
+}

@@ -1,0 +1,62 @@
+package actors
+
+import (
+	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/transports"
+)
+
+// Messages between actors: one type per intent.
+
+// sendMessage asks a link to transmit one whole session message; closeAfter closes the
+// connection once it is written.
+type sendMessage struct {
+	msg        []byte
+	closeAfter bool
+}
+
+// linkMessage is a whole session message a link received.
+type linkMessage struct{ msg []byte }
+
+// linkDown tells the link's parent that the connection ended or failed.
+type linkDown struct{ err error }
+
+// linkFrame carries a frame from the link's read goroutine to the link actor.
+type linkFrame struct{ frame []byte }
+
+// linkReadFailed carries the read goroutine's final error to the link actor.
+type linkReadFailed struct{ err error }
+
+// verifyRequest asks the crypto pool to run a job and answer replyTo with verifyResponse.
+type verifyRequest struct {
+	job *readersession.VerifyJob
+	seq uint64
+}
+
+// verifyResponse returns a job's result; failed is set when the worker crashed on it.
+type verifyResponse struct {
+	seq    uint64
+	result *verify.Result
+	failed string
+}
+
+// workerIdle tells the pool dispatcher that a worker can take the next job.
+type workerIdle struct{}
+
+// sessionTimeout fires a session timer; gen ignores timers that were re-armed.
+type sessionTimeout struct {
+	gen    uint64
+	reason string
+}
+
+// sessionEnded carries a session's verdict to its lane.
+type sessionEnded struct{ verdict *SessionVerdict }
+
+// arrival carries an accepted engagement from the lane's accept goroutine.
+type arrival struct{ a *transports.Arrival }
+
+// acceptFailed reports that the lane's listener stopped.
+type acceptFailed struct{ err error }
+
+// holderThink fires after a simulated holder's think time.
+type holderThink struct{ msg []byte }

@@ -1,0 +1,158 @@
+package actors
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/transports"
+)
+
+// SessionSettings configure the reader sessions of one lane.
+type SessionSettings struct {
+	Reader *readersession.Config
+	// EngagementTimeout bounds the time from arrival to the holder's first answer.
+	EngagementTimeout time.Duration
+	// InactivityTimeout bounds the silence between two messages after that.
+	InactivityTimeout time.Duration
+	Framer            transports.Framer
+}
+
+// Default timeouts. 18013-5 asks for no less than 300 s of inactivity before giving up on
+// a holder; a gate lane wants a verdict much sooner, so lanes set their own.
+const (
+	DefaultEngagementTimeout = 30 * time.Second
+	DefaultInactivityTimeout = 300 * time.Second
+)
+
+// newSessionID returns a random 16-hex-digit session id.
+func newSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sessionProps(env *Env, lane string, settings *SessionSettings, a *transports.Arrival, id string, started time.Time) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &sessionActor{env: env, lane: lane, settings: settings, arrival: a, id: id, started: started}
+	}, actor.WithSupervisor(stopCounting(env)))
+}
+
+type sessionActor struct {
+	env      *Env
+	lane     string
+	settings *SessionSettings
+	arrival  *transports.Arrival
+	id       string
+	started  time.Time
+
+	rs       *readersession.Session
+	link     *actor.PID
+	timer    *time.Timer
+	timerGen uint64
+	jobSeq   uint64
+	ended    bool
+}
+
+func (s *sessionActor) Receive(ctx actor.Context) {
+	contained(s.env.Counters, func() { s.receive(ctx) }, func(desc string) {
+		if s.rs == nil {
+			s.rs = readersession.New(s.settings.Reader)
+		}
+		s.apply(ctx, s.rs.Fail(readersession.Error, readersession.ReasonInternal, "session actor panic: "+desc))
+	})
+}
+
+func (s *sessionActor) receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.rs = readersession.New(s.settings.Reader)
+		s.link = ctx.Spawn(LinkProps(s.env, s.arrival.Conn, s.settings.Framer))
+		s.arm(ctx, s.settings.EngagementTimeout, "engagement_timeout")
+		s.apply(ctx, s.rs.Start(s.arrival.DeviceEngagement, s.arrival.Handover))
+	case linkMessage:
+		s.arm(ctx, s.settings.InactivityTimeout, "inactivity_timeout")
+		s.apply(ctx, s.rs.Receive(m.msg))
+	case linkDown:
+		detail := "link closed"
+		if m.err != nil {
+			detail = m.err.Error()
+		}
+		reason := "link"
+		if errors.Is(m.err, transports.ErrMessageLimit) || errors.Is(m.err, transports.ErrBadFrame) {
+			reason = "link_framing"
+		}
+		s.apply(ctx, s.rs.Fail(readersession.Error, reason, detail))
+	case verifyResponse:
+		if m.seq != s.jobSeq {
+			return
+		}
+		if m.failed != "" {
+			s.apply(ctx, s.rs.Fail(readersession.Error, "crypto_worker", "verification crashed: "+m.failed))
+			return
+		}
+		s.apply(ctx, s.rs.Verified(m.result))
+	case sessionTimeout:
+		if m.gen != s.timerGen {
+			return
+		}
+		s.apply(ctx, s.rs.Fail(readersession.Timeout, m.reason, "no answer from the holder in time"))
+	case *actor.Stopping:
+		s.disarm()
+		if !s.ended { // stopped from outside (lane shutting down) before a verdict
+			s.apply(ctx, s.rs.Fail(readersession.Error, "shutdown", "session stopped before its verdict"))
+		}
+	}
+}
+
+// apply carries out a step of the state machine.
+func (s *sessionActor) apply(ctx actor.Context, step readersession.Step) {
+	if step.Send != nil && s.link != nil {
+		ctx.Send(s.link, sendMessage{msg: step.Send, closeAfter: step.Done})
+	}
+	if step.Verify != nil {
+		s.jobSeq++
+		s.disarm() // verification is ours to finish; the holder is not being waited for
+		ctx.Request(s.env.Pool, verifyRequest{job: step.Verify, seq: s.jobSeq})
+	}
+	if step.Done && !s.ended {
+		s.ended = true
+		s.disarm()
+		v, _ := s.rs.Verdict()
+		sv := &SessionVerdict{
+			SessionID: s.id, Lane: s.lane, Bearer: s.arrival.Bearer,
+			Outcome: v.Outcome, Reason: v.Reason, Detail: v.Detail, Result: v.Result,
+			Started: s.started, Ended: time.Now(),
+			EngagementDigest: sha256.Sum256(s.arrival.DeviceEngagement),
+		}
+		ctx.Request(ctx.Parent(), sessionEnded{verdict: sv}) // Request: the lane needs the sender
+		ctx.Stop(ctx.Self())
+	}
+}
+
+func (s *sessionActor) arm(ctx actor.Context, d time.Duration, reason string) {
+	s.disarm()
+	if d <= 0 {
+		return
+	}
+	s.timerGen++
+	gen, self, system := s.timerGen, ctx.Self(), ctx.ActorSystem()
+	s.timer = time.AfterFunc(d, func() { system.Root.Send(self, sessionTimeout{gen: gen, reason: reason}) })
+}
+
+func (s *sessionActor) disarm() {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	s.timerGen++
+}
+
+func zapReason(reason any) zap.Field { return zap.String("reason", fmt.Sprint(reason)) }

@@ -1,0 +1,77 @@
+package actors
+
+import (
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/crypto/verify"
+)
+
+// SessionVerdict is what a lane publishes when a session ends.
+type SessionVerdict struct {
+	SessionID string
+	Lane      string
+	Bearer    string
+	Outcome   readersession.Outcome
+	Reason    string
+	Detail    string
+	Started   time.Time
+	Ended     time.Time
+	// EngagementDigest is SHA-256 of the DeviceEngagement bytes; simulations use it to
+	// match a verdict with the holder that caused it.
+	EngagementDigest [32]byte
+	// Result is the verification result when there was one.
+	Result *verify.Result
+}
+
+// Latency is the time from arrival to verdict.
+func (v *SessionVerdict) Latency() time.Duration { return v.Ended.Sub(v.Started) }
+
+// Results fans verdicts out to subscribers. Subscribers are called synchronously in the
+// publishing lane's goroutine and must not block (count, log, or hand off to a channel).
+type Results struct {
+	mu   sync.RWMutex
+	subs map[int]func(*SessionVerdict)
+	next int
+}
+
+// NewResults returns an empty stream.
+func NewResults() *Results { return &Results{subs: map[int]func(*SessionVerdict){}} }
+
+// Subscribe registers f and returns a function that removes it.
+func (r *Results) Subscribe(f func(*SessionVerdict)) (unsubscribe func()) {
+	r.mu.Lock()
+	id := r.next
+	r.next++
+	r.subs[id] = f
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.subs, id)
+		r.mu.Unlock()
+	}
+}
+
+func (r *Results) publish(v *SessionVerdict) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, f := range r.subs {
+		f(v)
+	}
+}
+
+// Counters are engine-wide counts, updated atomically by the actors.
+type Counters struct {
+	Started     atomic.Int64 // sessions admitted
+	Ended       atomic.Int64 // verdicts published
+	Busy        atomic.Int64 // arrivals refused for lack of capacity
+	InFlight    atomic.Int64 // admitted and not yet ended
+	Panics      atomic.Int64 // panics contained in any actor
+	Restarts    atomic.Int64 // actor restarts and stops decided by supervision
+	CryptoQueue atomic.Int64 // verification jobs waiting for a worker
+}
+
+func digest(b []byte) [32]byte { return sha256.Sum256(b) }

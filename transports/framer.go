@@ -1,0 +1,84 @@
+package transports
+
+import "errors"
+
+// Framer cuts a session message into frames and reassembles frames into messages.
+// Reassemblers bound the message size; they never buffer more than the limit.
+type Framer interface {
+	Fragment(msg []byte, maxFrame int) ([][]byte, error)
+	NewReassembler(limit int) Reassembler
+}
+
+// Reassembler turns frames back into whole messages.
+type Reassembler interface {
+	// Feed takes one frame; it returns a message when the frame completed one.
+	Feed(frame []byte) (msg []byte, err error)
+}
+
+// ChunkFramer is the 18013-5 BLE style framing: each frame is a 1-byte header
+// (0x01: more frames follow, 0x00: last frame) followed by a chunk of the message.
+type ChunkFramer struct{}
+
+// Chunk headers.
+const (
+	chunkMore = 0x01
+	chunkLast = 0x00
+)
+
+// Fragment splits msg into frames of at most maxFrame bytes including the header.
+func (ChunkFramer) Fragment(msg []byte, maxFrame int) ([][]byte, error) {
+	if maxFrame < 2 {
+		return nil, errors.New("transports: frame size too small for chunking")
+	}
+	per := maxFrame - 1
+	n := (len(msg) + per - 1) / per
+	if n == 0 {
+		n = 1
+	}
+	frames := make([][]byte, 0, n)
+	for i := 0; i < n; i++ {
+		start := i * per
+		end := min(start+per, len(msg))
+		hdr := byte(chunkMore)
+		if i == n-1 {
+			hdr = chunkLast
+		}
+		f := make([]byte, 0, end-start+1)
+		f = append(append(f, hdr), msg[start:end]...)
+		frames = append(frames, f)
+	}
+	return frames, nil
+}
+
+// NewReassembler returns a reassembler bounded to limit bytes per message.
+func (ChunkFramer) NewReassembler(limit int) Reassembler { return &chunkReassembler{limit: limit} }
+
+type chunkReassembler struct {
+	buf   []byte
+	limit int
+}
+
+func (r *chunkReassembler) Feed(frame []byte) ([]byte, error) {
+	if len(frame) == 0 {
+		return nil, ErrBadFrame
+	}
+	if len(r.buf)+len(frame)-1 > r.limit {
+		r.buf = nil
+		return nil, ErrMessageLimit
+	}
+	switch frame[0] {
+	case chunkMore:
+		r.buf = append(r.buf, frame[1:]...)
+		return nil, nil
+	case chunkLast:
+		msg := append(r.buf, frame[1:]...)
+		r.buf = nil
+		if len(msg) == 0 {
+			return nil, ErrBadFrame
+		}
+		return msg, nil
+	default:
+		r.buf = nil
+		return nil, ErrBadFrame
+	}
+}

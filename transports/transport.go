@@ -1,0 +1,59 @@
+// Package transports moves session messages between a holder and a reader over a bearer
+// (in memory here; NFC, BLE, Wi-Fi Aware, HTTP and WebSocket in their own packages). It
+// knows nothing of requests or keys: a bearer carries frames, a Framer cuts whole session
+// messages into frames and puts them back together.
+package transports
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors a connection reports. Link errors end the session they belong to with an error
+// verdict; they never take the lane down.
+var (
+	ErrClosed       = errors.New("transports: connection closed")
+	ErrFrameTooBig  = errors.New("transports: frame exceeds the bearer's frame size")
+	ErrMessageLimit = errors.New("transports: message exceeds the size limit")
+	ErrBadFrame     = errors.New("transports: malformed frame")
+	ErrBusy         = errors.New("transports: reader busy")
+)
+
+// Conn is one bearer connection carrying frames in both directions. ReadFrame and
+// WriteFrame may block; a Conn is used by one reader goroutine and one writer goroutine
+// at a time.
+type Conn interface {
+	// ReadFrame returns the next frame from the peer.
+	ReadFrame(ctx context.Context) ([]byte, error)
+	// WriteFrame sends one frame of at most MaxFrameSize bytes.
+	WriteFrame(ctx context.Context, frame []byte) error
+	// MaxFrameSize is the largest frame WriteFrame takes.
+	MaxFrameSize() int
+	// Close ends the connection; pending and later calls return ErrClosed.
+	Close() error
+}
+
+// Arrival is a holder that engaged with a reader: the engagement bytes exactly as
+// received, the Handover of the engagement channel, and the connection to talk over.
+type Arrival struct {
+	DeviceEngagement []byte
+	Handover         []byte // encoded Handover (CBOR null for QR)
+	Conn             Conn
+	Bearer           string // "memory", "nfc", "ble", ...
+	// Reject, when not nil, tells the holder the reader will not serve it (busy) and
+	// closes the connection.
+	Reject func(reason error)
+}
+
+// Listener yields arrivals at one lane.
+type Listener interface {
+	Accept(ctx context.Context) (*Arrival, error)
+	Close() error
+	Bearer() string
+}
+
+// AirTimer is implemented by connections that model air time (bit rate, latency).
+type AirTimer interface {
+	AirTime() time.Duration
+}
