@@ -30,6 +30,9 @@ func (ChunkFramer) Fragment(msg []byte, maxFrame int) ([][]byte, error) {
 	if maxFrame < 2 {
 		return nil, errors.New("transports: frame size too small for chunking")
 	}
+	if len(msg) == 0 {
+		return nil, errors.New("transports: empty message") // session messages are never empty
+	}
 	per := maxFrame - 1
 	n := (len(msg) + per - 1) / per
 	if n == 0 {

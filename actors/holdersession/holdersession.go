@@ -32,7 +32,7 @@ const (
 	GarbageResponse  Misbehaviour = "garbage"            // a message that is not CBOR
 	Silent           Misbehaviour = "silent"             // never answers
 	TerminateEarly   Misbehaviour = "terminate"          // answers the request with status 20 only
-	ReplayOldCounter Misbehaviour = "replay_counter"     // encrypts the response with a reused counter
+	SkipCounter      Misbehaviour = "skip_counter"       // encrypts the response with a counter the reader does not expect
 )
 
 // Config describes one simulated holder. It is not modified by sessions.
@@ -135,8 +135,7 @@ func (s *Session) Receive(msg []byte) Step {
 	}
 	st := s.answer(plain)
 	if !st.Done && sd.Status != nil && *sd.Status == messages.StatusSessionTermination {
-		st.Done = true
-		s.done = true
+		return s.end(st.Send, nil)
 	}
 	return st
 }
@@ -186,7 +185,7 @@ func (s *Session) answer(plainRequest []byte) Step {
 	switch s.cfg.Misbehave {
 	case CorruptSession:
 		ct[len(ct)/2] ^= 0x40
-	case ReplayOldCounter:
+	case SkipCounter:
 		// Encrypt again: the reader has not seen counter 1, so the second ciphertext
 		// (counter 2) arrives out of order.
 		if ct, err = s.cipher.Encrypt(plain); err != nil {

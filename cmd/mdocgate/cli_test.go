@@ -245,9 +245,60 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-func TestDemoAccepts(t *testing.T) {
-	code, out, stderr := runCLI(t, "demo")
+func TestSingleDemoAccepts(t *testing.T) {
+	code, out, stderr := runCLI(t, "demo", "--single")
 	if code != 0 || !strings.Contains(out, "verdict: accepted") {
 		t.Fatalf("demo: %d\n%s\n%s", code, out, stderr)
+	}
+}
+
+func TestDemoJSON(t *testing.T) {
+	code, out, stderr := runCLI(t, "demo", "--json", "--holders", "120")
+	if code != 0 {
+		t.Fatalf("demo --json: exit %d\n%s\n%s", code, out, stderr)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, out)
+	}
+	for _, k := range []string{"sessions", "accepted", "rejected", "errors", "timeouts", "lost", "mismatched", "by_transport", "latency_ms"} {
+		if _, ok := rep[k]; !ok {
+			t.Errorf("field %q missing", k)
+		}
+	}
+	if rep["lost"].(float64) != 0 || rep["mismatched"].(float64) != 0 || rep["sessions"].(float64) != 120 {
+		t.Fatalf("lost %v mismatched %v sessions %v", rep["lost"], rep["mismatched"], rep["sessions"])
+	}
+	for _, k := range []string{"p50", "p90", "p99", "max"} {
+		if _, ok := rep["latency_ms"].(map[string]any)[k]; !ok {
+			t.Errorf("latency_ms.%s missing", k)
+		}
+	}
+	bt := rep["by_transport"].(map[string]any)["memory"].(map[string]any)
+	if bt["sessions"].(float64) != 120 {
+		t.Fatalf("by_transport.memory: %v", bt)
+	}
+}
+
+func TestLoadtestJSON(t *testing.T) {
+	code, out, stderr := runCLI(t, "loadtest", "--transport", "memory", "--holders", "200", "--concurrency", "32", "--chaos", "0.2", "--json")
+	if code != 0 {
+		t.Fatalf("loadtest: exit %d\n%s\n%s", code, out, stderr)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"transport", "sessions", "accepted", "rejected", "errors", "timeouts", "lost", "seconds",
+		"sessions_per_second", "latency_ms", "peak_rss_bytes", "goroutines_end"} {
+		if _, ok := rep[k]; !ok {
+			t.Errorf("field %q missing", k)
+		}
+	}
+	if rep["lost"].(float64) != 0 {
+		t.Fatalf("lost %v under chaos", rep["lost"])
+	}
+	if code, _, _ := runCLI(t, "loadtest", "--transport", "carrier-pigeon", "--holders", "1"); code != 2 {
+		t.Fatalf("unknown transport: exit %d, want 2", code)
 	}
 }

@@ -15,13 +15,51 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/supervisor"
 )
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
+	jsonOut := fs.Bool("json", false, "print the summary as one JSON object")
+	holders := fs.Int("holders", 300, "simulated holders")
+	lanes := fs.Int("lanes", 3, "reader lanes")
+	concurrency := fs.Int("concurrency", 48, "holders at the gates at once")
+	single := fs.Bool("single", false, "run one session and print every check of its verdict")
+	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	if *single {
+		return runSingleDemo(stdout, stderr)
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return fail(stderr, "demo", err)
+	}
+	defer log.Sync()
+	if !*jsonOut {
+		fmt.Fprintf(stdout, "mdocgate demo: %d simulated holders (valid, slow, tampered, expired, untrusted issuer, forged device auth, silent, dropping link, garbage) at %d in-memory lanes\n",
+			*holders, *lanes)
+	}
+	cfg := supervisor.LoadConfig{Transport: "memory", Lanes: *lanes, Holders: *holders, Concurrency: *concurrency,
+		Mix: supervisor.DemoMix, Timeout: 1500 * time.Millisecond, Think: 2 * time.Millisecond, Log: log}
+	rep, code := runWithProgress(cfg, stderr)
+	if rep == nil {
+		return code
+	}
+	if *jsonOut {
+		writeJSON(stdout, rep)
+	} else {
+		printReport(stdout, "demo", rep)
+	}
+	if rep.Lost != 0 || rep.Mismatched != 0 {
+		return exitInvalid
+	}
+	return code
+}
+
+// runSingleDemo runs one session and prints its verdict with every check.
+func runSingleDemo(stdout, stderr io.Writer) int {
 	v, err := demoExchange()
 	if err != nil {
 		return fail(stderr, "demo", err)

@@ -26,7 +26,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"demo", "run holder→reader sessions in process and print the verdicts", runDemo},
+		{"demo", "run hundreds of simulated holders at in-process lanes and summarize the verdicts", runDemo},
+		{"loadtest", "drive simulated holders against in-process reader lanes and report throughput", runLoadtest},
 		{"verify", "verify a DeviceResponse against a SessionTranscript", runVerify},
 		{"decode", "print any mdoc CBOR structure as JSON", runDecode},
 		{"issue", "create a test IACA, DS, device key and credential", runIssue},

@@ -1,0 +1,518 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mdocgate/mdocgate/actors"
+	"github.com/mdocgate/mdocgate/actors/holdersession"
+	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/crypto/holder"
+	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/memory"
+)
+
+// Behaviour is what a simulated holder does, and so which verdict the reader should reach.
+type Behaviour string
+
+// Simulated holder behaviours.
+const (
+	Valid     Behaviour = "valid"
+	Slow      Behaviour = "slow"      // answers after a long think time: still accepted
+	Tampered  Behaviour = "tampered"  // an element altered after issuance
+	Expired   Behaviour = "expired"   // MSO validity over
+	Untrusted Behaviour = "untrusted" // issued under an IACA the reader does not trust
+	WrongKey  Behaviour = "wrong_key" // device authentication with a key not in the MSO
+	Silent    Behaviour = "silent"    // never answers
+	Dropping  Behaviour = "dropping"  // the link breaks mid-message
+	Garbage   Behaviour = "garbage"   // answers with bytes that are not CBOR
+)
+
+// Expected is the verdict the reader must reach for a behaviour.
+func (b Behaviour) Expected() readersession.Outcome {
+	switch b {
+	case Valid, Slow:
+		return readersession.Accepted
+	case Tampered, Expired, Untrusted, WrongKey:
+		return readersession.Rejected
+	case Silent:
+		return readersession.Timeout
+	default:
+		return readersession.Error
+	}
+}
+
+// Weighted is one behaviour of a mix.
+type Weighted struct {
+	Behaviour Behaviour
+	Weight    float64
+}
+
+// DemoMix is the demo's mixed crowd.
+var DemoMix = []Weighted{
+	{Valid, 60}, {Slow, 8}, {Tampered, 6}, {Expired, 6}, {Untrusted, 6},
+	{WrongKey, 4}, {Silent, 2}, {Dropping, 4}, {Garbage, 4},
+}
+
+// ParseMix reads "valid=60,tampered=5,...".
+func ParseMix(s string) ([]Weighted, error) {
+	var out []Weighted
+	for _, part := range strings.Split(s, ",") {
+		name, w, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, fmt.Errorf("mix entry %q: want behaviour=weight", part)
+		}
+		f, err := strconv.ParseFloat(w, 64)
+		if err != nil || f < 0 {
+			return nil, fmt.Errorf("mix entry %q: bad weight", part)
+		}
+		b := Behaviour(name)
+		if _, ok := behaviourNames[b]; !ok {
+			return nil, fmt.Errorf("mix entry %q: unknown behaviour", part)
+		}
+		out = append(out, Weighted{b, f})
+	}
+	return out, nil
+}
+
+var behaviourNames = map[Behaviour]bool{Valid: true, Slow: true, Tampered: true, Expired: true, Untrusted: true,
+	WrongKey: true, Silent: true, Dropping: true, Garbage: true}
+
+// LoadConfig describes a run of simulated holders against in-process lanes.
+type LoadConfig struct {
+	Transport   string // "memory"
+	Lanes       int
+	Holders     int           // total holders; 0 with Duration means no limit
+	Concurrency int           // holders active at once
+	Duration    time.Duration // stop starting holders after this; 0 means run Holders
+	Chaos       float64       // probability of link faults per holder and of worker panics per job
+	Mix         []Weighted    // nil means all valid
+	Workers     int
+	// Think is the normal holder's think time; Slow holders think 20 times longer.
+	Think time.Duration
+	// Timeout is the lane's engagement and inactivity timeout (default 2 s).
+	Timeout time.Duration
+	// MaxInFlightPerLane bounds each lane (default 4×Concurrency/Lanes, at least 64).
+	MaxInFlightPerLane int
+	Link               memory.LinkConfig
+	Log                *zap.Logger
+	Progress           func(done, total int64)
+}
+
+// Report is the outcome of a run. Field names follow the CLI's JSON contract.
+type Report struct {
+	Transport         string             `json:"transport"`
+	Sessions          int64              `json:"sessions"`
+	Accepted          int64              `json:"accepted"`
+	Rejected          int64              `json:"rejected"`
+	Errors            int64              `json:"errors"`
+	Timeouts          int64              `json:"timeouts"`
+	Lost              int64              `json:"lost"`
+	Mismatched        int64              `json:"mismatched"`
+	Busy              int64              `json:"busy"`
+	Seconds           float64            `json:"seconds"`
+	SessionsPerSecond float64            `json:"sessions_per_second"`
+	LatencyMs         Latency            `json:"latency_ms"`
+	ByTransport       map[string]*Counts `json:"by_transport"`
+	ByLane            map[string]*Counts `json:"by_lane"`
+	ByBehaviour       map[string]*Counts `json:"by_behaviour"`
+	Reasons           map[string]int64   `json:"reasons"`
+	Restarts          int64              `json:"restarts"`
+	Panics            int64              `json:"panics"`
+	PeakRSSBytes      int64              `json:"peak_rss_bytes"`
+	GoroutinesEnd     int                `json:"goroutines_end"`
+	Mismatches        []string           `json:"mismatch_examples,omitempty"`
+}
+
+// Counts are per-outcome counts.
+type Counts struct {
+	Sessions   int64 `json:"sessions"`
+	Accepted   int64 `json:"accepted"`
+	Rejected   int64 `json:"rejected"`
+	Errors     int64 `json:"errors"`
+	Timeouts   int64 `json:"timeouts"`
+	Lost       int64 `json:"lost"`
+	Mismatched int64 `json:"mismatched,omitempty"`
+}
+
+func (c *Counts) add(o readersession.Outcome) {
+	c.Sessions++
+	switch o {
+	case readersession.Accepted:
+		c.Accepted++
+	case readersession.Rejected:
+		c.Rejected++
+	case readersession.Error:
+		c.Errors++
+	case readersession.Timeout:
+		c.Timeouts++
+	}
+}
+
+// Latency holds latency percentiles in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// world is the PKI and credentials of a simulation.
+type world struct {
+	trust      *verify.TrustStore
+	readerAuth *issuer.ReaderSigner
+	readerRoot *verify.TrustStore
+	valid      []*issuer.Credential
+	expired    *issuer.Credential
+	untrusted  *issuer.Credential
+}
+
+func newWorld() (*world, error) {
+	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "sim IACA", NotBefore: time.Now().Add(-48 * time.Hour)})
+	if err != nil {
+		return nil, err
+	}
+	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "sim DS", NotBefore: time.Now().Add(-24 * time.Hour)})
+	if err != nil {
+		return nil, err
+	}
+	rogue, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "rogue IACA"})
+	if err != nil {
+		return nil, err
+	}
+	rogueDS, err := rogue.NewDocumentSigner(issuer.DSOptions{CommonName: "rogue DS"})
+	if err != nil {
+		return nil, err
+	}
+	rroot, err := issuer.NewReaderAuthority(issuer.IACAOptions{CommonName: "sim reader root"})
+	if err != nil {
+		return nil, err
+	}
+	rcert, err := rroot.NewReaderCert(issuer.ReaderOptions{CommonName: "sim gate"})
+	if err != nil {
+		return nil, err
+	}
+	w := &world{trust: verify.NewTrustStore(iaca.Certificate), readerAuth: rcert, readerRoot: verify.NewTrustStore(rroot.Certificate)}
+	issue := func(s *issuer.Signer, from, until time.Time) (*issuer.Credential, error) {
+		dk, err := keys.Generate(messages.CurveP256, nil)
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil),
+			DeviceKey: dk.COSEKey(), Signed: from, ValidFrom: from, ValidUntil: until})
+		if err != nil {
+			return nil, err
+		}
+		c.DevicePrivateKey = dk
+		return c, nil
+	}
+	now := time.Now().Truncate(time.Second)
+	for i := 0; i < 8; i++ {
+		c, err := issue(ds, now.Add(-time.Hour), now.Add(365*24*time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		w.valid = append(w.valid, c)
+	}
+	if w.expired, err = issue(ds, now.Add(-3*time.Hour), now.Add(-2*time.Hour)); err != nil {
+		return nil, err
+	}
+	if w.untrusted, err = issue(rogueDS, now.Add(-time.Hour), now.Add(365*24*time.Hour)); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func pick(mix []Weighted, r *rand.Rand) Behaviour {
+	if len(mix) == 0 {
+		return Valid
+	}
+	total := 0.0
+	for _, w := range mix {
+		total += w.Weight
+	}
+	x := r.Float64() * total
+	for _, w := range mix {
+		if x < w.Weight {
+			return w.Behaviour
+		}
+		x -= w.Weight
+	}
+	return mix[len(mix)-1].Behaviour
+}
+
+// RunLoad runs simulated holders against in-process memory lanes and reports the
+// verdicts. Every verdict is matched with the holder that caused it.
+func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
+	if cfg.Transport == "" {
+		cfg.Transport = "memory"
+	}
+	if cfg.Transport != "memory" {
+		return nil, fmt.Errorf("transport %q is not available (this build has: memory)", cfg.Transport)
+	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = 1
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
+	}
+	if cfg.Holders <= 0 && cfg.Duration <= 0 {
+		return nil, errors.New("give a number of holders or a duration")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.MaxInFlightPerLane <= 0 {
+		cfg.MaxInFlightPerLane = max(64, 4*cfg.Concurrency/cfg.Lanes)
+	}
+	w, err := newWorld()
+	if err != nil {
+		return nil, err
+	}
+	eng := Start(Config{Workers: cfg.Workers, Log: cfg.Log, ChaosPanic: cfg.Chaos / 4})
+	readerCfg := defaultReaderConfig(w)
+	network := &memory.Network{}
+	lanes := make([]string, cfg.Lanes)
+	for i := range lanes {
+		lanes[i] = fmt.Sprintf("%s-%d", cfg.Transport, i+1)
+		l, err := network.Listen(lanes[i], cfg.MaxInFlightPerLane)
+		if err != nil {
+			eng.Shutdown(context.Background())
+			return nil, err
+		}
+		if err := eng.AddLane(&actors.LaneConfig{Name: lanes[i], Listener: l, MaxInFlight: cfg.MaxInFlightPerLane,
+			Sessions: actors.SessionSettings{Reader: readerCfg, EngagementTimeout: cfg.Timeout, InactivityTimeout: cfg.Timeout}}); err != nil {
+			eng.Shutdown(context.Background())
+			return nil, err
+		}
+	}
+
+	var mu sync.Mutex
+	verdicts := map[[32]byte]*actors.SessionVerdict{}
+	duplicates := int64(0)
+	unsub := eng.Results().Subscribe(func(v *actors.SessionVerdict) {
+		mu.Lock()
+		if _, dup := verdicts[v.EngagementDigest]; dup {
+			duplicates++
+		}
+		verdicts[v.EngagementDigest] = v
+		mu.Unlock()
+	})
+	defer unsub()
+
+	type holderRun struct {
+		behaviour Behaviour
+		report    actors.HolderReport
+	}
+	var runs []holderRun
+	sem := make(chan struct{}, cfg.Concurrency)
+	var wg sync.WaitGroup
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	start := time.Now()
+	var deadline time.Time
+	if cfg.Duration > 0 {
+		deadline = start.Add(cfg.Duration)
+	}
+	var doneCount int64
+	total := int64(cfg.Holders)
+spawn:
+	for i := 0; cfg.Holders <= 0 || i < cfg.Holders; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break spawn
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			<-sem
+			break
+		}
+		b := pick(cfg.Mix, rng)
+		hc := holderConfigFor(b, w, i, cfg, rng)
+		lane := lanes[i%len(lanes)]
+		link := cfg.Link
+		if b == Dropping {
+			link.Faults.DisconnectAfterFrames = 3
+		}
+		if cfg.Chaos > 0 && rng.Float64() < cfg.Chaos {
+			link.Faults.Drop = 0.2
+			link.Faults.Seed = rng.Uint64()
+		}
+		hc.Engage = func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
+			return network.Engage(ctx, lane, de, handover, link)
+		}
+		hc.Retries, hc.RetryAfter = 50, 20*time.Millisecond
+		wg.Add(1)
+		hc.Done = func(r actors.HolderReport) {
+			mu.Lock()
+			runs = append(runs, holderRun{behaviour: b, report: r})
+			doneCount++
+			d := doneCount
+			mu.Unlock()
+			if cfg.Progress != nil {
+				cfg.Progress(d, total)
+			}
+			<-sem
+			wg.Done()
+		}
+		eng.SpawnHolder(hc)
+	}
+	wg.Wait()
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Timeout*3+5*time.Second)
+	drainErr := eng.Drain(drainCtx)
+	cancel()
+	elapsed := time.Since(start)
+	counters := eng.Counters()
+
+	rep := &Report{Transport: cfg.Transport, ByTransport: map[string]*Counts{}, ByLane: map[string]*Counts{},
+		ByBehaviour: map[string]*Counts{}, Reasons: map[string]int64{}}
+	mu.Lock()
+	var lat []float64
+	for _, v := range verdicts {
+		rep.Sessions++
+		c := &Counts{}
+		c.add(v.Outcome)
+		rep.Accepted += c.Accepted
+		rep.Rejected += c.Rejected
+		rep.Errors += c.Errors
+		rep.Timeouts += c.Timeouts
+		bucket(rep.ByTransport, v.Bearer).add(v.Outcome)
+		bucket(rep.ByLane, v.Lane).add(v.Outcome)
+		if v.Reason != "" {
+			rep.Reasons[string(v.Outcome)+":"+v.Reason]++
+		}
+		lat = append(lat, float64(v.Latency())/float64(time.Millisecond))
+	}
+	for _, r := range runs {
+		bb := bucket(rep.ByBehaviour, string(r.behaviour))
+		v, ok := verdicts[r.report.EngagementDigest]
+		switch {
+		case !r.report.Engaged:
+			if r.report.Busy {
+				rep.Busy++
+			}
+			continue
+		case !ok:
+			rep.Lost++
+			bb.Lost++
+			continue
+		}
+		bb.add(v.Outcome)
+		if cfg.Chaos == 0 && v.Outcome != r.behaviour.Expected() {
+			rep.Mismatched++
+			bb.Mismatched++
+			if len(rep.Mismatches) < 5 {
+				rep.Mismatches = append(rep.Mismatches, fmt.Sprintf("%s holder: %s (%s: %s), expected %s",
+					r.behaviour, v.Outcome, v.Reason, v.Detail, r.behaviour.Expected()))
+			}
+		}
+	}
+	rep.Lost += duplicates
+	if unended := counters.Started.Load() - counters.Ended.Load(); unended > 0 {
+		rep.Lost += unended
+	}
+	mu.Unlock()
+	rep.Seconds = elapsed.Seconds()
+	if rep.Seconds > 0 {
+		rep.SessionsPerSecond = float64(rep.Sessions) / rep.Seconds
+	}
+	rep.LatencyMs = percentiles(lat)
+	rep.Restarts = counters.Restarts.Load()
+	rep.Panics = counters.Panics.Load()
+	shutdownErr := eng.Shutdown(context.Background())
+	runtime.GC()
+	rep.GoroutinesEnd = runtime.NumGoroutine()
+	rep.PeakRSSBytes = peakRSS()
+	return rep, errors.Join(drainErr, shutdownErr)
+}
+
+func bucket(m map[string]*Counts, k string) *Counts {
+	c, ok := m[k]
+	if !ok {
+		c = &Counts{}
+		m[k] = c
+	}
+	return c
+}
+
+func holderConfigFor(b Behaviour, w *world, i int, cfg LoadConfig, rng *rand.Rand) *actors.HolderConfig {
+	hs := &holdersession.Config{Credentials: []*issuer.Credential{w.valid[i%len(w.valid)]}, UseMAC: i%2 == 0,
+		ReaderTrust: w.readerRoot}
+	think := cfg.Think
+	switch b {
+	case Slow:
+		think = cfg.Think*20 + cfg.Timeout/4
+	case Tampered:
+		hs.Misbehave = holdersession.TamperElement
+	case Expired:
+		hs.Credentials = []*issuer.Credential{w.expired}
+	case Untrusted:
+		hs.Credentials = []*issuer.Credential{w.untrusted}
+	case WrongKey:
+		hs.Misbehave = holdersession.WrongDeviceKey
+	case Silent:
+		hs.Misbehave = holdersession.Silent
+	case Garbage:
+		hs.Misbehave = holdersession.GarbageResponse
+	}
+	return &actors.HolderConfig{Session: hs, Think: think}
+}
+
+func percentiles(ms []float64) Latency {
+	if len(ms) == 0 {
+		return Latency{}
+	}
+	slices.Sort(ms)
+	at := func(p float64) float64 {
+		i := int(p * float64(len(ms)-1))
+		return round3(ms[i])
+	}
+	return Latency{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: round3(ms[len(ms)-1])}
+}
+
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+// peakRSS reads the process's peak resident set size (VmHWM) on Linux; 0 elsewhere.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// defaultReaderConfig asks for five mDL elements with reader authentication and trusts
+// the simulation's IACA: the default session shape.
+func defaultReaderConfig(w *world) *readersession.Config {
+	return &readersession.Config{
+		Request: []holder.RequestedDoc{{DocType: issuer.DocTypeMDL, NameSpaces: []holder.RequestedNameSpace{{
+			Name: issuer.NamespaceMDL, Elements: []string{"family_name", "given_name", "portrait", "age_over_18", "document_number"},
+		}}}},
+		ReaderAuth: w.readerAuth,
+		Trust:      w.trust,
+		Cache:      verify.NewChainCache(64),
+	}
+}
