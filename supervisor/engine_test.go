@@ -1,0 +1,223 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mdocgate/mdocgate/actors"
+	"github.com/mdocgate/mdocgate/actors/holdersession"
+	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/memory"
+)
+
+func TestThousandsOfSessionsUnderChaos(t *testing.T) {
+	rep, err := RunLoad(context.Background(), LoadConfig{Lanes: 4, Holders: 2000, Concurrency: 128, Chaos: 0.3,
+		Mix: DemoMix, Timeout: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Lost != 0 {
+		t.Fatalf("lost %d sessions under chaos", rep.Lost)
+	}
+	if rep.Sessions+rep.Busy != 2000 {
+		t.Fatalf("sessions %d + busy %d != 2000", rep.Sessions, rep.Busy)
+	}
+	if rep.Panics == 0 || rep.Restarts == 0 {
+		t.Fatalf("chaos injected no worker panics (panics %d restarts %d)", rep.Panics, rep.Restarts)
+	}
+	if rep.Reasons["error:crypto_worker"] == 0 {
+		t.Fatalf("no session ended with a crypto_worker error: %v", rep.Reasons)
+	}
+}
+
+// engineWith starts an engine with one lane on a memory listener.
+func engineWith(t *testing.T, lane *actors.LaneConfig) (*Engine, *memory.Listener, *world) {
+	t.Helper()
+	w, err := newWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := memory.NewListener(lane.Name, 64)
+	lane.Listener = l
+	if lane.Sessions.Reader == nil {
+		lane.Sessions.Reader = defaultReaderConfig(w)
+	}
+	eng := Start(Config{Workers: 2})
+	if err := eng.AddLane(lane); err != nil {
+		t.Fatal(err)
+	}
+	return eng, l, w
+}
+
+// collector gathers verdicts by session id and fails on a second verdict for one.
+type collector struct {
+	mu   sync.Mutex
+	byID map[string]*actors.SessionVerdict
+	dups int
+	ch   chan *actors.SessionVerdict
+}
+
+func collect(eng *Engine) *collector {
+	c := &collector{byID: map[string]*actors.SessionVerdict{}, ch: make(chan *actors.SessionVerdict, 1024)}
+	eng.Results().Subscribe(func(v *actors.SessionVerdict) {
+		c.mu.Lock()
+		if _, ok := c.byID[v.SessionID]; ok {
+			c.dups++
+		}
+		c.byID[v.SessionID] = v
+		c.mu.Unlock()
+		c.ch <- v
+	})
+	return c
+}
+
+func (c *collector) next(t *testing.T) *actors.SessionVerdict {
+	t.Helper()
+	select {
+	case v := <-c.ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("no verdict")
+		return nil
+	}
+}
+
+func spawnHolder(eng *Engine, l *memory.Listener, w *world, mis holdersession.Misbehaviour, done func(actors.HolderReport)) {
+	eng.SpawnHolder(&actors.HolderConfig{
+		Session: &holdersession.Config{Credentials: w.valid[:1], Misbehave: mis},
+		Engage: func(ctx context.Context, de, h []byte) (transports.Conn, error) {
+			return l.Engage(ctx, de, h, memory.LinkConfig{})
+		},
+		Done: done,
+	})
+}
+
+func shutdown(t *testing.T, eng *Engine) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := eng.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBackPressureAnswersBusy(t *testing.T) {
+	eng, l, w := engineWith(t, &actors.LaneConfig{Name: "tight", MaxInFlight: 3,
+		Sessions: actors.SessionSettings{EngagementTimeout: 2 * time.Second, InactivityTimeout: 2 * time.Second}})
+	c := collect(eng)
+	// three silent holders fill the lane
+	for i := 0; i < 3; i++ {
+		spawnHolder(eng, l, w, holdersession.Silent, nil)
+	}
+	for eng.Counters().InFlight.Load() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	busy := make(chan actors.HolderReport, 1)
+	start := time.Now()
+	spawnHolder(eng, l, w, holdersession.Honest, func(r actors.HolderReport) { busy <- r })
+	r := <-busy
+	if !r.Busy || !errors.Is(r.Err, transports.ErrBusy) {
+		t.Fatalf("fourth holder: %+v", r)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Fatalf("busy answer took %v: queued instead of refused", waited)
+	}
+	if eng.Counters().Busy.Load() != 1 || eng.Counters().Started.Load() != 3 {
+		t.Fatalf("busy %d started %d", eng.Counters().Busy.Load(), eng.Counters().Started.Load())
+	}
+	for i := 0; i < 3; i++ {
+		if v := c.next(t); v.Outcome != readersession.Timeout || v.Reason != "engagement_timeout" {
+			t.Fatalf("silent holder: %+v", v)
+		}
+	}
+	shutdown(t, eng)
+}
+
+func TestTimeoutsEndSessions(t *testing.T) {
+	eng, l, w := engineWith(t, &actors.LaneConfig{Name: "t",
+		Sessions: actors.SessionSettings{EngagementTimeout: 150 * time.Millisecond, InactivityTimeout: 150 * time.Millisecond}})
+	c := collect(eng)
+	start := time.Now()
+	spawnHolder(eng, l, w, holdersession.Silent, nil)
+	v := c.next(t)
+	if v.Outcome != readersession.Timeout {
+		t.Fatalf("%+v", v)
+	}
+	if time.Since(start) < 150*time.Millisecond {
+		t.Fatal("timed out before the timeout")
+	}
+	shutdown(t, eng)
+	if c.dups != 0 {
+		t.Fatalf("%d duplicate verdicts", c.dups)
+	}
+}
+
+func TestPanicInSessionIsContained(t *testing.T) {
+	w, err := newWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := *defaultReaderConfig(w)
+	var calls sync.Mutex
+	n := 0
+	rc.Decide = func(res *verify.Result) (readersession.Outcome, string) {
+		calls.Lock()
+		n++
+		first := n == 1
+		calls.Unlock()
+		if first {
+			panic("injected panic in the session's decision")
+		}
+		if res.Valid {
+			return readersession.Accepted, ""
+		}
+		return readersession.Rejected, "not_valid"
+	}
+	eng, l, _ := engineWith(t, &actors.LaneConfig{Name: "p", Sessions: actors.SessionSettings{Reader: &rc}})
+	c := collect(eng)
+	spawnHolder(eng, l, w, holdersession.Honest, nil)
+	v := c.next(t)
+	if v.Outcome != readersession.Error || v.Reason != readersession.ReasonInternal {
+		t.Fatalf("panicking session: %+v", v)
+	}
+	// the lane lives on
+	spawnHolder(eng, l, w, holdersession.Honest, nil)
+	if v := c.next(t); v.Outcome != readersession.Accepted {
+		t.Fatalf("next session: %+v", v)
+	}
+	if eng.Counters().Panics.Load() == 0 || eng.Counters().Restarts.Load() == 0 {
+		t.Fatalf("panic not counted: panics %d restarts %d", eng.Counters().Panics.Load(), eng.Counters().Restarts.Load())
+	}
+	shutdown(t, eng)
+	if c.dups != 0 || eng.Counters().Started.Load() != eng.Counters().Ended.Load() {
+		t.Fatalf("dups %d started %d ended %d", c.dups, eng.Counters().Started.Load(), eng.Counters().Ended.Load())
+	}
+}
+
+func TestShutdownGivesInFlightSessionsAVerdict(t *testing.T) {
+	eng, l, w := engineWith(t, &actors.LaneConfig{Name: "s",
+		Sessions: actors.SessionSettings{EngagementTimeout: time.Hour, InactivityTimeout: time.Hour}})
+	c := collect(eng)
+	for i := 0; i < 5; i++ {
+		spawnHolder(eng, l, w, holdersession.Silent, nil)
+	}
+	for eng.Counters().InFlight.Load() < 5 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = eng.Shutdown(ctx) // the drain times out: the sessions are stopped
+	if got := eng.Counters().Ended.Load(); got != 5 {
+		t.Fatalf("%d of 5 in-flight sessions got a verdict at shutdown", got)
+	}
+	for _, v := range c.byID {
+		if v.Outcome != readersession.Error || v.Reason != "shutdown" {
+			t.Fatalf("%+v", v)
+		}
+	}
+}
