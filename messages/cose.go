@@ -39,10 +39,10 @@ type CoseSign1 struct {
 
 type coseArray struct {
 	_           struct{} `cbor:",toarray"`
-	Protected   []byte
+	Protected   bstr
 	Unprotected cbor.RawMessage
 	Payload     cbor.RawMessage
-	Last        []byte
+	Last        bstr
 }
 
 func (a *coseArray) decode(data []byte, tag uint64, name string) (tagged bool, payload []byte, detached bool, err error) {
@@ -57,14 +57,31 @@ func (a *coseArray) decode(data []byte, tag uint64, name string) (tagged bool, p
 		tagged = true
 		data = data[h.size:]
 	}
+	// Check the element types first so that the errors name the element; the strict bstr
+	// fields then refuse arrays of small integers and null.
+	var elems []cbor.RawMessage
+	if err := decMode.Unmarshal(data, &elems); err != nil {
+		return false, nil, false, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(elems) != 4 {
+		return false, nil, false, fmt.Errorf("%s: expected an array of 4 elements", name)
+	}
+	if !isMajor(elems[0], majorBytes) {
+		return false, nil, false, fmt.Errorf("%s: protected header is not a byte string", name)
+	}
+	if !isMajor(elems[1], majorMap) {
+		return false, nil, false, fmt.Errorf("%s: unprotected header is not a map", name)
+	}
+	if !isMajor(elems[3], majorBytes) {
+		return false, nil, false, fmt.Errorf("%s: signature or tag is not a byte string", name)
+	}
 	if err := decMode.Unmarshal(data, a); err != nil {
 		return false, nil, false, fmt.Errorf("%s: %w", name, err)
 	}
-	if a.Protected == nil {
-		return false, nil, false, fmt.Errorf("%s: protected header is not a byte string", name)
-	}
-	if len(a.Unprotected) == 0 || a.Unprotected[0]>>5 != majorMap {
-		return false, nil, false, fmt.Errorf("%s: unprotected header is not a map", name)
+	// RFC 9052 §3: labels are unique across and within the headers; a duplicate in the
+	// unprotected map is refused here, not only when a header is read.
+	if _, err := decodeHeaderMap(a.Unprotected); err != nil {
+		return false, nil, false, fmt.Errorf("%s: unprotected header: %w", name, err)
 	}
 	if len(a.Protected) > 0 {
 		var hdr map[any]cbor.RawMessage
@@ -74,11 +91,8 @@ func (a *coseArray) decode(data []byte, tag uint64, name string) (tagged bool, p
 	}
 	if len(a.Payload) == 1 && a.Payload[0] == 0xf6 {
 		detached = true
-	} else if err := decMode.Unmarshal(a.Payload, &payload); err != nil || payload == nil {
+	} else if err := decodeBytes(a.Payload, &payload); err != nil {
 		return false, nil, false, fmt.Errorf("%s: payload is neither a byte string nor null", name)
-	}
-	if a.Last == nil {
-		return false, nil, false, fmt.Errorf("%s: signature or tag is not a byte string", name)
 	}
 	return tagged, payload, detached, nil
 }
@@ -162,7 +176,7 @@ func (s *CoseSign1) KID() []byte {
 		}
 		if raw, ok := lookupLabel(m, HeaderKID); ok {
 			var kid []byte
-			if decMode.Unmarshal(raw, &kid) == nil {
+			if decodeBytes(raw, &kid) == nil {
 				return kid
 			}
 		}
@@ -275,17 +289,29 @@ func headerAlg(protected []byte, unprotected cbor.RawMessage) (int64, bool, erro
 	return 0, false, errors.New("COSE alg header missing")
 }
 
+// decodeX5Chain reads x5chain: a single non-empty bstr (one certificate), or a non-empty
+// array of non-empty bstr. An array of small integers is neither.
 func decodeX5Chain(raw cbor.RawMessage) ([][]byte, bool, error) {
-	var one []byte
-	if err := decMode.Unmarshal(raw, &one); err == nil && one != nil {
+	if isMajor(raw, majorBytes) {
+		var one []byte
+		if err := decodeBytes(raw, &one); err != nil {
+			return nil, false, fmt.Errorf("x5chain: %w", err)
+		}
+		if len(one) == 0 {
+			return nil, false, errors.New("x5chain holds an empty certificate")
+		}
 		return [][]byte{one}, false, nil
 	}
-	var many [][]byte
-	if err := decMode.Unmarshal(raw, &many); err != nil || len(many) == 0 {
+	var elems []cbor.RawMessage
+	if !isMajor(raw, majorArray) || decMode.Unmarshal(raw, &elems) != nil || len(elems) == 0 {
 		return nil, false, errors.New("x5chain is neither a byte string nor a non-empty array of byte strings")
 	}
-	for _, c := range many {
-		if len(c) == 0 {
+	many := make([][]byte, len(elems))
+	for i, e := range elems {
+		if err := decodeBytes(e, &many[i]); err != nil {
+			return nil, true, fmt.Errorf("x5chain certificate %d: %w", i, err)
+		}
+		if len(many[i]) == 0 {
 			return nil, true, errors.New("x5chain holds an empty certificate")
 		}
 	}

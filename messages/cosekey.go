@@ -195,7 +195,10 @@ func (k *COSEKey) UnmarshalCBOR(data []byte) error {
 		if !ok {
 			return false, nil
 		}
-		if err := decMode.Unmarshal(raw, v); err != nil {
+		if isNullOrUndefined(raw) {
+			return true, fmt.Errorf("COSE_Key label %d: null", label)
+		}
+		if err := decodeValue(raw, v); err != nil {
 			return true, fmt.Errorf("COSE_Key label %d: %w", label, err)
 		}
 		return true, nil
@@ -225,11 +228,11 @@ func (k *COSEKey) UnmarshalCBOR(data []byte) error {
 		var y []byte
 		var sign bool
 		switch {
-		case decMode.Unmarshal(raw, &y) == nil && y != nil:
+		case isMajor(raw, majorBytes) && decodeBytes(raw, &y) == nil:
 			if k.Y, err = leftPad(y, c.FieldSize); err != nil {
 				return fmt.Errorf("COSE_Key y: %w", err)
 			}
-		case decMode.Unmarshal(raw, &sign) == nil:
+		case isMajor(raw, majorOther) && !isNullOrUndefined(raw) && decMode.Unmarshal(raw, &sign) == nil:
 			k.YSign = &sign
 		default:
 			return errors.New("COSE_Key: y is neither a byte string nor a bool")

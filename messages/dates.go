@@ -10,12 +10,15 @@ import (
 //
 // Decoding is lenient: fractional seconds and offsets other than Z are accepted (and
 // reported through Fractional / NonUTC so a policy can warn), as is an untagged text
-// string (Untagged). Encoding is strict: #6.0, UTC with "Z", no fractional seconds.
+// string (Untagged), and one level of byte string wrapping the tdate (Embedded, seen in
+// pyMDOC-CBOR output). Encoding is strict: #6.0, UTC with "Z", no fractional seconds,
+// and an error when the UTC year is outside 0000-9999 (RFC 3339 has four-digit years).
 type TDate struct {
 	time.Time
 	Fractional bool // received with fractional seconds
 	NonUTC     bool // received with an offset other than Z
 	Untagged   bool // received as a plain text string without tag 0
+	Embedded   bool // received as a byte string holding the encoded tdate
 }
 
 // NewTDate returns t truncated to whole seconds in UTC.
@@ -23,14 +26,30 @@ func NewTDate(t time.Time) TDate { return TDate{Time: t.UTC().Truncate(time.Seco
 
 // MarshalCBOR writes #6.0("YYYY-MM-DDTHH:MM:SSZ").
 func (d TDate) MarshalCBOR() ([]byte, error) {
-	s := d.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z")
+	u := d.UTC().Truncate(time.Second)
+	if y := u.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("tdate: UTC year %d is outside 0000-9999", y)
+	}
+	s := u.Format("2006-01-02T15:04:05Z")
 	out := []byte{0xc0}
 	out = appendHead(out, majorText, uint64(len(s)))
 	return append(out, s...), nil
 }
 
-// UnmarshalCBOR reads #6.0(tstr) or a plain tstr.
+// UnmarshalCBOR reads #6.0(tstr) or a plain tstr, or either of them encoded in a byte
+// string (one level only).
 func (d *TDate) UnmarshalCBOR(data []byte) error {
+	embedded := false
+	if isMajor(data, majorBytes) {
+		var inner []byte
+		if err := decodeBytes(data, &inner); err != nil {
+			return fmt.Errorf("tdate: %w", err)
+		}
+		if isMajor(inner, majorBytes) {
+			return errors.New("tdate: byte string inside a byte string")
+		}
+		data, embedded = inner, true
+	}
 	s, tagged, err := optionallyTaggedText(data, 0)
 	if err != nil {
 		return fmt.Errorf("tdate: %w", err)
@@ -44,6 +63,7 @@ func (d *TDate) UnmarshalCBOR(data []byte) error {
 		Fractional: t.Nanosecond() != 0 || hasFraction(s),
 		NonUTC:     len(s) > 0 && s[len(s)-1] != 'Z' && s[len(s)-1] != 'z',
 		Untagged:   !tagged,
+		Embedded:   embedded,
 	}
 	return nil
 }
@@ -119,8 +139,11 @@ func optionallyTaggedText(data []byte, tag uint64) (string, bool, error) {
 		data = data[h.size:]
 	}
 	var s string
-	if err := decMode.Unmarshal(data, &s); err != nil {
+	if !isMajor(data, majorText) {
 		return "", false, errors.New("expected a text string")
+	}
+	if err := decMode.Unmarshal(data, &s); err != nil {
+		return "", false, fmt.Errorf("expected a text string: %w", err)
 	}
 	return s, tagged, nil
 }

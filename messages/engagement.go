@@ -171,7 +171,9 @@ func DecodeEngagement(data []byte) (*Engagement, error) {
 }
 
 // NewEngagement builds an engagement carrying key (public COSE_Key) with cipher suite 1.
-// The version is "1.0"; set OriginInfos or Capabilities and the version becomes "1.1".
+// The version is "1.0". A caller that sets OriginInfos or Capabilities must also set
+// Version to "1.1": the version is not changed automatically, and MarshalCBOR refuses
+// version "1.0" with either field present.
 func NewEngagement(key *COSEKey, methods ...RetrievalMethod) (*Engagement, error) {
 	kb, err := EncodeToCBOR(key.Public())
 	if err != nil {
@@ -284,7 +286,10 @@ func (r *RetrievalMethod) option(key int64, v any) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	if err := decMode.Unmarshal(raw, v); err != nil {
+	if isNullOrUndefined(raw) {
+		return true, fmt.Errorf("retrieval method %d option %d: null", r.Type, key)
+	}
+	if err := decodeValue(raw, v); err != nil {
 		return true, fmt.Errorf("retrieval method %d option %d: %w", r.Type, key, err)
 	}
 	return true, nil

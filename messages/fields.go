@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
@@ -8,6 +9,18 @@ import (
 
 // fieldMap decodes a map with known keys into typed fields and keeps the others, for the
 // extensible structures of the CDDL ("* tstr => any", "* int => any").
+//
+// Values are decoded strictly where the CBOR library is lenient:
+//
+//   - null and undefined are refused ("<structure>: <key>: null") unless the destination
+//     is a *cbor.RawMessage, which keeps the null visibly (an element value or an
+//     extension may legitimately be null). The library would otherwise leave the Go zero
+//     value in place, so {"status": null} would read as status 0. Optional fields are
+//     optional by absence in the CDDL ("? key: T"), never by null, so pointer
+//     destinations get no exemption. A structure that tolerates a null for one key (the
+//     pyMDOC deviceKey) checks it with null() before calling req/opt.
+//   - a *[]byte destination takes a byte string only (major type 2, definite or
+//     indefinite), never an array of small integers.
 type fieldMap[K MapKey] struct {
 	structure string
 	m         Map[K, cbor.RawMessage]
@@ -43,10 +56,28 @@ func (f *fieldMap[K]) opt(key K, v any) bool {
 		return false
 	}
 	f.used[key] = true
-	if err := decMode.Unmarshal(raw, v); err != nil {
+	if isNullOrUndefined(raw) && !nullable(v) {
+		f.err = fmt.Errorf("%s: %v: null", f.structure, key)
+		return false
+	}
+	if err := decodeValue(raw, v); err != nil {
 		f.err = fmt.Errorf("%s: %v: %w", f.structure, key, err)
 		return false
 	}
+	return true
+}
+
+// null reports whether key is present with a null or undefined value, and if so marks it
+// consumed. It is for the rare key where a null is tolerated and flagged.
+func (f *fieldMap[K]) null(key K) bool {
+	if f.err != nil {
+		return false
+	}
+	raw, ok := f.m.Get(key)
+	if !ok || !isNullOrUndefined(raw) {
+		return false
+	}
+	f.used[key] = true
 	return true
 }
 
@@ -68,4 +99,75 @@ func appendRest[K MapKey](m *Map[K, any], rest Map[K, cbor.RawMessage]) {
 			m.Set(k, v)
 		}
 	}
+}
+
+// isNullOrUndefined reports whether the data item at the start of data is CBOR null or undefined,
+// looking through self-described CBOR tags (55799), which the CBOR library strips before
+// it treats null as "leave the zero value".
+func isNullOrUndefined(data []byte) bool {
+	for {
+		h, err := readHead(data)
+		if err != nil {
+			return false
+		}
+		if h.major == majorTag && !h.indefinite && h.arg == tagSelfDescribed {
+			data = data[h.size:]
+			continue
+		}
+		return len(data) > 0 && (data[0] == 0xf6 || data[0] == 0xf7)
+	}
+}
+
+const tagSelfDescribed = 55799
+
+// nullable reports whether a null may be decoded into v: only destinations that keep the
+// value as received (raw CBOR, or an interface that then holds nil).
+func nullable(v any) bool {
+	switch v.(type) {
+	case *cbor.RawMessage, *any:
+		return true
+	}
+	return false
+}
+
+var errNotBytes = errors.New("expected a byte string")
+
+// bstr is a byte string decoded strictly: major type 2 only (definite or, per the
+// decode mode, indefinite length). The CBOR library would also fill a []byte from an
+// array of small unsigned integers, or from null (as nil).
+type bstr []byte
+
+// UnmarshalCBOR accepts a byte string only. An empty byte string decodes as a non-nil
+// empty slice, so that "present and empty" and "absent" stay distinct.
+func (b *bstr) UnmarshalCBOR(data []byte) error {
+	if len(data) == 0 || data[0]>>5 != majorBytes {
+		return errNotBytes
+	}
+	var v []byte
+	if err := decMode.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	*b = v
+	return nil
+}
+
+// decodeBytes decodes a strict byte string into *dst.
+func decodeBytes(data []byte, dst *[]byte) error {
+	var b bstr
+	if err := b.UnmarshalCBOR(data); err != nil {
+		return err
+	}
+	*dst = b
+	return nil
+}
+
+// decodeValue decodes one data item into v, with *[]byte destinations strict.
+func decodeValue(data []byte, v any) error {
+	if p, ok := v.(*[]byte); ok {
+		return decodeBytes(data, p)
+	}
+	return decMode.Unmarshal(data, v)
 }

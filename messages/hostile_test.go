@@ -262,7 +262,6 @@ func TestHostileDuplicateKeys(t *testing.T) {
 
 // TestHostileDuplicateUnprotectedLabels: RFC 9052 §3 requires unique header labels.
 func TestHostileDuplicateUnprotectedLabels(t *testing.T) {
-	t.Skip("bug: COSE unprotected header is kept as cbor.RawMessage; duplicate labels are only noticed when a header is read (X5Chain errors, KID ignores it)")
 	data := hexBytes(t, "84 43 a10126 a2 0440 0441 01 f6 40")
 	mustReject(t, decoderNamed("CoseSign1"), "dup unprotected", data)
 }
@@ -432,7 +431,6 @@ func TestHostileWrongTypes(t *testing.T) {
 // signature and payload, IssuerSignedItem random, SessionEstablishment data, COSE_Key
 // coordinates, MSO digests, BLE UUIDs.
 func TestHostileArrayAsByteString(t *testing.T) {
-	t.Skip("bug: arrays of uints accepted as byte strings (fxamacker decodes [1,2] into []byte)")
 	mustReject(t, decoderNamed("CoseSign1"), "signature array", hexBytes(t, "84 43a10126 a0 f6 8101"))
 	mustReject(t, decoderNamed("CoseSign1"), "payload array", hexBytes(t, "84 43a10126 a0 8101 40"))
 	mustReject(t, decoderNamed("CoseSign1"), "protected array", hexBytes(t, "84 8118a0 a0 f6 40"))
@@ -450,7 +448,6 @@ func TestHostileArrayAsByteString(t *testing.T) {
 // present: an MSO with validityInfo {} has zero times, deviceKeyInfo {} a zero key, and an
 // item without digestID is digest ID 0.
 func TestHostileMissingStructFields(t *testing.T) {
-	t.Skip("bug: mandatory keys of struct-decoded maps are not enforced (validityInfo, deviceKeyInfo.deviceKey, digestID)")
 	mso := annexD(t, "mobile_security_object")
 	mustReject(t, decoderNamed("MSO"), "validityInfo {}", replaceField(t, mso, "validityInfo", []byte{0xa0}))
 	mustReject(t, decoderNamed("MSO"), "deviceKeyInfo {}", replaceField(t, mso, "deviceKeyInfo", []byte{0xa0}))
@@ -476,7 +473,6 @@ func fmtKey(k any) string {
 // non-pointer targets. {"version": null, "status": null} is then a DeviceResponse with
 // status 0 (OK), and digestID null is digest ID 0.
 func TestHostileNullFields(t *testing.T) {
-	t.Skip("bug: null/undefined accepted for mandatory fields (status, version, docType, digestID, ...)")
 	for label, c := range map[string]struct{ decoder, hex string }{
 		"response status null":  {"DeviceResponse", "a2 67 76657273696f6e 63 312e30 66 737461747573 f6"},
 		"response version null": {"DeviceResponse", "a2 67 76657273696f6e f6 66 737461747573 00"},

@@ -99,7 +99,6 @@ func TestLenientWalletSamples(t *testing.T) {
 // TestLenientPyMDOCMSO: the pyMDOC-CBOR sample's MSO (not tag-24, deviceKey null,
 // validityInfo values as bstr-wrapped tdates) does not decode.
 func TestLenientPyMDOCMSO(t *testing.T) {
-	t.Skip("bug: DecodeMSO rejects the pyMDOC-CBOR MSO: deviceKey null, then bstr-wrapped tdates")
 	dr, err := DecodeDeviceResponse(walletResponses(t)[pymdocSample])
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +109,66 @@ func TestLenientPyMDOCMSO(t *testing.T) {
 	}
 	if !mso.NotTagged || mso.DigestAlgorithm != "sha256" || mso.ValidityInfo.ValidUntil.Year() != 2028 {
 		t.Fatalf("%+v", mso)
+	}
+	// The deviations are reported, not hidden.
+	vi := mso.ValidityInfo
+	if !mso.DeviceKeyInfo.DeviceKeyMissing || !vi.Signed.Embedded || !vi.ValidFrom.Embedded || !vi.ValidUntil.Embedded || vi.Signed.Untagged {
+		t.Fatalf("flags: deviceKeyMissing=%v validityInfo=%#v", mso.DeviceKeyInfo.DeviceKeyMissing, vi)
+	}
+	// Without a device key the MSO cannot be re-encoded, and a conformant MSO has no flag.
+	if _, err := Marshal(mso); err == nil {
+		t.Error("MSO without a device key encoded")
+	}
+	good, err := DecodeMSO(annexD(t, "mobile_security_object_bytes"))
+	if err != nil || good.DeviceKeyInfo.DeviceKeyMissing || good.ValidityInfo.Signed.Embedded {
+		t.Fatalf("Annex D MSO: %v", err)
+	}
+	// Only one level of byte-string wrapping is unwrapped, and only around a tdate.
+	var d TDate
+	inner := mustMarshal(NewTDate(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)))
+	if err := Unmarshal(mustMarshal(inner), &d); err != nil || !d.Embedded || d.Year() != 2024 {
+		t.Fatalf("embedded tdate: %+v %v", d, err)
+	}
+	for _, bad := range [][]byte{mustMarshal(mustMarshal(inner)), mustMarshal([]byte{0x01}), {0x40}} {
+		if Unmarshal(bad, &d) == nil {
+			t.Errorf("tdate %x accepted", bad)
+		}
+	}
+	// deviceKey undefined is the same deviation; any other null in DeviceKeyInfo is not.
+	var dki DeviceKeyInfo
+	if err := Unmarshal(hexBytes(t, "a1 69 6465766963654b6579 f7"), &dki); err != nil || !dki.DeviceKeyMissing {
+		t.Fatalf("deviceKey undefined: %v", err)
+	}
+	if Unmarshal(hexBytes(t, "a2 69 6465766963654b6579 f6 6b 6b6579417574686f72697a6174696f6e73 f6"), &dki) == nil {
+		t.Error("keyAuthorizations null accepted")
+	}
+}
+
+// TestLenientNonMinimalTag24: a tag-24 head in a longer form than needed (d9 0018) is
+// recognised as SessionTranscriptBytes / MobileSecurityObjectBytes, and its bytes kept.
+func TestLenientNonMinimalTag24(t *testing.T) {
+	for name, decode := range map[string]func([]byte) error{
+		"mobile_security_object_bytes": func(b []byte) error {
+			m, err := DecodeMSO(b)
+			if err == nil && m.NotTagged {
+				t.Error("NotTagged")
+			}
+			return err
+		},
+		"session_transcript_bytes": func(b []byte) error { _, err := DecodeSessionTranscript(b); return err },
+	} {
+		data := annexD(t, name)
+		if data[0] != 0xd8 || data[1] != 0x18 {
+			t.Fatalf("%s: %x", name, data[:2])
+		}
+		wide := append([]byte{0xd9, 0x00, 0x18}, data[2:]...)
+		if err := decode(wide); err != nil {
+			t.Errorf("%s with a d9 0018 head: %v", name, err)
+		}
+		e, err := ParseEncodedCBOR(wide)
+		if err != nil || !bytes.Equal(e.Raw(), wide) {
+			t.Errorf("%s: ParseEncodedCBOR %v", name, err)
+		}
 	}
 }
 
@@ -288,7 +347,6 @@ func TestLenientCOSEHeaders(t *testing.T) {
 // library allows for arrays of small integers: an empty array becomes one empty
 // "certificate" and [48, 130, ...] becomes a certificate.
 func TestX5ChainEmptyArray(t *testing.T) {
-	t.Skip("bug: x5chain [] (and arrays of uints) read as a single byte-string certificate; an empty bstr is one empty certificate")
 	for label, u := range map[string][]byte{
 		"empty array": hexBytes(t, "a1 1821 80"),
 		"empty bstr":  hexBytes(t, "a1 1821 40"),
@@ -377,7 +435,6 @@ func TestLenientOriginInfoSpellings(t *testing.T) {
 // writes "10000-01-01T04:00:00Z" or "-0001-12-31T23:00:00Z", which no decoder (this one
 // included) accepts.
 func TestStrictOutTDateYearRange(t *testing.T) {
-	t.Skip("bug: TDate.MarshalCBOR emits an invalid tdate for UTC years outside 0000-9999")
 	for _, s := range []string{"9999-12-31T23:00:00-05:00", "0000-01-01T00:00:00+01:00"} {
 		var d TDate
 		if err := Unmarshal(append([]byte{0xc0, 0x78, byte(len(s))}, s...), &d); err != nil {

@@ -25,10 +25,43 @@ type MobileSecurityObject struct {
 }
 
 // DeviceKeyInfo holds the device key and what it may sign.
+//
+// deviceKey is mandatory. For lenience one non-conformant form is decoded: deviceKey
+// null (seen in pyMDOC-CBOR output) leaves DeviceKey zero and sets DeviceKeyMissing, so
+// that the issuer-signed data stays readable while mdoc authentication fails clearly.
+// Encoding such a value fails (there is no key to write).
 type DeviceKeyInfo struct {
 	DeviceKey         COSEKey            `cbor:"deviceKey"`
 	KeyAuthorizations *KeyAuthorizations `cbor:"keyAuthorizations,omitempty"`
 	KeyInfo           cbor.RawMessage    `cbor:"keyInfo,omitempty"`
+
+	// DeviceKeyMissing is set when deviceKey was received as null (or undefined).
+	DeviceKeyMissing bool `cbor:"-"`
+}
+
+// UnmarshalCBOR decodes DeviceKeyInfo in any key order; deviceKey is required (null is
+// tolerated and flagged, see DeviceKeyMissing). Unknown keys are ignored.
+func (d *DeviceKeyInfo) UnmarshalCBOR(data []byte) error {
+	f, err := newFieldMap[string]("DeviceKeyInfo", data)
+	if err != nil {
+		return err
+	}
+	var out DeviceKeyInfo
+	if f.null("deviceKey") {
+		out.DeviceKeyMissing = true
+	} else {
+		f.req("deviceKey", &out.DeviceKey)
+	}
+	var ka KeyAuthorizations
+	if f.opt("keyAuthorizations", &ka) {
+		out.KeyAuthorizations = &ka
+	}
+	f.opt("keyInfo", &out.KeyInfo)
+	if f.err != nil {
+		return f.err
+	}
+	*d = out
+	return nil
 }
 
 // KeyAuthorizations lists name spaces and elements the device key may sign.
@@ -43,6 +76,28 @@ type ValidityInfo struct {
 	ValidFrom      TDate  `cbor:"validFrom"`
 	ValidUntil     TDate  `cbor:"validUntil"`
 	ExpectedUpdate *TDate `cbor:"expectedUpdate,omitempty"`
+}
+
+// UnmarshalCBOR decodes ValidityInfo in any key order and requires signed, validFrom
+// and validUntil. Unknown keys are ignored.
+func (v *ValidityInfo) UnmarshalCBOR(data []byte) error {
+	f, err := newFieldMap[string]("ValidityInfo", data)
+	if err != nil {
+		return err
+	}
+	var out ValidityInfo
+	f.req("signed", &out.Signed)
+	f.req("validFrom", &out.ValidFrom)
+	f.req("validUntil", &out.ValidUntil)
+	var eu TDate
+	if f.opt("expectedUpdate", &eu) {
+		out.ExpectedUpdate = &eu
+	}
+	if f.err != nil {
+		return f.err
+	}
+	*v = out
+	return nil
 }
 
 // StatusListRef is the token status list reference in MSO "status".
@@ -110,7 +165,7 @@ func DecodeMSO(payload []byte) (*MobileSecurityObject, error) {
 		return nil, &DecodeError{"MobileSecurityObject", errors.New("empty payload")}
 	}
 	var mso MobileSecurityObject
-	if payload[0] == 0xd8 {
+	if isTag24(payload) {
 		e, err := ParseEncodedCBOR(payload)
 		if err != nil {
 			return nil, &DecodeError{"MobileSecurityObjectBytes", err}

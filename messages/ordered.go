@@ -105,7 +105,9 @@ func (m Map[K, V]) MarshalCBOR() ([]byte, error) {
 }
 
 // UnmarshalCBOR reads a definite or indefinite-length map, keeping key order and
-// refusing duplicate keys.
+// refusing duplicate keys. A null or undefined value is refused unless V is
+// cbor.RawMessage or any (it would otherwise read as V's zero value), and a []byte value
+// must be a byte string (not an array of small integers).
 func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
 	h, err := readHead(data)
 	if err != nil {
@@ -141,6 +143,12 @@ func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
 			return fmt.Errorf("duplicate map key %v", k)
 		}
 		var v V
+		if isNullOrUndefined(rest) && !nullable(&v) {
+			return fmt.Errorf("map value for %v: null", k)
+		}
+		if _, isBytes := any(&v).(*[]byte); isBytes && (len(rest) == 0 || rest[0]>>5 != majorBytes) {
+			return fmt.Errorf("map value for %v: %w", k, errNotBytes)
+		}
 		if rest, err = decMode.UnmarshalFirst(rest, &v); err != nil {
 			return fmt.Errorf("map value for %v: %w", k, err)
 		}

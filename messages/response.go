@@ -50,6 +50,27 @@ type IssuerSignedItem struct {
 	ElementValue      cbor.RawMessage `cbor:"elementValue"`
 }
 
+// UnmarshalCBOR decodes an IssuerSignedItem in any key order. digestID, random,
+// elementIdentifier and elementValue are required; random must be a byte string;
+// elementValue may be any value, null included. Unknown keys are ignored. Encoding uses
+// the struct layout: digestID, random, elementIdentifier, elementValue.
+func (it *IssuerSignedItem) UnmarshalCBOR(data []byte) error {
+	f, err := newFieldMap[string]("IssuerSignedItem", data)
+	if err != nil {
+		return err
+	}
+	var out IssuerSignedItem
+	f.req("digestID", &out.DigestID)
+	f.req("random", &out.Random)
+	f.req("elementIdentifier", &out.ElementIdentifier)
+	f.req("elementValue", &out.ElementValue)
+	if f.err != nil {
+		return f.err
+	}
+	*it = out
+	return nil
+}
+
 // DeviceSigned holds the device-signed name spaces and the device authentication.
 type DeviceSigned struct {
 	NameSpaces EncodedCBOR // DeviceNameSpacesBytes, kept as received

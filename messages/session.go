@@ -22,6 +22,24 @@ type SessionEstablishment struct {
 	Data       []byte      `cbor:"data"`
 }
 
+// UnmarshalCBOR decodes the map in any key order; data must be a byte string (an array
+// of small integers or null is refused). Unknown text keys are ignored; presence is
+// checked by DecodeSessionEstablishment.
+func (s *SessionEstablishment) UnmarshalCBOR(data []byte) error {
+	f, err := newFieldMap[string]("SessionEstablishment", data)
+	if err != nil {
+		return err
+	}
+	var out SessionEstablishment
+	f.opt("eReaderKey", &out.EReaderKey)
+	f.opt("data", &out.Data)
+	if f.err != nil {
+		return f.err
+	}
+	*s = out
+	return nil
+}
+
 // DecodeSessionEstablishment decodes and checks that both fields are present.
 func DecodeSessionEstablishment(data []byte) (*SessionEstablishment, error) {
 	var s SessionEstablishment
@@ -50,6 +68,27 @@ func (s *SessionEstablishment) ReaderKey() (*COSEKey, error) {
 type SessionData struct {
 	Data   []byte  `cbor:"data,omitempty"`
 	Status *uint64 `cbor:"status,omitempty"`
+}
+
+// UnmarshalCBOR decodes the map in any key order; data must be a byte string and status
+// an unsigned integer, neither null. Unknown text keys are ignored; presence is checked
+// by DecodeSessionData.
+func (s *SessionData) UnmarshalCBOR(data []byte) error {
+	f, err := newFieldMap[string]("SessionData", data)
+	if err != nil {
+		return err
+	}
+	var out SessionData
+	f.opt("data", &out.Data)
+	var status uint64
+	if f.opt("status", &status) {
+		out.Status = &status
+	}
+	if f.err != nil {
+		return f.err
+	}
+	*s = out
+	return nil
 }
 
 // NewSessionStatus builds a SessionData carrying only a status.
@@ -120,7 +159,7 @@ func (t SessionTranscript) Bytes() (EncodedCBOR, error) { return EncodeToCBOR(t)
 // DecodeSessionTranscript accepts either the array or SessionTranscriptBytes (tag 24).
 func DecodeSessionTranscript(data []byte) (*SessionTranscript, error) {
 	var t SessionTranscript
-	if len(data) > 2 && data[0] == 0xd8 && data[1] == 0x18 {
+	if isTag24(data) {
 		e, err := ParseEncodedCBOR(data)
 		if err != nil {
 			return nil, &DecodeError{"SessionTranscriptBytes", err}

@@ -25,14 +25,14 @@ type Misbehaviour string
 
 // Misbehaviours a simulated holder can show.
 const (
-	Honest           Misbehaviour = ""
-	TamperElement    Misbehaviour = "tamper_element"     // an issued item altered after issuance
-	WrongDeviceKey   Misbehaviour = "wrong_device_key"   // deviceAuth not made with the key in the MSO
-	CorruptSession   Misbehaviour = "corrupt_ciphertext" // response ciphertext altered in transit
-	GarbageResponse  Misbehaviour = "garbage"            // a message that is not CBOR
-	Silent           Misbehaviour = "silent"             // never answers
-	TerminateEarly   Misbehaviour = "terminate"          // answers the request with status 20 only
-	SkipCounter      Misbehaviour = "skip_counter"       // encrypts the response with a counter the reader does not expect
+	Honest          Misbehaviour = ""
+	TamperElement   Misbehaviour = "tamper_element"     // an issued item altered after issuance
+	WrongDeviceKey  Misbehaviour = "wrong_device_key"   // deviceAuth not made with the key in the MSO
+	CorruptSession  Misbehaviour = "corrupt_ciphertext" // response ciphertext altered in transit
+	GarbageResponse Misbehaviour = "garbage"            // a message that is not CBOR
+	Silent          Misbehaviour = "silent"             // never answers
+	TerminateEarly  Misbehaviour = "terminate"          // answers the request with status 20 only
+	SkipCounter     Misbehaviour = "skip_counter"       // encrypts the response with a counter the reader does not expect
 )
 
 // Config describes one simulated holder. It is not modified by sessions.

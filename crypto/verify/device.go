@@ -35,7 +35,7 @@ type DeviceOptions struct {
 	ReaderKey *keys.PrivateKey
 }
 
-// MACStructure returns the COSE MAC_structure ["MAC0", protected, h'', payload].
+// MACStructure returns the COSE MAC_structure ["MAC0", protected, empty external_aad, payload].
 func MACStructure(protected, payload []byte) ([]byte, error) {
 	if protected == nil {
 		protected = []byte{}
@@ -59,6 +59,10 @@ func verifyDeviceAuth(c *checks, doc *messages.Document, mso *messages.MobileSec
 	}
 	if mso == nil {
 		c.fail(CheckDeviceKey, "no MSO: the device key is unknown")
+		return nil
+	}
+	if mso.DeviceKeyInfo.DeviceKeyMissing {
+		c.fail(CheckDeviceKey, "the MSO has no device key: mdoc authentication is impossible")
 		return nil
 	}
 	dab, err := messages.DeviceAuthenticationBytes(*opts.Transcript, doc.DocType, ds.NameSpaces)
