@@ -24,7 +24,6 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
-	"github.com/mdocgate/mdocgate/transports/memory"
 )
 
 // Behaviour is what a simulated holder does, and so which verdict the reader should reach.
@@ -109,9 +108,10 @@ type LoadConfig struct {
 	Timeout time.Duration
 	// MaxInFlightPerLane bounds each lane (default 4×Concurrency/Lanes, at least 64).
 	MaxInFlightPerLane int
-	Link               memory.LinkConfig
-	Log                *zap.Logger
-	Progress           func(done, total int64)
+	// BearerOptions are passed to the bearer (e.g. BLE mode, MTU).
+	BearerOptions BearerOptions
+	Log           *zap.Logger
+	Progress      func(done, total int64)
 }
 
 // Report is the outcome of a run. Field names follow the CLI's JSON contract.
@@ -137,6 +137,8 @@ type Report struct {
 	PeakRSSBytes      int64              `json:"peak_rss_bytes"`
 	GoroutinesEnd     int                `json:"goroutines_end"`
 	Mismatches        []string           `json:"mismatch_examples,omitempty"`
+	// AirTimeSeconds is the modelled air time of all sessions on the bearer (0 if not modelled).
+	AirTimeSeconds float64 `json:"air_time_seconds,omitempty"`
 }
 
 // Counts are per-outcome counts.
@@ -262,9 +264,11 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 	if cfg.Transport == "" {
 		cfg.Transport = "memory"
 	}
-	if cfg.Transport != "memory" {
-		return nil, fmt.Errorf("transport %q is not available (this build has: memory)", cfg.Transport)
+	bearer, err := openBearer(cfg.Transport, cfg.BearerOptions)
+	if err != nil {
+		return nil, err
 	}
+	defer bearer.Close()
 	if cfg.Lanes <= 0 {
 		cfg.Lanes = 1
 	}
@@ -286,17 +290,17 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 	}
 	eng := Start(Config{Workers: cfg.Workers, Log: cfg.Log, ChaosPanic: cfg.Chaos / 4})
 	readerCfg := defaultReaderConfig(w)
-	network := &memory.Network{}
 	lanes := make([]string, cfg.Lanes)
 	for i := range lanes {
 		lanes[i] = fmt.Sprintf("%s-%d", cfg.Transport, i+1)
-		l, err := network.Listen(lanes[i], cfg.MaxInFlightPerLane)
+		l, err := bearer.Listen(lanes[i], cfg.MaxInFlightPerLane)
 		if err != nil {
 			eng.Shutdown(context.Background())
 			return nil, err
 		}
 		if err := eng.AddLane(&actors.LaneConfig{Name: lanes[i], Listener: l, MaxInFlight: cfg.MaxInFlightPerLane,
-			Sessions: actors.SessionSettings{Reader: readerCfg, EngagementTimeout: cfg.Timeout, InactivityTimeout: cfg.Timeout}}); err != nil {
+			Sessions: actors.SessionSettings{Reader: readerCfg, EngagementTimeout: cfg.Timeout, InactivityTimeout: cfg.Timeout,
+				Framer: bearer.Framer()}}); err != nil {
 			eng.Shutdown(context.Background())
 			return nil, err
 		}
@@ -343,17 +347,19 @@ spawn:
 		}
 		b := pick(cfg.Mix, rng)
 		hc := holderConfigFor(b, w, i, cfg, rng)
+		hc.Session.Methods = bearer.HolderMethods(i)
+		hc.Framer = bearer.Framer()
 		lane := lanes[i%len(lanes)]
-		link := cfg.Link
+		var faults LinkFaults
 		if b == Dropping {
-			link.Faults.DisconnectAfterFrames = 3
+			faults.DisconnectAfterFrames = 3
 		}
 		if cfg.Chaos > 0 && rng.Float64() < cfg.Chaos {
-			link.Faults.Drop = 0.2
-			link.Faults.Seed = rng.Uint64()
+			faults.Drop = 0.2
+			faults.Seed = rng.Uint64()
 		}
 		hc.Engage = func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
-			return network.Engage(ctx, lane, de, handover, link)
+			return bearer.Engage(ctx, lane, de, handover, faults)
 		}
 		hc.Retries, hc.RetryAfter = 50, 20*time.Millisecond
 		wg.Add(1)
@@ -431,6 +437,7 @@ spawn:
 		rep.SessionsPerSecond = float64(rep.Sessions) / rep.Seconds
 	}
 	rep.LatencyMs = percentiles(lat)
+	rep.AirTimeSeconds = bearer.AirTime().Seconds()
 	rep.Restarts = counters.Restarts.Load()
 	rep.Panics = counters.Panics.Load()
 	shutdownErr := eng.Shutdown(context.Background())

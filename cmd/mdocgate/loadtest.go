@@ -17,7 +17,13 @@ import (
 
 func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("loadtest", stderr)
-	transport := fs.String("transport", "memory", "bearer: memory")
+	transport := fs.String("transport", "memory", "bearer: "+strings.Join(supervisor.Bearers(), ", "))
+	bleMode := fs.String("ble-mode", "", "BLE: peripheral (mdoc peripheral server) or central (mdoc central client)")
+	mtu := fs.Int("mtu", 0, "BLE: ATT MTU (23..517; 0: bearer default)")
+	phy := fs.String("phy", "", "BLE: 1M or 2M")
+	l2cap := fs.Bool("l2cap", false, "BLE: use an L2CAP channel instead of GATT characteristics")
+	var bearerOpts multiFlag
+	fs.Var(&bearerOpts, "bearer-opt", "bearer option key=value (repeatable)")
 	holders := fs.Int("holders", 1000, "simulated holders in total (0 with --duration: no limit)")
 	concurrency := fs.Int("concurrency", 64, "holders active at once")
 	duration := fs.Duration("duration", 0, "stop starting holders after this long")
@@ -43,8 +49,27 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "loadtest", err)
 	}
 	defer log.Sync()
+	opts := supervisor.BearerOptions{}
+	for k, v := range map[string]string{"ble-mode": *bleMode, "phy": *phy} {
+		if v != "" {
+			opts[k] = v
+		}
+	}
+	if *mtu != 0 {
+		opts["mtu"] = fmt.Sprint(*mtu)
+	}
+	if *l2cap {
+		opts["l2cap"] = "true"
+	}
+	for _, kv := range bearerOpts {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %q: want key=value", kv))
+		}
+		opts[k] = v
+	}
 	cfg := supervisor.LoadConfig{Transport: *transport, Lanes: *lanes, Holders: *holders, Concurrency: *concurrency,
-		Duration: *duration, Chaos: *chaos, Mix: m, Workers: *workers, Timeout: *timeout, Log: log}
+		Duration: *duration, Chaos: *chaos, Mix: m, Workers: *workers, Timeout: *timeout, Log: log, BearerOptions: opts}
 	rep, code := runWithProgress(cfg, stderr)
 	if rep == nil {
 		return code
@@ -123,6 +148,10 @@ func writeJSON(w io.Writer, v any) {
 func printReport(w io.Writer, title string, r *supervisor.Report) {
 	fmt.Fprintf(w, "%s: %d sessions in %.2fs (%.0f/s), latency p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms\n",
 		title, r.Sessions, r.Seconds, r.SessionsPerSecond, r.LatencyMs.P50, r.LatencyMs.P90, r.LatencyMs.P99, r.LatencyMs.Max)
+	if r.AirTimeSeconds > 0 {
+		fmt.Fprintf(w, "modelled air time %.2fs (%.1f ms per session) next to wall time %.2fs\n",
+			r.AirTimeSeconds, 1000*r.AirTimeSeconds/float64(max(r.Sessions, 1)), r.Seconds)
+	}
 	fmt.Fprintf(w, "accepted %d  rejected %d  errors %d  timeouts %d  lost %d  mismatched %d  busy %d  restarts %d\n\n",
 		r.Accepted, r.Rejected, r.Errors, r.Timeouts, r.Lost, r.Mismatched, r.Busy, r.Restarts)
 	table := func(name string, m map[string]*supervisor.Counts) {
