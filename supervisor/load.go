@@ -94,7 +94,8 @@ var behaviourNames = map[Behaviour]bool{Valid: true, Slow: true, Tampered: true,
 
 // LoadConfig describes a run of simulated holders against in-process lanes.
 type LoadConfig struct {
-	Transport   string // "memory"
+	Transport   string   // "memory"; see Bearers()
+	Transports  []string // several bearers at once (Lanes lanes each); overrides Transport
 	Lanes       int
 	Holders     int           // total holders; 0 with Duration means no limit
 	Concurrency int           // holders active at once
@@ -264,11 +265,22 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 	if cfg.Transport == "" {
 		cfg.Transport = "memory"
 	}
-	bearer, err := openBearer(cfg.Transport, cfg.BearerOptions)
-	if err != nil {
-		return nil, err
+	if len(cfg.Transports) == 0 {
+		cfg.Transports = []string{cfg.Transport}
 	}
-	defer bearer.Close()
+	var opened []Bearer
+	defer func() {
+		for _, b := range opened {
+			b.Close()
+		}
+	}()
+	for _, name := range cfg.Transports {
+		b, err := openBearer(name, cfg.BearerOptions)
+		if err != nil {
+			return nil, err
+		}
+		opened = append(opened, b)
+	}
 	if cfg.Lanes <= 0 {
 		cfg.Lanes = 1
 	}
@@ -290,19 +302,25 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 	}
 	eng := Start(Config{Workers: cfg.Workers, Log: cfg.Log, ChaosPanic: cfg.Chaos / 4})
 	readerCfg := defaultReaderConfig(w)
-	lanes := make([]string, cfg.Lanes)
-	for i := range lanes {
-		lanes[i] = fmt.Sprintf("%s-%d", cfg.Transport, i+1)
-		l, err := bearer.Listen(lanes[i], cfg.MaxInFlightPerLane)
-		if err != nil {
-			eng.Shutdown(context.Background())
-			return nil, err
-		}
-		if err := eng.AddLane(&actors.LaneConfig{Name: lanes[i], Listener: l, MaxInFlight: cfg.MaxInFlightPerLane,
-			Sessions: actors.SessionSettings{Reader: readerCfg, EngagementTimeout: cfg.Timeout, InactivityTimeout: cfg.Timeout,
-				Framer: bearer.Framer()}}); err != nil {
-			eng.Shutdown(context.Background())
-			return nil, err
+	type laneRef struct {
+		name   string
+		bearer Bearer
+	}
+	var lanes []laneRef
+	for _, bearer := range opened {
+		for i := 0; i < cfg.Lanes; i++ {
+			name := fmt.Sprintf("%s-%d", bearer.Name(), i+1)
+			l, err := bearer.Listen(name, cfg.MaxInFlightPerLane)
+			if err == nil {
+				err = eng.AddLane(&actors.LaneConfig{Name: name, Listener: l, MaxInFlight: cfg.MaxInFlightPerLane,
+					Sessions: actors.SessionSettings{Reader: readerCfg, EngagementTimeout: cfg.Timeout, InactivityTimeout: cfg.Timeout,
+						Framer: bearer.Framer()}})
+			}
+			if err != nil {
+				eng.Shutdown(context.Background())
+				return nil, fmt.Errorf("lane %s: %w", name, err)
+			}
+			lanes = append(lanes, laneRef{name, bearer})
 		}
 	}
 
@@ -347,9 +365,9 @@ spawn:
 		}
 		b := pick(cfg.Mix, rng)
 		hc := holderConfigFor(b, w, i, cfg, rng)
-		hc.Session.Methods = bearer.HolderMethods(i)
-		hc.Framer = bearer.Framer()
 		lane := lanes[i%len(lanes)]
+		hc.Session.Methods = lane.bearer.HolderMethods(i)
+		hc.Framer = lane.bearer.Framer()
 		var faults LinkFaults
 		if b == Dropping {
 			faults.DisconnectAfterFrames = 3
@@ -359,7 +377,7 @@ spawn:
 			faults.Seed = rng.Uint64()
 		}
 		hc.Engage = func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
-			return bearer.Engage(ctx, lane, de, handover, faults)
+			return lane.bearer.Engage(ctx, lane.name, de, handover, faults)
 		}
 		hc.Retries, hc.RetryAfter = 50, 20*time.Millisecond
 		wg.Add(1)
@@ -384,7 +402,7 @@ spawn:
 	elapsed := time.Since(start)
 	counters := eng.Counters()
 
-	rep := &Report{Transport: cfg.Transport, ByTransport: map[string]*Counts{}, ByLane: map[string]*Counts{},
+	rep := &Report{Transport: strings.Join(cfg.Transports, ","), ByTransport: map[string]*Counts{}, ByLane: map[string]*Counts{},
 		ByBehaviour: map[string]*Counts{}, Reasons: map[string]int64{}}
 	mu.Lock()
 	var lat []float64
@@ -437,7 +455,9 @@ spawn:
 		rep.SessionsPerSecond = float64(rep.Sessions) / rep.Seconds
 	}
 	rep.LatencyMs = percentiles(lat)
-	rep.AirTimeSeconds = bearer.AirTime().Seconds()
+	for _, b := range opened {
+		rep.AirTimeSeconds += b.AirTime().Seconds()
+	}
 	rep.Restarts = counters.Restarts.Load()
 	rep.Panics = counters.Panics.Load()
 	shutdownErr := eng.Shutdown(context.Background())
