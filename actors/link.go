@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -12,10 +13,10 @@ import (
 	"github.com/mdocgate/mdocgate/transports"
 )
 
-// linkWriteQueue bounds the frames waiting to be written on one link.
-const linkWriteQueue = 1024
+// linkWriteQueue bounds the session messages waiting to be written on one link.
+const linkWriteQueue = 16
 
-// linkFlushTimeout bounds how long a stopping link keeps writing queued frames.
+// linkFlushTimeout bounds how long a stopping link keeps writing queued messages.
 const linkFlushTimeout = 2 * time.Second
 
 // errWriteQueueFull is reported when a peer does not drain the link fast enough.
@@ -23,6 +24,9 @@ var errWriteQueueFull = errors.New("link write queue full")
 
 // LinkProps returns the props of a link actor over conn. Its parent receives whole session
 // messages (linkMessage) and one linkDown when the connection ends.
+//
+// A link has one reader goroutine for its whole life and a writer goroutine only while
+// it has messages to write, so an idle session costs one goroutine.
 func LinkProps(env *Env, conn transports.Conn, framer transports.Framer) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &linkActor{env: env, conn: conn, framer: framer}
@@ -34,9 +38,18 @@ type linkActor struct {
 	conn   transports.Conn
 	framer transports.Framer
 	reasm  transports.Reassembler
-	out    chan []byte
 	cancel context.CancelFunc
 	down   bool
+	w      *linkWriter
+}
+
+// linkWriter is the part of a link shared with its writer goroutine.
+type linkWriter struct {
+	mu      sync.Mutex
+	queue   [][]byte
+	writing bool
+	closing bool // close the connection once the queue is written
+	failed  bool
 }
 
 func (l *linkActor) Receive(ctx actor.Context) {
@@ -67,24 +80,8 @@ func (l *linkActor) receive(ctx actor.Context) {
 		if l.down && !m.closeAfter {
 			return
 		}
-		frames, err := l.framer.Fragment(m.msg, l.conn.MaxFrameSize())
-		if err != nil {
+		if err := l.enqueue(ctx, m.msg, m.closeAfter); err != nil {
 			l.reportDown(ctx, err)
-			return
-		}
-		for _, f := range frames {
-			select {
-			case l.out <- f:
-			default:
-				l.reportDown(ctx, errWriteQueueFull)
-				return
-			}
-		}
-		if m.closeAfter {
-			select {
-			case l.out <- nil: // the writer closes the connection after the queued frames
-			default:
-			}
 		}
 	case *actor.Stopping:
 		l.stop()
@@ -93,15 +90,13 @@ func (l *linkActor) receive(ctx actor.Context) {
 
 func (l *linkActor) start(ctx actor.Context) {
 	l.reasm = l.framer.NewReassembler(messages.MaxMessageSize)
-	l.out = make(chan []byte, linkWriteQueue)
+	l.w = &linkWriter{}
 	readCtx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	self, system := ctx.Self(), ctx.ActorSystem()
-	conn, out := l.conn, l.out
-	wg := l.env.Goroutines
-	wg.Add(2)
-	go func() { // reader: frames to the actor
-		defer wg.Done()
+	self, system, conn := ctx.Self(), ctx.ActorSystem(), l.conn
+	l.env.Goroutines.Add(1)
+	go func() { // reader: frames to the actor, for the link's whole life
+		defer l.env.Goroutines.Done()
 		for {
 			f, err := conn.ReadFrame(readCtx)
 			if err != nil {
@@ -113,34 +108,90 @@ func (l *linkActor) start(ctx actor.Context) {
 			system.Root.Send(self, linkFrame{frame: f})
 		}
 	}()
-	go func() { // writer: queued frames to the bearer, then close
-		defer wg.Done()
-		defer conn.Close()
-		defer cancel()
-		writeCtx, stopWrites := context.WithCancel(context.Background())
-		defer stopWrites()
-		for f := range out {
-			if f == nil {
-				return
-			}
-			if err := conn.WriteFrame(writeCtx, f); err != nil {
-				system.Root.Send(self, linkReadFailed{err: fmt.Errorf("write: %w", err)})
-				return
-			}
-		}
-	}()
 }
 
-// stop ends reading at once and lets the writer flush what is queued, within a bound.
+// enqueue queues a message and starts a writer goroutine if none is running.
+func (l *linkActor) enqueue(ctx actor.Context, msg []byte, closeAfter bool) error {
+	w := l.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed {
+		return nil
+	}
+	if len(w.queue) >= linkWriteQueue {
+		return errWriteQueueFull
+	}
+	w.queue = append(w.queue, msg)
+	w.closing = w.closing || closeAfter
+	if !w.writing {
+		w.writing = true
+		l.env.Goroutines.Add(1)
+		go l.writeLoop(ctx.Self(), ctx.ActorSystem())
+	}
+	return nil
+}
+
+// writeLoop writes queued messages frame by frame and exits when the queue is empty,
+// closing the connection if asked to.
+func (l *linkActor) writeLoop(self *actor.PID, system *actor.ActorSystem) {
+	defer l.env.Goroutines.Done()
+	w, conn, cancelRead := l.w, l.conn, l.cancel
+	for {
+		w.mu.Lock()
+		if len(w.queue) == 0 || w.failed {
+			w.writing = false
+			closing := w.closing
+			w.mu.Unlock()
+			if closing {
+				conn.Close()
+				cancelRead()
+			}
+			return
+		}
+		msg := w.queue[0]
+		w.queue[0] = nil
+		w.queue = w.queue[1:]
+		w.mu.Unlock()
+		if err := l.writeMessage(msg); err != nil {
+			w.mu.Lock()
+			w.failed, w.queue = true, nil
+			w.mu.Unlock()
+			system.Root.Send(self, linkReadFailed{err: fmt.Errorf("write: %w", err)})
+		}
+	}
+}
+
+func (l *linkActor) writeMessage(msg []byte) error {
+	frames, err := l.framer.Fragment(msg, l.conn.MaxFrameSize())
+	if err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if err := l.conn.WriteFrame(context.Background(), f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stop ends reading at once and lets a running writer flush what is queued, within a
+// bound; with nothing to write the connection closes now.
 func (l *linkActor) stop() {
 	if l.cancel == nil {
 		return
 	}
 	l.cancel()
-	close(l.out)
+	w := l.w
+	w.mu.Lock()
+	w.closing = true
+	writing := w.writing
+	w.mu.Unlock()
+	if !writing {
+		l.conn.Close()
+		return
+	}
 	conn := l.conn
-	timer := time.AfterFunc(linkFlushTimeout, func() { conn.Close() })
-	_ = timer
+	time.AfterFunc(linkFlushTimeout, func() { conn.Close() }) // unblocks a stuck writer
 }
 
 func (l *linkActor) reportDown(ctx actor.Context, err error) {
