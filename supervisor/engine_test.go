@@ -190,6 +190,10 @@ func TestPanicInSessionIsContained(t *testing.T) {
 	if v := c.next(t); v.Outcome != readersession.Accepted {
 		t.Fatalf("next session: %+v", v)
 	}
+	// supervision handles the failure asynchronously; give it a moment
+	for i := 0; i < 200 && eng.Counters().Restarts.Load() == 0; i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if eng.Counters().Panics.Load() == 0 || eng.Counters().Restarts.Load() == 0 {
 		t.Fatalf("panic not counted: panics %d restarts %d", eng.Counters().Panics.Load(), eng.Counters().Restarts.Load())
 	}

@@ -183,6 +183,8 @@ type world struct {
 	valid      []*issuer.Credential
 	expired    *issuer.Credential
 	untrusted  *issuer.Credential
+	// holderCache is shared by the simulated holders: they all meet the same readers.
+	holderCache *verify.ChainCache
 }
 
 func newWorld() (*world, error) {
@@ -210,7 +212,8 @@ func newWorld() (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &world{trust: verify.NewTrustStore(iaca.Certificate), readerAuth: rcert, readerRoot: verify.NewTrustStore(rroot.Certificate)}
+	w := &world{trust: verify.NewTrustStore(iaca.Certificate), readerAuth: rcert, readerRoot: verify.NewTrustStore(rroot.Certificate),
+		holderCache: verify.NewChainCache(16)}
 	issue := func(s *issuer.Signer, from, until time.Time) (*issuer.Credential, error) {
 		dk, err := keys.Generate(messages.CurveP256, nil)
 		if err != nil {
@@ -478,7 +481,7 @@ func bucket(m map[string]*Counts, k string) *Counts {
 
 func holderConfigFor(b Behaviour, w *world, i int, cfg LoadConfig, rng *rand.Rand) *actors.HolderConfig {
 	hs := &holdersession.Config{Credentials: []*issuer.Credential{w.valid[i%len(w.valid)]}, UseMAC: i%2 == 0,
-		ReaderTrust: w.readerRoot}
+		ReaderTrust: w.readerRoot, ReaderTrustCache: w.holderCache}
 	think := cfg.Think
 	switch b {
 	case Slow:

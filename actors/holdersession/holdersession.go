@@ -47,9 +47,11 @@ type Config struct {
 	// ReaderTrust, when set, makes the holder check readerAuth and refuse (DeviceResponse
 	// status 10, no data) a request whose reader authentication fails.
 	ReaderTrust *verify.TrustStore
-	Misbehave   Misbehaviour
-	Rand        io.Reader
-	Now         func() time.Time
+	// ReaderTrustCache, optional, remembers verified reader certificate chains.
+	ReaderTrustCache *verify.ChainCache
+	Misbehave        Misbehaviour
+	Rand             io.Reader
+	Now              func() time.Time
 }
 
 // Step is what the caller must do after feeding the session.
@@ -237,7 +239,7 @@ func (s *Session) readerAuthentic(req *messages.DeviceRequest) bool {
 		if dr.ReaderAuth == nil {
 			return false
 		}
-		res := verify.VerifyReaderAuth(dr.ReaderAuth, s.transcript, dr.ItemsRequest, s.cfg.ReaderTrust, now, verify.Policy{})
+		res := verify.VerifyReaderAuthCached(dr.ReaderAuth, s.transcript, dr.ItemsRequest, s.cfg.ReaderTrust, now, verify.Policy{}, s.cfg.ReaderTrustCache)
 		if !res.Valid {
 			return false
 		}

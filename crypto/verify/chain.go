@@ -92,6 +92,7 @@ type chainEntry struct {
 type ChainCache struct {
 	mu      sync.Mutex
 	entries map[[32]byte]chainEntry
+	certs   map[string]*x509.Certificate // parsed certificates by DER
 	max     int
 	hits    uint64
 }
@@ -101,7 +102,36 @@ func NewChainCache(max int) *ChainCache {
 	if max <= 0 {
 		max = 4096
 	}
-	return &ChainCache{entries: make(map[[32]byte]chainEntry), max: max}
+	return &ChainCache{entries: make(map[[32]byte]chainEntry), certs: make(map[string]*x509.Certificate), max: max}
+}
+
+// ParseCertificate parses DER, remembering the result: a gate sees the same few signer
+// certificates over and over. A nil cache just parses. Parsed certificates are shared
+// and must not be modified.
+func (c *ChainCache) ParseCertificate(der []byte) (*x509.Certificate, error) {
+	if c == nil {
+		return x509.ParseCertificate(der)
+	}
+	c.mu.Lock()
+	cert, ok := c.certs[string(der)]
+	c.mu.Unlock()
+	if ok {
+		return cert, nil
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.certs) >= c.max {
+		for k := range c.certs { // evict an arbitrary entry
+			delete(c.certs, k)
+			break
+		}
+	}
+	c.certs[string(der)] = cert
+	c.mu.Unlock()
+	return cert, nil
 }
 
 // Hits returns how many lookups were answered from the cache.

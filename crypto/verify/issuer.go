@@ -116,7 +116,7 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 	var chain []*x509.Certificate
 	if err == nil {
 		for i, der := range chainDER {
-			cert, perr := x509.ParseCertificate(der)
+			cert, perr := opts.Cache.ParseCertificate(der)
 			if perr != nil {
 				err = fmt.Errorf("x5chain certificate %d: %w", i, perr)
 				break

@@ -30,6 +30,13 @@ type ReaderAuthResult struct {
 // A certificate without the reader-auth EKU is a conformance deviation.
 func VerifyReaderAuth(ra *messages.CoseSign1, transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR,
 	store *TrustStore, now time.Time, policy Policy) *ReaderAuthResult {
+	return VerifyReaderAuthCached(ra, transcript, itemsRequest, store, now, policy, nil)
+}
+
+// VerifyReaderAuthCached is VerifyReaderAuth with a cache for parsed certificates and
+// verified reader chains (a holder meeting the same gate readers again and again).
+func VerifyReaderAuthCached(ra *messages.CoseSign1, transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR,
+	store *TrustStore, now time.Time, policy Policy, cache *ChainCache) *ReaderAuthResult {
 	var c checks
 	res := &ReaderAuthResult{}
 	defer func() {
@@ -40,7 +47,7 @@ func VerifyReaderAuth(ra *messages.CoseSign1, transcript messages.SessionTranscr
 	return verifyReaderAuthSign1(&c, res, ra, func() ([]byte, error) {
 		b, err := messages.ReaderAuthenticationBytes(transcript, itemsRequest)
 		return b.Raw(), err
-	}, store, now)
+	}, store, now, cache)
 }
 
 // VerifyReaderAuthAll checks a readerAuthAll COSE_Sign1 over ReaderAuthenticationAllBytes.
@@ -56,11 +63,11 @@ func VerifyReaderAuthAll(ra *messages.CoseSign1, transcript messages.SessionTran
 	return verifyReaderAuthSign1(&c, res, ra, func() ([]byte, error) {
 		b, err := messages.ReaderAuthenticationAllBytes(transcript, items, info)
 		return b.Raw(), err
-	}, store, now)
+	}, store, now, nil)
 }
 
 func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSign1, payload func() ([]byte, error),
-	store *TrustStore, now time.Time) *ReaderAuthResult {
+	store *TrustStore, now time.Time, cache *ChainCache) *ReaderAuthResult {
 	if ra == nil {
 		c.fail(CheckReaderAuthX5Chain, "no readerAuth")
 		return res
@@ -69,7 +76,7 @@ func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSi
 	var chain []*x509.Certificate
 	if err == nil {
 		for i, der := range chainDER {
-			cert, perr := x509.ParseCertificate(der)
+			cert, perr := cache.ParseCertificate(der)
 			if perr != nil {
 				err = fmt.Errorf("x5chain certificate %d: %w", i, perr)
 				break
@@ -93,7 +100,7 @@ func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSi
 		}
 	}
 	c.result(CheckReaderAuthSignature, verifySign1(ra, signed, chain[0].PublicKey))
-	anchor, err := VerifyChain(chain, store, now, nil)
+	anchor, err := VerifyChain(chain, store, now, cache)
 	if c.result(CheckReaderAuthChain, err) {
 		if dev := profileDeviations(chain[0], anchor, OIDMdlReaderAuth, OIDMdocReaderAuth); len(dev) > 0 {
 			c.warn(CheckReaderAuthProfile, "%s", strings.Join(dev, "; "))
