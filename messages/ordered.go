@@ -3,7 +3,9 @@ package messages
 import (
 	"errors"
 	"fmt"
+	"github.com/fxamacker/cbor/v2"
 	"iter"
+	"math"
 )
 
 // MapKey is the kind of key mdoc maps use: text (name spaces, element identifiers) or
@@ -136,7 +138,7 @@ func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
 			}
 		}
 		var k K
-		if rest, err = decMode.UnmarshalFirst(rest, &k); err != nil {
+		if rest, err = decodeKey(rest, &k); err != nil {
 			return fmt.Errorf("map key: %w", err)
 		}
 		if _, dup := m.vals[k]; dup {
@@ -149,7 +151,15 @@ func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
 		if _, isBytes := any(&v).(*[]byte); isBytes && (len(rest) == 0 || rest[0]>>5 != majorBytes) {
 			return fmt.Errorf("map value for %v: %w", k, errNotBytes)
 		}
-		if rest, err = decMode.UnmarshalFirst(rest, &v); err != nil {
+		if raw, ok := any(&v).(*cbor.RawMessage); ok {
+			// fast path: slice the value after a structural check, decode it later
+			n, err := itemLength(rest)
+			if err != nil {
+				return fmt.Errorf("map value for %v: %w", k, err)
+			}
+			*raw = append(cbor.RawMessage(nil), rest[:n]...)
+			rest = rest[n:]
+		} else if rest, err = decMode.UnmarshalFirst(rest, &v); err != nil {
 			return fmt.Errorf("map value for %v: %w", k, err)
 		}
 		m.keys = append(m.keys, k)
@@ -159,4 +169,40 @@ func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
 		return errors.New("trailing bytes after map")
 	}
 	return nil
+}
+
+// decodeKey reads a text or integer map key directly from its head, and any other key
+// type through the decoder.
+func decodeKey[K MapKey](data []byte, k *K) ([]byte, error) {
+	h, err := readHead(data)
+	if err != nil {
+		return nil, err
+	}
+	switch p := any(k).(type) {
+	case *string:
+		if h.major == majorText && !h.indefinite {
+			end, err := stringEnd(data, 0, h, majorText)
+			if err != nil {
+				return nil, err
+			}
+			*p = string(data[h.size:end])
+			return data[end:], nil
+		}
+	case *int64:
+		switch {
+		case h.indefinite:
+		case h.major == majorUint && h.arg <= math.MaxInt64:
+			*p = int64(h.arg)
+			return data[h.size:], nil
+		case h.major == majorNeg && h.arg <= math.MaxInt64:
+			*p = -1 - int64(h.arg)
+			return data[h.size:], nil
+		}
+	case *uint64:
+		if h.major == majorUint && !h.indefinite {
+			*p = h.arg
+			return data[h.size:], nil
+		}
+	}
+	return decMode.UnmarshalFirst(data, k)
 }
