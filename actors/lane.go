@@ -72,10 +72,10 @@ func (l *laneActor) Receive(ctx actor.Context) {
 	case sessionGone:
 		if o, ok := l.open[m.pid.Id]; ok {
 			// The session actor vanished without a verdict: give it one, never silently.
+			delete(l.open, m.pid.Id)
 			l.ended(ctx, &SessionVerdict{SessionID: o.id, Lane: l.cfg.Name, Bearer: o.arrival.Bearer,
 				Outcome: readersession.Error, Reason: "session_lost", Detail: "session actor stopped without a verdict",
 				Started: o.started, Ended: time.Now()})
-			delete(l.open, m.pid.Id)
 		}
 	case acceptFailed:
 		if !errors.Is(m.err, transports.ErrClosed) && !errors.Is(m.err, context.Canceled) {
@@ -86,6 +86,14 @@ func (l *laneActor) Receive(ctx actor.Context) {
 			l.cancel()
 		}
 		l.cfg.Listener.Close()
+		// The lane will not read its mailbox again: the sessions it is stopping get their
+		// verdict here, so that none ends silently.
+		for pid, o := range l.open {
+			delete(l.open, pid)
+			l.ended(ctx, &SessionVerdict{SessionID: o.id, Lane: l.cfg.Name, Bearer: o.arrival.Bearer,
+				Outcome: readersession.Error, Reason: "shutdown", Detail: "engine stopped before the session's verdict",
+				Started: o.started, Ended: time.Now()})
+		}
 	}
 }
 
@@ -126,9 +134,15 @@ func (l *laneActor) admit(ctx actor.Context, a *transports.Arrival) {
 	l.env.Counters.InFlight.Add(1)
 }
 
+// ended publishes a verdict. A session's own verdict counts only while the lane still
+// holds it open; the lane's verdicts for lost or stopped sessions are given after
+// removing them.
 func (l *laneActor) ended(ctx actor.Context, v *SessionVerdict) {
-	sender := ctx.Sender()
-	if sender != nil {
+	if _, fromSession := ctx.Message().(sessionEnded); fromSession {
+		sender := ctx.Sender()
+		if sender == nil {
+			return
+		}
 		if _, ok := l.open[sender.Id]; !ok {
 			return // its verdict was already given
 		}

@@ -7,10 +7,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -327,24 +327,10 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 		}
 	}
 
-	var mu sync.Mutex
-	verdicts := map[[32]byte]*actors.SessionVerdict{}
-	duplicates := int64(0)
-	unsub := eng.Results().Subscribe(func(v *actors.SessionVerdict) {
-		mu.Lock()
-		if _, dup := verdicts[v.EngagementDigest]; dup {
-			duplicates++
-		}
-		verdicts[v.EngagementDigest] = v
-		mu.Unlock()
-	})
+	t := newTally(cfg.Chaos == 0)
+	unsub := eng.Results().Subscribe(t.verdict)
 	defer unsub()
 
-	type holderRun struct {
-		behaviour Behaviour
-		report    actors.HolderReport
-	}
-	var runs []holderRun
 	sem := make(chan struct{}, cfg.Concurrency)
 	var wg sync.WaitGroup
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
@@ -353,7 +339,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 	if cfg.Duration > 0 {
 		deadline = start.Add(cfg.Duration)
 	}
-	var doneCount int64
+	var doneCount atomic.Int64
 	total := int64(cfg.Holders)
 spawn:
 	for i := 0; cfg.Holders <= 0 || i < cfg.Holders; i++ {
@@ -385,11 +371,8 @@ spawn:
 		hc.Retries, hc.RetryAfter = 50, 20*time.Millisecond
 		wg.Add(1)
 		hc.Done = func(r actors.HolderReport) {
-			mu.Lock()
-			runs = append(runs, holderRun{behaviour: b, report: r})
-			doneCount++
-			d := doneCount
-			mu.Unlock()
+			t.holder(b, r)
+			d := doneCount.Add(1)
 			if cfg.Progress != nil {
 				cfg.Progress(d, total)
 			}
@@ -405,59 +388,15 @@ spawn:
 	elapsed := time.Since(start)
 	counters := eng.Counters()
 
-	rep := &Report{Transport: strings.Join(cfg.Transports, ","), ByTransport: map[string]*Counts{}, ByLane: map[string]*Counts{},
-		ByBehaviour: map[string]*Counts{}, Reasons: map[string]int64{}}
-	mu.Lock()
-	var lat []float64
-	for _, v := range verdicts {
-		rep.Sessions++
-		c := &Counts{}
-		c.add(v.Outcome)
-		rep.Accepted += c.Accepted
-		rep.Rejected += c.Rejected
-		rep.Errors += c.Errors
-		rep.Timeouts += c.Timeouts
-		bucket(rep.ByTransport, v.Bearer).add(v.Outcome)
-		bucket(rep.ByLane, v.Lane).add(v.Outcome)
-		if v.Reason != "" {
-			rep.Reasons[string(v.Outcome)+":"+v.Reason]++
-		}
-		lat = append(lat, float64(v.Latency())/float64(time.Millisecond))
-	}
-	for _, r := range runs {
-		bb := bucket(rep.ByBehaviour, string(r.behaviour))
-		v, ok := verdicts[r.report.EngagementDigest]
-		switch {
-		case !r.report.Engaged:
-			if r.report.Busy {
-				rep.Busy++
-			}
-			continue
-		case !ok:
-			rep.Lost++
-			bb.Lost++
-			continue
-		}
-		bb.add(v.Outcome)
-		if cfg.Chaos == 0 && v.Outcome != r.behaviour.Expected() {
-			rep.Mismatched++
-			bb.Mismatched++
-			if len(rep.Mismatches) < 5 {
-				rep.Mismatches = append(rep.Mismatches, fmt.Sprintf("%s holder: %s (%s: %s), expected %s",
-					r.behaviour, v.Outcome, v.Reason, v.Detail, r.behaviour.Expected()))
-			}
-		}
-	}
-	rep.Lost += duplicates
+	rep := t.finish()
+	rep.Transport = strings.Join(cfg.Transports, ",")
 	if unended := counters.Started.Load() - counters.Ended.Load(); unended > 0 {
 		rep.Lost += unended
 	}
-	mu.Unlock()
 	rep.Seconds = elapsed.Seconds()
 	if rep.Seconds > 0 {
 		rep.SessionsPerSecond = float64(rep.Sessions) / rep.Seconds
 	}
-	rep.LatencyMs = percentiles(lat)
 	for _, b := range opened {
 		rep.AirTimeSeconds += b.AirTime().Seconds()
 	}
@@ -500,18 +439,6 @@ func holderConfigFor(b Behaviour, w *world, i int, cfg LoadConfig, rng *rand.Ran
 		hs.Misbehave = holdersession.GarbageResponse
 	}
 	return &actors.HolderConfig{Session: hs, Think: think}
-}
-
-func percentiles(ms []float64) Latency {
-	if len(ms) == 0 {
-		return Latency{}
-	}
-	slices.Sort(ms)
-	at := func(p float64) float64 {
-		i := int(p * float64(len(ms)-1))
-		return round3(ms[i])
-	}
-	return Latency{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: round3(ms[len(ms)-1])}
 }
 
 func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }

@@ -32,6 +32,7 @@ func commands() []command {
 		{"decode", "print any mdoc CBOR structure as JSON", runDecode},
 		{"issue", "create a test IACA, DS, device key and credential", runIssue},
 		{"present", "build a DeviceResponse from a credential", runPresent},
+		{"engage", "show an engagement QR code (--qr) or read one from an image (--read)", runEngage},
 	}
 }
 
