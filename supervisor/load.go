@@ -100,6 +100,7 @@ type LoadConfig struct {
 	Holders     int           // total holders; 0 with Duration means no limit
 	Concurrency int           // holders active at once
 	Duration    time.Duration // stop starting holders after this; 0 means run Holders
+	Rate        float64       // holders started per second; 0 means as fast as Concurrency allows
 	Chaos       float64       // probability of link faults per holder and of worker panics per job
 	Mix         []Weighted    // nil means all valid
 	Workers     int
@@ -347,6 +348,16 @@ spawn:
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			break spawn
+		}
+		if cfg.Rate > 0 {
+			if wait := time.Until(start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					<-sem
+					break spawn
+				}
+			}
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			<-sem

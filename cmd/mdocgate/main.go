@@ -28,6 +28,7 @@ func commands() []command {
 	return []command{
 		{"demo", "run hundreds of simulated holders at in-process lanes and summarize the verdicts", runDemo},
 		{"loadtest", "drive simulated holders against in-process reader lanes and report throughput", runLoadtest},
+		{"soak", "run a steady load for a long time and watch RSS and goroutines for growth", runSoak},
 		{"verify", "verify a DeviceResponse against a SessionTranscript", runVerify},
 		{"decode", "print any mdoc CBOR structure as JSON", runDecode},
 		{"issue", "create a test IACA, DS, device key and credential", runIssue},

@@ -1,0 +1,148 @@
+package supervisor
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SoakConfig describes a steady-rate run that watches the process for growth.
+type SoakConfig struct {
+	Load LoadConfig
+	// SampleEvery is the sampling interval of RSS and goroutines (default 10 s).
+	SampleEvery time.Duration
+	// Warmup is left out of the growth figures (default 10 % of the duration): caches,
+	// pools and the heap settle first.
+	Warmup time.Duration
+}
+
+// Sample is one observation of the process.
+type Sample struct {
+	Seconds    float64 `json:"t"`
+	RSSBytes   int64   `json:"rss_bytes"`
+	HeapBytes  uint64  `json:"heap_bytes"`
+	Goroutines int     `json:"goroutines"`
+	Sessions   int64   `json:"sessions"`
+}
+
+// SoakReport is the load report plus the growth seen after warm-up.
+type SoakReport struct {
+	Load            *Report  `json:"load"`
+	Samples         []Sample `json:"samples"`
+	RSSStartBytes   int64    `json:"rss_start_bytes"`
+	RSSEndBytes     int64    `json:"rss_end_bytes"`
+	RSSGrowthPct    float64  `json:"rss_growth_pct"`
+	GoroutinesStart int      `json:"goroutines_start"`
+	GoroutinesEnd   int      `json:"goroutines_end"`
+	GoroutineGrowth int      `json:"goroutine_growth"`
+}
+
+// RunSoak runs the load at a steady rate for Load.Duration and samples the process.
+// Start and end figures are medians of the first three samples after warm-up and of the
+// last three, so a GC cycle at the wrong moment does not decide the outcome.
+func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakReport, error) {
+	if cfg.SampleEvery <= 0 {
+		cfg.SampleEvery = 10 * time.Second
+	}
+	if cfg.Warmup <= 0 {
+		cfg.Warmup = cfg.Load.Duration / 10
+	}
+	var mu sync.Mutex
+	var samples []Sample
+	var sessions int64
+	cfg.Load.Progress = func(done, _ int64) {
+		mu.Lock()
+		sessions = done
+		mu.Unlock()
+	}
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(cfg.SampleEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				mu.Lock()
+				samples = append(samples, Sample{Seconds: time.Since(start).Seconds(), RSSBytes: currentRSS(),
+					HeapBytes: ms.HeapInuse, Goroutines: runtime.NumGoroutine(), Sessions: sessions})
+				mu.Unlock()
+			}
+		}
+	}()
+	rep, err := RunLoad(ctx, cfg.Load)
+	close(stop)
+	<-sampled
+	out := &SoakReport{Load: rep, Samples: samples}
+	var steady []Sample
+	for _, s := range samples {
+		if s.Seconds >= cfg.Warmup.Seconds() {
+			steady = append(steady, s)
+		}
+	}
+	if len(steady) >= 2 {
+		k := min(3, len(steady)/2)
+		first, last := steady[:k], steady[len(steady)-k:]
+		out.RSSStartBytes = medianRSS(first)
+		out.RSSEndBytes = medianRSS(last)
+		out.GoroutinesStart = medianGoroutines(first)
+		out.GoroutinesEnd = medianGoroutines(last)
+		if out.RSSStartBytes > 0 {
+			out.RSSGrowthPct = round3(100 * float64(out.RSSEndBytes-out.RSSStartBytes) / float64(out.RSSStartBytes))
+		}
+		out.GoroutineGrowth = out.GoroutinesEnd - out.GoroutinesStart
+	}
+	return out, err
+}
+
+func medianRSS(s []Sample) int64 {
+	v := make([]int64, len(s))
+	for i := range s {
+		v[i] = s[i].RSSBytes
+	}
+	return medianOf(v)
+}
+
+func medianGoroutines(s []Sample) int {
+	v := make([]int64, len(s))
+	for i := range s {
+		v[i] = int64(s[i].Goroutines)
+	}
+	return int(medianOf(v))
+}
+
+func medianOf(v []int64) int64 {
+	for i := 1; i < len(v); i++ { // insertion sort: at most three values
+		for j := i; j > 0 && v[j] < v[j-1]; j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+	return v[len(v)/2]
+}
+
+// currentRSS reads the resident set size (VmRSS) on Linux; 0 elsewhere.
+func currentRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			if f := strings.Fields(rest); len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
