@@ -33,6 +33,7 @@ const (
 	Silent          Misbehaviour = "silent"             // never answers
 	TerminateEarly  Misbehaviour = "terminate"          // answers the request with status 20 only
 	SkipCounter     Misbehaviour = "skip_counter"       // encrypts the response with a counter the reader does not expect
+	AnswerAnything  Misbehaviour = "unrequested"        // discloses every credential, whatever was asked
 )
 
 // Config describes one simulated holder. It is not modified by sessions.
@@ -215,6 +216,9 @@ func (s *Session) respond(plainRequest []byte) *messages.DeviceResponse {
 	opts := holder.PresentOptions{Rand: s.cfg.Rand}
 	if s.cfg.UseMAC {
 		opts.MACReaderKey = s.readerKey
+	}
+	if s.cfg.Misbehave == AnswerAnything {
+		req = nil // BuildResponse discloses everything for a nil request
 	}
 	resp, err := p.BuildResponse(req, s.transcript, opts)
 	if err != nil {

@@ -41,6 +41,7 @@ const (
 	ReasonInternal          = "internal"
 	ReasonNotValid          = "not_valid"
 	ReasonResponseStatus    = "response_status"
+	ReasonUnrequestedDoc    = "response.unrequested_document"
 )
 
 // Verdict is how a session ended.
@@ -256,9 +257,29 @@ func (s *Session) Verified(res *verify.Result) Step {
 	if s.cfg.Decide != nil {
 		outcome, reason = s.cfg.Decide(res)
 	}
-	st := s.end(Verdict{Outcome: outcome, Reason: reason, Result: res})
+	detail := ""
+	if outcome == Accepted {
+		// a valid document the reader never asked for is a holder answering another
+		// request (or another session): not what this gate decides on
+		for _, d := range res.Documents {
+			if !s.requested(d.DocType) {
+				outcome, reason, detail = Rejected, ReasonUnrequestedDoc, "response holds a "+d.DocType+" document that was not requested"
+				break
+			}
+		}
+	}
+	st := s.end(Verdict{Outcome: outcome, Reason: reason, Detail: detail, Result: res})
 	st.Send = statusMessage(messages.StatusSessionTermination)
 	return st
+}
+
+func (s *Session) requested(docType string) bool {
+	for _, r := range s.cfg.Request {
+		if r.DocType == docType {
+			return true
+		}
+	}
+	return false
 }
 
 // decide accepts exactly the valid results and names the first fatal check otherwise.
