@@ -2,7 +2,9 @@ package verify
 
 import (
 	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ const (
 	CheckReaderAuthSignature = "reader_auth.signature"
 	CheckReaderAuthChain     = "reader_auth.chain"
 	CheckReaderAuthProfile   = "reader_auth.certificate_profile"
+	CheckReaderAuthPurpose   = "reader_auth.certificate_purpose"
 )
 
 // ReaderAuthResult is the outcome of reader authentication for one DocRequest.
@@ -100,6 +103,17 @@ func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSi
 		}
 	}
 	c.result(CheckReaderAuthSignature, verifySign1(ra, signed, chain[0].PublicKey))
+	// A certificate made for another purpose (a Document Signer, a TLS server) must not
+	// authenticate a reader. One without any extended key usage is a profile deviation.
+	leaf := chain[0]
+	switch {
+	case len(leaf.ExtKeyUsage) == 0 && len(leaf.UnknownExtKeyUsage) == 0:
+		c.warn(CheckReaderAuthPurpose, "reader certificate has no extended key usage")
+	case hasEKU(leaf, OIDMdlReaderAuth, OIDMdocReaderAuth) || slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny):
+		c.pass(CheckReaderAuthPurpose)
+	default:
+		c.fail(CheckReaderAuthPurpose, "reader certificate is for another purpose: extended key usage lacks %v", []asn1.ObjectIdentifier{OIDMdlReaderAuth, OIDMdocReaderAuth})
+	}
 	anchor, err := VerifyChain(chain, store, now, cache)
 	if c.result(CheckReaderAuthChain, err) {
 		if dev := profileDeviations(chain[0], anchor, OIDMdlReaderAuth, OIDMdocReaderAuth); len(dev) > 0 {
