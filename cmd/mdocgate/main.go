@@ -24,8 +24,14 @@ type command struct {
 	run     func(args []string, stdout, stderr io.Writer) int
 }
 
+// registered holds commands that register themselves from their own file (init),
+// so that adding a command touches no shared list.
+var registered []command
+
+func register(c command) { registered = append(registered, c) }
+
 func commands() []command {
-	return []command{
+	return append([]command{
 		{"demo", "run hundreds of simulated holders at in-process lanes and summarize the verdicts", runDemo},
 		{"loadtest", "drive simulated holders against in-process reader lanes and report throughput", runLoadtest},
 		{"soak", "run a steady load for a long time and watch RSS and goroutines for growth", runSoak},
@@ -34,7 +40,7 @@ func commands() []command {
 		{"issue", "create a test IACA, DS, device key and credential", runIssue},
 		{"present", "build a DeviceResponse from a credential", runPresent},
 		{"engage", "show an engagement QR code (--qr) or read one from an image (--read)", runEngage},
-	}
+	}, registered...)
 }
 
 func main() {
