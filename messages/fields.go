@@ -3,6 +3,7 @@ package messages
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -143,6 +144,17 @@ func (b *bstr) UnmarshalCBOR(data []byte) error {
 	if len(data) == 0 || data[0]>>5 != majorBytes {
 		return errNotBytes
 	}
+	if h, err := readHead(data); err == nil && !h.indefinite {
+		end, err := stringEnd(data, 0, h, majorBytes)
+		if err != nil {
+			return err
+		}
+		if end != len(data) {
+			return errTrailingBytes
+		}
+		*b = append([]byte{}, data[h.size:end]...)
+		return nil
+	}
 	var v []byte
 	if err := decMode.Unmarshal(data, &v); err != nil {
 		return err
@@ -164,10 +176,86 @@ func decodeBytes(data []byte, dst *[]byte) error {
 	return nil
 }
 
-// decodeValue decodes one data item into v, with *[]byte destinations strict.
+// decodeValue decodes one data item into v, with *[]byte destinations strict. Text,
+// integers, booleans, raw items and this package's own types are read directly from
+// their heads; everything else goes through the decode mode. Either way data must be
+// exactly one item.
 func decodeValue(data []byte, v any) error {
-	if p, ok := v.(*[]byte); ok {
+	h, err := readHead(data)
+	if err != nil {
+		return err
+	}
+	switch p := v.(type) {
+	case *[]byte:
 		return decodeBytes(data, p)
+	case *string:
+		if h.major == majorText && !h.indefinite {
+			end, err := stringEnd(data, 0, h, majorText)
+			if err != nil {
+				return err
+			}
+			if end != len(data) {
+				return errTrailingBytes
+			}
+			*p = string(data[h.size:end])
+			return nil
+		}
+	case *uint64:
+		if h.major == majorUint && !h.indefinite && h.size == len(data) {
+			*p = h.arg
+			return nil
+		}
+	case *int64:
+		if !h.indefinite && h.size == len(data) && h.arg <= math.MaxInt64 {
+			switch h.major {
+			case majorUint:
+				*p = int64(h.arg)
+				return nil
+			case majorNeg:
+				*p = -1 - int64(h.arg)
+				return nil
+			}
+		}
+	case *bool:
+		if len(data) == 1 && (data[0] == 0xf4 || data[0] == 0xf5) {
+			*p = data[0] == 0xf5
+			return nil
+		}
+	case *cbor.RawMessage:
+		n, err := itemLength(data)
+		if err != nil {
+			return err
+		}
+		if n != len(data) {
+			return errTrailingBytes
+		}
+		*p = append((*p)[:0], data...)
+		return nil
+	case cbor.Unmarshaler:
+		if isOwnType(v) {
+			// our own decoders parse from heads and refuse trailing bytes themselves
+			return p.UnmarshalCBOR(data)
+		}
 	}
 	return decMode.Unmarshal(data, v)
 }
+
+var errTrailingBytes = errors.New("trailing bytes after the data item")
+
+// isOwnType reports whether v is a pointer to one of this package's types, whose
+// UnmarshalCBOR parses from heads and checks what it is given.
+func isOwnType(v any) bool {
+	switch v.(type) {
+	case *Engagement, *OriginInfo, *Capabilities,
+		*DeviceRequest, *DocRequest, *ItemsRequest, *DeviceRequestInfo,
+		*DeviceResponse, *Document, *IssuerSigned, *IssuerSignedItem, *DeviceSigned, *DeviceAuth,
+		*MobileSecurityObject, *DeviceKeyInfo, *ValidityInfo, *COSEKey, *CoseSign1, *CoseMac0,
+		*EncodedCBOR, *TDate, *FullDate, *SessionEstablishment, *SessionData, *SessionTranscript, *bstr:
+		return true
+	}
+	_, isMap := v.(ownMap)
+	return isMap
+}
+
+// ownMap marks Map instantiations.
+type ownMap interface{ ownMap() }

@@ -206,3 +206,5 @@ func decodeKey[K MapKey](data []byte, k *K) ([]byte, error) {
 	}
 	return decMode.UnmarshalFirst(data, k)
 }
+
+func (m *Map[K, V]) ownMap() {}
