@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"fmt"
 	"runtime"
 	"time"
 
@@ -129,5 +128,3 @@ func stopCounting(env *Env) actor.SupervisorStrategy {
 		return actor.StopDirective
 	})
 }
-
-func describePanic(r any) string { return fmt.Sprint(r) }

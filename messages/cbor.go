@@ -36,7 +36,7 @@ func init() {
 		// about encodings; we accept them and never emit them.
 		IndefLength: cbor.IndefLengthAllowed,
 		TagsMd:      cbor.TagsAllowed,
-		IntDec:      cbor.IntDecConvertSigned,
+		IntDec:      cbor.IntDecConvertSignedOrBigInt,
 		// Element values decode into map[any]any only where a caller asks for it; the default
 		// for untyped maps is map[any]any so that int and text keys both survive.
 		DefaultMapType: nil,

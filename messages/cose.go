@@ -1,7 +1,6 @@
 package messages
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -317,6 +316,3 @@ func decodeX5Chain(raw cbor.RawMessage) ([][]byte, bool, error) {
 	}
 	return many, true, nil
 }
-
-// sameBytes is bytes.Equal, named for readability at call sites comparing received items.
-func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) }

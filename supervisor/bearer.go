@@ -84,8 +84,6 @@ func init() {
 type memoryBearer struct {
 	network *memory.Network
 	Link    memory.LinkConfig
-	mu      sync.Mutex
-	conns   []*memory.Conn
 }
 
 func (m *memoryBearer) Name() string { return memory.Bearer }

@@ -34,7 +34,6 @@ type Config struct {
 type Engine struct {
 	system  *actor.ActorSystem
 	env     *actors.Env
-	root    *actor.PID
 	pool    *actor.PID
 	lanes   *actor.PID
 	mu      sync.Mutex

@@ -200,7 +200,7 @@ func deviceSignature(key *keys.PrivateKey, rand io.Reader, dab messages.EncodedC
 	protected := messages.EncodeProtectedHeader(alg)
 	tbs, err := messages.Marshal([]any{"Signature1", protected, []byte{}, dab.Raw()})
 	if err != nil {
-		return nil, fmt.Errorf("Sig_structure: %w", err)
+		return nil, fmt.Errorf("building the Sig_structure: %w", err)
 	}
 	sig, err := keys.Sign(key, alg, rand, tbs)
 	if err != nil {

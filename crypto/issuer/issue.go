@@ -295,7 +295,7 @@ func signSign1(key *keys.PrivateKey, alg int64, rnd io.Reader, unprotected cbor.
 	protected := messages.EncodeProtectedHeader(alg)
 	tbs, err := messages.Marshal([]any{"Signature1", protected, []byte{}, payload})
 	if err != nil {
-		return nil, fmt.Errorf("Sig_structure: %w", err)
+		return nil, fmt.Errorf("building the Sig_structure: %w", err)
 	}
 	sig, err := keys.Sign(key, alg, rnd, tbs)
 	if err != nil {
