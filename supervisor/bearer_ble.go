@@ -1,0 +1,159 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/ble"
+)
+
+func init() { RegisterBearer(ble.Bearer, openBLEBearer) }
+
+// bleBearer runs lanes and holders on one simulated BLE radio (transports/ble.Sim).
+//
+// Options: "ble-mode" peripheral|central|both (the mdoc's offer; default central),
+// "mtu" 23..517 (every device's largest ATT MTU; default 185), "phy" 1M|2M (default 2M),
+// "l2cap" true|false (default false), "ios" true (devices behave like iPhones: MTU 185),
+// "realtime" true (sleep the modelled air time), "ble-ident" wrong (lanes expose a wrong
+// Ident in central client mode: every holder must refuse them).
+type bleBearer struct {
+	sim        *ble.Sim
+	mode       string
+	mtu        int
+	l2cap      bool
+	ios        bool
+	wrongIdent bool
+
+	mu    sync.Mutex
+	lanes map[string]*ble.Listener
+}
+
+func openBLEBearer(opts BearerOptions) (Bearer, error) {
+	b := &bleBearer{mode: "central", mtu: 185, lanes: map[string]*ble.Listener{}}
+	cfg := ble.SimConfig{PHY: ble.PHY2M}
+	for k, v := range opts {
+		var err error
+		switch k {
+		case "ble-mode":
+			switch v {
+			case "peripheral", "central", "both":
+				b.mode = v
+			default:
+				err = fmt.Errorf("want peripheral, central or both")
+			}
+		case "mtu":
+			b.mtu, err = strconv.Atoi(v)
+			if err == nil && (b.mtu < ble.DefaultMTU || b.mtu > ble.MaxMTU) {
+				err = fmt.Errorf("want %d..%d", ble.DefaultMTU, ble.MaxMTU)
+			}
+		case "phy":
+			switch strings.ToUpper(v) {
+			case "1M":
+				cfg.PHY = ble.PHY1M
+			case "2M":
+			default:
+				err = fmt.Errorf("want 1M or 2M")
+			}
+		case "l2cap":
+			b.l2cap, err = strconv.ParseBool(v)
+		case "ios":
+			b.ios, err = strconv.ParseBool(v)
+		case "realtime":
+			cfg.RealTime, err = strconv.ParseBool(v)
+		case "ble-ident":
+			b.wrongIdent = v == "wrong"
+			if v != "wrong" && v != "" {
+				err = fmt.Errorf("want wrong")
+			}
+		default:
+			continue // options of other bearers
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ble option %s=%q: %w", k, v, err)
+		}
+	}
+	b.sim = ble.NewSim(cfg)
+	return b, nil
+}
+
+func (b *bleBearer) Name() string { return ble.Bearer }
+
+func (b *bleBearer) device(f ble.Faults) ble.DeviceConfig {
+	return ble.DeviceConfig{MaxMTU: b.mtu, IOS: b.ios, Faults: f}
+}
+
+func (b *bleBearer) Listen(lane string, backlog int) (transports.Listener, error) {
+	cfg := ble.ListenerConfig{MTU: ble.MaxMTU, L2CAP: b.l2cap}
+	if b.wrongIdent {
+		cfg.Ident = func([]byte) []byte { return make([]byte, 16) }
+	}
+	l := ble.NewListener(b.sim.NewAdapter(b.device(ble.Faults{})), backlog, cfg)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.lanes[lane]; ok {
+		l.Close()
+		return nil, fmt.Errorf("ble: lane name in use: %s", lane)
+	}
+	b.lanes[lane] = l
+	return l, nil
+}
+
+// HolderMethods offers BLE with a fresh service UUID per holder, in the configured mode,
+// with an L2CAP PSM (key 21, peripheral server mode only) when l2cap is set.
+func (b *bleBearer) HolderMethods(int) []messages.RetrievalMethod {
+	u := ble.NewUUID()
+	var o messages.BLEOptions
+	if b.mode != "central" {
+		o.PeripheralServerMode, o.PeripheralServerUUID = true, u[:]
+		if b.l2cap {
+			psm := uint64(ble.DefaultPSM)
+			o.L2CAPPSM = &psm
+		}
+	}
+	if b.mode != "peripheral" {
+		o.CentralClientMode, o.CentralClientUUID = true, u[:]
+	}
+	return []messages.RetrievalMethod{messages.NewBLEMethod(o)}
+}
+
+// Engage gives the holder its own simulated device carrying the link faults and connects
+// it to the lane.
+func (b *bleBearer) Engage(ctx context.Context, lane string, de, handover []byte, f LinkFaults) (transports.Conn, error) {
+	b.mu.Lock()
+	l, ok := b.lanes[lane]
+	b.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("ble: no lane %s", lane)
+	}
+	a := b.sim.NewAdapter(b.device(ble.Faults{Drop: f.Drop, DisconnectAfter: f.DisconnectAfterFrames, Seed: f.Seed}))
+	c, err := ble.EngageHolder(ctx, l, a, de, handover, ble.HolderOptions{MTU: ble.MaxMTU})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (b *bleBearer) Framer() transports.Framer {
+	if b.l2cap {
+		return ble.MessageFramer{}
+	}
+	return transports.ChunkFramer{}
+}
+
+func (b *bleBearer) AirTime() time.Duration { return b.sim.AirTime() }
+
+func (b *bleBearer) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for name, l := range b.lanes {
+		l.Close()
+		delete(b.lanes, name)
+	}
+	return nil
+}
