@@ -274,9 +274,16 @@ func TestDemoJSON(t *testing.T) {
 			t.Errorf("latency_ms.%s missing", k)
 		}
 	}
-	bt := rep["by_transport"].(map[string]any)["memory"].(map[string]any)
-	if bt["sessions"].(float64) != 120 {
-		t.Fatalf("by_transport.memory: %v", bt)
+	total := 0.0
+	for _, name := range []string{"memory", "ble", "wifiaware"} {
+		bt, ok := rep["by_transport"].(map[string]any)[name].(map[string]any)
+		if !ok {
+			t.Fatalf("no lanes on %s: %v", name, rep["by_transport"])
+		}
+		total += bt["sessions"].(float64)
+	}
+	if total != 120 {
+		t.Fatalf("by_transport sessions add up to %v, want 120", total)
 	}
 }
 

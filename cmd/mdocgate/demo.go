@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
@@ -22,7 +23,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
 	jsonOut := fs.Bool("json", false, "print the summary as one JSON object")
 	holders := fs.Int("holders", 300, "simulated holders")
-	lanes := fs.Int("lanes", 3, "reader lanes")
+	lanes := fs.Int("lanes", 1, "reader lanes per bearer")
+	bearers := fs.String("transports", "memory,ble,wifiaware", "bearers to run lanes on (see loadtest --help)")
 	concurrency := fs.Int("concurrency", 48, "holders at the gates at once")
 	single := fs.Bool("single", false, "run one session and print every check of its verdict")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
@@ -38,10 +40,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer log.Sync()
 	if !*jsonOut {
-		fmt.Fprintf(stdout, "mdocgate demo: %d simulated holders (valid, slow, tampered, expired, untrusted issuer, forged device auth, silent, dropping link, garbage) at %d in-memory lanes\n",
-			*holders, *lanes)
+		fmt.Fprintf(stdout, "mdocgate demo: %d simulated holders (valid, slow, tampered, expired, untrusted issuer, forged device auth, silent, dropping link, garbage) at %d lane(s) on each of %s\n",
+			*holders, *lanes, *bearers)
 	}
-	cfg := supervisor.LoadConfig{Transport: "memory", Lanes: *lanes, Holders: *holders, Concurrency: *concurrency,
+	cfg := supervisor.LoadConfig{Transports: strings.Split(*bearers, ","), Lanes: *lanes, Holders: *holders, Concurrency: *concurrency,
 		Mix: supervisor.DemoMix, Timeout: 1500 * time.Millisecond, Think: 2 * time.Millisecond, Log: log}
 	rep, code := runWithProgress(cfg, stderr)
 	if rep == nil {

@@ -167,6 +167,9 @@ func printReport(w io.Writer, title string, r *supervisor.Report) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(r.ByTransport) > 1 {
+		table("bearer", r.ByTransport)
+	}
 	table("lane", r.ByLane)
 	if len(r.ByBehaviour) > 1 {
 		table("holder", r.ByBehaviour)
