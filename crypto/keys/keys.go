@@ -9,6 +9,7 @@ import (
 	cryptorand "crypto/rand"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/cloudflare/circl/dh/x448"
 	"github.com/cloudflare/circl/ecc/goldilocks"
@@ -21,8 +22,9 @@ import (
 // for concurrent use.
 type PrivateKey struct {
 	info    messages.CurveInfo
-	ec      *ecdsa.PrivateKey // NIST and brainpool
-	ecdh    *ecdh.PrivateKey  // NIST and X25519
+	ec      *ecdsa.PrivateKey // brainpool always; NIST built on first use (ecKey)
+	ecOnce  sync.Once
+	ecdh    *ecdh.PrivateKey // NIST and X25519
 	ed25519 ed25519.PrivateKey
 	ed448   ed448.PrivateKey
 	x448    *x448.Key // private; x448Pub is its public key
@@ -53,9 +55,8 @@ func Generate(curve int64, rand io.Reader) (*PrivateKey, error) {
 	case isBrainpool(curve):
 		k.ec, err = generateBrainpool(info, rand)
 	case info.Kty == messages.KtyEC2:
-		if k.ec, err = ecdsa.GenerateKey(ellipticCurve(curve), rand); err == nil {
-			k.ecdh, err = k.ec.ECDH()
-		}
+		// one scalar multiplication: the ECDSA form is derived only if the key signs
+		k.ecdh, err = ecdhCurve(curve).GenerateKey(rand)
 	case curve == messages.CurveX25519:
 		k.ecdh, err = ecdh.X25519().GenerateKey(rand)
 	case curve == messages.CurveX448:
@@ -86,8 +87,8 @@ func (k *PrivateKey) Curve() int64 { return k.info.ID }
 // (X25519), x448.Key (X448), ed25519.PublicKey or ed448.PublicKey.
 func (k *PrivateKey) Public() crypto.PublicKey {
 	switch {
-	case k.ec != nil:
-		return &k.ec.PublicKey
+	case k.info.Kty == messages.KtyEC2:
+		return &k.ecKey().PublicKey
 	case k.ecdh != nil:
 		return k.ecdh.PublicKey()
 	case k.x448 != nil:
@@ -105,8 +106,8 @@ func (k *PrivateKey) Public() crypto.PublicKey {
 // COSE signatures come from Sign or COSESigner instead.
 func (k *PrivateKey) Signer() crypto.Signer {
 	switch {
-	case k.ec != nil:
-		return k.ec
+	case k.info.Kty == messages.KtyEC2:
+		return k.ecKey()
 	case k.ed25519 != nil:
 		return k.ed25519
 	case k.ed448 != nil:
@@ -121,6 +122,10 @@ func (k *PrivateKey) COSEKey() *messages.COSEKey {
 	switch {
 	case k.ec != nil:
 		c.X, c.Y = ecCoords(&k.ec.PublicKey, k.info.FieldSize)
+	case k.info.Kty == messages.KtyEC2: // NIST key known in ECDH form: 04 || X || Y
+		pub := k.ecdh.PublicKey().Bytes()
+		n := k.info.FieldSize
+		c.X, c.Y = bytes.Clone(pub[1:1+n]), bytes.Clone(pub[1+n:])
 	case k.ecdh != nil:
 		c.X = k.ecdh.PublicKey().Bytes()
 	case k.x448 != nil:
@@ -143,7 +148,7 @@ func (k *PrivateKey) COSEKeyWithPrivate() *messages.COSEKey {
 
 func (k *PrivateKey) privateBytes() []byte {
 	switch {
-	case k.ec != nil:
+	case k.ec != nil && k.ecdh == nil: // brainpool
 		return ecScalar(k.ec, k.info.ScalarLen)
 	case k.ecdh != nil:
 		return k.ecdh.Bytes()
@@ -347,4 +352,34 @@ func isZero(b []byte) bool {
 		acc |= v
 	}
 	return acc == 0
+}
+
+// ecKey returns the EC2 key in ECDSA form, deriving it once from the ECDH form for NIST
+// keys that were generated for key agreement.
+func (k *PrivateKey) ecKey() *ecdsa.PrivateKey {
+	if k.info.Kty != messages.KtyEC2 {
+		return nil
+	}
+	k.ecOnce.Do(func() {
+		if k.ec == nil && k.ecdh != nil {
+			ec, err := ecdsa.ParseRawPrivateKey(ellipticCurve(k.info.ID), k.ecdh.Bytes())
+			if err != nil {
+				panic("keys: ECDH key has no ECDSA form: " + err.Error()) // cannot happen for NIST curves
+			}
+			k.ec = ec
+		}
+	})
+	return k.ec
+}
+
+// ecdhCurve returns the crypto/ecdh curve of a NIST COSE curve.
+func ecdhCurve(curve int64) ecdh.Curve {
+	switch curve {
+	case messages.CurveP384:
+		return ecdh.P384()
+	case messages.CurveP521:
+		return ecdh.P521()
+	default:
+		return ecdh.P256()
+	}
 }

@@ -472,7 +472,7 @@ func TestVerifyDER(t *testing.T) {
 		k := mustGenerate(t, id)
 		alg := DefaultAlg(id)
 		h := map[int64]func([]byte) []byte{AlgES256: sha256Sum, AlgES384: sha384Sum}[alg](msg)
-		der, err := ecdsa.SignASN1(rand.Reader, k.ec, h)
+		der, err := ecdsa.SignASN1(rand.Reader, k.ecKey(), h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -554,7 +554,7 @@ func TestParsePrivateKey(t *testing.T) {
 		}
 		return der
 	}
-	sec1, err := x509.MarshalECPrivateKey(p384.ec)
+	sec1, err := x509.MarshalECPrivateKey(p384.ecKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,12 +587,12 @@ func TestParsePrivateKey(t *testing.T) {
 		in   []byte
 		want *PrivateKey
 	}{
-		{"PEM PKCS#8 P-256 (stdlib)", pemOf("PRIVATE KEY", pkcs8(p256.ec)), p256},
+		{"PEM PKCS#8 P-256 (stdlib)", pemOf("PRIVATE KEY", pkcs8(p256.ecKey())), p256},
 		{"PEM PKCS#8 P-256 (ours)", ourPEM, p256},
 		{"PEM SEC1 P-384", pemOf("EC PRIVATE KEY", sec1), p384},
 		{"PEM PKCS#8 Ed25519", pemOf("PRIVATE KEY", pkcs8(edk.ed25519)), edk},
 		{"PEM PKCS#8 X25519", pemOf("PRIVATE KEY", pkcs8(xk.ecdh)), xk},
-		{"DER PKCS#8", pkcs8(p384.ec), p384},
+		{"DER PKCS#8", pkcs8(p384.ecKey()), p384},
 		{"DER SEC1", sec1, p384},
 		{"JWK EC", jwk("EC", p256, true), p256},
 		{"JWK OKP Ed25519", jwk("OKP", edk, true), edk},

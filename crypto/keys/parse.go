@@ -122,8 +122,8 @@ func fromStdlib(k any) (*PrivateKey, error) {
 func MarshalPrivateKeyPEM(k *PrivateKey) ([]byte, error) {
 	var v any
 	switch {
-	case k.ec != nil && !isBrainpool(k.info.ID):
-		v = k.ec
+	case k.info.Kty == messages.KtyEC2 && !isBrainpool(k.info.ID):
+		v = k.ecKey()
 	case k.ecdh != nil:
 		v = k.ecdh
 	case k.ed25519 != nil:

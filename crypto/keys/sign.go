@@ -92,14 +92,14 @@ func Sign(priv *PrivateKey, alg int64, rand io.Reader, msg []byte) ([]byte, erro
 		rand = cryptorand.Reader
 	}
 	switch {
-	case priv.ec != nil:
+	case priv.info.Kty == messages.KtyEC2:
 		h, err := ecdsaHash(alg, priv.info)
 		if err != nil {
 			return nil, err
 		}
 		hh := h.New()
 		hh.Write(msg)
-		return ecdsaSignRaw(rand, priv.ec, hh.Sum(nil), priv.info.FieldSize)
+		return ecdsaSignRaw(rand, priv.ecKey(), hh.Sum(nil), priv.info.FieldSize)
 	case priv.ed25519 != nil && eddsaFits(alg, messages.CurveEd25519):
 		return ed25519.Sign(priv.ed25519, msg), nil
 	case priv.ed448 != nil && eddsaFits(alg, messages.CurveEd448):
