@@ -120,7 +120,7 @@ func (k *PrivateKey) Signer() crypto.Signer {
 func (k *PrivateKey) COSEKey() *messages.COSEKey {
 	c := &messages.COSEKey{Kty: k.info.Kty, Crv: k.info.ID}
 	switch {
-	case k.ec != nil:
+	case isBrainpool(k.info.ID): // k.ec is set at construction and never changes
 		c.X, c.Y = ecCoords(&k.ec.PublicKey, k.info.FieldSize)
 	case k.info.Kty == messages.KtyEC2: // NIST key known in ECDH form: 04 || X || Y
 		pub := k.ecdh.PublicKey().Bytes()
@@ -148,7 +148,7 @@ func (k *PrivateKey) COSEKeyWithPrivate() *messages.COSEKey {
 
 func (k *PrivateKey) privateBytes() []byte {
 	switch {
-	case k.ec != nil && k.ecdh == nil: // brainpool
+	case isBrainpool(k.info.ID):
 		return ecScalar(k.ec, k.info.ScalarLen)
 	case k.ecdh != nil:
 		return k.ecdh.Bytes()
