@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,8 +43,10 @@ type SoakReport struct {
 }
 
 // RunSoak runs the load at a steady rate for Load.Duration and samples the process.
-// Start and end figures are medians of the first three samples after warm-up and of the
-// last three, so a GC cycle at the wrong moment does not decide the outcome.
+// The start and end figures are the lower quartiles of the first and the second half of
+// the samples after warm-up: a leak raises the floor the process returns to between
+// bursts, while a burst of in-flight sessions (a slow moment of the machine) raises
+// single samples and says nothing about leaks.
 func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakReport, error) {
 	if cfg.SampleEvery <= 0 {
 		cfg.SampleEvery = 10 * time.Second
@@ -91,12 +94,12 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakReport, error) {
 		}
 	}
 	if len(steady) >= 2 {
-		k := min(3, len(steady)/2)
-		first, last := steady[:k], steady[len(steady)-k:]
-		out.RSSStartBytes = medianRSS(first)
-		out.RSSEndBytes = medianRSS(last)
-		out.GoroutinesStart = medianGoroutines(first)
-		out.GoroutinesEnd = medianGoroutines(last)
+		half := len(steady) / 2
+		first, last := steady[:half], steady[half:]
+		out.RSSStartBytes = quartileRSS(first)
+		out.RSSEndBytes = quartileRSS(last)
+		out.GoroutinesStart = quartileGoroutines(first)
+		out.GoroutinesEnd = quartileGoroutines(last)
 		if out.RSSStartBytes > 0 {
 			out.RSSGrowthPct = round3(100 * float64(out.RSSEndBytes-out.RSSStartBytes) / float64(out.RSSStartBytes))
 		}
@@ -105,29 +108,25 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakReport, error) {
 	return out, err
 }
 
-func medianRSS(s []Sample) int64 {
+func quartileRSS(s []Sample) int64 {
 	v := make([]int64, len(s))
 	for i := range s {
 		v[i] = s[i].RSSBytes
 	}
-	return medianOf(v)
+	return lowerQuartile(v)
 }
 
-func medianGoroutines(s []Sample) int {
+func quartileGoroutines(s []Sample) int {
 	v := make([]int64, len(s))
 	for i := range s {
 		v[i] = int64(s[i].Goroutines)
 	}
-	return int(medianOf(v))
+	return int(lowerQuartile(v))
 }
 
-func medianOf(v []int64) int64 {
-	for i := 1; i < len(v); i++ { // insertion sort: at most three values
-		for j := i; j > 0 && v[j] < v[j-1]; j-- {
-			v[j], v[j-1] = v[j-1], v[j]
-		}
-	}
-	return v[len(v)/2]
+func lowerQuartile(v []int64) int64 {
+	slices.Sort(v)
+	return v[len(v)/4]
 }
 
 // currentRSS reads the resident set size (VmRSS) on Linux; 0 elsewhere.
