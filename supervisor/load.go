@@ -263,9 +263,12 @@ func pick(mix []Weighted, r *rand.Rand) Behaviour {
 	return mix[len(mix)-1].Behaviour
 }
 
-// RunLoad runs simulated holders against in-process memory lanes and reports the
-// verdicts. Every verdict is matched with the holder that caused it.
+// RunLoad runs simulated holders against in-process lanes and reports the verdicts.
+// Every verdict is matched with the holder that caused it.
 func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
+	if r, ok := LookupRunner(cfg.Transport); ok && len(cfg.Transports) <= 1 {
+		return r(ctx, cfg) // flows that are not sessions over a Conn (OpenID4VP)
+	}
 	if cfg.Transport == "" {
 		cfg.Transport = "memory"
 	}

@@ -17,7 +17,7 @@ import (
 
 func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("loadtest", stderr)
-	transport := fs.String("transport", "memory", "bearer: "+strings.Join(supervisor.Bearers(), ", "))
+	transport := fs.String("transport", "memory", "bearer: "+strings.Join(append(supervisor.Bearers(), supervisor.Runners()...), ", "))
 	bleMode := fs.String("ble-mode", "", "BLE: peripheral (mdoc peripheral server) or central (mdoc central client)")
 	mtu := fs.Int("mtu", 0, "BLE: ATT MTU (23..517; 0: bearer default)")
 	phy := fs.String("phy", "", "BLE: 1M or 2M")

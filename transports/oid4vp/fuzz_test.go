@@ -1,0 +1,77 @@
+package oid4vp
+
+import (
+	"encoding/base64"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/mdocgate/mdocgate/crypto/verify"
+)
+
+func FuzzParseDCQL(f *testing.F) {
+	f.Add([]byte(`{"credentials":[{"id":"m","format":"mso_mdoc","meta":{"doctype_value":"d"},"claims":[{"id":"a","path":["n","e"],"intent_to_retain":true}],"claim_sets":[["a"]]}]}`))
+	f.Add([]byte(`{"credentials":[{"id":"m","format":"mso_mdoc","meta":{"doctype_value":"d"},"claims":[{"path":["n",null]}]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := ParseDCQL(b)
+		if err != nil {
+			return
+		}
+		for i := range q.Credentials {
+			_ = q.Credentials[i].RequestedDoc()
+		}
+	})
+}
+
+func FuzzParseVPToken(f *testing.F) {
+	f.Add([]byte(`{"q":["oWd2ZXJzaW9uYzEuMA"]}`))
+	f.Add([]byte(`{"q":"oA=="}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tok, err := ParseVPToken(b)
+		if err != nil {
+			return
+		}
+		// and through verification: must not panic on any CBOR
+		_ = VerifyVPToken(b, MdocQuery("q", "d"), (&Transaction{ClientID: "c", Nonce: "n", ResponseURI: "r"}).Transcript(), verify.Options{})
+		_ = tok
+	})
+}
+
+func FuzzDecryptJWE(f *testing.F) {
+	key, err := NewEncryptionKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := EncryptJWE([]byte(`{"vp_token":{},"state":"s"}`), &key.Private.PublicKey, EncryptOptions{APU: []byte("u"), APV: []byte("v")})
+	f.Add(good)
+	f.Add("eyJhbGciOiJFQ0RILUVTIiwiZW5jIjoiQTEyOEdDTSJ9..AAAA.AAAA.AAAA")
+	f.Fuzz(func(t *testing.T, s string) {
+		pt, err := DecryptJWE(s, key)
+		if err == nil {
+			_, _ = decodeJWEPayload(pt)
+		}
+	})
+}
+
+func FuzzVerifyX5CJWT(f *testing.F) {
+	p := getPKI(f)
+	good, _ := SignJWT(p.ident.Key, p.ident.Chain, TypeRequestObject, map[string]any{"client_id": "x509_san_dns:localhost"})
+	f.Add(good)
+	f.Add("eyJhbGciOiJFUzI1NiJ9.e30.AAAA")
+	trust := verify.NewTrustStore(p.root.Certificate)
+	w := NewWallet(WalletConfig{Trust: trust, AllowHTTP: true})
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = VerifyX5CJWT(s, trust, time.Now())
+		_, _ = w.CheckRequestObject(s, "x509_san_dns:localhost", "")
+	})
+}
+
+func FuzzParseInvocation(f *testing.F) {
+	f.Add("openid4vp://?client_id=" + url.QueryEscape("x509_hash:"+base64.RawURLEncoding.EncodeToString(make([]byte, 32))) + "&request_uri=https%3A%2F%2Fa%2Fb")
+	f.Fuzz(func(t *testing.T, s string) {
+		inv, err := ParseInvocation(s)
+		if err == nil && (inv.ClientID == "" || inv.RequestURI == "") {
+			t.Fatal("accepted without client_id or request_uri")
+		}
+	})
+}
