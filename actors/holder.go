@@ -93,6 +93,10 @@ func (h *holderActor) receive(ctx actor.Context) {
 			h.report.Busy = true
 		}
 		h.finish(ctx, m.err)
+	case *actor.Terminated:
+		if h.reported && m.Who.Equal(h.link) {
+			ctx.Stop(ctx.Self())
+		}
 	case *actor.Stopping:
 		if h.timer != nil {
 			h.timer.Stop()
@@ -140,5 +144,5 @@ func (h *holderActor) finish(ctx actor.Context, err error) {
 	if h.cfg.Done != nil {
 		h.cfg.Done(h.report)
 	}
-	ctx.Stop(ctx.Self())
+	stopAfterLink(ctx, h.link)
 }

@@ -104,6 +104,10 @@ func (s *sessionActor) receive(ctx actor.Context) {
 			return
 		}
 		s.apply(ctx, s.rs.Fail(readersession.Timeout, m.reason, "no answer from the holder in time"))
+	case *actor.Terminated:
+		if s.ended && m.Who.Equal(s.link) {
+			ctx.Stop(ctx.Self())
+		}
 	case *actor.Stopping:
 		s.disarm()
 		if !s.ended { // stopped from outside (lane shutting down) before a verdict
@@ -133,7 +137,7 @@ func (s *sessionActor) apply(ctx actor.Context, step readersession.Step) {
 			EngagementDigest: sha256.Sum256(s.arrival.DeviceEngagement),
 		}
 		ctx.Request(ctx.Parent(), sessionEnded{verdict: sv}) // Request: the lane needs the sender
-		ctx.Stop(ctx.Self())
+		stopAfterLink(ctx, s.link)
 	}
 }
 
@@ -156,3 +160,15 @@ func (s *sessionActor) disarm() {
 }
 
 func zapReason(reason any) zap.Field { return zap.String("reason", fmt.Sprint(reason)) }
+
+// stopAfterLink lets the link write what it was last given before anything stops: a
+// poison pill queues behind that message, whereas stopping the parent would stop the
+// link at once (system messages overtake user messages) and lose the final status. The
+// parent stops itself when the link's Terminated arrives.
+func stopAfterLink(ctx actor.Context, link *actor.PID) {
+	if link == nil {
+		ctx.Stop(ctx.Self())
+		return
+	}
+	ctx.Poison(link)
+}

@@ -225,3 +225,22 @@ func TestShutdownGivesInFlightSessionsAVerdict(t *testing.T) {
 		}
 	}
 }
+
+// The reader's final message (status 20) reaches the holder before the link closes: the
+// holder ends its session normally rather than seeing the connection drop.
+func TestHolderReceivesTerminationStatus(t *testing.T) {
+	eng, l, w := engineWith(t, &actors.LaneConfig{Name: "term"})
+	c := collect(eng)
+	for i := 0; i < 20; i++ {
+		done := make(chan actors.HolderReport, 1)
+		spawnHolder(eng, l, w, holdersession.Honest, func(r actors.HolderReport) { done <- r })
+		r := <-done
+		if r.Err != nil {
+			t.Fatalf("holder %d ended with %v, want the reader's status 20", i, r.Err)
+		}
+		if v := c.next(t); v.Outcome != readersession.Accepted {
+			t.Fatalf("%+v", v)
+		}
+	}
+	shutdown(t, eng)
+}
