@@ -144,6 +144,9 @@ func (s *Session) Receive(msg []byte) Step {
 }
 
 func (s *Session) establish(msg []byte) Step {
+	if st, ok := s.establishBound(msg); ok {
+		return st // reverse engagement declared with BindReverse
+	}
 	se, err := messages.DecodeSessionEstablishment(msg)
 	if err != nil {
 		return s.end(status(messages.StatusCBORDecodingError), err)

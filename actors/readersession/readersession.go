@@ -144,9 +144,15 @@ func statusMessage(status uint64) []byte {
 
 // Start engages with the holder's DeviceEngagement bytes (exactly as received) and the
 // handover of the engagement channel, and returns the SessionEstablishment to send.
+// A ReaderEngagementBytes handover means reverse engagement: the session takes the key
+// registered with RegisterReverse for that engagement (see StartReverse), or ends with
+// an engagement error when there is none.
 func (s *Session) Start(deviceEngagement []byte, handover cbor.RawMessage) Step {
 	if s.state != stateNew {
 		return s.end(Verdict{Outcome: Error, Reason: ReasonProtocol, Detail: "Start called twice"})
+	}
+	if step, ok := s.startFromHandover(deviceEngagement, handover); ok {
+		return step // reverse engagement: the key was made with the ReaderEngagement
 	}
 	step, err := s.start(deviceEngagement, handover)
 	if err != nil {
@@ -175,6 +181,12 @@ func (s *Session) start(deviceEngagement []byte, handover cbor.RawMessage) (Step
 		return Step{}, err
 	}
 	s.transcript = messages.NewProximityTranscript(messages.NewEncodedCBOR(deviceEngagement), eReaderKeyBytes, handover)
+	return s.establish(deviceKey, eReaderKeyBytes)
+}
+
+// establish derives the session keys from s.transcript and s.readerKey and returns the
+// SessionEstablishment carrying the encrypted request.
+func (s *Session) establish(deviceKey *messages.COSEKey, eReaderKeyBytes messages.EncodedCBOR) (Step, error) {
 	stb, err := s.transcript.Bytes()
 	if err != nil {
 		return Step{}, err

@@ -1,0 +1,60 @@
+// Package web is device retrieval over the Internet with end-to-end encryption
+// (ISO/IEC 18013-7 Annex A "website", 23220-4 reverse engagement) over HTTP and over
+// WebSocket, the reader being an HTTP service.
+//
+// Per session the Server creates a ReaderEngagement (version "1.1", a fresh EReaderKey,
+// one HTTP retrieval method (type 4) naming the session URL, and a website OriginInfo
+// with the reader's origin) and hands it out as an "mdoc://" deep link, a QR code, or a
+// universal-link style "https://host/engage?re=..." URL (GET /engage returns all three as
+// JSON). The holder then talks to the session URL:
+//
+//   - HTTP: it POSTs application/cbor messages, first MessageData
+//     {"deviceEngagementBytes": ...}, then SessionData; each response body is the reader's
+//     next message (SessionEstablishment, then SessionData). DELETE ends the session.
+//   - WebSocket: it opens the session URL with a WebSocket handshake (ws/wss for
+//     http/https) and sends the same messages, one binary WebSocket message per session
+//     message; the reader answers the same way.
+//
+// The SessionTranscript's Handover is ReaderEngagementBytes; the reader's ephemeral key is
+// registered with readersession.RegisterReverse so that the engine's sessions find it.
+//
+// Both bearers are transports.Listener ("http" and "websocket") whose arrivals carry
+// transports.Conn values with one frame per message: use WholeMessage as the framer.
+//
+// # HTTP status codes
+//
+//	200  the reader's next message (application/cbor)
+//	303  GET /engage?re=...: redirect to the mdoc:// deep link
+//	400  malformed request: empty body, malformed MessageData or DeviceEngagement
+//	403  the DeviceEngagement's OriginInfo names another origin than the reader's
+//	404  unknown or expired session
+//	405  wrong method (Allow lists the right ones)
+//	408  the body did not arrive within Config.BodyTimeout
+//	409  the session is already engaged (replayed MessageData, second WebSocket) or a
+//	     request of the same session is still being answered
+//	410  the session ended while the request waited (the reader closed it without a
+//	     further message); requests for a session that is over get 404
+//	413  body larger than messages.MaxMessageSize
+//	415  Content-Type is not application/cbor
+//	503  reader busy or shutting down (Retry-After is set)
+//	504  the reader gave no answer within Config.ResponseTimeout; the session is ended
+//
+// # WebSocket close codes
+//
+// The reader closes a session's WebSocket with a code derived from the last SessionData
+// status it sent:
+//
+//	1000 normal closure     after status 20 (session termination)
+//	1008 policy violation   after status 10 (session encryption error); also for a
+//	                        malformed first message or an OriginInfo mismatch
+//	1003 unsupported data   after status 11 (CBOR decoding error); also for text messages
+//	1009 message too big    a message over messages.MaxMessageSize
+//	1013 try again later    reader busy
+//	1001 going away         closed without a terminating status (timeout, shutdown,
+//	                        missed keepalive)
+//
+// A holder closing with 1000 or 1001 ends the session as "link closed"; any other close
+// or a broken connection too, with the code in the error. The reader pings every
+// Config.PingInterval and drops a connection whose pong does not come back within
+// Config.PongTimeout.
+package web

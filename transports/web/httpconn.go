@@ -1,0 +1,269 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports"
+)
+
+// outQueue bounds the reader messages waiting for the holder's next POST.
+const outQueue = 4
+
+// httpConn is the reader's side of an HTTP session: holder POST bodies come out of
+// ReadFrame; frames written are the answers to those POSTs, queued until a POST collects
+// them.
+type httpConn struct {
+	in      chan []byte
+	out     chan []byte
+	done    chan struct{}
+	once    sync.Once
+	err     error // why the conn closed; set before done is closed
+	onClose func()
+}
+
+var _ transports.Conn = (*httpConn)(nil)
+
+func newHTTPConn(onClose func()) *httpConn {
+	return &httpConn{in: make(chan []byte, 1), out: make(chan []byte, outQueue), done: make(chan struct{}), onClose: onClose}
+}
+
+func (c *httpConn) MaxFrameSize() int { return messages.MaxMessageSize }
+
+// ReadFrame returns the next message the holder POSTed.
+func (c *httpConn) ReadFrame(ctx context.Context) ([]byte, error) {
+	select {
+	case m := <-c.in:
+		return m, nil
+	case <-c.done:
+		return nil, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// WriteFrame queues the answer to the holder's next (or waiting) POST.
+func (c *httpConn) WriteFrame(ctx context.Context, frame []byte) error {
+	if len(frame) == 0 || len(frame) > messages.MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes", transports.ErrFrameTooBig, len(frame))
+	}
+	select {
+	case <-c.done:
+		return c.err
+	default:
+	}
+	select {
+	case c.out <- frame:
+		return nil
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *httpConn) Close() error {
+	c.closeWith(transports.ErrClosed)
+	return nil
+}
+
+func (c *httpConn) closeWith(err error) {
+	c.once.Do(func() {
+		c.err = err
+		close(c.done)
+		if c.onClose != nil {
+			c.onClose()
+		}
+	})
+}
+
+// deliver hands a holder message to ReadFrame.
+func (c *httpConn) deliver(msg []byte) error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+	}
+	select {
+	case c.in <- msg:
+		return nil
+	default:
+		return errors.New("the previous message is not read yet")
+	}
+}
+
+// answer waits for the reader's next message; after the conn closed, messages written
+// before still come out first.
+func (c *httpConn) answer(ctx context.Context) ([]byte, error) {
+	select {
+	case m := <-c.out:
+		return m, nil
+	case <-c.done:
+		select {
+		case m := <-c.out:
+			return m, nil
+		default:
+			return nil, c.err
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// readBody reads a bounded application/cbor body within BodyTimeout. On failure it has
+// written the error response.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != ContentType {
+		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be "+ContentType)
+		return nil, false
+	}
+	if r.ContentLength > messages.MaxMessageSize {
+		httpError(w, http.StatusRequestEntityTooLarge, "body over "+strconv.Itoa(messages.MaxMessageSize)+" bytes")
+		return nil, false
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, messages.MaxMessageSize))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		httpError(w, http.StatusRequestEntityTooLarge, "body over "+strconv.Itoa(messages.MaxMessageSize)+" bytes")
+		return nil, false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		httpError(w, http.StatusRequestTimeout, "body too slow")
+		return nil, false
+	case err != nil:
+		httpError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		return nil, false
+	case len(body) == 0:
+		httpError(w, http.StatusBadRequest, "empty body")
+		return nil, false
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.ResponseTimeout + s.cfg.BodyTimeout))
+	return body, true
+}
+
+// handlePost takes one holder message and answers with the reader's next message.
+func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	// decode outside the lock: a valid first message, or (err set) anything else
+	de, isMD, code, firstErr := s.firstMessage(body)
+	s.mu.Lock()
+	p, err := s.lookupLocked(id)
+	if err != nil {
+		s.mu.Unlock()
+		httpError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if p.inflight {
+		s.mu.Unlock()
+		httpError(w, http.StatusConflict, "a request of this session is still being answered")
+		return
+	}
+	var c *httpConn
+	if !p.attached {
+		if s.draining {
+			s.mu.Unlock()
+			w.Header().Set("Retry-After", "1")
+			httpError(w, http.StatusServiceUnavailable, ErrDraining.Error())
+			return
+		}
+		if firstErr != nil {
+			s.mu.Unlock()
+			httpError(w, code, firstErr.Error())
+			return
+		}
+		c = newHTTPConn(func() { s.ended(p) })
+		a := &transports.Arrival{DeviceEngagement: de, Handover: messages.ReaderEngagementHandover(messages.NewEncodedCBOR(p.re)),
+			Conn: c, Bearer: BearerHTTP, Reject: c.closeWith}
+		if err := s.httpL.offer(a); err != nil {
+			s.mu.Unlock()
+			w.Header().Set("Retry-After", "1")
+			httpError(w, http.StatusServiceUnavailable, "reader busy: "+err.Error())
+			return
+		}
+		p.attached, p.hc = true, c
+	} else {
+		c = p.hc
+		if c == nil {
+			s.mu.Unlock()
+			httpError(w, http.StatusConflict, "session is engaged over WebSocket")
+			return
+		}
+		if isMD {
+			s.mu.Unlock()
+			httpError(w, http.StatusConflict, ErrEngaged.Error())
+			return
+		}
+		if err := c.deliver(body); err != nil {
+			s.mu.Unlock()
+			httpError(w, http.StatusConflict, err.Error())
+			return
+		}
+	}
+	p.inflight = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		p.inflight = false
+		s.mu.Unlock()
+	}()
+
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ResponseTimeout)
+	defer cancel()
+	msg, err := c.answer(ctx)
+	switch {
+	case err == nil:
+		w.Header().Set("Content-Type", ContentType)
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+		_, _ = w.Write(msg)
+	case errors.Is(err, transports.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "reader busy")
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+		c.closeWith(fmt.Errorf("%w: no answer within %s", transports.ErrClosed, s.cfg.ResponseTimeout))
+		httpError(w, http.StatusGatewayTimeout, "no answer from the reader in time; session ended")
+	case r.Context().Err() != nil:
+		// the holder went away while waiting: the answer cannot be delivered
+		c.closeWith(fmt.Errorf("%w: holder disconnected while waiting for an answer", transports.ErrClosed))
+	default:
+		httpError(w, http.StatusGone, "session ended")
+	}
+}
+
+// handleDelete is the holder ending the session.
+func (s *Server) handleDelete(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	p, err := s.lookupLocked(id)
+	var c *httpConn
+	if err == nil {
+		c = p.hc
+		if !p.attached {
+			s.dropLocked(p)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		httpError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if c != nil {
+		c.closeWith(fmt.Errorf("%w: holder ended the session", transports.ErrClosed))
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

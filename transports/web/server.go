@@ -1,0 +1,517 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/qr"
+)
+
+// Bearer names of the two listeners.
+const (
+	BearerHTTP      = "http"
+	BearerWebSocket = "websocket"
+)
+
+// ContentType is the media type of every session message over HTTP.
+const ContentType = "application/cbor"
+
+// Paths served by Server.Handler.
+const (
+	EngagePath  = "/engage"
+	SessionPath = "/session/"
+)
+
+// Errors of the web bearer.
+var (
+	ErrOriginMismatch = errors.New("web: DeviceEngagement OriginInfo names another origin")
+	ErrNoOrigin       = errors.New("web: DeviceEngagement has no website OriginInfo")
+	ErrUnknownSession = errors.New("web: unknown or expired session")
+	ErrEngaged        = errors.New("web: session already engaged")
+	ErrDraining       = errors.New("web: reader is shutting down")
+)
+
+// Config configures a Server. Zero durations and sizes take the defaults noted.
+type Config struct {
+	// Origin is the reader's own origin, scheme://host[:port] ("https://gate.example").
+	// Session URLs are built on it and holders' OriginInfos are checked against it.
+	Origin string
+	// Curve of the EReaderKey; 0 means P-256.
+	Curve int64
+	// Backlog bounds the arrivals per bearer not yet accepted by a lane (default 256);
+	// beyond it holders get 503 / close 1013.
+	Backlog int
+	// MaxPending bounds the sessions known at once, handed out or running (default
+	// 100,000); GET /engage answers 503 beyond it.
+	MaxPending int
+	// EngagementTTL is how long a ReaderEngagement waits for its holder (default 2 min).
+	EngagementTTL time.Duration
+	// ResponseTimeout bounds how long a POST waits for the reader's answer (default 2 min,
+	// the long poll of 18013-7 implementations).
+	ResponseTimeout time.Duration
+	// BodyTimeout bounds reading one request body or the first WebSocket message
+	// (default 10 s): a slow client is cut off.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds writing one WebSocket message (default 10 s).
+	WriteTimeout time.Duration
+	// PingInterval is the WebSocket keepalive period (default 30 s; negative: off), and
+	// PongTimeout how long a pong may take (default 10 s).
+	PingInterval, PongTimeout time.Duration
+	// RequireOrigin refuses DeviceEngagements without a website OriginInfo. Without it,
+	// such engagements are accepted; an OriginInfo naming another origin is always refused.
+	RequireOrigin bool
+	// Rand is the key and session id source; nil means crypto/rand.
+	Rand io.Reader
+}
+
+func (c *Config) defaults() {
+	if c.Backlog <= 0 {
+		c.Backlog = 256
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 100_000
+	}
+	if c.EngagementTTL <= 0 {
+		c.EngagementTTL = 2 * time.Minute
+	}
+	if c.ResponseTimeout <= 0 {
+		c.ResponseTimeout = 2 * time.Minute
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.PongTimeout <= 0 {
+		c.PongTimeout = 10 * time.Second
+	}
+	if c.Curve == 0 {
+		c.Curve = messages.CurveP256
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+}
+
+// Engagement is one ReaderEngagement handed out by a Server and the forms it is handed
+// out in.
+type Engagement struct {
+	ID string `json:"id"`
+	// ReaderEngagement is ReaderEngagement CBOR exactly as handed out.
+	ReaderEngagement []byte    `json:"-"`
+	SessionURL       string    `json:"session_url"`
+	WebSocketURL     string    `json:"websocket_url"`
+	MdocURI          string    `json:"mdoc_uri"`       // "mdoc://" + base64url
+	UniversalLink    string    `json:"universal_link"` // origin + "/engage?re=" + base64url
+	Expires          time.Time `json:"expires"`
+	QRPNGBase64      string    `json:"qr_png_base64,omitempty"`
+}
+
+// QRPNG renders the mdoc:// link as a QR code PNG of about size pixels.
+func (e *Engagement) QRPNG(size int) ([]byte, error) { return qr.PNG(e.MdocURI, size) }
+
+// pending is one session the server knows: handed out and waiting for its holder, or
+// running.
+type pending struct {
+	id       string
+	re       []byte
+	release  func() // forgets the reader key if no session took it
+	expires  time.Time
+	attached bool // a first message was taken (HTTP) or a WebSocket is being set up
+	ended    bool
+	inflight bool // a POST is being answered
+	hc       *httpConn
+}
+
+// Server is the reader's HTTP service: it hands out engagements and turns holders'
+// requests into arrivals on its two listeners. Its methods are safe for concurrent use.
+type Server struct {
+	cfg    Config
+	origin *url.URL
+	httpL  *listener
+	wsL    *listener
+	mux    *http.ServeMux
+
+	mu       sync.Mutex
+	sessions map[string]*pending
+	queue    []*pending // in expiry order (TTL is constant)
+	head     int
+	draining bool
+	closed   bool
+	ws       map[*wsConn]struct{} // live WebSocket sessions
+	hsrv     *http.Server
+
+	bg group // WebSocket closers and pingers
+}
+
+// NewServer returns a server for cfg. Origin must be an http or https URL without path.
+func NewServer(cfg Config) (*Server, error) {
+	cfg.defaults()
+	u, err := url.Parse(cfg.Origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("web: origin %q: want http(s)://host[:port]", cfg.Origin)
+	}
+	u.Path = ""
+	s := &Server{cfg: cfg, origin: u, sessions: map[string]*pending{}, ws: map[*wsConn]struct{}{},
+		httpL: newListener(BearerHTTP, cfg.Backlog), wsL: newListener(BearerWebSocket, cfg.Backlog)}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc(EngagePath, s.handleEngage)
+	s.mux.HandleFunc(SessionPath+"{id}", s.handleSession)
+	return s, nil
+}
+
+// Origin is the reader's origin as configured (without a trailing slash).
+func (s *Server) Origin() string { return s.origin.String() }
+
+// HTTPListener yields the sessions whose holder speaks HTTP POST ("http").
+func (s *Server) HTTPListener() transports.Listener { return s.httpL }
+
+// WebSocketListener yields the sessions whose holder speaks WebSocket ("websocket").
+func (s *Server) WebSocketListener() transports.Listener { return s.wsL }
+
+// Handler serves GET /engage, and POST, GET (WebSocket) and DELETE /session/{id}.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// HTTPServer returns an http.Server for the handler with slow-client protection:
+// ReadHeaderTimeout 5 s, 16 KiB of headers, idle connections closed after 60 s. Bodies and
+// long polls are bounded per request by BodyTimeout and ResponseTimeout.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
+		MaxHeaderBytes: 16 << 10, ErrorLog: nil}
+}
+
+// Serve serves on l until Close (or Shutdown) and returns http.ErrServerClosed then.
+func (s *Server) Serve(l net.Listener) error {
+	hs := s.HTTPServer()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return http.ErrServerClosed
+	}
+	s.hsrv = hs
+	s.mu.Unlock()
+	return hs.Serve(l)
+}
+
+// NewEngagement creates a ReaderEngagement with a fresh EReaderKey and registers its
+// session. It fails with transports.ErrBusy when MaxPending sessions are known, and
+// with ErrDraining once Drain was called.
+func (s *Server) NewEngagement() (*Engagement, error) {
+	id, err := s.newID()
+	if err != nil {
+		return nil, err
+	}
+	key, err := keys.Generate(s.cfg.Curve, s.cfg.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("web: EReaderKey: %w", err)
+	}
+	sessionURL := s.origin.String() + SessionPath + id
+	re, err := messages.NewEngagement(key.COSEKey(), messages.NewHTTPMethod(sessionURL))
+	if err != nil {
+		return nil, err
+	}
+	re.Version = "1.1"
+	re.OriginInfos = []messages.OriginInfo{messages.NewWebsiteOriginInfo(messages.OriginCatDelivery, s.origin.String())}
+	reb, err := messages.Marshal(re)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	p := &pending{id: id, re: reb, expires: now.Add(s.cfg.EngagementTTL)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked(now)
+	switch {
+	case s.closed:
+		return nil, transports.ErrClosed
+	case s.draining:
+		return nil, ErrDraining
+	case len(s.sessions) >= s.cfg.MaxPending:
+		return nil, transports.ErrBusy
+	}
+	p.release = readersession.RegisterReverse(reb, key)
+	s.sessions[id] = p
+	s.queue = append(s.queue, p)
+	b64 := base64.RawURLEncoding.EncodeToString(reb)
+	ws := "ws" + strings.TrimPrefix(sessionURL, "http")
+	return &Engagement{ID: id, ReaderEngagement: reb, SessionURL: sessionURL, WebSocketURL: ws,
+		MdocURI: qr.WebsiteEngagementPrefix + b64, UniversalLink: s.origin.String() + EngagePath + "?re=" + b64,
+		Expires: p.expires}, nil
+}
+
+func (s *Server) newID() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// sweepLocked forgets expired sessions in expiry order: unused ones release their key,
+// ended ones go; running ones stay until their connection closes.
+func (s *Server) sweepLocked(now time.Time) {
+	for s.head < len(s.queue) && now.After(s.queue[s.head].expires) {
+		p := s.queue[s.head]
+		s.queue[s.head] = nil
+		s.head++
+		if !p.attached || p.ended {
+			s.dropLocked(p)
+		}
+	}
+	if s.head > 1024 && s.head*2 > len(s.queue) {
+		s.queue = append([]*pending(nil), s.queue[s.head:]...)
+		s.head = 0
+	}
+}
+
+func (s *Server) dropLocked(p *pending) {
+	if s.sessions[p.id] == p {
+		delete(s.sessions, p.id)
+	}
+	p.release()
+	p.re, p.hc = nil, nil
+}
+
+// lookup returns a live session by id.
+func (s *Server) lookupLocked(id string) (*pending, error) {
+	p, ok := s.sessions[id]
+	if !ok || (!p.attached && time.Now().After(p.expires)) {
+		return nil, ErrUnknownSession
+	}
+	return p, nil
+}
+
+// ended forgets a session once its connection closed: later requests get 404.
+func (s *Server) ended(p *pending) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.ended = true
+	s.dropLocked(p)
+}
+
+// Pending is the number of sessions the server knows (handed out or running).
+func (s *Server) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Drain stops handing out engagements and starting sessions (503 / close 1013);
+// sessions under way go on. For graceful shutdown: Drain, let the engine finish its
+// sessions, then Shutdown.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+}
+
+// Shutdown drains, stops the HTTP server started by Serve gracefully (waiting for
+// requests under way until ctx ends), then closes everything as Close does.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
+	s.mu.Lock()
+	hs := s.hsrv
+	s.mu.Unlock()
+	var err error
+	if hs != nil {
+		err = hs.Shutdown(ctx)
+	}
+	return errors.Join(err, s.Close())
+}
+
+// Close stops the server at once: both listeners, every live session (their WebSockets
+// closed with 1001), the HTTP server started by Serve, and the registered reader keys.
+// It waits for the goroutines it started and is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.bg.Wait()
+		return nil
+	}
+	s.closed, s.draining = true, true
+	hs := s.hsrv
+	var conns []*httpConn
+	for _, p := range s.sessions {
+		p.release()
+		if p.hc != nil {
+			conns = append(conns, p.hc)
+		}
+	}
+	s.sessions = map[string]*pending{}
+	s.queue, s.head = nil, 0
+	ws := make([]*wsConn, 0, len(s.ws))
+	for c := range s.ws {
+		ws = append(ws, c)
+	}
+	s.mu.Unlock()
+	var err error
+	if hs != nil {
+		err = hs.Close()
+	}
+	s.httpL.Close()
+	s.wsL.Close()
+	for _, c := range conns {
+		c.closeWith(transports.ErrClosed)
+	}
+	for _, c := range ws {
+		c.shutdown()
+	}
+	s.bg.Wait()
+	return err
+}
+
+// handleEngage answers GET /engage with a new engagement as JSON (with a QR code PNG
+// when ?qr=png), and GET /engage?re=... — the universal link opened in a browser — with a
+// redirect to the mdoc:// deep link.
+func (s *Server) handleEngage(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		httpError(w, http.StatusMethodNotAllowed, "use GET")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if re := r.URL.Query().Get("re"); re != "" {
+		if _, _, err := qr.ParseReaderEngagementQR(qr.WebsiteEngagementPrefix + re); err != nil {
+			httpError(w, http.StatusBadRequest, "re: "+err.Error())
+			return
+		}
+		http.Redirect(w, r, qr.WebsiteEngagementPrefix+re, http.StatusSeeOther)
+		return
+	}
+	e, err := s.NewEngagement()
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if r.URL.Query().Get("qr") == "png" {
+		png, err := e.QRPNG(384)
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		e.QRPNGBase64 = base64.StdEncoding.EncodeToString(png)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+// handleSession dispatches /session/{id} by method.
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	switch r.Method {
+	case http.MethodPost:
+		s.handlePost(w, r, id)
+	case http.MethodGet:
+		s.handleWebSocket(w, r, id)
+	case http.MethodDelete:
+		s.handleDelete(w, id)
+	default:
+		w.Header().Set("Allow", "POST, GET, DELETE")
+		httpError(w, http.StatusMethodNotAllowed, "POST session messages, GET a WebSocket, or DELETE the session")
+	}
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	http.Error(w, msg, code)
+}
+
+// firstMessage decodes the holder's MessageData and its DeviceEngagement and checks the
+// engagement's OriginInfos against the reader's origin.
+// isMD reports whether body was a MessageData at all (so a replayed first message).
+func (s *Server) firstMessage(body []byte) (deviceEngagement []byte, isMD bool, status int, err error) {
+	var md messages.MessageData
+	if err := messages.Unmarshal(body, &md); err != nil {
+		return nil, false, http.StatusBadRequest, fmt.Errorf("malformed MessageData: %w", err)
+	}
+	if md.DeviceEngagementBytes.IsZero() {
+		return nil, false, http.StatusBadRequest, errors.New("MessageData without deviceEngagementBytes")
+	}
+	de, err := messages.DecodeEngagement(md.DeviceEngagementBytes.Content())
+	if err != nil {
+		return nil, true, http.StatusBadRequest, err
+	}
+	if err := CheckOrigin(de, s.origin.String(), s.cfg.RequireOrigin); err != nil {
+		return nil, true, http.StatusForbidden, err
+	}
+	return md.DeviceEngagementBytes.Content(), true, 0, nil
+}
+
+// CheckOrigin checks the website OriginInfos of a DeviceEngagement against the reader's
+// origin. Every spelling messages.OriginInfo.Domain accepts is read ("domain", "baseUrl",
+// "ReferrerUrl", in "details" or "Details"), with type 1 or 100; a value without a scheme
+// is compared by host. Scheme and host compare case-insensitively and default ports are
+// ignored. With no website OriginInfo the result is ErrNoOrigin if require is set and nil
+// otherwise; with at least one, one must match or the result wraps ErrOriginMismatch.
+func CheckOrigin(de *messages.Engagement, origin string, require bool) error {
+	want, err := url.Parse(origin)
+	if err != nil {
+		return err
+	}
+	var seen []string
+	for i := range de.OriginInfos {
+		o := &de.OriginInfos[i]
+		if o.Type != messages.OriginTypeWebsite && o.Type != 100 {
+			continue
+		}
+		d, ok := o.Domain()
+		if !ok {
+			continue
+		}
+		if sameOrigin(d, want) {
+			return nil
+		}
+		seen = append(seen, d)
+	}
+	if len(seen) == 0 {
+		if require {
+			return ErrNoOrigin
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %q, reader is %q", ErrOriginMismatch, seen[0], origin)
+}
+
+func sameOrigin(got string, want *url.URL) bool {
+	if !strings.Contains(got, "://") {
+		h := strings.TrimSuffix(strings.ToLower(got), "/")
+		return h == strings.ToLower(want.Host) || h == strings.ToLower(want.Hostname())
+	}
+	u, err := url.Parse(got)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, want.Scheme) && hostPort(u) == hostPort(want)
+}
+
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	switch {
+	case port == "" && strings.EqualFold(u.Scheme, "https"):
+		port = "443"
+	case port == "" && strings.EqualFold(u.Scheme, "http"):
+		port = "80"
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
+}

@@ -1,0 +1,361 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports"
+)
+
+// forceCloseAfter bounds how long a WebSocket whose reader gave up stays open waiting
+// for its owner's Close (which normally follows at once, after the last write).
+const forceCloseAfter = 3 * time.Second
+
+// group counts goroutines; unlike sync.WaitGroup it may be waited on while goroutines
+// are still being added.
+type group struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{}
+}
+
+func (g *group) Go(f func()) {
+	g.mu.Lock()
+	g.n++
+	g.mu.Unlock()
+	go func() {
+		defer g.done()
+		f()
+	}()
+}
+
+func (g *group) done() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.n == 0 && g.zero != nil {
+		close(g.zero)
+		g.zero = nil
+	}
+}
+
+// Wait returns once no goroutine of the group runs.
+func (g *group) Wait() {
+	g.mu.Lock()
+	if g.n == 0 {
+		g.mu.Unlock()
+		return
+	}
+	if g.zero == nil {
+		g.zero = make(chan struct{})
+	}
+	ch := g.zero
+	g.mu.Unlock()
+	<-ch
+}
+
+// CloseCode maps the last SessionData status the reader sent to the WebSocket close
+// code it closes with (see the package documentation); -1 means no status was sent.
+func CloseCode(lastStatus int64) websocket.StatusCode {
+	switch lastStatus {
+	case messages.StatusSessionTermination:
+		return websocket.StatusNormalClosure
+	case messages.StatusSessionEncryptionError:
+		return websocket.StatusPolicyViolation
+	case messages.StatusCBORDecodingError:
+		return websocket.StatusUnsupportedData
+	default:
+		return websocket.StatusGoingAway
+	}
+}
+
+// statusOf returns the status of a status-only SessionData, or -1.
+func statusOf(msg []byte) int64 {
+	if len(msg) > 32 {
+		return -1
+	}
+	sd, err := messages.DecodeSessionData(msg)
+	if err != nil || sd.Data != nil || sd.Status == nil {
+		return -1
+	}
+	return int64(*sd.Status)
+}
+
+// readError turns an error of websocket.Conn.Read into a transports error.
+func readError(err error, who string) error {
+	if err == nil {
+		return nil
+	}
+	if code := websocket.CloseStatus(err); code != -1 {
+		return fmt.Errorf("%w: %s closed the WebSocket (%d %s)", transports.ErrClosed, who, int(code), err)
+	}
+	if strings.Contains(err.Error(), "read limited at") {
+		return fmt.Errorf("%w: %v", transports.ErrMessageLimit, err)
+	}
+	return fmt.Errorf("%w: %v", transports.ErrClosed, err)
+}
+
+// wsConn is one side of a session over WebSocket: one binary message per frame.
+type wsConn struct {
+	c          *websocket.Conn
+	bg         *group
+	peer       string // "holder" or "reader", for errors
+	writeTO    time.Duration
+	lastStatus atomic.Int64
+	closed     atomic.Bool
+	onClose    func()
+
+	pingEvery, pongTO time.Duration
+	pingOnce          sync.Once
+	mu                sync.Mutex // guards timer
+	timer             *time.Timer
+}
+
+var _ transports.Conn = (*wsConn)(nil)
+
+func newWSConn(c *websocket.Conn, bg *group, peer string, writeTO, pingEvery, pongTO time.Duration, onClose func()) *wsConn {
+	w := &wsConn{c: c, bg: bg, peer: peer, writeTO: writeTO, pingEvery: pingEvery, pongTO: pongTO, onClose: onClose}
+	w.lastStatus.Store(-1)
+	return w
+}
+
+func (w *wsConn) MaxFrameSize() int { return messages.MaxMessageSize }
+
+// ReadFrame returns the next binary message. A text message closes the connection with
+// 1003 and fails with transports.ErrBadFrame; one over messages.MaxMessageSize closes it
+// with 1009 and fails with transports.ErrMessageLimit. A WebSocket read cannot be
+// abandoned without closing the connection, and the owner that cancels a read (a link
+// stopping) still writes a last message and then closes: so when ctx ends the connection
+// stays open for that, ReadFrame returns ctx's error once Close came, and the connection
+// is dropped after a few seconds if no Close comes. Reading also answers the peer's
+// pings: a holder must keep a ReadFrame running.
+func (w *wsConn) ReadFrame(ctx context.Context) ([]byte, error) {
+	w.pingOnce.Do(w.armPing)
+	if ctx.Done() == nil {
+		typ, b, err := w.c.Read(context.Background())
+		return w.frame(typ, b, err)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		time.AfterFunc(forceCloseAfter, func() { w.abort() })
+	})
+	typ, b, err := w.c.Read(context.Background())
+	if !stop() && err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return w.frame(typ, b, err)
+}
+
+func (w *wsConn) frame(typ websocket.MessageType, b []byte, err error) ([]byte, error) {
+	if err != nil {
+		return nil, readError(err, w.peer)
+	}
+	if typ != websocket.MessageBinary {
+		w.closeWith(websocket.StatusUnsupportedData, "session messages are binary")
+		return nil, fmt.Errorf("%w: text message", transports.ErrBadFrame)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty message", transports.ErrBadFrame)
+	}
+	return b, nil
+}
+
+// WriteFrame sends frame as one binary message within the write timeout.
+func (w *wsConn) WriteFrame(ctx context.Context, frame []byte) error {
+	if len(frame) == 0 || len(frame) > messages.MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes", transports.ErrFrameTooBig, len(frame))
+	}
+	if w.closed.Load() {
+		return transports.ErrClosed
+	}
+	wctx, cancel := context.WithTimeout(ctx, w.writeTO)
+	defer cancel()
+	if err := w.c.Write(wctx, websocket.MessageBinary, frame); err != nil {
+		return fmt.Errorf("%w: write: %v", transports.ErrClosed, err)
+	}
+	if st := statusOf(frame); st >= 0 {
+		w.lastStatus.Store(st)
+	}
+	return nil
+}
+
+// Close closes with the code of the last status sent (CloseCode). On the reader's side
+// the close handshake runs in the background, on the holder's side in Close; either way
+// bounded by the library's 5 s.
+func (w *wsConn) Close() error {
+	code := CloseCode(w.lastStatus.Load())
+	reason := "session over"
+	if code == websocket.StatusGoingAway {
+		reason = "session ended without termination status"
+	}
+	w.closeWith(code, reason)
+	return nil
+}
+
+func (w *wsConn) closeWith(code websocket.StatusCode, reason string) {
+	if !w.closed.CompareAndSwap(false, true) {
+		return
+	}
+	w.stopPing()
+	if w.bg == nil {
+		_ = w.c.Close(code, reason)
+	} else {
+		w.bg.Go(func() { _ = w.c.Close(code, reason) })
+	}
+	if w.onClose != nil {
+		w.onClose()
+	}
+}
+
+// abort drops the connection without a close handshake.
+func (w *wsConn) abort() {
+	if !w.closed.CompareAndSwap(false, true) {
+		_ = w.c.CloseNow()
+		return
+	}
+	w.stopPing()
+	_ = w.c.CloseNow()
+	if w.onClose != nil {
+		w.onClose()
+	}
+}
+
+func (w *wsConn) armPing() {
+	if w.pingEvery <= 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed.Load() {
+		return
+	}
+	w.timer = time.AfterFunc(w.pingEvery, w.ping)
+}
+
+func (w *wsConn) stopPing() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+}
+
+// ping runs on the timer's goroutine: a missed pong drops the connection.
+func (w *wsConn) ping() {
+	w.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), w.pongTO)
+		err := w.c.Ping(ctx)
+		cancel()
+		if w.closed.Load() {
+			return
+		}
+		if err != nil {
+			w.abort()
+			return
+		}
+		w.mu.Lock()
+		if !w.closed.Load() && w.timer != nil {
+			w.timer.Reset(w.pingEvery)
+		}
+		w.mu.Unlock()
+	})
+}
+
+// shutdown closes a session's WebSocket because the server stops.
+func (w *wsConn) shutdown() { w.closeWith(websocket.StatusGoingAway, "reader shutting down") }
+
+// handleWebSocket upgrades GET /session/{id} and takes the first message.
+func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id string) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		w.Header().Set("Allow", "POST, GET, DELETE")
+		httpError(w, http.StatusMethodNotAllowed, "GET is for WebSocket; POST session messages")
+		return
+	}
+	s.mu.Lock()
+	p, err := s.lookupLocked(id)
+	switch {
+	case err != nil:
+		s.mu.Unlock()
+		httpError(w, http.StatusNotFound, err.Error())
+		return
+	case p.attached:
+		s.mu.Unlock()
+		httpError(w, http.StatusConflict, ErrEngaged.Error())
+		return
+	case s.draining:
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, ErrDraining.Error())
+		return
+	}
+	p.attached = true // reserved while the first message comes
+	re := p.re
+	s.mu.Unlock()
+	unreserve := func() {
+		s.mu.Lock()
+		p.attached = false
+		s.mu.Unlock()
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		unreserve()
+		return // Accept wrote the response
+	}
+	c.SetReadLimit(messages.MaxMessageSize)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BodyTimeout)
+	typ, msg, err := c.Read(ctx)
+	cancel()
+	refuse := func(code websocket.StatusCode, reason string) {
+		unreserve()
+		if len(reason) > 120 {
+			reason = reason[:120]
+		}
+		_ = c.Close(code, reason)
+	}
+	switch {
+	case err != nil:
+		unreserve()
+		_ = c.CloseNow()
+		return
+	case typ != websocket.MessageBinary:
+		refuse(websocket.StatusUnsupportedData, "session messages are binary")
+		return
+	}
+	de, _, _, err := s.firstMessage(msg)
+	if err != nil {
+		refuse(websocket.StatusPolicyViolation, err.Error())
+		return
+	}
+	wc := newWSConn(c, &s.bg, "holder", s.cfg.WriteTimeout, s.cfg.PingInterval, s.cfg.PongTimeout, nil)
+	wc.onClose = func() {
+		s.mu.Lock()
+		delete(s.ws, wc)
+		s.mu.Unlock()
+		s.ended(p)
+	}
+	a := &transports.Arrival{DeviceEngagement: de, Handover: messages.ReaderEngagementHandover(messages.NewEncodedCBOR(re)),
+		Conn: wc, Bearer: BearerWebSocket, Reject: func(error) { wc.closeWith(websocket.StatusTryAgainLater, "reader busy") }}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		refuse(websocket.StatusGoingAway, "reader shutting down")
+		return
+	}
+	s.ws[wc] = struct{}{}
+	s.mu.Unlock()
+	if err := s.wsL.offer(a); err != nil {
+		s.mu.Lock()
+		delete(s.ws, wc)
+		s.mu.Unlock()
+		refuse(websocket.StatusTryAgainLater, "reader busy")
+		return
+	}
+}
