@@ -76,7 +76,11 @@ func (s *sessionActor) receive(ctx actor.Context) {
 		s.rs = readersession.New(s.settings.Reader)
 		s.link = ctx.Spawn(LinkProps(s.env, s.arrival.Conn, s.settings.Framer))
 		s.arm(ctx, s.settings.EngagementTimeout, "engagement_timeout")
-		s.apply(ctx, s.rs.Start(s.arrival.DeviceEngagement, s.arrival.Handover))
+		if a := s.arrival; a.ReaderKey != nil {
+			s.apply(ctx, s.rs.StartReverse(a.ReaderKey, a.ReaderEngagement, a.DeviceEngagement))
+		} else {
+			s.apply(ctx, s.rs.Start(a.DeviceEngagement, a.Handover))
+		}
 	case linkMessage:
 		s.arm(ctx, s.settings.InactivityTimeout, "inactivity_timeout")
 		s.apply(ctx, s.rs.Receive(m.msg))

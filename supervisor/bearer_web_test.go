@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
-	"github.com/mdocgate/mdocgate/actors/readersession"
 )
 
 func webLoad(t *testing.T, transport string, holders int, mix []Weighted) *Report {
@@ -24,9 +23,6 @@ func webLoad(t *testing.T, transport string, holders int, mix []Weighted) *Repor
 	}
 	if rep.Sessions != int64(holders) {
 		t.Fatalf("sessions %d, want %d (busy %d)", rep.Sessions, holders, rep.Busy)
-	}
-	if n := readersession.RegisteredReverse(); n != 0 {
-		t.Fatalf("%d reader keys still registered", n)
 	}
 	if n := holdersession.BoundReverse(); n != 0 {
 		t.Fatalf("%d holder bindings left", n)

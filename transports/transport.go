@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/mdocgate/mdocgate/crypto/keys"
 )
 
 // Errors a connection reports. Link errors end the session they belong to with an error
@@ -41,6 +43,11 @@ type Arrival struct {
 	Handover         []byte // encoded Handover (CBOR null for QR)
 	Conn             Conn
 	Bearer           string // "memory", "nfc", "ble", ...
+	// ReaderEngagement and ReaderKey are set for reverse engagement: the reader showed
+	// ReaderEngagement (exactly these bytes) carrying the public half of ReaderKey, and
+	// the session must use that key. Handover is then ReaderEngagementBytes.
+	ReaderEngagement []byte
+	ReaderKey        *keys.PrivateKey
 	// Reject, when not nil, tells the holder the reader will not serve it (busy) and
 	// closes the connection.
 	Reject func(reason error)

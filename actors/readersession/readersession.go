@@ -144,9 +144,9 @@ func statusMessage(status uint64) []byte {
 
 // Start engages with the holder's DeviceEngagement bytes (exactly as received) and the
 // handover of the engagement channel, and returns the SessionEstablishment to send.
-// A ReaderEngagementBytes handover means reverse engagement: the session takes the key
-// registered with RegisterReverse for that engagement (see StartReverse), or ends with
-// an engagement error when there is none.
+// A ReaderEngagementBytes handover means reverse engagement, which needs the reader key
+// the engagement carries: such sessions start with StartReverse, and Start ends them with
+// an engagement error.
 func (s *Session) Start(deviceEngagement []byte, handover cbor.RawMessage) Step {
 	if s.state != stateNew {
 		return s.end(Verdict{Outcome: Error, Reason: ReasonProtocol, Detail: "Start called twice"})

@@ -3,7 +3,6 @@ package readersession
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -24,41 +23,9 @@ import (
 
 // reverseKeys maps the bytes of a ReaderEngagement handed out by this process to its
 // private EReaderKey.
-var reverseKeys = struct {
-	sync.Mutex
-	m map[string]*keys.PrivateKey
-}{m: map[string]*keys.PrivateKey{}}
-
-// ErrUnknownReaderEngagement is the engagement error of a session whose handover is a
-// ReaderEngagement this process did not register, or one already used by a session.
-var ErrUnknownReaderEngagement = errors.New("reader engagement unknown, expired or already used")
-
-// RegisterReverse makes key the EReaderKey of the ReaderEngagement whose bytes (untagged,
-// exactly as handed out) are readerEngagement. The first session started with that
-// engagement's handover takes the key: a ReaderEngagement serves one session. release
-// forgets the key if no session took it (an engagement that expired unused); it is
-// idempotent and safe to call after the key was taken. Registering the same bytes twice
-// replaces the key.
-func RegisterReverse(readerEngagement []byte, key *keys.PrivateKey) (release func()) {
-	k := string(readerEngagement)
-	reverseKeys.Lock()
-	reverseKeys.m[k] = key
-	reverseKeys.Unlock()
-	return func() {
-		reverseKeys.Lock()
-		if reverseKeys.m[k] == key {
-			delete(reverseKeys.m, k)
-		}
-		reverseKeys.Unlock()
-	}
-}
-
-// RegisteredReverse is the number of registered keys not yet taken (for leak checks).
-func RegisteredReverse() int {
-	reverseKeys.Lock()
-	defer reverseKeys.Unlock()
-	return len(reverseKeys.m)
-}
+// ErrUnknownReaderEngagement is the engagement error of a session started with a
+// ReaderEngagementBytes handover but without the reader key that engagement carries.
+var ErrUnknownReaderEngagement = errors.New("reverse engagement without its reader key: use StartReverse")
 
 // reverseHandover reports whether handover is ReaderEngagementBytes (#6.24 bstr) and
 // returns the ReaderEngagement bytes it wraps.
@@ -73,17 +40,6 @@ func reverseHandover(handover cbor.RawMessage) ([]byte, bool) {
 	return e.Content(), true
 }
 
-// takeReverse removes and returns the key registered for readerEngagement.
-func takeReverse(readerEngagement []byte) (*keys.PrivateKey, bool) {
-	reverseKeys.Lock()
-	defer reverseKeys.Unlock()
-	k, ok := reverseKeys.m[string(readerEngagement)]
-	if ok {
-		delete(reverseKeys.m, string(readerEngagement))
-	}
-	return k, ok
-}
-
 // startFromHandover is Start's reverse-engagement branch: ok is false for any other
 // handover (QR null, NFC arrays).
 func (s *Session) startFromHandover(deviceEngagement []byte, handover cbor.RawMessage) (Step, bool) {
@@ -91,11 +47,8 @@ func (s *Session) startFromHandover(deviceEngagement []byte, handover cbor.RawMe
 	if !ok {
 		return Step{}, false
 	}
-	key, ok := takeReverse(re)
-	if !ok {
-		return s.end(Verdict{Outcome: Error, Reason: ReasonEngagement, Detail: ErrUnknownReaderEngagement.Error()}), true
-	}
-	return s.StartReverse(key, re, deviceEngagement), true
+	_ = re
+	return s.end(Verdict{Outcome: Error, Reason: ReasonEngagement, Detail: ErrUnknownReaderEngagement.Error()}), true
 }
 
 // StartReverse engages by reverse engagement: readerKey is the private EReaderKey whose

@@ -33,7 +33,7 @@ func readerEngagement(t *testing.T) (*keys.PrivateKey, []byte) {
 func TestReverseEngagement(t *testing.T) {
 	p := defaultPKI(t)
 	cred := p.issueMDL(t, messages.CurveP256, issuer.IssueRequest{})
-	for _, via := range []string{"StartReverse", "registered"} {
+	for _, via := range []string{"StartReverse"} {
 		t.Run(via, func(t *testing.T) {
 			key, re := readerEngagement(t)
 			h, err := holdersession.NewReverse(&holdersession.Config{Credentials: []*issuer.Credential{cred}}, re, "https://gate.example")
@@ -46,14 +46,7 @@ func TestReverseEngagement(t *testing.T) {
 			}
 			de := md.DeviceEngagementBytes.Content()
 			r := readersession.New(p.readerConfig(true))
-			var step readersession.Step
-			if via == "registered" {
-				release := readersession.RegisterReverse(re, key)
-				defer release()
-				step = r.Start(de, messages.ReaderEngagementHandover(messages.NewEncodedCBOR(re)))
-			} else {
-				step = r.StartReverse(key, re, de)
-			}
+			step := r.StartReverse(key, re, de)
 			x := &exchange{r: r, h: h}
 			x.drive(t, step)
 			v := expectVerdict(t, r, readersession.Accepted, "")
@@ -62,9 +55,6 @@ func TestReverseEngagement(t *testing.T) {
 				t.Fatal("transcript handover is not ReaderEngagementBytes")
 			}
 		})
-	}
-	if n := readersession.RegisteredReverse(); n != 0 {
-		t.Fatalf("%d reverse keys left registered", n)
 	}
 }
 
@@ -83,7 +73,7 @@ func TestReverseEngagementErrors(t *testing.T) {
 	de := md.DeviceEngagementBytes.Content()
 	handover := messages.ReaderEngagementHandover(messages.NewEncodedCBOR(re))
 
-	// not registered (or already used): engagement error, nothing sent
+	// a reverse handover without the reader key: engagement error, nothing sent
 	r := readersession.New(p.readerConfig(false))
 	if st := r.Start(de, handover); st.Send != nil || !st.Done {
 		t.Fatalf("unknown engagement: step %+v", st)
@@ -96,15 +86,11 @@ func TestReverseEngagementErrors(t *testing.T) {
 	r.StartReverse(other, re, de)
 	expectVerdict(t, r, readersession.Error, readersession.ReasonEngagement)
 
-	// a key is taken once: a replayed MessageData finds nothing
-	release := readersession.RegisterReverse(re, key)
-	defer release()
-	r1, r2 := readersession.New(p.readerConfig(false)), readersession.New(p.readerConfig(false))
-	if st := r1.Start(de, handover); st.Send == nil {
-		t.Fatal("first start sent nothing")
+	// the right key starts the session
+	r1 := readersession.New(p.readerConfig(false))
+	if st := r1.StartReverse(key, re, de); st.Send == nil {
+		t.Fatal("start with the engagement's key sent nothing")
 	}
-	r2.Start(de, handover)
-	expectVerdict(t, r2, readersession.Error, readersession.ReasonEngagement)
 
 	// a holder answering another reader engagement (foreign transcript) fails to decrypt
 	key3, re3 := readerEngagement(t)

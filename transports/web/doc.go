@@ -15,8 +15,9 @@
 //     http/https) and sends the same messages, one binary WebSocket message per session
 //     message; the reader answers the same way.
 //
-// The SessionTranscript's Handover is ReaderEngagementBytes; the reader's ephemeral key is
-// registered with readersession.RegisterReverse so that the engine's sessions find it.
+// The SessionTranscript's Handover is ReaderEngagementBytes; the reader's ephemeral key
+// travels with the arrival (transports.Arrival.ReaderKey), so the engine's session for
+// that engagement, and only it, uses the key.
 //
 // Both bearers are transports.Listener ("http" and "websocket") whose arrivals carry
 // transports.Conn values with one frame per message: use WholeMessage as the framer.

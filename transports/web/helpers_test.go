@@ -150,7 +150,12 @@ func (r *reader) stop() {
 func runSession(cfg *readersession.Config, a *transports.Arrival) *readersession.Verdict {
 	defer a.Conn.Close()
 	rs := readersession.New(cfg)
-	step := rs.Start(a.DeviceEngagement, a.Handover)
+	var step readersession.Step
+	if a.ReaderKey != nil { // reverse engagement, as the engine's session actor does it
+		step = rs.StartReverse(a.ReaderKey, a.ReaderEngagement, a.DeviceEngagement)
+	} else {
+		step = rs.Start(a.DeviceEngagement, a.Handover)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for {

@@ -350,16 +350,10 @@ func TestBoundedPending(t *testing.T) {
 	if _, err := web.FetchEngagement(context.Background(), nil, r.base, false); !errors.Is(err, transports.ErrBusy) {
 		t.Fatalf("over MaxPending: %v", err)
 	}
-	if n := readersession.RegisteredReverse(); n < 50 {
-		t.Fatalf("%d keys registered", n)
-	}
 	time.Sleep(300 * time.Millisecond)
 	e := r.engagement(t, false) // sweeps the expired ones
 	if n := r.srv.Pending(); n != 1 {
 		t.Fatalf("%d pending after expiry", n)
-	}
-	if n := readersession.RegisteredReverse(); n != 1 {
-		t.Fatalf("%d keys registered after expiry", n)
 	}
 	if err := web.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
 		t.Fatal(err)

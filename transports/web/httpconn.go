@@ -189,7 +189,8 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		c = newHTTPConn(func() { s.ended(p) })
 		a := &transports.Arrival{DeviceEngagement: de, Handover: messages.ReaderEngagementHandover(messages.NewEncodedCBOR(p.re)),
-			Conn: c, Bearer: BearerHTTP, Reject: c.closeWith}
+			Conn: c, Bearer: BearerHTTP, Reject: c.closeWith, ReaderEngagement: p.re, ReaderKey: p.key}
+		p.key = nil // one session per engagement
 		if err := s.httpL.offer(a); err != nil {
 			s.mu.Unlock()
 			w.Header().Set("Retry-After", "1")

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
@@ -134,7 +133,7 @@ func (e *Engagement) QRPNG(size int) ([]byte, error) { return qr.PNG(e.MdocURI, 
 type pending struct {
 	id       string
 	re       []byte
-	release  func() // forgets the reader key if no session took it
+	key      *keys.PrivateKey // the EReaderKey shown in re; dropped once used or expired
 	expires  time.Time
 	attached bool // a first message was taken (HTTP) or a WebSocket is being set up
 	ended    bool
@@ -249,7 +248,7 @@ func (s *Server) NewEngagement() (*Engagement, error) {
 	case len(s.sessions) >= s.cfg.MaxPending:
 		return nil, transports.ErrBusy
 	}
-	p.release = readersession.RegisterReverse(reb, key)
+	p.key = key
 	s.sessions[id] = p
 	s.queue = append(s.queue, p)
 	b64 := base64.RawURLEncoding.EncodeToString(reb)
@@ -288,8 +287,7 @@ func (s *Server) dropLocked(p *pending) {
 	if s.sessions[p.id] == p {
 		delete(s.sessions, p.id)
 	}
-	p.release()
-	p.re, p.hc = nil, nil
+	p.re, p.hc, p.key = nil, nil, nil
 }
 
 // lookup returns a live session by id.
@@ -353,7 +351,7 @@ func (s *Server) Close() error {
 	hs := s.hsrv
 	var conns []*httpConn
 	for _, p := range s.sessions {
-		p.release()
+		p.key = nil
 		if p.hc != nil {
 			conns = append(conns, p.hc)
 		}

@@ -297,7 +297,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		return
 	}
 	p.attached = true // reserved while the first message comes
-	re := p.re
+	re, key := p.re, p.key
 	s.mu.Unlock()
 	unreserve := func() {
 		s.mu.Lock()
@@ -342,8 +342,10 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		s.ended(p)
 	}
 	a := &transports.Arrival{DeviceEngagement: de, Handover: messages.ReaderEngagementHandover(messages.NewEncodedCBOR(re)),
-		Conn: wc, Bearer: BearerWebSocket, Reject: func(error) { wc.closeWith(websocket.StatusTryAgainLater, "reader busy") }}
+		Conn: wc, Bearer: BearerWebSocket, Reject: func(error) { wc.closeWith(websocket.StatusTryAgainLater, "reader busy") },
+		ReaderEngagement: re, ReaderKey: key}
 	s.mu.Lock()
+	p.key = nil // one session per engagement
 	if s.closed {
 		s.mu.Unlock()
 		refuse(websocket.StatusGoingAway, "reader shutting down")
