@@ -5,6 +5,7 @@ FUZZTIME ?= 20s
 .PHONY: test vet lint fuzz bench demo
 
 test: vet
+	./.ci/pcscd.sh
 	$(GO) test -race ./...
 
 vet:

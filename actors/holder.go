@@ -122,6 +122,11 @@ func (h *holderActor) engage(ctx actor.Context) {
 		return
 	}
 	h.report.Engaged = true
+	// Bearers whose engagement has its own handover (NFC: the Hs and Hr messages) tell
+	// the holder, so that both sides build the same SessionTranscript.
+	if hc, ok := conn.(interface{ Handover() []byte }); ok {
+		h.hs.SetHandover(hc.Handover())
+	}
 	h.link = ctx.Spawn(LinkProps(h.env, conn, h.cfg.Framer))
 }
 

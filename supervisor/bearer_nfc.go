@@ -1,0 +1,195 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/nfc"
+)
+
+// Options of the nfc bearers (LoadConfig.BearerOptions):
+//   - "bitrate" 106|212|424|848 (kbit/s, in-memory only; default 106)
+//   - "fsc" / "fsd" ISO-DEP frame sizes (in-memory; default 256)
+//   - "realtime" true: the in-memory link sleeps the modelled air time
+//   - "handover" static|negotiated|alternate (default alternate: even holders static)
+//   - "short" true: the mdoc announces 255/256-byte sizes, so the reader uses short APDUs
+func init() {
+	RegisterBearer(nfc.Bearer, func(o BearerOptions) (Bearer, error) { return openNFCBearer(o, false) })
+	RegisterBearer(nfc.PCSCBearer, func(o BearerOptions) (Bearer, error) { return openNFCBearer(o, true) })
+}
+
+// nfcBearer runs lanes on the in-memory ISO-DEP link (nfc) or on pcscd + vpcd
+// (nfc-pcsc). HolderMethods is nil: the methods travel in the Handover Select; each
+// holder's engagement is a simulated NFC tap, static or negotiated.
+//
+// Transcript handover: the reader uses messages.NFCHandover(hs, hr) from the engagement;
+// the holder's side (nfc.HandoverConn) offers the same bytes through Handover(), which
+// the engine's holder actor hands to its session.
+type nfcBearer struct {
+	name    string
+	pcsc    bool
+	network *nfc.Network
+	mode    string
+	short   bool
+	slots   []nfc.Slot
+	slotSem map[string]chan struct{}
+	slotOf  map[string]nfc.Slot
+	mu      sync.Mutex
+}
+
+func openNFCBearer(o BearerOptions, pcsc bool) (Bearer, error) {
+	b := &nfcBearer{name: nfc.Bearer, pcsc: pcsc, network: &nfc.Network{}, mode: "alternate",
+		slotSem: map[string]chan struct{}{}, slotOf: map[string]nfc.Slot{}}
+	for k, v := range o {
+		var err error
+		switch k {
+		case "bitrate":
+			b.network.Timing.BitRate, err = strconv.Atoi(v)
+		case "fsc":
+			b.network.Timing.FSC, err = strconv.Atoi(v)
+		case "fsd":
+			b.network.Timing.FSD, err = strconv.Atoi(v)
+		case "realtime":
+			b.network.Timing.RealTime, err = strconv.ParseBool(v)
+		case "short":
+			b.short, err = strconv.ParseBool(v)
+		case "handover":
+			if v != "static" && v != "negotiated" && v != "alternate" {
+				err = errors.New("want static, negotiated or alternate")
+			}
+			b.mode = v
+		default:
+			continue // options of other bearers
+		}
+		if err != nil {
+			return nil, fmt.Errorf("nfc option %s=%q: %w", k, v, err)
+		}
+	}
+	if pcsc {
+		b.name = nfc.PCSCBearer
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		slots, err := nfc.VPCDSlots(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("transport nfc-pcsc: %w", err)
+		}
+		b.slots = slots
+	}
+	return b, nil
+}
+
+func (b *nfcBearer) Name() string { return b.name }
+
+func (b *nfcBearer) Listen(lane string, backlog int) (transports.Listener, error) {
+	var inner transports.Listener
+	if b.pcsc {
+		b.mu.Lock()
+		i := len(b.slotOf)
+		if i >= len(b.slots) {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("transport nfc-pcsc: lane %s: only %d vpcd slots", lane, len(b.slots))
+		}
+		slot := b.slots[i]
+		b.slotOf[lane] = slot
+		b.slotSem[lane] = make(chan struct{}, 1)
+		b.mu.Unlock()
+		l, err := nfc.OpenLane(context.Background(), slot, nfc.ReaderOptions{})
+		if err != nil {
+			return nil, err
+		}
+		inner = l
+	} else {
+		l, err := b.network.Listen(lane, backlog)
+		if err != nil {
+			return nil, err
+		}
+		inner = l
+	}
+	return inner, nil
+}
+
+func (b *nfcBearer) HolderMethods(int) []messages.RetrievalMethod { return nil }
+
+var nfcHolderSeq atomic.Uint64
+
+func (b *nfcBearer) cardConfig(de []byte) nfc.CardConfig {
+	cfg := nfc.CardConfig{DeviceEngagement: de}
+	switch b.mode {
+	case "negotiated":
+		cfg.Negotiated = true
+	case "alternate":
+		cfg.Negotiated = nfcHolderSeq.Add(1)%2 == 0
+	}
+	if b.short {
+		cfg.MaxCommand, cfg.MaxResponse = 255, 256
+	}
+	return cfg
+}
+
+// Engage taps the lane with a simulated phone. Frames are whole messages on NFC, so
+// LinkFaults map onto the card leaving the field mid-session: with DisconnectAfterFrames
+// > 0, or with probability Drop, the card is pulled when the reader's first session
+// message has reached it, before it answers.
+func (b *nfcBearer) Engage(ctx context.Context, lane string, de, _ []byte, f LinkFaults) (transports.Conn, error) {
+	return b.engage(ctx, lane, de, f)
+}
+
+func (b *nfcBearer) engage(ctx context.Context, lane string, de []byte, f LinkFaults) (nfc.HandoverConn, error) {
+	cfg := b.cardConfig(de)
+	if f.DisconnectAfterFrames > 0 || (f.Drop > 0 && rand.New(rand.NewPCG(f.Seed, 1)).Float64() < f.Drop) {
+		cfg.LeaveAfterMessages = 1
+	}
+	if !b.pcsc {
+		return b.network.Engage(ctx, lane, cfg, nfc.Faults{})
+	}
+	b.mu.Lock()
+	sem, slot := b.slotSem[lane], b.slotOf[lane]
+	b.mu.Unlock()
+	if sem == nil {
+		return nil, fmt.Errorf("nfc-pcsc: no lane %q", lane)
+	}
+	select { // one card per reader slot: queue at the lane
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, transports.ErrBusy
+	}
+	card, err := nfc.NewCard(cfg)
+	if err != nil {
+		<-sem
+		return nil, err
+	}
+	vc, err := nfc.DialVirtualCard(ctx, fmt.Sprintf("127.0.0.1:%d", slot.Port), card)
+	if err != nil {
+		<-sem
+		return nil, err
+	}
+	go func() { <-vc.Done(); <-sem }()
+	select {
+	case <-card.Engaged():
+	case <-vc.Done():
+		return nil, fmt.Errorf("nfc-pcsc: card left before engagement: %v", vc.Err())
+	case <-ctx.Done():
+		vc.Remove()
+		return nil, fmt.Errorf("nfc-pcsc: engagement at %s: %w", slot.Reader, ctx.Err())
+	}
+	return card.Conn(), nil
+}
+
+func (b *nfcBearer) Framer() transports.Framer { return nfc.WholeMessage{} }
+
+func (b *nfcBearer) AirTime() time.Duration {
+	if b.pcsc {
+		return 0
+	}
+	return b.network.AirTime()
+}
+
+func (b *nfcBearer) Close() error { return nil }

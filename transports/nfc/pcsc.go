@@ -1,0 +1,286 @@
+package nfc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	pcsc "github.com/gballet/go-libpcsclite"
+
+	"github.com/mdocgate/mdocgate/transports"
+)
+
+// DefaultVPCDPort is vpcd's first card port; a vpcd entry has two slots (P and P+1).
+const DefaultVPCDPort = 35963
+
+// PCSCSocket is pcscd's client socket.
+var PCSCSocket = pcsc.PCSCDSockName
+
+// Slot is one vpcd reader slot: the PC/SC reader name and the TCP port its virtual card
+// dials.
+type Slot struct {
+	Reader string
+	Port   int
+}
+
+// PCSCError is an error from pcscd, with its SCARD code when one was reported.
+type PCSCError struct {
+	Op   string
+	Code uint32 // 0 when the failure was not a pcscd return code (socket error)
+	Err  error
+}
+
+func (e *PCSCError) Error() string {
+	if e.Code != 0 {
+		return fmt.Sprintf("pcsc: %s: %s (0x%08X)", e.Op, scardText(e.Code), e.Code)
+	}
+	return fmt.Sprintf("pcsc: %s: %v", e.Op, e.Err)
+}
+
+// Unwrap classifies the code: a card that left, or an unusable reader or daemon.
+func (e *PCSCError) Unwrap() []error {
+	switch e.Code {
+	case 0x80100069, 0x8010000C, 0x80100016, 0x80100068, 0x80100067, 0x80100066:
+		return []error{e.Err, ErrCardRemoved}
+	}
+	return []error{e.Err, ErrNoReader}
+}
+
+func scardText(code uint32) string {
+	switch code {
+	case 0x80100069:
+		return "card removed"
+	case 0x8010000C:
+		return "no card in the reader"
+	case 0x80100016:
+		return "transaction failed (card gone)"
+	case 0x80100068:
+		return "card reset"
+	case 0x80100067:
+		return "card unpowered"
+	case 0x80100066:
+		return "card unresponsive"
+	case 0x80100017:
+		return "reader unavailable"
+	case 0x80100009:
+		return "unknown reader"
+	case 0x8010000F:
+		return "protocol mismatch (ATR without T=1?)"
+	case 0x8010002E:
+		return "no readers available"
+	case 0x8010001D:
+		return "pcscd not running"
+	case 0x8010000B:
+		return "sharing violation"
+	}
+	return "pcscd error"
+}
+
+var codeRE = regexp.MustCompile(`(?i)invalid return code: ([0-9a-f]{8})|\(8010[0-9a-f]{4}\)|got (\d+)`)
+
+// pcscErr maps an error of go-libpcsclite (untyped strings) onto a *PCSCError.
+func pcscErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &PCSCError{Op: op, Err: err}
+	if m := codeRE.FindStringSubmatch(err.Error()); m != nil {
+		if m[1] != "" {
+			v, _ := strconv.ParseUint(m[1], 16, 32)
+			e.Code = uint32(v)
+		} else if m[2] != "" {
+			v, _ := strconv.ParseUint(m[2], 10, 32)
+			e.Code = uint32(v)
+		}
+	}
+	return e
+}
+
+// establish opens a pcscd client, retrying while pcscd's listen backlog is full.
+func establish(ctx context.Context) (*pcsc.Client, error) {
+	if _, err := os.Stat(PCSCSocket); err != nil {
+		return nil, fmt.Errorf("%w: no pcscd socket %s (start pcscd with vpcd, e.g. .ci/pcscd.sh)", ErrPCSCMissing, PCSCSocket)
+	}
+	for i := 0; ; i++ {
+		c, err := pcsc.EstablishContext(PCSCSocket, pcsc.ScopeSystem)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, syscall.EAGAIN) && !strings.Contains(err.Error(), "resource temporarily unavailable") || i >= 100 {
+			return nil, fmt.Errorf("%w: %w", ErrPCSCMissing, pcscErr("EstablishContext", err))
+		}
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+var slotRE = regexp.MustCompile(`^Virtual PCD(?: (\d+))? ([0-9A-Fa-f]{2}) ([0-9A-Fa-f]{2})$`)
+
+// VPCDSlots lists the vpcd slots pcscd offers, in port order. It fails with
+// ErrPCSCMissing when pcscd is not running or has no vpcd readers.
+func VPCDSlots(ctx context.Context) ([]Slot, error) {
+	c, err := establish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.ReleaseContext()
+	names, err := c.ListReaders()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPCSCMissing, pcscErr("ListReaders", err))
+	}
+	var slots []Slot
+	for _, n := range names {
+		n = strings.TrimRight(n, "\x00")
+		m := slotRE.FindStringSubmatch(n)
+		if m == nil {
+			continue
+		}
+		base := DefaultVPCDPort
+		if m[1] != "" {
+			base, _ = strconv.Atoi(m[1])
+		}
+		y, _ := strconv.ParseUint(m[3], 16, 8)
+		slots = append(slots, Slot{Reader: n, Port: base + int(y)})
+	}
+	if len(slots) == 0 {
+		return nil, fmt.Errorf("%w: pcscd has no vpcd reader (readers: %q)", ErrPCSCMissing, names)
+	}
+	sort.Slice(slots, func(i, j int) bool { return slots[i].Port < slots[j].Port })
+	return slots, nil
+}
+
+// Lane is a reader lane on one PC/SC reader slot, with its own pcscd client. Accept
+// waits for a card (polling Connect), runs NFC engagement and selects the data retrieval
+// application; it yields one arrival at a time and waits for that connection to be
+// closed (the card is then unpowered) before looking for the next card. A card that
+// fails engagement is disconnected and skipped.
+type Lane struct {
+	slot   Slot
+	opts   ReaderOptions
+	client *pcsc.Client
+	// Poll is the Connect polling interval (default 20 ms).
+	Poll time.Duration
+	// EngagementTimeout bounds engagement of one card (default 5 s).
+	EngagementTimeout time.Duration
+	// Failed counts cards that failed engagement.
+	Failed int
+
+	busy   chan struct{} // holds a token while a session is open
+	closed chan struct{}
+	once   sync.Once
+}
+
+// OpenLane opens a pcscd client for slot.
+func OpenLane(ctx context.Context, slot Slot, o ReaderOptions) (*Lane, error) {
+	o.defaults()
+	// vpcd's 16-bit length prefix: a command APDU ≤ 65535 bytes, response data ≤ 65533.
+	o.MaxCommand = min(o.MaxCommand, 65535-9)
+	o.MaxResponse = min(o.MaxResponse, 65533)
+	c, err := establish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Lane{slot: slot, opts: o, client: c, Poll: 20 * time.Millisecond, EngagementTimeout: 5 * time.Second,
+		busy: make(chan struct{}, 1), closed: make(chan struct{})}, nil
+}
+
+// Slot returns the lane's slot.
+func (l *Lane) Slot() Slot { return l.slot }
+
+// Bearer returns "nfc-pcsc".
+func (l *Lane) Bearer() string { return PCSCBearer }
+
+// Close ends the lane; a waiting Accept returns transports.ErrClosed.
+func (l *Lane) Close() error {
+	l.once.Do(func() {
+		close(l.closed)
+		go func() { // after a running session's card is released
+			select {
+			case l.busy <- struct{}{}:
+			case <-time.After(5 * time.Second):
+			}
+			l.client.ReleaseContext()
+		}()
+	})
+	return nil
+}
+
+// Accept returns the next engaged card.
+func (l *Lane) Accept(ctx context.Context) (*transports.Arrival, error) {
+	select {
+	case l.busy <- struct{}{}:
+	case <-l.closed:
+		return nil, transports.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for {
+		select {
+		case <-l.closed:
+			<-l.busy
+			return nil, transports.ErrClosed
+		case <-ctx.Done():
+			<-l.busy
+			return nil, ctx.Err()
+		default:
+		}
+		card, err := l.client.Connect(l.slot.Reader, pcsc.ShareExclusive, pcsc.ProtocolT1)
+		if err != nil {
+			if sleepCtx(ctx, l.Poll) != nil {
+				<-l.busy
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		a, err := l.engage(ctx, card)
+		if err != nil {
+			l.Failed++
+			card.Disconnect(pcsc.UnpowerCard)
+			continue
+		}
+		return a, nil
+	}
+}
+
+func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival, error) {
+	t := &pcscCard{card: card}
+	ectx, cancel := context.WithTimeout(ctx, l.EngagementTimeout)
+	defer cancel()
+	e, err := Engage(ectx, t, l.opts)
+	if err == nil {
+		err = SelectMdoc(ectx, t)
+	}
+	if err != nil {
+		return nil, err
+	}
+	conn := NewReaderConn(t, e, l.opts, nil, func() {
+		card.Disconnect(pcsc.UnpowerCard)
+		<-l.busy
+	})
+	return &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: e.Handover, Conn: conn, Bearer: PCSCBearer,
+		Reject: func(error) { conn.Close() }}, nil
+}
+
+// pcscCard is an apdu.Transceiver on a pcscd card handle. go-libpcsclite has no
+// cancellation: a Transmit runs to its end (the card bounds it with its poll window).
+type pcscCard struct{ card *pcsc.Card }
+
+func (p *pcscCard) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out, _, err := p.card.Transmit(cmd)
+	if err != nil {
+		return nil, pcscErr("Transmit", err)
+	}
+	return out, nil
+}
