@@ -16,7 +16,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, "print the summary as one JSON object")
 	holders := fs.Int("holders", 300, "simulated holders")
 	lanes := fs.Int("lanes", 1, "reader lanes per bearer")
-	bearers := fs.String("transports", "memory,ble,wifiaware", "bearers to run lanes on (see loadtest --help)")
+	bearers := fs.String("transports", "memory,nfc,ble,wifiaware", "bearers to run lanes on (see loadtest --help)")
 	concurrency := fs.Int("concurrency", 48, "holders at the gates at once")
 	single := fs.Bool("single", false, "run one session and print every check of its verdict")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
