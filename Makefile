@@ -4,8 +4,11 @@ FUZZTIME ?= 20s
 
 .PHONY: test vet lint fuzz bench demo
 
+# The real components the tests use are installed and started here (CI runs as root):
+# pcscd with vpcd for the PC/SC lanes, Debian's Chromium for the dashboard test.
 test: vet
 	./.ci/pcscd.sh
+	./.ci/chromium.sh
 	$(GO) test -race ./...
 
 vet:

@@ -402,6 +402,7 @@ spawn:
 	elapsed := time.Since(start)
 	counters := eng.Counters()
 
+	unsub() // a verdict arriving after a timed-out drain must not race with the tally's read
 	rep := t.finish()
 	rep.Transport = strings.Join(cfg.Transports, ",")
 	if unended := counters.Started.Load() - counters.Ended.Load(); unended > 0 {
