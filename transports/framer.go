@@ -1,6 +1,9 @@
 package transports
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Framer cuts a session message into frames and reassembles frames into messages.
 // Reassemblers bound the message size; they never buffer more than the limit.
@@ -84,4 +87,38 @@ func (r *chunkReassembler) Feed(frame []byte) ([]byte, error) {
 		r.buf = nil
 		return nil, ErrBadFrame
 	}
+}
+
+// WholeMessageFramer is the framing of bearers that carry whole session messages (an
+// HTTP body, a WebSocket message, an L2CAP SDU, an APDU chain): one frame is one
+// message. Fragment fails for an empty message or one larger than maxFrame; the
+// reassembler returns every non-empty frame of at most limit bytes and never buffers.
+type WholeMessageFramer struct{}
+
+var _ Framer = WholeMessageFramer{}
+
+// Fragment returns msg as the single frame.
+func (WholeMessageFramer) Fragment(msg []byte, maxFrame int) ([][]byte, error) {
+	if len(msg) == 0 {
+		return nil, fmt.Errorf("%w: empty message", ErrBadFrame)
+	}
+	if len(msg) > maxFrame {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooBig, len(msg), maxFrame)
+	}
+	return [][]byte{msg}, nil
+}
+
+// NewReassembler returns a reassembler bounded to limit bytes per message.
+func (WholeMessageFramer) NewReassembler(limit int) Reassembler { return wholeReassembler{limit} }
+
+type wholeReassembler struct{ limit int }
+
+func (r wholeReassembler) Feed(frame []byte) ([]byte, error) {
+	if len(frame) == 0 {
+		return nil, ErrBadFrame
+	}
+	if len(frame) > r.limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageLimit, len(frame), r.limit)
+	}
+	return frame, nil
 }

@@ -85,38 +85,5 @@ func (p *L2CAPParser) Next() ([]byte, bool) {
 func (p *L2CAPParser) Pending() bool { return p.want >= 0 || len(p.buf) > 0 }
 
 // MessageFramer is the framing of L2CAP connections: one frame is one whole session
-// message (the channel does its own length framing), so fragmenting and reassembling
-// are the identity. Use it as the Framer of a bearer whose Conns are L2CAP channels.
-type MessageFramer struct{}
-
-var _ transports.Framer = MessageFramer{}
-
-// Fragment returns msg as a single frame, or transports.ErrFrameTooBig when it exceeds
-// maxFrame.
-func (MessageFramer) Fragment(msg []byte, maxFrame int) ([][]byte, error) {
-	if len(msg) == 0 {
-		return nil, fmt.Errorf("%w: empty message", transports.ErrBadFrame)
-	}
-	if len(msg) > maxFrame {
-		return nil, fmt.Errorf("%w: message of %d bytes, frame limit %d", transports.ErrFrameTooBig, len(msg), maxFrame)
-	}
-	return [][]byte{msg}, nil
-}
-
-// NewReassembler returns a reassembler passing every frame of at most limit bytes on as
-// a message.
-func (MessageFramer) NewReassembler(limit int) transports.Reassembler {
-	return messageReassembler{limit: limit}
-}
-
-type messageReassembler struct{ limit int }
-
-func (r messageReassembler) Feed(frame []byte) ([]byte, error) {
-	switch {
-	case len(frame) == 0:
-		return nil, transports.ErrBadFrame
-	case len(frame) > r.limit:
-		return nil, transports.ErrMessageLimit
-	}
-	return frame, nil
-}
+// message (the channel does its own length framing).
+type MessageFramer = transports.WholeMessageFramer

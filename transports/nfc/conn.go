@@ -37,35 +37,9 @@ func (e *LinkError) Unwrap() []error {
 	return []error{e.Err, transports.ErrClosed}
 }
 
-// WholeMessage is the Framer of NFC connections: a frame is a whole session message
+// WholeMessage is the framing of NFC connections: a frame is a whole session message
 // (APDU chaining does the fragmentation).
-type WholeMessage struct{}
-
-// Fragment returns msg as the only frame.
-func (WholeMessage) Fragment(msg []byte, maxFrame int) ([][]byte, error) {
-	if len(msg) == 0 {
-		return nil, errors.New("nfc: empty message")
-	}
-	if len(msg) > maxFrame {
-		return nil, transports.ErrFrameTooBig
-	}
-	return [][]byte{msg}, nil
-}
-
-// NewReassembler returns a reassembler that passes frames up to limit bytes through.
-func (WholeMessage) NewReassembler(limit int) transports.Reassembler { return wholeReasm(limit) }
-
-type wholeReasm int
-
-func (l wholeReasm) Feed(frame []byte) ([]byte, error) {
-	if len(frame) == 0 {
-		return nil, transports.ErrBadFrame
-	}
-	if len(frame) > int(l) {
-		return nil, transports.ErrMessageLimit
-	}
-	return frame, nil
-}
+type WholeMessage = transports.WholeMessageFramer
 
 // readerConn is the reader's side of data retrieval: WriteFrame sends a message in
 // ENVELOPEs, ReadFrame returns the mdoc's messages, polling while one is awaited. APDU
