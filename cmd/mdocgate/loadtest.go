@@ -34,8 +34,14 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Second, "lane engagement and inactivity timeout")
 	jsonOut := fs.Bool("json", false, "print the final report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
+	target := fs.String("target", "", "base URL of a running 'mdocgate serve': drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL)")
+	reportFile := fs.String("report", "", "with --target: write a self-contained HTML report to this file")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *target != "" || *reportFile != "" {
+		return runLoadtestTarget(targetOptions{Target: *target, Holders: *holders, Concurrency: *concurrency,
+			Duration: *duration, Timeout: *timeout, Report: *reportFile, JSON: *jsonOut, Options: kvOptions(bearerOpts)}, stdout, stderr)
 	}
 	m, err := supervisor.ParseMix(*mix)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -37,9 +38,15 @@ const defaultServeRequest = "org.iso.18013.5.1:family_name,org.iso.18013.5.1:giv
 	"org.iso.18013.5.1:age_over_18"
 
 func runServe(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return serve(ctx, args, stdout, stderr)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	return serveSignals(context.Background(), sigs, args, stdout, stderr)
+}
+
+// serve runs the service until ctx ends; see serveSignals.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return serveSignals(ctx, nil, args, stdout, stderr)
 }
 
 // serveInfo is the line printed once the service listens.
@@ -47,6 +54,9 @@ type serveInfo struct {
 	Listen string `json:"listen"`
 	Origin string `json:"origin"`
 	Engage string `json:"engage"`
+	// HTTP is where /metrics, /healthz and /dashboard/ listen, when they do.
+	HTTP string `json:"http,omitempty"`
+	Name string `json:"name,omitempty"`
 }
 
 // serveVerdict is the line printed per session: never element values.
@@ -73,10 +83,11 @@ func (l *lockedWriter) line(v any) {
 	l.w.Write(append(b, '\n'))
 }
 
-// serve runs the service until ctx ends, then shuts down gracefully: no new engagements
-// or sessions, sessions under way finish (within --shutdown-timeout), then the HTTP
-// server stops.
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// serveSignals runs the service until ctx ends or SIGINT/SIGTERM arrives on sigs, then
+// shuts down gracefully: no new engagements or sessions, sessions under way finish
+// (within --shutdown-timeout), then the HTTP server stops. SIGHUP reloads the trust
+// anchors of a --config service. sigs may be nil (tests inject their own channel).
+func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("serve", stderr)
 	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
 	origin := fs.String("origin", "", "the reader's origin as holders see it (default http(s)://<listen address>)")
@@ -91,8 +102,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxInFlight := fs.Int("max-in-flight", 10_000, "sessions at once per lane")
 	requireOrigin := fs.Bool("require-origin", false, "refuse DeviceEngagements without a website OriginInfo")
 	logLevel := fs.String("log-level", "info", "log level on stderr: debug, info, warn, error")
+	config := fs.String("config", "", "gate configuration (YAML, see examples/gate.yaml); the other flags but --listen, --http-addr and --log-level are then ignored")
+	httpAddr := fs.String("http-addr", "", "address of /metrics, /healthz and /dashboard/ (overrides the config's http_addr; default: not served without --config)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *config != "" {
+		o := gateOverrides{httpAddr: *httpAddr}
+		if set["listen"] {
+			o.listen = *listen
+		}
+		if set["log-level"] {
+			o.logLevel = *logLevel
+		}
+		return serveGate(ctx, sigs, *config, o, stdout, stderr)
 	}
 	if len(trust) == 0 {
 		return fail(stderr, "serve", errors.New("--trust: give at least one IACA certificate"))
@@ -171,26 +196,67 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	var ops *opsServer
+	if *httpAddr != "" {
+		if ops, err = startOps(*httpAddr, eng, "mdocgate"); err != nil {
+			eng.Shutdown(context.Background())
+			srv.Close()
+			ln.Close()
+			return fail(stderr, "serve", fmt.Errorf("--http-addr: %w", err))
+		}
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	out.line(serveInfo{Listen: ln.Addr().String(), Origin: srv.Origin(), Engage: srv.Origin() + web.EngagePath})
+	info := serveInfo{Listen: ln.Addr().String(), Origin: srv.Origin(), Engage: srv.Origin() + web.EngagePath}
+	if ops != nil {
+		info.HTTP = ops.addr
+	}
+	out.line(info)
 	log.Info("serving", zap.String("origin", srv.Origin()), zap.String("listen", ln.Addr().String()))
 
 	code := exitOK
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
-			code = 1
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Warn("SIGHUP: trust reload needs --config; ignored")
+				continue
+			}
+			done = true
+		case err := <-served:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
+				code = 1
+			}
+			done = true
 		}
 	}
 	log.Info("shutting down: finishing sessions under way", zap.Int64("in_flight", eng.Counters().InFlight.Load()))
+	shutdownWeb(srv, eng, ops, nil, served, *shutdownTimeout, stderr)
+	return code
+}
+
+// shutdownWeb stops a web service in order: no new engagements, sessions under way
+// finish (within timeout), the lane switches stop, the dashboard's event streams end,
+// then the HTTP servers stop.
+func shutdownWeb(srv *web.Server, eng *supervisor.Engine, ops *opsServer, switches []*laneSwitch, served <-chan error,
+	timeout time.Duration, stderr io.Writer) {
+	if ops != nil {
+		ops.healthy.Store(false)
+	}
 	srv.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := eng.Shutdown(sctx); err != nil {
 		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
+	}
+	for _, sw := range switches {
+		sw.Close()
+	}
+	if ops != nil {
+		ops.close(sctx)
 	}
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
@@ -199,7 +265,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case <-served:
 	case <-sctx.Done():
 	}
-	return code
 }
 
 // parseRequest reads "namespace:element,..." into one requested document.

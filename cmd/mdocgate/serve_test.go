@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -226,5 +229,429 @@ func TestServeFlags(t *testing.T) {
 	req, err := parseRequest("d", "a:x, a:y,b.c:z")
 	if err != nil || len(req[0].NameSpaces) != 2 || len(req[0].NameSpaces[0].Elements) != 2 {
 		t.Fatalf("parseRequest: %+v %v", req, err)
+	}
+}
+
+// gateAuthority is an IACA with a DS and an mDL written by issuer.WriteDir.
+type gateAuthority struct {
+	iacaPEM []byte
+	credDir string
+	cred    *issuer.Credential
+}
+
+func newGateAuthority(t *testing.T, name string) *gateAuthority {
+	t.Helper()
+	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: name + " IACA", NotBefore: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: name + " DS", NotBefore: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := keys.Generate(messages.CurveP256, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey(),
+		Signed: now.Add(-time.Minute), ValidFrom: now.Add(-time.Minute), ValidUntil: now.Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred.DevicePrivateKey = dk
+	a := &gateAuthority{iacaPEM: iaca.CertificatePEM(), credDir: filepath.Join(t.TempDir(), "cred"), cred: cred}
+	if err := issuer.WriteDir(a.credDir, iaca, ds, cred, dk); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// gateConfigFile writes examples/gate.yaml with random ports, an error log level and
+// iaca_dir pointing at a fresh folder holding the given IACAs; it returns the config
+// file and the IACA folder.
+func gateConfigFile(t *testing.T, authorities ...*gateAuthority) (cfgFile, iacaDir string) {
+	t.Helper()
+	data, err := os.ReadFile("../../examples/gate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	iacaDir = filepath.Join(dir, "iaca")
+	if err := os.Mkdir(iacaDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range authorities {
+		if err := os.WriteFile(filepath.Join(iacaDir, fmt.Sprintf("iaca%d.pem", i)), a.iacaPEM, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := string(data)
+	for _, r := range [][2]string{{"listen: 127.0.0.1:8443", "listen: 127.0.0.1:0"}, {"http_addr: 127.0.0.1:9090", "http_addr: 127.0.0.1:0"},
+		{"log_level: info", "log_level: error"}, {"iaca_dir: iaca", "iaca_dir: " + iacaDir}} {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("examples/gate.yaml has no %q", r[0])
+		}
+		s = strings.Replace(s, r[0], r[1], 1)
+	}
+	cfgFile = filepath.Join(dir, "gate.yaml")
+	if err := os.WriteFile(cfgFile, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfgFile, iacaDir
+}
+
+// runningGate is serve --config running in-process with an injectable signal channel.
+type runningGate struct {
+	info  serveInfo
+	sigs  chan os.Signal
+	done  chan int
+	lines chan map[string]any
+	stop  func(t *testing.T) int // SIGTERM, then the exit code
+}
+
+func startGate(t *testing.T, cfgFile string, args ...string) *runningGate {
+	t.Helper()
+	pr, pw := io.Pipe()
+	g := &runningGate{sigs: make(chan os.Signal, 1), done: make(chan int, 1), lines: make(chan map[string]any, 1000)}
+	go func() {
+		g.done <- serveSignals(context.Background(), g.sigs, append([]string{"--config", cfgFile}, args...), pw, io.Discard)
+		pw.Close()
+	}()
+	br := bufio.NewReader(pr)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(line, &g.info); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(g.lines)
+		for {
+			line, err := br.ReadBytes('\n')
+			if err != nil {
+				return
+			}
+			var m map[string]any
+			if json.Unmarshal(line, &m) == nil {
+				g.lines <- m
+			}
+		}
+	}()
+	var stopped bool
+	t.Cleanup(func() {
+		if !stopped {
+			g.sigs <- syscall.SIGTERM
+			<-g.done
+		}
+		go io.Copy(io.Discard, pr)
+		wg.Wait()
+	})
+	g.stop = func(t *testing.T) int {
+		t.Helper()
+		stopped = true
+		g.sigs <- syscall.SIGTERM
+		select {
+		case code := <-g.done:
+			return code
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not exit")
+			return -1
+		}
+	}
+	return g
+}
+
+// next returns the next line for which keep is true.
+func (g *runningGate) next(t *testing.T, keep func(map[string]any) bool) map[string]any {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case m, ok := <-g.lines:
+			if !ok {
+				t.Fatal("serve output ended")
+			}
+			if keep(m) {
+				return m
+			}
+		case <-timeout:
+			t.Fatal("no such line")
+			return nil
+		}
+	}
+}
+
+func isVerdict(m map[string]any) bool { return m["session"] != nil }
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The acceptance run: serve --config examples/gate.yaml, loadtest --target against it
+// with no session lost, and /metrics agreeing with the loadtest's counts.
+func TestServeGateLoadtest(t *testing.T) {
+	if _, err := loadGateConfig("../../examples/gate.yaml"); err != nil {
+		t.Fatalf("examples/gate.yaml: %v", err)
+	}
+	a := newGateAuthority(t, "gate")
+	cfg, _ := gateConfigFile(t, a)
+	g := startGate(t, cfg)
+	if g.info.HTTP == "" || g.info.Name != "demo-gate" {
+		t.Fatalf("info %+v", g.info)
+	}
+	ops := "http://" + g.info.HTTP
+	if code, body := httpGet(t, ops+"/healthz"); code != 200 || body != "ok" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, body := httpGet(t, ops+"/dashboard/"); code != 200 || !strings.Contains(body, "<html") {
+		t.Fatalf("/dashboard/: %d", code)
+	}
+	reportFile := filepath.Join(t.TempDir(), "report.html")
+	const holders = 40
+	code, stdout, stderr := runCLI(t, "loadtest", "--target", g.info.Origin, "--holders", fmt.Sprint(holders), "--concurrency", "8",
+		"--timeout", "30s", "--json", "--report", reportFile,
+		"--bearer-opt", "credential="+a.credDir, "--bearer-opt", "metrics="+ops+"/metrics")
+	if code != exitOK {
+		t.Fatalf("loadtest exit %d: %s\n%s", code, stderr, stdout)
+	}
+	var rep struct {
+		Sessions, Accepted, Lost, Busy int64
+		ByTransport                    map[string]struct{ Sessions int64 } `json:"by_transport"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if rep.Sessions != holders || rep.Accepted != holders || rep.Lost != 0 || rep.ByTransport["websocket"].Sessions != holders/2 ||
+		rep.ByTransport["http"].Sessions != holders/2 {
+		t.Fatalf("report %s", stdout)
+	}
+	code, body := httpGet(t, ops+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	byOutcome, err := parseSessionsTotal(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sumValues(byOutcome) != holders || byOutcome["accepted"] != holders {
+		t.Fatalf("/metrics sessions %v, loadtest %d", byOutcome, rep.Sessions)
+	}
+	html, err := os.ReadFile(reportFile)
+	if err != nil || !strings.Contains(string(html), "<svg") {
+		t.Fatalf("report: %v", err)
+	}
+	if code := g.stop(t); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestServeGateConfigErrors(t *testing.T) {
+	a := newGateAuthority(t, "cfg")
+	_, iacaDir := gateConfigFile(t, a)
+	lanes := "lanes:\n  - {name: a, bearer: websocket, profile: mdl}\n"
+	for _, c := range []struct{ yaml, want string }{
+		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: b, bearer: http, profile: foo}\n", `config: lanes[1].profile: unknown profile "foo"`},
+		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: b, bearer: nfc, profile: mdl}\n", `lanes[1].bearer: unknown bearer "nfc"`},
+		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: a, bearer: http, profile: mdl}\n", `lanes[1].name: duplicate lane "a"`},
+		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: b, bearer: websocket, profile: mdl}\n", `lanes[1].bearer: a second websocket lane`},
+		{"trust: {iaca_dir: " + iacaDir + "}\nlanes: []\n", "config: lanes: configure at least one lane"},
+		{lanes, "config: trust.iaca_dir: give an IACA folder"},
+		{"trust: {iaca_dir: /nonexistent}\n" + lanes, "config: trust.iaca_dir:"},
+		{"trust: {iaca_dir: " + iacaDir + ", vical: v.cbor}\n" + lanes, "config: trust.vical_anchor:"},
+		{"trust: {iaca_dir: " + iacaDir + "}\nreader_auth: {key: k.pem}\n" + lanes, "config: reader_auth: key and chain go together"},
+		{"trust: {iaca_dir: " + iacaDir + "}\nreader_auth: {key: k.pem, chain: c.pem}\n" + lanes, "config: reader_auth.key:"},
+		{"trust: {iaca_dir: " + iacaDir + "}\nlog_level: loud\n" + lanes, "config: log_level:"},
+		{"trust: {iaca_dir: " + iacaDir + "}\nlisten: nowhere\n" + lanes, "config: listen:"},
+		{"trust: {iaca_dir: " + iacaDir + "}\nhttp_addr: nowhere\n" + lanes, "config: http_addr:"},
+		{"trust: {iaca_dir: " + iacaDir + "}\n" + "lanes:\n  - {name: a, bearer: websocket, profile: mdl, max_in_flight: -1}\n", "config: lanes[0].max_in_flight:"},
+		{"trust: {iaca_dir: " + iacaDir + "}\n" + "lanes:\n  - {name: a, bearer: websocket, profile: mdl, engagement_timeout: soon}\n", "config:"},
+		{"trust: {iaca_dir: " + iacaDir + "}\nlanez: []\n", "field lanez not found"},
+	} {
+		f := filepath.Join(t.TempDir(), "gate.yaml")
+		if err := os.WriteFile(f, []byte(c.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runCLI(t, "serve", "--config", f, "--listen", "127.0.0.1:0")
+		if code != exitUsage || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%q: exit %d, stderr %q, want %q", c.yaml, code, stderr, c.want)
+		}
+	}
+	if code, _, stderr := runCLI(t, "serve", "--config", "/nonexistent.yaml"); code != exitUsage || !strings.Contains(stderr, "config:") {
+		t.Errorf("missing file: exit %d %q", code, stderr)
+	}
+}
+
+// beginSession engages and answers up to the reader's request, leaving the session in
+// flight; finish completes it.
+func beginSession(t *testing.T, origin string, cred *issuer.Credential) (finish func() error) {
+	t.Helper()
+	e, err := web.FetchEngagement(context.Background(), nil, origin, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := holdersession.NewReverse(&holdersession.Config{Credentials: []*issuer.Credential{cred}}, e.ReaderEngagement, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := conn.ReadFrame(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() error {
+		defer conn.Close()
+		st := h.Receive(msg)
+		if err := conn.WriteFrame(context.Background(), st.Send); err != nil {
+			return err
+		}
+		if _, err := conn.ReadFrame(context.Background()); err != nil && !errors.Is(err, web.ErrSessionEnded) {
+			return err
+		}
+		return nil
+	}
+}
+
+func presentOnce(t *testing.T, origin string, cred *issuer.Credential) {
+	t.Helper()
+	e, err := web.FetchEngagement(context.Background(), nil, origin, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = web.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{cred}}, "", web.DialOptions{WebSocket: true})
+}
+
+// SIGHUP swaps the trust anchors for new sessions; a session under way keeps the ones
+// it started with. A reload that fails keeps the current trust.
+func TestServeGateReload(t *testing.T) {
+	a, b := newGateAuthority(t, "A"), newGateAuthority(t, "B")
+	cfg, iacaDir := gateConfigFile(t, a)
+	g := startGate(t, cfg)
+
+	presentOnce(t, g.info.Origin, b.cred)
+	if v := g.next(t, isVerdict); v["outcome"] != "rejected" {
+		t.Fatalf("B before reload: %v", v)
+	}
+	finish := beginSession(t, g.info.Origin, a.cred) // in flight across the reload
+
+	// trust B instead of A
+	if err := os.Remove(filepath.Join(iacaDir, "iaca0.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(iacaDir, "b.pem"), b.iacaPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g.sigs <- syscall.SIGHUP
+	if ev := g.next(t, func(m map[string]any) bool { return m["event"] != nil }); ev["event"] != "trust_reloaded" || ev["anchors"] != 1.0 {
+		t.Fatalf("reload event %v", ev)
+	}
+	if err := finish(); err != nil {
+		t.Fatal(err)
+	}
+	if v := g.next(t, isVerdict); v["outcome"] != "accepted" || v["lane"] != "web-ws" {
+		t.Fatalf("session in flight across the reload: %v", v)
+	}
+	presentOnce(t, g.info.Origin, b.cred)
+	if v := g.next(t, isVerdict); v["outcome"] != "accepted" || v["lane"] != "web-ws.r1" {
+		t.Fatalf("B after reload: %v", v)
+	}
+	presentOnce(t, g.info.Origin, a.cred)
+	if v := g.next(t, isVerdict); v["outcome"] != "rejected" {
+		t.Fatalf("A after reload: %v", v)
+	}
+
+	// an empty folder fails the reload: B stays trusted
+	if err := os.Remove(filepath.Join(iacaDir, "b.pem")); err != nil {
+		t.Fatal(err)
+	}
+	g.sigs <- syscall.SIGHUP
+	if ev := g.next(t, func(m map[string]any) bool { return m["event"] != nil }); ev["event"] != "trust_reload_failed" ||
+		!strings.Contains(ev["error"].(string), "trust.iaca_dir") {
+		t.Fatalf("reload event %v", ev)
+	}
+	presentOnce(t, g.info.Origin, b.cred)
+	if v := g.next(t, isVerdict); v["outcome"] != "accepted" {
+		t.Fatalf("B after failed reload: %v", v)
+	}
+	if code := g.stop(t); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// SIGTERM during a session: /healthz stops answering ok, no new engagements, the session
+// finishes with its verdict, then serve exits 0.
+func TestServeGateSIGTERM(t *testing.T) {
+	a := newGateAuthority(t, "A")
+	cfg, _ := gateConfigFile(t, a)
+	g := startGate(t, cfg)
+	finish := beginSession(t, g.info.Origin, a.cred)
+	g.sigs <- syscall.SIGTERM
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := web.FetchEngagement(context.Background(), nil, g.info.Origin, false); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still handing out engagements after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp, err := http.Get("http://" + g.info.HTTP + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("/healthz still ok while shutting down")
+		}
+	}
+	if err := finish(); err != nil {
+		t.Fatal(err)
+	}
+	if v := g.next(t, isVerdict); v["outcome"] != "accepted" {
+		t.Fatalf("verdict %v", v)
+	}
+	select {
+	case code := <-g.done:
+		if code != exitOK {
+			t.Fatalf("exit %d", code)
+		}
+		g.done <- code
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not exit")
+	}
+}
+
+// --http-addr serves the operations endpoints where the config has none.
+func TestServeGateHTTPAddrFlag(t *testing.T) {
+	a := newGateAuthority(t, "A")
+	cfg, _ := gateConfigFile(t, a)
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(data), "http_addr: 127.0.0.1:0", `http_addr: ""`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if g := startGate(t, cfg); g.info.HTTP != "" {
+		t.Fatalf("ops served without http_addr: %+v", g.info)
+	}
+	g := startGate(t, cfg, "--http-addr", "127.0.0.1:0")
+	if g.info.HTTP == "" {
+		t.Fatalf("info %+v", g.info)
+	}
+	if code, body := httpGet(t, "http://"+g.info.HTTP+"/healthz"); code != 200 || body != "ok" {
+		t.Fatalf("/healthz: %d %q", code, body)
 	}
 }
