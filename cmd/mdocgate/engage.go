@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -136,7 +137,7 @@ func runEngage(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *pngOut != "" {
-		b, err := code.PNG(*size)
+		b, err := readablePNG(code, uri, *size)
 		if err != nil {
 			return fail(stderr, "engage", err)
 		}
@@ -221,4 +222,26 @@ func engageRead(path string, stdout, stderr io.Writer) int {
 		return fail(stderr, "engage", err)
 	}
 	return exitOK
+}
+
+// readablePNG renders code and reads the image back before anyone has to scan it; if the
+// decoder cannot read it, the text is encoded again at a higher error-correction level.
+func readablePNG(code *qr.Code, text string, size int) ([]byte, error) {
+	for _, lvl := range []qr.Level{code.Level(), qr.LevelQ, qr.LevelH} {
+		c := code
+		if lvl != code.Level() {
+			var err error
+			if c, err = qr.Encode(text, lvl); err != nil {
+				return nil, err
+			}
+		}
+		b, err := c.PNG(size)
+		if err != nil {
+			return nil, err
+		}
+		if got, err := qr.DecodePNG(bytes.NewReader(b)); err == nil && got == text {
+			return b, nil
+		}
+	}
+	return nil, errors.New("the QR image could not be read back at any error-correction level")
 }
