@@ -313,3 +313,34 @@ func TestLoadtestJSON(t *testing.T) {
 		t.Fatalf("unknown transport: exit %d, want 2", code)
 	}
 }
+
+// loadtest on the modelled bearers reports air time next to wall time.
+func TestLoadtestBearers(t *testing.T) {
+	for _, args := range [][]string{
+		{"--transport", "ble", "--ble-mode", "peripheral", "--mtu", "23", "--phy", "1M"},
+		{"--transport", "ble", "--ble-mode", "central", "--mtu", "517", "--phy", "2M", "--l2cap"},
+		{"--transport", "nfc"},
+		{"--transport", "wifiaware"},
+	} {
+		code, out, stderr := runCLI(t, append([]string{"loadtest", "--holders", "20", "--concurrency", "8", "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
+		}
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep["lost"].(float64) != 0 || rep["accepted"].(float64) != 20 {
+			t.Fatalf("%v: lost %v accepted %v", args, rep["lost"], rep["accepted"])
+		}
+		if args[1] != "wifiaware" {
+			if air, _ := rep["air_time_seconds"].(float64); air <= 0 {
+				t.Fatalf("%v: no modelled air time reported", args)
+			}
+		}
+		code, text, _ := runCLI(t, append([]string{"loadtest", "--holders", "5", "--concurrency", "5"}, args...)...)
+		if code != 0 || (args[1] != "wifiaware" && !strings.Contains(text, "modelled air time")) {
+			t.Fatalf("%v: text output %q", args, text)
+		}
+	}
+}
