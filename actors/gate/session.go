@@ -13,8 +13,8 @@ import (
 // maxPending bounds the decisions SessionDecider keeps for sessions that never came back.
 const maxPending = 4096
 
-// SessionDecider plugs a profile into readersession: use Run in place of
-// VerifyJob.Run (on the crypto worker) and Decide as Config.Decide. Run evaluates the
+// SessionDecider plugs a profile into readersession: use Run as Config.Verify (it runs
+// on the crypto worker) and Decide as Config.Decide. Run evaluates the
 // profile with the DeviceResponse at hand (MSO freshness, device auth, status) and
 // remembers the decision for Decide and for Decision. It is safe for concurrent use.
 type SessionDecider struct {
@@ -30,7 +30,7 @@ type SessionDecider struct {
 
 // Run performs the verification job and the profile decision.
 func (s *SessionDecider) Run(job *readersession.VerifyJob) *verify.Result {
-	res := job.Run()
+	res := job.Verify()
 	timeout := s.StatusTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second

@@ -64,6 +64,10 @@ type Config struct {
 	Cache      *verify.ChainCache // optional
 	Now        func() time.Time   // nil means time.Now
 	Rand       io.Reader          // nil means crypto/rand
+	// Verify, when set, runs each verification job in place of VerifyJob.Verify (on a
+	// crypto worker): it must call job.Verify and may add work that needs the
+	// DeviceResponse, such as a profile decision Decide then reads.
+	Verify func(job *VerifyJob) *verify.Result
 	// Decide turns a verification result into an outcome; nil accepts exactly the valid ones.
 	Decide func(*verify.Result) (Outcome, string)
 }
@@ -92,10 +96,22 @@ type Step struct {
 type VerifyJob struct {
 	Response *messages.DeviceResponse
 	Options  verify.Options
+	run      func(*VerifyJob) *verify.Result // Config.Verify, when set
 }
 
-// Run performs the verification.
-func (j *VerifyJob) Run() *verify.Result { return verify.VerifyDecodedResponse(j.Response, j.Options) }
+// Run performs the job: Config.Verify when the session's config has one (verification
+// plus, say, a profile decision that needs the response), otherwise Verify.
+func (j *VerifyJob) Run() *verify.Result {
+	if j.run != nil {
+		return j.run(j)
+	}
+	return j.Verify()
+}
+
+// Verify performs the verification alone.
+func (j *VerifyJob) Verify() *verify.Result {
+	return verify.VerifyDecodedResponse(j.Response, j.Options)
+}
 
 // Session is one reader session. It is not safe for concurrent use.
 type Session struct {
@@ -250,7 +266,7 @@ func (s *Session) Receive(msg []byte) Step {
 	s.state = stateVerifying
 	opts := verify.Options{Trust: s.cfg.Trust, Transcript: &s.transcript, ReaderKey: s.readerKey,
 		Now: s.now(), Policy: s.cfg.Policy, Cache: s.cfg.Cache}
-	return Step{Verify: &VerifyJob{Response: resp, Options: opts}}
+	return Step{Verify: &VerifyJob{Response: resp, Options: opts, run: s.cfg.Verify}}
 }
 
 // Verified hands back the result of the VerifyJob and ends the session with its verdict

@@ -242,30 +242,14 @@ func (c *gateConfig) loadReaderAuth() (holder.ReaderAuthSigner, error) {
 	return &issuer.ReaderSigner{CertKey: issuer.CertKey{Certificate: certs[0], Key: key}, Chain: chain}, nil
 }
 
-// laneProfile returns the lane's profile, ready for the engine's decision hook. The
-// engine hands the profile the verification result only (not the DeviceResponse), so the
-// MSO-based checks (freshness, device-auth kind, curve, status list) cannot be made and
-// would reject everything: they are switched off, and dropped names them for a warning.
-// verify still checks the MSO validity period and every signature.
-func laneProfile(name string) (p *profile.Profile, dropped []string, err error) {
-	p = profile.Builtin(name)
+// laneProfile returns the lane's built-in profile, compiled.
+func laneProfile(name string) (*profile.Profile, error) {
+	p := profile.Builtin(name)
 	if p == nil {
-		return nil, nil, fmt.Errorf("unknown profile %q", name)
-	}
-	if p.Freshness != (profile.Freshness{}) {
-		dropped, p.Freshness = append(dropped, "freshness"), profile.Freshness{}
-	}
-	if len(p.DeviceAuth) > 0 {
-		dropped, p.DeviceAuth = append(dropped, "device_auth"), nil
-	}
-	if len(p.Curves) > 0 {
-		dropped, p.Curves = append(dropped, "curves"), nil
-	}
-	if p.Status != profile.StatusOff {
-		dropped, p.Status = append(dropped, "status"), profile.StatusOff
+		return nil, fmt.Errorf("unknown profile %q", name)
 	}
 	if err := p.Compile(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return p, dropped, nil
+	return p, nil
 }

@@ -45,13 +45,14 @@ type gateLane struct {
 	cfg      laneConfig
 	sw       *laneSwitch
 	request  []holder.RequestedDoc
-	decide   func(*verify.Result) (readersession.Outcome, string)
+	decider  *gate.SessionDecider
 	readAuth holder.ReaderAuthSigner
 	cache    *verify.ChainCache
 }
 
 func (l *gateLane) readerConfig(ts *verify.TrustStore) *readersession.Config {
-	return &readersession.Config{Request: l.request, ReaderAuth: l.readAuth, Trust: ts, Cache: l.cache, Decide: l.decide}
+	return &readersession.Config{Request: l.request, ReaderAuth: l.readAuth, Trust: ts, Cache: l.cache,
+		Verify: l.decider.Run, Decide: l.decider.Decide}
 }
 
 // serveGate runs the service a configuration file describes (serve --config). Invalid
@@ -86,16 +87,14 @@ func serveGate(ctx context.Context, sigs <-chan os.Signal, path string, o gateOv
 	}
 	lanes := make([]*gateLane, len(cfg.Lanes))
 	for i, lc := range cfg.Lanes {
-		p, dropped, err := laneProfile(lc.Profile)
+		p, err := laneProfile(lc.Profile)
 		if err != nil {
 			return fail(stderr, "serve", fmt.Errorf("config: lanes[%d].profile: %w", i, err))
 		}
-		if len(dropped) > 0 {
-			log.Warn("profile checks that need the MSO are not enforced on this lane",
-				zap.String("lane", lc.Name), zap.String("profile", lc.Profile), zap.Strings("checks", dropped))
-		}
-		d := &gate.SessionDecider{Profile: p}
-		lanes[i] = &gateLane{cfg: lc, request: p.Request(), decide: d.Decide, readAuth: readAuth, cache: verify.NewChainCache(64)}
+		// the decider runs on the crypto worker with the DeviceResponse at hand, so the
+		// profile's MSO checks (freshness, device-auth kind, curves, status) apply
+		lanes[i] = &gateLane{cfg: lc, request: p.Request(), decider: &gate.SessionDecider{Profile: p},
+			readAuth: readAuth, cache: verify.NewChainCache(64)}
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
