@@ -18,6 +18,10 @@ import (
 // SessionSettings configure the reader sessions of one lane.
 type SessionSettings struct {
 	Reader *readersession.Config
+	// ReaderFunc, when set, gives each new session its reader configuration (it is
+	// read once, at the session's start): a lane can then change trust anchors without
+	// touching sessions under way. Otherwise Reader is used.
+	ReaderFunc func() *readersession.Config
 	// EngagementTimeout bounds the time from arrival to the holder's first answer.
 	EngagementTimeout time.Duration
 	// InactivityTimeout bounds the silence between two messages after that.
@@ -64,7 +68,7 @@ type sessionActor struct {
 func (s *sessionActor) Receive(ctx actor.Context) {
 	contained(s.env.Counters, func() { s.receive(ctx) }, func(desc string) {
 		if s.rs == nil {
-			s.rs = readersession.New(s.settings.Reader)
+			s.rs = readersession.New(s.settings.reader())
 		}
 		s.apply(ctx, s.rs.Fail(readersession.Error, readersession.ReasonInternal, "session actor panic: "+desc))
 	})
@@ -73,7 +77,7 @@ func (s *sessionActor) Receive(ctx actor.Context) {
 func (s *sessionActor) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		s.rs = readersession.New(s.settings.Reader)
+		s.rs = readersession.New(s.settings.reader())
 		s.link = ctx.Spawn(LinkProps(s.env, s.arrival.Conn, s.settings.Framer))
 		s.arm(ctx, s.settings.EngagementTimeout, "engagement_timeout")
 		if a := s.arrival; a.ReaderKey != nil {
@@ -175,4 +179,11 @@ func stopAfterLink(ctx actor.Context, link *actor.PID) {
 		return
 	}
 	ctx.Poison(link)
+}
+
+func (s *SessionSettings) reader() *readersession.Config {
+	if s.ReaderFunc != nil {
+		return s.ReaderFunc()
+	}
+	return s.Reader
 }

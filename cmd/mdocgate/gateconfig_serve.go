@@ -43,7 +43,7 @@ type serveEvent struct {
 // reader configuration for a trust store.
 type gateLane struct {
 	cfg      laneConfig
-	sw       *laneSwitch
+	current  atomic.Pointer[readersession.Config] // what new sessions use; swapped on reload
 	request  []holder.RequestedDoc
 	decider  *gate.SessionDecider
 	readAuth holder.ReaderAuthSigner
@@ -117,12 +117,8 @@ func serveGate(ctx context.Context, sigs <-chan os.Signal, path string, o gateOv
 			Reason: v.Reason, Detail: v.Detail, LatencyMs: float64(v.Latency().Microseconds()) / 1000})
 	})
 	defer unsub()
-	var switches []*laneSwitch
 	abort := func(err error) int {
 		eng.Shutdown(context.Background())
-		for _, sw := range switches {
-			sw.Close()
-		}
 		srv.Close()
 		ln.Close()
 		return fail(stderr, "serve", err)
@@ -132,11 +128,10 @@ func serveGate(ctx context.Context, sigs <-chan os.Signal, path string, o gateOv
 		if l.cfg.Bearer == web.BearerWebSocket {
 			src = srv.WebSocketListener()
 		}
-		l.sw = newLaneSwitch(l.cfg.Name, src, actors.LaneConfig{MaxInFlight: l.cfg.MaxInFlight,
-			Sessions: actors.SessionSettings{EngagementTimeout: l.cfg.EngagementTimeout,
-				InactivityTimeout: l.cfg.InactivityTimeout, Framer: web.WholeMessage{}}})
-		switches = append(switches, l.sw)
-		if err := l.sw.next(eng, l.readerConfig(ts)); err != nil {
+		l.current.Store(l.readerConfig(ts))
+		if err := eng.AddLane(&actors.LaneConfig{Name: l.cfg.Name, Listener: src, MaxInFlight: l.cfg.MaxInFlight,
+			Sessions: actors.SessionSettings{ReaderFunc: l.current.Load, EngagementTimeout: l.cfg.EngagementTimeout,
+				InactivityTimeout: l.cfg.InactivityTimeout, Framer: web.WholeMessage{}}}); err != nil {
 			return abort(fmt.Errorf("lanes[%d]: %w", i, err))
 		}
 	}
@@ -164,7 +159,7 @@ func serveGate(ctx context.Context, sigs <-chan os.Signal, path string, o gateOv
 			done = true
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reloadTrust(cfg, lanes, eng, log, out)
+				reloadTrust(cfg, lanes, log, out)
 				continue
 			}
 			done = true
@@ -177,21 +172,18 @@ func serveGate(ctx context.Context, sigs <-chan os.Signal, path string, o gateOv
 		}
 	}
 	log.Info("shutting down: finishing sessions under way", zap.Int64("in_flight", eng.Counters().InFlight.Load()))
-	shutdownWeb(srv, eng, ops, switches, served, cfg.ShutdownTimeout, stderr)
+	shutdownWeb(srv, eng, ops, served, cfg.ShutdownTimeout, stderr)
 	return code
 }
 
-// reloadTrust re-reads the trust anchors and moves every lane to a reader configuration
-// using them; sessions under way keep the store they started with. A failed reload keeps
-// the current trust.
-func reloadTrust(cfg *gateConfig, lanes []*gateLane, eng *supervisor.Engine, log *zap.Logger, out *lockedWriter) {
+// reloadTrust re-reads the trust anchors and gives every lane a reader configuration
+// using them for its next sessions; sessions under way keep the store they started with.
+// A failed reload keeps the current trust.
+func reloadTrust(cfg *gateConfig, lanes []*gateLane, log *zap.Logger, out *lockedWriter) {
 	ts, err := cfg.loadTrust(time.Now())
 	if err == nil {
 		for _, l := range lanes {
-			if err = l.sw.next(eng, l.readerConfig(ts)); err != nil {
-				err = fmt.Errorf("lane %s: %w", l.cfg.Name, err)
-				break
-			}
+			l.current.Store(l.readerConfig(ts))
 		}
 	}
 	if err != nil {

@@ -234,14 +234,13 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 		}
 	}
 	log.Info("shutting down: finishing sessions under way", zap.Int64("in_flight", eng.Counters().InFlight.Load()))
-	shutdownWeb(srv, eng, ops, nil, served, *shutdownTimeout, stderr)
+	shutdownWeb(srv, eng, ops, served, *shutdownTimeout, stderr)
 	return code
 }
 
 // shutdownWeb stops a web service in order: no new engagements, sessions under way
-// finish (within timeout), the lane switches stop, the dashboard's event streams end,
-// then the HTTP servers stop.
-func shutdownWeb(srv *web.Server, eng *supervisor.Engine, ops *opsServer, switches []*laneSwitch, served <-chan error,
+// finish (within timeout), the dashboard's event streams end, then the HTTP servers stop.
+func shutdownWeb(srv *web.Server, eng *supervisor.Engine, ops *opsServer, served <-chan error,
 	timeout time.Duration, stderr io.Writer) {
 	if ops != nil {
 		ops.healthy.Store(false)
@@ -251,9 +250,6 @@ func shutdownWeb(srv *web.Server, eng *supervisor.Engine, ops *opsServer, switch
 	defer cancel()
 	if err := eng.Shutdown(sctx); err != nil {
 		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
-	}
-	for _, sw := range switches {
-		sw.Close()
 	}
 	if ops != nil {
 		ops.close(sctx)

@@ -566,7 +566,7 @@ func TestServeGateReload(t *testing.T) {
 		t.Fatalf("session in flight across the reload: %v", v)
 	}
 	presentOnce(t, g.info.Origin, b.cred)
-	if v := g.next(t, isVerdict); v["outcome"] != "accepted" || v["lane"] != "web-ws.r1" {
+	if v := g.next(t, isVerdict); v["outcome"] != "accepted" || v["lane"] != "web-ws" {
 		t.Fatalf("B after reload: %v", v)
 	}
 	presentOnce(t, g.info.Origin, a.cred)
