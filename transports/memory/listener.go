@@ -15,12 +15,8 @@ var ErrNoListener = errors.New("memory: no listener with that name")
 // Accepts their arrivals. It implements transports.Listener.
 type Listener struct {
 	name    string
-	backlog chan *transports.Arrival
-	done    chan struct{}
-
-	mu     sync.Mutex // orders Engage against Close
-	closed bool
-	onStop func() // removes the listener from its Network
+	backlog *transports.Backlog
+	onStop  func() // removes the listener from its Network; set before the listener is shared
 }
 
 var _ transports.Listener = (*Listener)(nil)
@@ -31,7 +27,7 @@ func NewListener(name string, backlog int) *Listener {
 	if backlog < 1 {
 		backlog = 1
 	}
-	return &Listener{name: name, backlog: make(chan *transports.Arrival, backlog), done: make(chan struct{})}
+	return &Listener{name: name, backlog: transports.NewBacklog(backlog)}
 }
 
 // Name is the name the listener was made with.
@@ -56,61 +52,26 @@ func (l *Listener) Engage(ctx context.Context, deviceEngagement, handover []byte
 		Bearer:           Bearer,
 		Reject:           func(reason error) { r.closeWith(busyError(reason)) },
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return nil, transports.ErrClosed
+	if err := l.backlog.Offer(a); err != nil {
+		return nil, err
 	}
-	select {
-	case l.backlog <- a:
-		return h, nil
-	default:
-		return nil, transports.ErrBusy
-	}
+	return h, nil
 }
 
 // Accept waits for the next arrival. It returns transports.ErrClosed once the listener
 // is closed, or the context's error.
 func (l *Listener) Accept(ctx context.Context) (*transports.Arrival, error) {
-	select {
-	case <-l.done:
-		return nil, transports.ErrClosed
-	default:
-	}
-	select {
-	case a := <-l.backlog:
-		return a, nil
-	case <-l.done:
-		return nil, transports.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return l.backlog.Accept(ctx)
 }
 
 // Close stops the listener: pending and later Accept calls return transports.ErrClosed,
 // later Engage calls too, and the holders still waiting in the backlog see their
 // connection closed. It is idempotent.
 func (l *Listener) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
+	if l.backlog.Close(func(a *transports.Arrival) { a.Conn.Close() }) && l.onStop != nil {
+		l.onStop()
 	}
-	l.closed = true
-	close(l.done)
-	stop := l.onStop
-	l.mu.Unlock()
-	for {
-		select {
-		case a := <-l.backlog:
-			a.Conn.Close()
-		default:
-			if stop != nil {
-				stop()
-			}
-			return nil
-		}
-	}
+	return nil
 }
 
 // Network is a set of named listeners, so that simulated holders can find a reader lane
