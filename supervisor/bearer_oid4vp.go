@@ -187,37 +187,12 @@ func RunOID4VPLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 		hist.add(lat)
 	}
 
-	sem := make(chan struct{}, cfg.Concurrency)
+	pace := newPacer(cfg)
 	var wg sync.WaitGroup
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
-	start := time.Now()
-	var deadline time.Time
-	if cfg.Duration > 0 {
-		deadline = start.Add(cfg.Duration)
-	}
 	var spawned, done int64
 	total := int64(cfg.Holders)
-spawn:
-	for i := 0; cfg.Holders <= 0 || i < cfg.Holders; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			break spawn
-		}
-		if cfg.Rate > 0 {
-			if wait := time.Until(start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-ctx.Done():
-					<-sem
-					break spawn
-				}
-			}
-		}
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			<-sem
-			break
-		}
+	for i := 0; pace.next(ctx, i); i++ {
 		b := pick(cfg.Mix, rng)
 		l := lanes[i%len(lanes)]
 		wcfg := oid4vp.WalletConfig{Credentials: []*issuer.Credential{w.valid[i%len(w.valid)]}, Trust: walletTrust,
@@ -253,7 +228,7 @@ spawn:
 				if cfg.Progress != nil {
 					cfg.Progress(d, total)
 				}
-				<-sem
+				pace.done()
 				wg.Done()
 			}()
 			o, reason, lat := oid4vpHolder(ctx, l.v, oid4vp.NewWallet(wcfg), opts, b, think)
@@ -261,7 +236,7 @@ spawn:
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed := time.Since(pace.start)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	shutdownErr := srv.Shutdown(shutdownCtx)
 	cancel()

@@ -335,37 +335,12 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 	unsub := eng.Results().Subscribe(t.verdict)
 	defer unsub()
 
-	sem := make(chan struct{}, cfg.Concurrency)
+	pace := newPacer(cfg)
 	var wg sync.WaitGroup
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	start := time.Now()
-	var deadline time.Time
-	if cfg.Duration > 0 {
-		deadline = start.Add(cfg.Duration)
-	}
 	var doneCount atomic.Int64
 	total := int64(cfg.Holders)
-spawn:
-	for i := 0; cfg.Holders <= 0 || i < cfg.Holders; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			break spawn
-		}
-		if cfg.Rate > 0 {
-			if wait := time.Until(start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-ctx.Done():
-					<-sem
-					break spawn
-				}
-			}
-		}
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			<-sem
-			break
-		}
+	for i := 0; pace.next(ctx, i); i++ {
 		b := pick(cfg.Mix, rng)
 		hc := holderConfigFor(b, w, i, cfg, rng)
 		lane := lanes[i%len(lanes)]
@@ -390,7 +365,7 @@ spawn:
 			if cfg.Progress != nil {
 				cfg.Progress(d, total)
 			}
-			<-sem
+			pace.done()
 			wg.Done()
 		}
 		eng.SpawnHolder(hc)
@@ -399,7 +374,7 @@ spawn:
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Timeout*3+5*time.Second)
 	drainErr := eng.Drain(drainCtx)
 	cancel()
-	elapsed := time.Since(start)
+	elapsed := time.Since(pace.start)
 	counters := eng.Counters()
 
 	unsub() // a verdict arriving after a timed-out drain must not race with the tally's read
