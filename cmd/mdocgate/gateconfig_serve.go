@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,25 +150,7 @@ func serveGate(ctx context.Context, sigs <-chan os.Signal, path string, o gateOv
 	log.Info("serving", zap.String("origin", srv.Origin()), zap.String("listen", ln.Addr().String()),
 		zap.String("http_addr", info.HTTP), zap.Int("anchors", ts.Len()), zap.Int("lanes", len(lanes)))
 
-	code := exitOK
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				reloadTrust(cfg, lanes, log, out)
-				continue
-			}
-			done = true
-		case err := <-served:
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
-				code = 1
-			}
-			done = true
-		}
-	}
+	code := waitForStop(ctx, sigs, served, stderr, func() { reloadTrust(cfg, lanes, log, out) })
 	log.Info("shutting down: finishing sessions under way", zap.Int64("in_flight", eng.Counters().InFlight.Load()))
 	shutdownWeb(srv, eng, ops, served, cfg.ShutdownTimeout, stderr)
 	return code

@@ -214,28 +214,33 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 	out.line(info)
 	log.Info("serving", zap.String("origin", srv.Origin()), zap.String("listen", ln.Addr().String()))
 
-	code := exitOK
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				log.Warn("SIGHUP: trust reload needs --config; ignored")
-				continue
-			}
-			done = true
-		case err := <-served:
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
-				code = 1
-			}
-			done = true
-		}
-	}
+	code := waitForStop(ctx, sigs, served, stderr, func() { log.Warn("SIGHUP: trust reload needs --config; ignored") })
 	log.Info("shutting down: finishing sessions under way", zap.Int64("in_flight", eng.Counters().InFlight.Load()))
 	shutdownWeb(srv, eng, ops, served, *shutdownTimeout, stderr)
 	return code
+}
+
+// waitForStop serves until ctx ends, a stop signal arrives or the server fails (exit 1);
+// SIGHUP calls onHUP and goes on.
+func waitForStop(ctx context.Context, sigs <-chan os.Signal, served <-chan error, stderr io.Writer, onHUP func()) int {
+	for {
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				onHUP()
+				continue
+			}
+			return exitOK
+		case err := <-served:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
+				return 1
+			}
+			return exitOK
+		}
+	}
 }
 
 // shutdownWeb stops a web service in order: no new engagements, sessions under way
