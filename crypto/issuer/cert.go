@@ -154,7 +154,7 @@ func newRoot(opts IACAOptions, reader bool) (*Authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %s key: %w", what, err)
 	}
-	ski, err := subjectKeyID(key)
+	ski, err := SubjectKeyID(key)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %s SKI: %w", what, err)
 	}
@@ -264,7 +264,7 @@ func (a *Authority) issueLeaf(what string, s leafSpec) (*CertKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %s key: %w", what, err)
 	}
-	ski, err := subjectKeyID(key)
+	ski, err := SubjectKeyID(key)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %s SKI: %w", what, err)
 	}
@@ -346,7 +346,9 @@ func createCert(tmpl, parent *x509.Certificate, subjectKey, signerKey *keys.Priv
 }
 
 // subjectKeyID is RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bit string.
-func subjectKeyID(key *keys.PrivateKey) ([]byte, error) {
+// SubjectKeyID is the certificate profile's SubjectKeyIdentifier of key: SHA-1 of the
+// subjectPublicKey bits (RFC 5280 method 1; Go's automatic SKI uses truncated SHA-256).
+func SubjectKeyID(key *keys.PrivateKey) ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(key.Public())
 	if err != nil {
 		return nil, err

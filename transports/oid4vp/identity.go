@@ -2,7 +2,6 @@ package oid4vp
 
 import (
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -45,18 +44,10 @@ func NewIdentity(root *issuer.Authority, commonName string, dnsNames ...string) 
 	if err != nil {
 		return nil, err
 	}
-	pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	ski, err := issuer.SubjectKeyID(key)
 	if err != nil {
 		return nil, err
 	}
-	var spki struct {
-		Algorithm pkix.AlgorithmIdentifier
-		PublicKey asn1.BitString
-	}
-	if _, err := asn1.Unmarshal(pubDER, &spki); err != nil {
-		return nil, err
-	}
-	ski := sha1.Sum(spki.PublicKey.Bytes)
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, err
@@ -77,7 +68,7 @@ func NewIdentity(root *issuer.Authority, commonName string, dnsNames ...string) 
 		NotAfter:           na.UTC().Truncate(time.Second),
 		KeyUsage:           x509.KeyUsageDigitalSignature,
 		UnknownExtKeyUsage: []asn1.ObjectIdentifier{issuer.OIDMdlReaderAuth, issuer.OIDMdocReaderAuth},
-		SubjectKeyId:       ski[:],
+		SubjectKeyId:       ski,
 		AuthorityKeyId:     ca.SubjectKeyId,
 		DNSNames:           dnsNames,
 	}

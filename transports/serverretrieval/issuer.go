@@ -2,7 +2,6 @@ package serverretrieval
 
 import (
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
@@ -43,18 +42,10 @@ func NewJWSSigner(iaca *issuer.Authority) (*JWSSigner, error) {
 	if err != nil {
 		return nil, err
 	}
-	pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	ski, err := issuer.SubjectKeyID(key)
 	if err != nil {
 		return nil, err
 	}
-	var spki struct {
-		Algorithm pkix.AlgorithmIdentifier
-		PublicKey asn1.BitString
-	}
-	if _, err := asn1.Unmarshal(pubDER, &spki); err != nil {
-		return nil, err
-	}
-	ski := sha1.Sum(spki.PublicKey.Bytes)
 	ekuDER, err := asn1.Marshal([]asn1.ObjectIdentifier{OIDJWSSigner})
 	if err != nil {
 		return nil, err
@@ -77,7 +68,7 @@ func NewJWSSigner(iaca *issuer.Authority) (*JWSSigner, error) {
 		NotBefore:       nb.UTC().Truncate(time.Second),
 		NotAfter:        na.UTC().Truncate(time.Second),
 		KeyUsage:        x509.KeyUsageDigitalSignature,
-		SubjectKeyId:    ski[:],
+		SubjectKeyId:    ski,
 		AuthorityKeyId:  ca.SubjectKeyId,
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: ekuDER}},
 	}
