@@ -17,7 +17,7 @@ func CryptoPoolProps(env *Env, workers int) *actor.Props {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return actor.PropsFromProducer(func() actor.Actor {
+	return env.Props(func() actor.Actor {
 		return &cryptoDispatcher{env: env, workers: workers}
 	}, actor.WithSupervisor(restartCounting(env)))
 }
@@ -42,7 +42,7 @@ type workerJob struct {
 func (d *cryptoDispatcher) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		props := actor.PropsFromProducer(func() actor.Actor { return &cryptoWorker{env: d.env} })
+		props := d.env.Props(func() actor.Actor { return &cryptoWorker{env: d.env} })
 		for i := 0; i < d.workers; i++ {
 			ctx.Spawn(props)
 		}

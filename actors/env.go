@@ -24,6 +24,18 @@ type Env struct {
 	Goroutines *sync.WaitGroup
 	// ChaosPanic is the probability that a crypto worker panics on a job (fault injection).
 	ChaosPanic float64
+	// Dispatcher, when set, runs every actor's mailbox (see WorkerDispatcher); nil keeps
+	// protoactor's goroutine-per-run default.
+	Dispatcher actor.Dispatcher
+}
+
+// Props returns the props of an actor of this engine: producer, the options given, and
+// the engine's dispatcher.
+func (e *Env) Props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
+	if e.Dispatcher != nil {
+		opts = append(opts, actor.WithDispatcher(e.Dispatcher))
+	}
+	return actor.PropsFromProducer(producer, opts...)
 }
 
 // Admission is a global bound on in-flight sessions.

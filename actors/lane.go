@@ -30,7 +30,7 @@ func LaneProps(env *Env, cfg *LaneConfig) *actor.Props {
 	if cfg.Sessions.Framer == nil {
 		cfg.Sessions.Framer = transports.ChunkFramer{}
 	}
-	return actor.PropsFromProducer(func() actor.Actor {
+	return env.Props(func() actor.Actor {
 		return &laneActor{env: env, cfg: cfg, open: map[string]*openSession{}}
 	}, actor.WithSupervisor(stopCounting(env)))
 }

@@ -28,7 +28,7 @@ var errWriteQueueFull = errors.New("link write queue full")
 // A link has one reader goroutine for its whole life and a writer goroutine only while
 // it has messages to write, so an idle session costs one goroutine.
 func LinkProps(env *Env, conn transports.Conn, framer transports.Framer) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
+	return env.Props(func() actor.Actor {
 		return &linkActor{env: env, conn: conn, framer: framer}
 	})
 }

@@ -44,7 +44,7 @@ func newSessionID() string {
 }
 
 func sessionProps(env *Env, lane string, settings *SessionSettings, a *transports.Arrival, id string, started time.Time) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
+	return env.Props(func() actor.Actor {
 		return &sessionActor{env: env, lane: lane, settings: settings, arrival: a, id: id, started: started}
 	}, actor.WithSupervisor(stopCounting(env)))
 }

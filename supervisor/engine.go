@@ -28,16 +28,22 @@ type Config struct {
 	Log *zap.Logger
 	// ChaosPanic is the probability of an injected crypto worker panic per job.
 	ChaosPanic float64
+	// MailboxWorkers is the number of long-lived goroutines that run the actors'
+	// mailboxes (actors.WorkerDispatcher); 0 means sixteen per CPU, negative means
+	// protoactor's default of a new goroutine per mailbox run.
+	MailboxWorkers int
 }
 
 // Engine is a running actor tree.
 type Engine struct {
-	system  *actor.ActorSystem
-	env     *actors.Env
-	pool    *actor.PID
-	lanes   *actor.PID
-	mu      sync.Mutex
-	stopped bool
+	system *actor.ActorSystem
+	env    *actors.Env
+	pool   *actor.PID
+	lanes  *actor.PID
+	// dispatcher runs the mailboxes; nil with protoactor's default
+	dispatcher *actors.WorkerDispatcher
+	mu         sync.Mutex
+	stopped    bool
 }
 
 // Start builds the tree: the crypto pool first, then an empty lanes supervisor.
@@ -52,6 +58,10 @@ func Start(cfg Config) *Engine {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(NewZapHandler(log.Named("protoactor"), slog.LevelWarn))
 	}))
+	var dispatcher *actors.WorkerDispatcher
+	if cfg.MailboxWorkers >= 0 {
+		dispatcher = actors.NewWorkerDispatcher(cfg.MailboxWorkers, 0)
+	}
 	env := &actors.Env{
 		Results:    actors.NewResults(),
 		Counters:   &actors.Counters{},
@@ -60,10 +70,13 @@ func Start(cfg Config) *Engine {
 		Goroutines: &sync.WaitGroup{},
 		ChaosPanic: cfg.ChaosPanic,
 	}
-	e := &Engine{system: system, env: env}
+	if dispatcher != nil {
+		env.Dispatcher = dispatcher
+	}
+	e := &Engine{system: system, env: env, dispatcher: dispatcher}
 	e.pool, _ = system.Root.SpawnNamed(actors.CryptoPoolProps(env, cfg.Workers), "crypto")
 	env.Pool = e.pool
-	e.lanes, _ = system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &lanesSupervisor{env: env} }), "lanes")
+	e.lanes, _ = system.Root.SpawnNamed(env.Props(func() actor.Actor { return &lanesSupervisor{env: env} }), "lanes")
 	return e
 }
 
@@ -135,9 +148,15 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
+		if e.dispatcher != nil {
+			go e.dispatcher.Stop() // its workers finish once the actors they run return
+		}
 		return errors.New("supervisor: I/O goroutines did not stop")
 	}
 	e.system.Shutdown()
+	if e.dispatcher != nil {
+		e.dispatcher.Stop()
+	}
 	return drainErr
 }
 

@@ -1,0 +1,53 @@
+package actors
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestWorkerDispatcherRunsEverything(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	d := NewWorkerDispatcher(4, 0)
+	var ran atomic.Int64
+	var wg sync.WaitGroup
+	const n = 10_000
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		d.Schedule(func() { ran.Add(1); wg.Done() })
+	}
+	wg.Wait()
+	if ran.Load() != n {
+		t.Fatalf("ran %d of %d", ran.Load(), n)
+	}
+	d.Stop()
+	// after Stop, runs go to their own goroutines
+	done := make(chan struct{})
+	d.Schedule(func() { close(done) })
+	<-done
+	if d.Throughput() != 300 {
+		t.Errorf("default throughput %d", d.Throughput())
+	}
+}
+
+// Runs that block every worker do not hold up a later run: it gets a goroutine of its own.
+func TestWorkerDispatcherNeverQueuesBehindBlockedWorkers(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	d := NewWorkerDispatcher(2, 0)
+	defer d.Stop()
+	release := make(chan struct{})
+	for i := 0; i < 5; i++ {
+		d.Schedule(func() { <-release })
+	}
+	done := make(chan struct{})
+	d.Schedule(func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a run waited behind blocked workers")
+	}
+	close(release)
+}
