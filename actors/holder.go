@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -43,7 +44,7 @@ func HolderProps(env *Env, cfg *HolderConfig) *actor.Props {
 	if cfg.Framer == nil {
 		cfg.Framer = transports.ChunkFramer{}
 	}
-	return actor.PropsFromProducer(func() actor.Actor { return &holderActor{env: env, cfg: cfg} },
+	return env.Props(func() actor.Actor { return &holderActor{env: env, cfg: cfg} },
 		actor.WithSupervisor(stopCounting(env)))
 }
 
@@ -55,6 +56,23 @@ type holderActor struct {
 	report   HolderReport
 	reported bool
 	timer    *time.Timer
+	pending  *pendingEngagement // the engagement under way, if any
+}
+
+// pendingEngagement is an engagement running on its own goroutine (over the Internet it
+// is a network call, and Receive never blocks). Whoever comes second of the actor giving
+// up and the connection arriving closes the connection.
+type pendingEngagement struct {
+	mu        sync.Mutex
+	abandoned bool
+	conn      transports.Conn // arrived and not yet taken by the actor
+}
+
+// holderEngaged carries the outcome of an engagement to the holder actor.
+type holderEngaged struct {
+	p    *pendingEngagement
+	conn transports.Conn
+	err  error
 }
 
 // holderRetry asks the holder to try engaging again.
@@ -78,6 +96,8 @@ func (h *holderActor) receive(ctx actor.Context) {
 		h.engage(ctx)
 	case holderRetry:
 		h.engage(ctx)
+	case holderEngaged:
+		h.engaged(ctx, m)
 	case linkMessage:
 		if h.cfg.Think > 0 {
 			self, system := ctx.Self(), ctx.ActorSystem()
@@ -101,6 +121,7 @@ func (h *holderActor) receive(ctx actor.Context) {
 		if h.timer != nil {
 			h.timer.Stop()
 		}
+		h.abandonEngagement()
 		h.finish(ctx, errors.New("holder stopped"))
 	}
 }
@@ -108,9 +129,42 @@ func (h *holderActor) receive(ctx actor.Context) {
 func (h *holderActor) engage(ctx actor.Context) {
 	h.report.Attempts++
 	h.report.EngagementDigest = digest(h.hs.DeviceEngagement())
-	engageCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	conn, err := h.cfg.Engage(engageCtx, h.hs.DeviceEngagement(), []byte{0xf6})
-	cancel()
+	p := &pendingEngagement{}
+	h.pending = p
+	self, system, engage, de := ctx.Self(), ctx.ActorSystem(), h.cfg.Engage, h.hs.DeviceEngagement()
+	h.env.Goroutines.Add(1)
+	go func() {
+		defer h.env.Goroutines.Done()
+		engageCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		conn, err := engage(engageCtx, de, []byte{0xf6})
+		cancel()
+		p.mu.Lock()
+		if p.abandoned {
+			p.mu.Unlock()
+			if conn != nil {
+				conn.Close()
+			}
+			return
+		}
+		p.conn = conn
+		p.mu.Unlock()
+		system.Root.Send(self, holderEngaged{p: p, conn: conn, err: err})
+	}()
+}
+
+// engaged continues once the engagement has an outcome.
+func (h *holderActor) engaged(ctx actor.Context, m holderEngaged) {
+	if m.p != h.pending || !m.p.take() {
+		return
+	}
+	h.pending = nil
+	conn, err := m.conn, m.err
+	if h.reported {
+		if conn != nil {
+			conn.Close()
+		}
+		return
+	}
 	if errors.Is(err, transports.ErrBusy) && h.report.Attempts <= h.cfg.Retries {
 		self, system := ctx.Self(), ctx.ActorSystem()
 		h.timer = time.AfterFunc(h.cfg.RetryAfter, func() { system.Root.Send(self, holderRetry{}) })
@@ -128,6 +182,36 @@ func (h *holderActor) engage(ctx actor.Context) {
 		h.hs.SetHandover(hc.Handover())
 	}
 	h.link = ctx.Spawn(LinkProps(h.env, conn, h.cfg.Framer))
+}
+
+// take claims the arrived connection for the actor; false once abandoned.
+func (p *pendingEngagement) take() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.abandoned {
+		return false
+	}
+	p.abandoned = true // from now on nobody else closes the connection
+	p.conn = nil
+	return true
+}
+
+// abandonEngagement gives up an engagement under way: its connection, arrived or still
+// to come, is closed.
+func (h *holderActor) abandonEngagement() {
+	p := h.pending
+	if p == nil {
+		return
+	}
+	h.pending = nil
+	p.mu.Lock()
+	p.abandoned = true
+	conn := p.conn
+	p.conn = nil
+	p.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
 }
 
 func (h *holderActor) answer(ctx actor.Context, msg []byte) {

@@ -1,0 +1,74 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/mdocgate/mdocgate/actors/holdersession"
+	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/memory"
+)
+
+// A holder stopped while its engagement is still a call under way reports once, and the
+// connection that arrives afterwards is closed, not leaked.
+func TestHolderStoppedDuringEngagement(t *testing.T) {
+	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, _ := keys.Generate(messages.CurveP256, nil)
+	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred.DevicePrivateKey = dk
+
+	d := NewWorkerDispatcher(2, 0)
+	defer d.Stop()
+	env := &Env{Results: NewResults(), Counters: &Counters{}, Goroutines: &sync.WaitGroup{}, Dispatcher: d}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	defer system.Shutdown()
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	readerSide, holderSide := memory.Pipe(memory.LinkConfig{})
+	var reports []HolderReport
+	var mu sync.Mutex
+	cfg := &HolderConfig{
+		Session: &holdersession.Config{Credentials: []*issuer.Credential{cred}},
+		Engage: func(ctx context.Context, _, _ []byte) (transports.Conn, error) {
+			close(entered)
+			<-release
+			return holderSide, nil
+		},
+		Done: func(r HolderReport) { mu.Lock(); reports = append(reports, r); mu.Unlock() },
+	}
+	pid := system.Root.Spawn(HolderProps(env, cfg))
+	<-entered // the engagement call is under way; the actor is not blocked by it
+	if err := system.Root.StopFuture(pid).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	env.Goroutines.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := readerSide.ReadFrame(ctx); err == nil {
+		t.Error("the late connection was left open")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reports) != 1 || reports[0].Engaged || reports[0].Err == nil {
+		t.Errorf("reports %+v, want one, not engaged, with an error", reports)
+	}
+}
