@@ -105,7 +105,7 @@ func BenchmarkStateMachines(b *testing.B) {
 	cpu0 := processCPUNanos()
 	defer func() { b.ReportMetric(float64(processCPUNanos()-cpu0)/float64(b.N), "cpu-ns/session") }()
 	for i := 0; b.Loop(); i++ {
-		h, err := holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{w.valid[0]}, UseMAC: true, ReaderTrust: w.readerRoot, ReaderTrustCache: w.holderCache})
+		h, err := holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{w.valid[0]}, UseMAC: true, ReaderTrust: w.readerRoot, ReaderTrustCache: w.holderCache, Index: w.holderIndex})
 		if err != nil {
 			b.Fatal(err)
 		}

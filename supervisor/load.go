@@ -186,6 +186,8 @@ type world struct {
 	untrusted  *issuer.Credential
 	// holderCache is shared by the simulated holders: they all meet the same readers.
 	holderCache *verify.ChainCache
+	// holderIndex is the simulated holders' wallet index of the credentials above.
+	holderIndex *holder.Index
 }
 
 func newWorld() (*world, error) {
@@ -214,7 +216,7 @@ func newWorld() (*world, error) {
 		return nil, err
 	}
 	w := &world{trust: verify.NewTrustStore(iaca.Certificate), readerAuth: rcert, readerRoot: verify.NewTrustStore(rroot.Certificate),
-		holderCache: verify.NewChainCache(16)}
+		holderCache: verify.NewChainCache(16), holderIndex: holder.NewIndex()}
 	issue := func(s *issuer.Signer, from, until time.Time) (*issuer.Credential, error) {
 		dk, err := keys.Generate(messages.CurveP256, nil)
 		if err != nil {
@@ -410,7 +412,7 @@ func bucket(m map[string]*Counts, k string) *Counts {
 
 func holderConfigFor(b Behaviour, w *world, i int, cfg LoadConfig, rng *rand.Rand) *actors.HolderConfig {
 	hs := &holdersession.Config{Credentials: []*issuer.Credential{w.valid[i%len(w.valid)]}, UseMAC: i%2 == 0,
-		ReaderTrust: w.readerRoot, ReaderTrustCache: w.holderCache}
+		ReaderTrust: w.readerRoot, ReaderTrustCache: w.holderCache, Index: w.holderIndex}
 	think := cfg.Think
 	switch b {
 	case Slow:

@@ -39,6 +39,9 @@ const (
 // Config describes one simulated holder. It is not modified by sessions.
 type Config struct {
 	Credentials []*issuer.Credential
+	// Index, optional and shareable between holders, remembers each credential's key
+	// check and item identifiers (holder.Index) so presentations don't redo them.
+	Index *holder.Index
 	// Curve of the ephemeral device key; 0 means P-256.
 	Curve int64
 	// Methods are the device retrieval methods put in the engagement (may be empty).
@@ -215,7 +218,7 @@ func (s *Session) respond(plainRequest []byte) *messages.DeviceResponse {
 	if s.cfg.ReaderTrust != nil && !s.readerAuthentic(req) {
 		return &messages.DeviceResponse{Version: "1.0", Status: messages.ResponseGeneralError}
 	}
-	p := holder.Presenter{Credentials: s.cfg.Credentials}
+	p := holder.Presenter{Credentials: s.cfg.Credentials, Index: s.cfg.Index}
 	opts := holder.PresentOptions{Rand: s.cfg.Rand}
 	if s.cfg.UseMAC {
 		opts.MACReaderKey = s.readerKey

@@ -10,9 +10,9 @@ package holder
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
@@ -26,6 +26,9 @@ type Presenter struct {
 	// Credentials in order of preference: a DocRequest is answered with the first
 	// credential of its docType. Each needs DevicePrivateKey, matching the MSO deviceKey.
 	Credentials []*issuer.Credential
+	// Index, optional, remembers each credential's key check and item identifiers across
+	// presentations (see Index); without it every presentation works them out again.
+	Index *Index
 }
 
 // PresentOptions selects the mdoc authentication.
@@ -61,7 +64,7 @@ const errorDataNotReturned = 0
 func (p *Presenter) BuildResponse(req *messages.DeviceRequest, transcript messages.SessionTranscript, opts PresentOptions) (*messages.DeviceResponse, error) {
 	resp := &messages.DeviceResponse{Version: "1.0", Status: messages.ResponseOK}
 	add := func(c *issuer.Credential, ir *messages.ItemsRequest) error {
-		doc, err := present(c, ir, transcript, opts)
+		doc, err := present(c, p.Index, ir, transcript, opts)
 		if err != nil {
 			return err
 		}
@@ -105,18 +108,12 @@ func (p *Presenter) find(docType string) *issuer.Credential {
 }
 
 // present builds one Document; ir nil discloses everything.
-func present(c *issuer.Credential, ir *messages.ItemsRequest, transcript messages.SessionTranscript, opts PresentOptions) (*messages.Document, error) {
-	if c.DevicePrivateKey == nil {
-		return nil, errors.New("no device private key")
-	}
-	mso, err := c.MSO()
+func present(c *issuer.Credential, index *Index, ir *messages.ItemsRequest, transcript messages.SessionTranscript, opts PresentOptions) (*messages.Document, error) {
+	prepared, err := index.get(c)
 	if err != nil {
 		return nil, err
 	}
-	if !c.DevicePrivateKey.COSEKey().Equal(&mso.DeviceKeyInfo.DeviceKey) {
-		return nil, errors.New("the device private key does not match the MSO deviceKey")
-	}
-	disclosed, errs, err := selectItems(c.IssuerSigned.NameSpaces, ir)
+	disclosed, errs, err := selectItems(c.IssuerSigned.NameSpaces, prepared, ir)
 	if err != nil {
 		return nil, err
 	}
@@ -148,27 +145,22 @@ func present(c *issuer.Credential, ir *messages.ItemsRequest, transcript message
 }
 
 // selectItems picks the issued items to disclose and lists the requested ones missing.
-func selectItems(issued *messages.Map[string, []messages.EncodedCBOR], ir *messages.ItemsRequest) (disclosed messages.Map[string, []messages.EncodedCBOR], errs messages.Map[string, messages.Map[string, int64]], err error) {
-	have := map[string]map[string]bool{}
+func selectItems(issued *messages.Map[string, []messages.EncodedCBOR], prepared *indexed, ir *messages.ItemsRequest) (disclosed messages.Map[string, []messages.EncodedCBOR], errs messages.Map[string, messages.Map[string, int64]], err error) {
 	for ns, items := range issued.All() {
 		var keep []messages.EncodedCBOR
-		have[ns] = map[string]bool{}
 		var wanted messages.Map[string, bool]
-		var nsRequested bool
 		if ir != nil {
-			wanted, nsRequested = ir.NameSpaces.Get(ns)
-			if !nsRequested {
+			var nsRequested bool
+			if wanted, nsRequested = ir.NameSpaces.Get(ns); !nsRequested {
 				continue
 			}
 		}
-		for i, b := range items {
-			it, err := messages.DecodeIssuerSignedItem(b)
-			if err != nil {
-				return disclosed, errs, fmt.Errorf("issued item %s[%d]: %w", ns, i, err)
-			}
-			have[ns][it.ElementIdentifier] = true
-			if _, ok := wanted.Get(it.ElementIdentifier); ir == nil || ok {
-				keep = append(keep, b)
+		if err := prepared.bad[ns]; err != nil {
+			return disclosed, errs, err
+		}
+		for i, id := range prepared.ids[ns] {
+			if _, ok := wanted.Get(id); ir == nil || ok {
+				keep = append(keep, items[i])
 			}
 		}
 		if len(keep) > 0 {
@@ -181,7 +173,7 @@ func selectItems(issued *messages.Map[string, []messages.EncodedCBOR], ir *messa
 	for ns, wanted := range ir.NameSpaces.All() {
 		var missing messages.Map[string, int64]
 		for _, id := range wanted.Keys() {
-			if !have[ns][id] {
+			if !slices.Contains(prepared.ids[ns], id) {
 				missing.Set(id, errorDataNotReturned)
 			}
 		}
