@@ -3,6 +3,8 @@ package actors
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -13,43 +15,94 @@ import (
 // creation, which the engine benchmark showed as ~8 % of all CPU. Workers keep their
 // grown stacks.
 //
-// A run is handed to an idle worker or, when none is idle, to a new goroutine: nothing
-// ever waits in a queue behind a busy worker, so an actor that blocks (a bearer whose
-// engagement is a network call) slows only itself, and no mailbox can be stranded.
+// Runs wait in a bounded queue; when it is full a run gets a goroutine of its own, so
+// Schedule never blocks. Actors here never block in Receive, but if one did and every
+// worker were stuck, a watchdog that sees queued runs and no progress for a tick adds a
+// temporary worker, so no mailbox is stranded.
 type WorkerDispatcher struct {
 	mu      sync.RWMutex // held shared by Schedule, exclusively by Stop
 	stopped bool
-	work    chan func() // unbuffered: a send succeeds only into an idle worker's hands
+	work    chan func()
+	runs    atomic.Uint64 // completed runs, the watchdog's measure of progress
+	quit    chan struct{}
 	done    sync.WaitGroup
 	through int
 }
 
 var _ actor.Dispatcher = (*WorkerDispatcher)(nil)
 
-// NewWorkerDispatcher starts workers goroutines (≤ 0: sixteen per CPU); throughput is the
+// Dispatcher sizing.
+const (
+	dispatcherQueue = 4096
+	// watchdogTick is how long queued runs may see no progress before a temporary
+	// worker is added.
+	watchdogTick = 20 * time.Millisecond
+)
+
+// NewWorkerDispatcher starts workers goroutines (≤ 0: four per CPU); throughput is the
 // messages a mailbox processes before yielding (≤ 0: 300, protoactor's default).
 func NewWorkerDispatcher(workers, throughput int) *WorkerDispatcher {
 	if workers <= 0 {
-		workers = 16 * runtime.GOMAXPROCS(0)
+		workers = 4 * runtime.GOMAXPROCS(0)
 	}
 	if throughput <= 0 {
 		throughput = 300
 	}
-	d := &WorkerDispatcher{work: make(chan func()), through: throughput}
-	d.done.Add(workers)
+	d := &WorkerDispatcher{work: make(chan func(), dispatcherQueue), quit: make(chan struct{}), through: throughput}
+	d.done.Add(workers + 1)
 	for i := 0; i < workers; i++ {
-		go func() {
-			defer d.done.Done()
-			for fn := range d.work {
-				fn()
-			}
-		}()
+		go d.worker(false)
 	}
+	go d.watchdog()
 	return d
 }
 
-// Schedule runs fn on an idle worker, or on a new goroutine when every worker is busy or
-// the dispatcher is stopped. It never blocks.
+// worker runs queued mailboxes until the queue closes, or, for a temporary worker,
+// until the queue is empty.
+func (d *WorkerDispatcher) worker(temporary bool) {
+	defer d.done.Done()
+	for {
+		var fn func()
+		var ok bool
+		if temporary {
+			select {
+			case fn, ok = <-d.work:
+			default:
+				return
+			}
+		} else {
+			fn, ok = <-d.work
+		}
+		if !ok {
+			return
+		}
+		fn()
+		d.runs.Add(1)
+	}
+}
+
+func (d *WorkerDispatcher) watchdog() {
+	defer d.done.Done()
+	t := time.NewTicker(watchdogTick)
+	defer t.Stop()
+	last := d.runs.Load()
+	for {
+		select {
+		case <-d.quit:
+			return
+		case <-t.C:
+		}
+		now := d.runs.Load()
+		if now == last && len(d.work) > 0 {
+			d.done.Add(1)
+			go d.worker(true)
+		}
+		last = now
+	}
+}
+
+// Schedule queues fn for a worker, or runs it on a new goroutine when the queue is full
+// or the dispatcher is stopped. It never blocks.
 func (d *WorkerDispatcher) Schedule(fn func()) {
 	d.mu.RLock()
 	if !d.stopped {
@@ -67,8 +120,8 @@ func (d *WorkerDispatcher) Schedule(fn func()) {
 // Throughput is the number of messages a mailbox run processes before it yields.
 func (d *WorkerDispatcher) Throughput() int { return d.through }
 
-// Stop waits for the workers to finish their runs and exit. Later Schedule calls run on
-// their own goroutines.
+// Stop lets the workers run what is queued and waits for them to exit. Later Schedule
+// calls run on their own goroutines.
 func (d *WorkerDispatcher) Stop() {
 	d.mu.Lock()
 	if d.stopped {
@@ -77,6 +130,7 @@ func (d *WorkerDispatcher) Stop() {
 	}
 	d.stopped = true
 	close(d.work)
+	close(d.quit)
 	d.mu.Unlock()
 	d.done.Wait()
 }

@@ -33,7 +33,7 @@ func TestWorkerDispatcherRunsEverything(t *testing.T) {
 	}
 }
 
-// Runs that block every worker do not hold up a later run: it gets a goroutine of its own.
+// Runs that block every worker do not strand a later run: the watchdog adds a worker.
 func TestWorkerDispatcherNeverQueuesBehindBlockedWorkers(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	d := NewWorkerDispatcher(2, 0)

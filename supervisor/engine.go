@@ -29,7 +29,7 @@ type Config struct {
 	// ChaosPanic is the probability of an injected crypto worker panic per job.
 	ChaosPanic float64
 	// MailboxWorkers is the number of long-lived goroutines that run the actors'
-	// mailboxes (actors.WorkerDispatcher); 0 means sixteen per CPU, negative means
+	// mailboxes (actors.WorkerDispatcher); 0 means four per CPU, negative means
 	// protoactor's default of a new goroutine per mailbox run.
 	MailboxWorkers int
 }
