@@ -125,6 +125,21 @@ func establish(ctx context.Context) (*pcsc.Client, error) {
 
 var slotRE = regexp.MustCompile(`^Virtual PCD(?: (\d+))? ([0-9A-Fa-f]{2}) ([0-9A-Fa-f]{2})$`)
 
+// readerSlot is a reader name as pcscd lists it (NUL-padded), with the port of its
+// virtual card when it is a vpcd slot (Port 0 otherwise).
+func readerSlot(name string) Slot {
+	s := Slot{Reader: strings.TrimRight(name, "\x00")}
+	if m := slotRE.FindStringSubmatch(s.Reader); m != nil {
+		base := DefaultVPCDPort
+		if m[1] != "" {
+			base, _ = strconv.Atoi(m[1])
+		}
+		y, _ := strconv.ParseUint(m[3], 16, 8)
+		s.Port = base + int(y)
+	}
+	return s
+}
+
 // VPCDSlots lists the vpcd slots pcscd offers, in port order. It fails with
 // ErrPCSCMissing when pcscd is not running or has no vpcd readers.
 func VPCDSlots(ctx context.Context) ([]Slot, error) {
@@ -139,17 +154,9 @@ func VPCDSlots(ctx context.Context) ([]Slot, error) {
 	}
 	var slots []Slot
 	for _, n := range names {
-		n = strings.TrimRight(n, "\x00")
-		m := slotRE.FindStringSubmatch(n)
-		if m == nil {
-			continue
+		if s := readerSlot(n); s.Port != 0 {
+			slots = append(slots, s)
 		}
-		base := DefaultVPCDPort
-		if m[1] != "" {
-			base, _ = strconv.Atoi(m[1])
-		}
-		y, _ := strconv.ParseUint(m[3], 16, 8)
-		slots = append(slots, Slot{Reader: n, Port: base + int(y)})
 	}
 	if len(slots) == 0 {
 		return nil, fmt.Errorf("%w: pcscd has no vpcd reader (readers: %q)", ErrPCSCMissing, names)
@@ -283,4 +290,61 @@ func (p *pcscCard) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 		return nil, pcscErr("Transmit", err)
 	}
 	return out, nil
+}
+
+// Readers lists every reader pcscd offers, vpcd or not, in pcscd's order. A vpcd slot
+// carries the port its virtual card dials; other readers have Port 0. It fails with
+// ErrPCSCMissing when pcscd is not running.
+func Readers(ctx context.Context) ([]Slot, error) {
+	c, err := establish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.ReleaseContext()
+	names, err := c.ListReaders()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPCSCMissing, pcscErr("ListReaders", err))
+	}
+	out := make([]Slot, 0, len(names))
+	for _, n := range names {
+		if s := readerSlot(n); s.Reader != "" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// FindReader returns the reader named name: the reader of exactly that name, otherwise
+// the only reader whose name contains name (case-insensitively). No match and several
+// matches are errors listing the readers.
+func FindReader(ctx context.Context, name string) (Slot, error) {
+	if name == "" {
+		return Slot{}, errors.New("pcsc: no reader name given")
+	}
+	readers, err := Readers(ctx)
+	if err != nil {
+		return Slot{}, err
+	}
+	var found []Slot
+	all := make([]string, len(readers))
+	for i, r := range readers {
+		all[i] = r.Reader
+		if r.Reader == name {
+			return r, nil
+		}
+		if strings.Contains(strings.ToLower(r.Reader), strings.ToLower(name)) {
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return Slot{}, fmt.Errorf("%w: no PC/SC reader matches %q (readers: %q)", ErrNoReader, name, all)
+	}
+	matches := make([]string, len(found))
+	for i, r := range found {
+		matches[i] = r.Reader
+	}
+	return Slot{}, fmt.Errorf("pcsc: %q matches several readers %q: give more of the name", name, matches)
 }
