@@ -31,6 +31,9 @@ type ListenerConfig struct {
 	// Ident, when set, gives the Ident the lane exposes in central client mode instead
 	// of BLEIdent(EDeviceKeyBytes): a test knob for a wrong reader.
 	Ident func(eDeviceKeyBytes []byte) []byte
+	// Mode, when set, is the only mode the lane uses: an engagement that does not offer
+	// it fails set-up. Zero takes either, central client mode first (ChooseMode).
+	Mode Mode
 }
 
 // Listener is a reader lane on BLE. Holders queue their engagement with Engage (the lane
@@ -214,6 +217,15 @@ func ReaderParams(deviceEngagement []byte, cfg ListenerConfig) (Params, error) {
 	}
 	if !found {
 		return Params{}, errors.New("ble: engagement offers no BLE retrieval method")
+	}
+	switch cfg.Mode {
+	case CentralClient:
+		o.PeripheralServerMode = false
+	case PeripheralServer:
+		o.CentralClientMode = false
+	}
+	if cfg.Mode != 0 && !o.CentralClientMode && !o.PeripheralServerMode {
+		return Params{}, fmt.Errorf("ble: engagement does not offer %s mode, the only mode of this lane", cfg.Mode)
 	}
 	mode, svc, err := ChooseMode(o)
 	if err != nil {

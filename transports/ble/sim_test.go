@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -490,5 +491,51 @@ func TestChooseModePrefersCentralClient(t *testing.T) {
 	}
 	if _, _, err := ChooseMode(messages.BLEOptions{}); err == nil {
 		t.Fatal("no mode accepted")
+	}
+}
+
+// A lane restricted to one mode uses it when the engagement offers both, and refuses an
+// engagement that offers only the other.
+func TestReaderParamsLaneMode(t *testing.T) {
+	k, err := keys.Generate(messages.CurveP256, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engagement := func(peripheral, central bool) []byte {
+		t.Helper()
+		u := NewUUID()
+		o := messages.BLEOptions{PeripheralServerMode: peripheral, CentralClientMode: central}
+		if peripheral {
+			o.PeripheralServerUUID = u[:]
+		}
+		if central {
+			o.CentralClientUUID = u[:]
+		}
+		e, err := messages.NewEngagement(k.COSEKey(), messages.NewBLEMethod(o))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	both := engagement(true, true)
+	for _, c := range []struct {
+		lane Mode
+		want Mode
+	}{{0, CentralClient}, {CentralClient, CentralClient}, {PeripheralServer, PeripheralServer}} {
+		p, err := ReaderParams(both, ListenerConfig{Mode: c.lane})
+		if err != nil || p.Mode != c.want {
+			t.Errorf("lane %v: mode %v, %v; want %v", c.lane, p.Mode, err, c.want)
+		}
+	}
+	if _, err := ReaderParams(engagement(false, true), ListenerConfig{Mode: PeripheralServer}); err == nil ||
+		!strings.Contains(err.Error(), "the only mode of this lane") {
+		t.Errorf("central-only engagement at a peripheral-server lane: %v", err)
+	}
+	if _, err := ReaderParams(engagement(true, false), ListenerConfig{Mode: CentralClient}); err == nil {
+		t.Error("peripheral-only engagement at a central-client lane accepted")
 	}
 }
