@@ -64,6 +64,11 @@ func Bearers() []string {
 	return out
 }
 
+// OpenBearer opens a registered bearer with its options (see each bearer's file for the
+// options it reads), for a caller that runs its own lanes on it, such as serve. Every
+// lane listens with b.Listen; simulated holders reach a lane with b.Engage.
+func OpenBearer(name string, opts BearerOptions) (Bearer, error) { return openBearer(name, opts) }
+
 func openBearer(name string, opts BearerOptions) (Bearer, error) {
 	bearersMu.Lock()
 	open, ok := bearers[name]

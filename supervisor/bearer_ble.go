@@ -17,7 +17,8 @@ func init() { RegisterBearer(ble.Bearer, openBLEBearer) }
 
 // bleBearer runs lanes and holders on one simulated BLE radio (transports/ble.Sim).
 //
-// Options: "ble-mode" peripheral|central|both (the mdoc's offer; default central),
+// Options: "ble-mode" peripheral|central|both (the mdoc's offer; default central; a lane
+// of a peripheral or central bearer uses that mode only, one of a both bearer either),
 // "mtu" 23..517 (every device's largest ATT MTU; default 185), "phy" 1M|2M (default 2M),
 // "l2cap" true|false (default false), "ios" true (devices behave like iPhones: MTU 185),
 // "realtime" true (sleep the modelled air time), "ble-ident" wrong (lanes expose a wrong
@@ -90,6 +91,12 @@ func (b *bleBearer) device(f ble.Faults) ble.DeviceConfig {
 
 func (b *bleBearer) Listen(lane string, backlog int) (transports.Listener, error) {
 	cfg := ble.ListenerConfig{MTU: ble.MaxMTU, L2CAP: b.l2cap}
+	switch b.mode {
+	case "central":
+		cfg.Mode = ble.CentralClient
+	case "peripheral":
+		cfg.Mode = ble.PeripheralServer
+	}
 	if b.wrongIdent {
 		cfg.Ident = func([]byte) []byte { return make([]byte, 16) }
 	}

@@ -21,6 +21,9 @@ import (
 //   - "realtime" true: the in-memory link sleeps the modelled air time
 //   - "handover" static|negotiated|alternate (default alternate: even holders static)
 //   - "short" true: the mdoc announces 255/256-byte sizes, so the reader uses short APDUs
+//   - "reader" NAME (nfc-pcsc only): the one PC/SC reader the bearer's lane uses, by name
+//     or unique substring (nfc.FindReader), vpcd or not; without it the lanes take the
+//     vpcd slots in port order. Simulated holders reach a vpcd reader only.
 func init() {
 	RegisterBearer(nfc.Bearer, func(o BearerOptions) (Bearer, error) { return openNFCBearer(o, false) })
 	RegisterBearer(nfc.PCSCBearer, func(o BearerOptions) (Bearer, error) { return openNFCBearer(o, true) })
@@ -39,6 +42,7 @@ type nfcBearer struct {
 	network *nfc.Network
 	mode    string
 	short   bool
+	reader  string // nfc-pcsc: the configured reader name, "" for the vpcd slots
 	slots   []nfc.Slot
 	slotSem map[string]chan struct{}
 	slotOf  map[string]nfc.Slot
@@ -61,6 +65,11 @@ func openNFCBearer(o BearerOptions, pcsc bool) (Bearer, error) {
 			b.network.Timing.RealTime, err = strconv.ParseBool(v)
 		case "short":
 			b.short, err = strconv.ParseBool(v)
+		case "reader":
+			if !pcsc {
+				err = errors.New("only the nfc-pcsc bearer has readers")
+			}
+			b.reader = v
 		case "handover":
 			if v != "static" && v != "negotiated" && v != "alternate" {
 				err = errors.New("want static, negotiated or alternate")
@@ -77,11 +86,19 @@ func openNFCBearer(o BearerOptions, pcsc bool) (Bearer, error) {
 		b.name = nfc.PCSCBearer
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		slots, err := nfc.VPCDSlots(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("transport nfc-pcsc: %w", err)
+		if b.reader != "" {
+			slot, err := nfc.FindReader(ctx, b.reader)
+			if err != nil {
+				return nil, fmt.Errorf("transport nfc-pcsc: %w", err)
+			}
+			b.slots = []nfc.Slot{slot}
+		} else {
+			slots, err := nfc.VPCDSlots(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("transport nfc-pcsc: %w", err)
+			}
+			b.slots = slots
 		}
-		b.slots = slots
 	}
 	return b, nil
 }
@@ -155,6 +172,9 @@ func (b *nfcBearer) engage(ctx context.Context, lane string, de []byte, f LinkFa
 	b.mu.Unlock()
 	if sem == nil {
 		return nil, fmt.Errorf("nfc-pcsc: no lane %q", lane)
+	}
+	if slot.Port == 0 {
+		return nil, fmt.Errorf("nfc-pcsc: reader %q is not a vpcd slot: no simulated card can reach it", slot.Reader)
 	}
 	select { // one card per reader slot: queue at the lane
 	case sem <- struct{}{}:
