@@ -199,6 +199,14 @@ func sniffImage(b []byte) string {
 	return ""
 }
 
+// Actuate carries out v.Action on the actuator (nothing without one) for a verdict
+// decided earlier, e.g. by ProcessDecision on a Gate without an Actuator while the
+// session was still open. As in Process, a failed open falls back to calling staff and
+// v records it.
+func (g *Gate) Actuate(ctx context.Context, laneID, sessionID string, v *Verdict) {
+	g.actuate(ctx, laneID, sessionID, v)
+}
+
 // actuate tells the actuator; a failed open falls back to calling staff.
 func (g *Gate) actuate(ctx context.Context, laneID, sessionID string, v *Verdict) {
 	if g.Actuator == nil {

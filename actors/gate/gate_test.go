@@ -252,3 +252,45 @@ func TestSessionDecider(t *testing.T) {
 		t.Fatalf("%+v", v)
 	}
 }
+
+func TestLogActuatorContextFields(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	a := LogActuator{Log: zap.New(core)}
+	ctx := WithLogFields(context.Background(), zap.String("bearer", "nfc"))
+	ctx2 := WithLogFields(ctx, zap.String("outcome", "rejected"))
+	a.Deny(ctx2, "L", "S", ReasonNoMatch)
+	a.Open(ctx, "L", "S2")
+	entries := logs.All()
+	if len(entries) != 2 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	if f := entries[0].ContextMap(); f["bearer"] != "nfc" || f["outcome"] != "rejected" || f["reason"] != ReasonNoMatch || f["action"] != "deny" {
+		t.Fatalf("fields %v", f)
+	}
+	if f := entries[1].ContextMap(); f["bearer"] != "nfc" || f["outcome"] != nil || f["session"] != "S2" {
+		t.Fatalf("fields %v (the parent context must not see the child's fields)", f)
+	}
+}
+
+// A decision made without an actuator (while the session was open) is carried out later
+// by Actuate, with the same fallback as Process.
+func TestActuateLater(t *testing.T) {
+	p := profile.AgeOver18()
+	in := present(t, p, true)
+	g := &Gate{Profile: p, Matcher: &TestMatcher{Verdict: NoMatch}}
+	v := g.ProcessDecision(context.Background(), "L", "", in.Result, p.Evaluate(in))
+	if v.Action != ActionDeny || v.Reason != ReasonNoMatch || v.Match == nil || v.Match.Verdict != NoMatch {
+		t.Fatalf("%+v", v)
+	}
+	rec := &recorder{}
+	(&Gate{Actuator: rec}).Actuate(context.Background(), "L", "S9", &v)
+	if strings.Join(rec.actions, ",") != "deny "+ReasonNoMatch {
+		t.Fatalf("%v", rec.actions)
+	}
+	open := Verdict{Action: ActionOpen}
+	rec = &recorder{failOpen: true}
+	(&Gate{Actuator: rec}).Actuate(context.Background(), "L", "S9", &open)
+	if open.Action != ActionCallStaff || open.Reason != ReasonActuator || strings.Join(rec.actions, ",") != "open L S9,staff "+ReasonActuator {
+		t.Fatalf("%+v %v", open, rec.actions)
+	}
+}
