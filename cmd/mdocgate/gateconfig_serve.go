@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors/gate"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/holder"
+	"github.com/mdocgate/mdocgate/crypto/profile"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/dashboard"
@@ -37,20 +41,237 @@ type serveEvent struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// gateLane is a configured lane at run time: its switch and what it needs to build a
-// reader configuration for a trust store.
+// gateLanesKey is a test seam: a func(map[string]supervisor.Bearer) in serve's context
+// is called with the bearer of every radio lane (by lane name) once the lanes listen,
+// so that a test can drive simulated holders into them with Bearer.Engage. A simulated
+// radio (nfc, ble, wifiaware, memory) has no holders of its own.
+type gateLanesKey struct{}
+
+// gateLane is a configured lane at run time: its switch, what it needs to build a
+// reader configuration for a trust store, and its gate (holder verification while the
+// session is open, the actuator once the verdict is out).
 type gateLane struct {
 	cfg      laneConfig
 	current  atomic.Pointer[readersession.Config] // what new sessions use; swapped on reload
+	profile  *profile.Profile
 	request  []holder.RequestedDoc
 	decider  *gate.SessionDecider
 	readAuth holder.ReaderAuthSigner
 	cache    *verify.ChainCache
+	// hv decides (profile decision, holder verification) without an actuator: it runs
+	// inside the session, which has no id there.
+	hv      *gate.Gate
+	decided gateDecisions
+	act     *actuation
+	// bearer is the supervisor bearer of a radio lane; nil for web lanes.
+	bearer supervisor.Bearer
 }
 
 func (l *gateLane) readerConfig(ts *verify.TrustStore) *readersession.Config {
 	return &readersession.Config{Request: l.request, ReaderAuth: l.readAuth, Trust: ts, Cache: l.cache,
-		Verify: l.decider.Run, Decide: l.decider.Decide}
+		Verify: l.decider.Run, Decide: l.decide}
+}
+
+// decide is the lane's readersession.Config.Decide: the profile's decision made on the
+// crypto worker (SessionDecider.Run), then holder verification when the lane or the
+// profile asks for it. It runs in the session, so an operator's wait holds that session
+// only. The gate verdict is kept for the session's verdict (final).
+func (l *gateLane) decide(res *verify.Result) (readersession.Outcome, string) {
+	d, ok := l.decider.Decision(res)
+	if !ok { // not from Run: decide without the response, MSO checks fail closed
+		d = l.profile.Decide(res, time.Now())
+	}
+	v := l.hv.ProcessDecision(context.Background(), l.cfg.Name, "", res, d)
+	l.decided.put(res, v)
+	if v.Action == gate.ActionOpen {
+		return readersession.Accepted, ""
+	}
+	return readersession.Rejected, v.Reason
+}
+
+// final is the gate verdict of a published session verdict: the one decide made when it
+// agrees with the session's outcome, otherwise the action the outcome maps onto
+// (accepted → open, rejected → deny, error or timeout → call staff).
+func (l *gateLane) final(sv *actors.SessionVerdict) gate.Verdict {
+	v, ok := l.decided.take(sv.Result)
+	if ok && v.Reason == sv.Reason && (v.Action == gate.ActionOpen) == (sv.Outcome == readersession.Accepted) {
+		return v
+	}
+	out := gate.Verdict{Reason: sv.Reason}
+	switch sv.Outcome {
+	case readersession.Accepted:
+		out.Action = gate.ActionOpen
+	case readersession.Rejected:
+		out.Action = gate.ActionDeny
+	default:
+		out.Action = gate.ActionCallStaff
+	}
+	if ok {
+		out.Match, out.MatchError = v.Match, v.MatchError
+	}
+	return out
+}
+
+// gateDecisions holds the gate verdicts decide made until their session verdict is
+// published, by verification result; bounded like SessionDecider.
+type gateDecisions struct {
+	mu    sync.Mutex
+	m     map[*verify.Result]gate.Verdict
+	order []*verify.Result
+}
+
+const maxGateDecisions = 4096
+
+func (g *gateDecisions) put(res *verify.Result, v gate.Verdict) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil {
+		g.m = map[*verify.Result]gate.Verdict{}
+	}
+	for len(g.order) >= maxGateDecisions {
+		delete(g.m, g.order[0])
+		g.order = g.order[1:]
+	}
+	g.m[res] = v
+	g.order = append(g.order, res)
+}
+
+func (g *gateDecisions) take(res *verify.Result) (gate.Verdict, bool) {
+	if res == nil {
+		return gate.Verdict{}, false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v, ok := g.m[res]
+	if ok {
+		delete(g.m, res)
+		for i, r := range g.order {
+			if r == res {
+				g.order = append(g.order[:i], g.order[i+1:]...)
+				break
+			}
+		}
+	}
+	return v, ok
+}
+
+// actJob is one session verdict for the lane's actuator.
+type actJob struct {
+	session string
+	v       gate.Verdict
+	fields  []zap.Field // what the log actuator adds: bearer, outcome, check, match
+}
+
+// actuation carries out a lane's gate verdicts on its actuator, in order, off the
+// verdict stream (whose subscribers must not block): a barrier takes its commands one
+// after the other.
+type actuation struct {
+	lane    string
+	g       *gate.Gate // Actuator only
+	actions *prometheus.CounterVec
+	log     *zap.Logger
+
+	mu     sync.Mutex
+	queue  []actJob
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+}
+
+func newActuation(lane string, a gate.Actuator, actions *prometheus.CounterVec, log *zap.Logger) *actuation {
+	q := &actuation{lane: lane, g: &gate.Gate{Actuator: a}, actions: actions, log: log,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go q.run()
+	return q
+}
+
+func (q *actuation) push(j actJob) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		q.log.Error("gate action after shutdown: not carried out", zap.String("lane", q.lane), zap.String("session", j.session))
+		return
+	}
+	q.queue = append(q.queue, j)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *actuation) run() {
+	defer close(q.done)
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			closed := q.closed
+			q.mu.Unlock()
+			if closed {
+				return
+			}
+			<-q.wake
+			continue
+		}
+		j := q.queue[0]
+		q.queue = q.queue[1:]
+		q.mu.Unlock()
+		ctx := gate.WithLogFields(context.Background(), j.fields...)
+		q.g.Actuate(ctx, q.lane, j.session, &j.v)
+		if j.v.ActionError != "" {
+			q.log.Error("gate actuator failed", zap.String("lane", q.lane), zap.String("session", j.session),
+				zap.String("action", string(j.v.Action)), zap.String("error", j.v.ActionError))
+		}
+		q.actions.WithLabelValues(q.lane, string(j.v.Action), metrics.Reason(j.v.Reason)).Inc()
+	}
+}
+
+// close lets the queued actions finish (until ctx ends) and stops.
+func (q *actuation) close(ctx context.Context) {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-q.done:
+	case <-ctx.Done():
+	}
+}
+
+// binaryElements are left out of log_element_values: images and templates.
+var binaryElements = map[string]bool{"portrait": true, "enrolment_portrait_image": true, "signature_usual_mark": true}
+
+// loggedElements are the disclosed element values for log_element_values (debug):
+// binary elements and long values are replaced by a note of their size.
+func loggedElements(res *verify.Result) map[string]map[string]any {
+	if res == nil {
+		return nil
+	}
+	out := map[string]map[string]any{}
+	for _, d := range res.Documents {
+		for ns, els := range d.Elements {
+			m := out[ns]
+			if m == nil {
+				m = map[string]any{}
+				out[ns] = m
+			}
+			for id, v := range els {
+				s, isString := v.(string)
+				switch {
+				case binaryElements[id] || strings.HasPrefix(id, "biometric_template"):
+					m[id] = "(binary, not logged)"
+				case isString && len(s) > 256:
+					m[id] = fmt.Sprintf("(%d characters, not logged)", len(s))
+				default:
+					m[id] = v
+				}
+			}
+		}
+	}
+	return out
 }
 
 // serveGate runs the service a configuration file describes (serve --config). Invalid
@@ -69,6 +290,11 @@ func serveGate(ctx context.Context, sigs <-chan os.Signal, path string, o gateOv
 	if o.logLevel != "" {
 		cfg.LogLevel = o.logLevel
 	}
+	for i, l := range cfg.Lanes {
+		if l.HolderVerification == hvOperator && cfg.HTTPAddr == "" {
+			return fail(stderr, "serve", fmt.Errorf("config: lanes[%d].holder_verification: operator needs http_addr (the operator answers at /operator/)", i))
+		}
+	}
 	log, err := newLogger(stderr, cfg.LogLevel)
 	if err != nil {
 		return fail(stderr, "serve", fmt.Errorf("log_level: %w", err))
@@ -83,76 +309,172 @@ func serveGate(ctx context.Context, sigs <-chan os.Signal, path string, o gateOv
 	if err != nil {
 		return fail(stderr, "serve", fmt.Errorf("config: %w", err))
 	}
+	actions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_gate_actions_total",
+		Help: "Gate actions carried out, by lane, action (open, deny, call_staff) and reason (failing check)."},
+		[]string{"lane", "action", "reason"})
+	var desk *operatorDesk
 	lanes := make([]*gateLane, len(cfg.Lanes))
+	byName := map[string]*gateLane{}
+	hasWeb := false
 	for i, lc := range cfg.Lanes {
-		p, err := laneProfile(lc.Profile)
+		p, err := lc.profile()
 		if err != nil {
-			return fail(stderr, "serve", fmt.Errorf("config: lanes[%d].profile: %w", i, err))
+			return fail(stderr, "serve", fmt.Errorf("config: lanes[%d].%w", i, err))
+		}
+		hv := &gate.Gate{Profile: p}
+		switch lc.HolderVerification {
+		case hvTestAccept:
+			hv.Matcher = &gate.TestMatcher{Verdict: gate.Match}
+		case hvTestReject:
+			hv.Matcher = &gate.TestMatcher{Verdict: gate.NoMatch}
+		case hvOperator:
+			if desk == nil {
+				desk = newOperatorDesk()
+				defer desk.close()
+			}
+			hv.Matcher, hv.MatchTimeout = desk.matcher(lc.OperatorTimeout), lc.OperatorTimeout
 		}
 		// the decider runs on the crypto worker with the DeviceResponse at hand, so the
 		// profile's MSO checks (freshness, device-auth kind, curves, status) apply
-		lanes[i] = &gateLane{cfg: lc, request: p.Request(), decider: &gate.SessionDecider{Profile: p},
-			readAuth: readAuth, cache: verify.NewChainCache(64)}
+		lanes[i] = &gateLane{cfg: lc, profile: p, request: p.Request(), decider: &gate.SessionDecider{Profile: p},
+			readAuth: readAuth, cache: verify.NewChainCache(64), hv: hv}
+		byName[lc.Name] = lanes[i]
+		hasWeb = hasWeb || lc.isWeb()
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fail(stderr, "serve", fmt.Errorf("config: listen: %w", err))
-	}
-	origin := cfg.Origin
-	if origin == "" {
-		origin = "http://" + ln.Addr().String()
-	}
-	srv, err := web.NewServer(web.Config{Origin: origin, RequireOrigin: cfg.RequireOrigin, Backlog: 1024})
-	if err != nil {
-		ln.Close()
-		return fail(stderr, "serve", fmt.Errorf("config: origin: %w", err))
+	// the web server runs when a lane takes its sessions from it
+	var (
+		ln  net.Listener
+		srv *web.Server
+	)
+	if hasWeb {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fail(stderr, "serve", fmt.Errorf("config: listen: %w", err))
+		}
+		origin := cfg.Origin
+		if origin == "" {
+			origin = "http://" + ln.Addr().String()
+		}
+		if srv, err = web.NewServer(web.Config{Origin: origin, RequireOrigin: cfg.RequireOrigin, Backlog: 1024}); err != nil {
+			ln.Close()
+			return fail(stderr, "serve", fmt.Errorf("config: origin: %w", err))
+		}
 	}
 	eng := supervisor.Start(supervisor.Config{Log: log})
+	for _, l := range lanes {
+		// the log actuator (actuator: log) is the only one today
+		l.act = newActuation(l.cfg.Name, gate.LogActuator{Log: log.Named("gate")}, actions, log)
+	}
 	out := &lockedWriter{w: stdout}
 	unsub := eng.Results().Subscribe(func(v *actors.SessionVerdict) {
-		out.line(serveVerdict{Session: v.SessionID, Lane: v.Lane, Bearer: v.Bearer, Outcome: string(v.Outcome),
-			Reason: v.Reason, Detail: v.Detail, LatencyMs: float64(v.Latency().Microseconds()) / 1000})
+		line := serveVerdict{Session: v.SessionID, Lane: v.Lane, Bearer: v.Bearer, Outcome: string(v.Outcome),
+			Reason: v.Reason, Detail: v.Detail, LatencyMs: float64(v.Latency().Microseconds()) / 1000}
+		if l := byName[v.Lane]; l != nil {
+			gv := l.final(v)
+			line.Action = string(gv.Action)
+			fields := []zap.Field{zap.String("bearer", v.Bearer), zap.String("outcome", string(v.Outcome))}
+			if v.Reason != "" {
+				fields = append(fields, zap.String("check", v.Reason))
+			}
+			if gv.Match != nil {
+				line.HolderVerification = string(gv.Match.Verdict)
+				fields = append(fields, zap.String("holder_verification", string(gv.Match.Verdict)))
+				if gv.Match.By != "" {
+					fields = append(fields, zap.String("verified_by", gv.Match.By))
+				}
+			}
+			if cfg.LogElementValues {
+				fields = append(fields, zap.Any("elements", loggedElements(v.Result)))
+			}
+			l.act.push(actJob{session: v.SessionID, v: gv, fields: fields})
+		}
+		out.line(line)
 	})
 	defer unsub()
+	stopLanes := func(ctx context.Context) {
+		for _, l := range lanes {
+			if l.act != nil {
+				l.act.close(ctx)
+			}
+			if l.bearer != nil {
+				l.bearer.Close()
+			}
+		}
+	}
 	abort := func(err error) int {
 		eng.Shutdown(context.Background())
-		srv.Close()
-		ln.Close()
+		stopLanes(context.Background())
+		if srv != nil {
+			srv.Close()
+			ln.Close()
+		}
 		return fail(stderr, "serve", err)
 	}
+	radios := map[string]supervisor.Bearer{}
 	for i, l := range lanes {
-		var src transports.Listener = srv.HTTPListener()
-		if l.cfg.Bearer == web.BearerWebSocket {
+		var src transports.Listener
+		var framer transports.Framer = web.WholeMessage{}
+		switch l.cfg.Bearer {
+		case web.BearerHTTP:
+			src = srv.HTTPListener()
+		case web.BearerWebSocket:
 			src = srv.WebSocketListener()
+		default:
+			field := "bearer"
+			if l.cfg.Bearer == bearerNFCPCSC {
+				field = "reader"
+			}
+			b, err := supervisor.OpenBearer(l.cfg.Bearer, l.cfg.bearerOptions())
+			if err != nil {
+				return abort(fmt.Errorf("config: lanes[%d].%s: %w", i, field, err))
+			}
+			l.bearer = b
+			if src, err = b.Listen(l.cfg.Name, min(l.cfg.MaxInFlight, 1024)); err != nil {
+				return abort(fmt.Errorf("config: lanes[%d].%s: %w", i, field, err))
+			}
+			framer = b.Framer()
+			radios[l.cfg.Name] = b
 		}
 		l.current.Store(l.readerConfig(ts))
 		if err := eng.AddLane(&actors.LaneConfig{Name: l.cfg.Name, Listener: src, MaxInFlight: l.cfg.MaxInFlight,
 			Sessions: actors.SessionSettings{ReaderFunc: l.current.Load, EngagementTimeout: l.cfg.EngagementTimeout,
-				InactivityTimeout: l.cfg.InactivityTimeout, Framer: web.WholeMessage{}}}); err != nil {
+				InactivityTimeout: l.cfg.InactivityTimeout, Framer: framer}}); err != nil {
 			return abort(fmt.Errorf("lanes[%d]: %w", i, err))
 		}
 	}
 	var ops *opsServer
 	if cfg.HTTPAddr != "" {
-		if ops, err = startOps(cfg.HTTPAddr, eng, cfg.Name); err != nil {
+		var extra func(*http.ServeMux)
+		if desk != nil {
+			extra = desk.register
+		}
+		if ops, err = startOps(cfg.HTTPAddr, eng, cfg.Name, extra, actions); err != nil {
 			return abort(fmt.Errorf("http_addr: %w", err))
 		}
 	}
+	if hook, ok := ctx.Value(gateLanesKey{}).(func(map[string]supervisor.Bearer)); ok {
+		hook(radios)
+	}
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	info := serveInfo{Name: cfg.Name, Listen: ln.Addr().String(), Origin: srv.Origin(), Engage: srv.Origin() + web.EngagePath}
+	info := serveInfo{Name: cfg.Name}
+	if srv != nil {
+		go func() { served <- srv.Serve(ln) }()
+		info.Listen, info.Origin, info.Engage = ln.Addr().String(), srv.Origin(), srv.Origin()+web.EngagePath
+	}
 	if ops != nil {
 		info.HTTP = ops.addr
 	}
+	for _, l := range lanes {
+		info.Lanes = append(info.Lanes, serveLaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer})
+	}
 	out.line(info)
-	log.Info("serving", zap.String("origin", srv.Origin()), zap.String("listen", ln.Addr().String()),
+	log.Info("serving", zap.String("origin", info.Origin), zap.String("listen", info.Listen),
 		zap.String("http_addr", info.HTTP), zap.Int("anchors", ts.Len()), zap.Int("lanes", len(lanes)))
 
 	code := waitForStop(ctx, sigs, served, stderr, func() { reloadTrust(cfg, lanes, log, out) })
 	log.Info("shutting down: finishing sessions under way", zap.Int64("in_flight", eng.Counters().InFlight.Load()))
-	shutdownWeb(srv, eng, ops, served, cfg.ShutdownTimeout, stderr)
+	shutdownWeb(srv, eng, ops, served, cfg.ShutdownTimeout, stderr, stopLanes)
 	return code
 }
 
@@ -175,7 +497,8 @@ func reloadTrust(cfg *gateConfig, lanes []*gateLane, log *zap.Logger, out *locke
 	out.line(serveEvent{Event: "trust_reloaded", Anchors: ts.Len()})
 }
 
-// opsServer serves /metrics, /healthz and /dashboard/.
+// opsServer serves /metrics, /healthz and /dashboard/ (and /operator/ when a lane has
+// an operator).
 type opsServer struct {
 	addr    string
 	healthy atomic.Bool
@@ -185,15 +508,23 @@ type opsServer struct {
 	served  chan struct{}
 }
 
-// startOps listens on addr and serves the operations endpoints of eng.
-func startOps(addr string, eng *supervisor.Engine, title string) (*opsServer, error) {
+// startOps listens on addr and serves the operations endpoints of eng; extra, when not
+// nil, adds handlers, and the collectors join the /metrics registry.
+func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), collectors ...prometheus.Collector) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	o := &opsServer{addr: ln.Addr().String(), served: make(chan struct{})}
 	o.healthy.Store(true)
-	o.metrics = metrics.New(prometheus.NewRegistry(), metrics.FromEngine(eng))
+	reg := prometheus.NewRegistry()
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			ln.Close()
+			return nil, errors.New("metrics: " + err.Error())
+		}
+	}
+	o.metrics = metrics.New(reg, metrics.FromEngine(eng))
 	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: title})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", o.metrics.Handler())
@@ -205,6 +536,9 @@ func startOps(addr string, eng *supervisor.Engine, title string) (*opsServer, er
 		}
 		io.WriteString(w, "ok")
 	})
+	if extra != nil {
+		extra(mux)
+	}
 	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(o.served)

@@ -51,12 +51,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // serveInfo is the line printed once the service listens.
 type serveInfo struct {
-	Listen string `json:"listen"`
-	Origin string `json:"origin"`
-	Engage string `json:"engage"`
+	// Listen, Origin and Engage are the web server's; a gate without web lanes has none.
+	Listen string `json:"listen,omitempty"`
+	Origin string `json:"origin,omitempty"`
+	Engage string `json:"engage,omitempty"`
 	// HTTP is where /metrics, /healthz and /dashboard/ listen, when they do.
-	HTTP string `json:"http,omitempty"`
-	Name string `json:"name,omitempty"`
+	HTTP  string          `json:"http,omitempty"`
+	Name  string          `json:"name,omitempty"`
+	Lanes []serveLaneInfo `json:"lanes,omitempty"`
+}
+
+// serveLaneInfo names a configured lane and its bearer.
+type serveLaneInfo struct {
+	Name   string `json:"name"`
+	Bearer string `json:"bearer"`
 }
 
 // serveVerdict is the line printed per session: never element values.
@@ -68,6 +76,11 @@ type serveVerdict struct {
 	Reason    string  `json:"reason,omitempty"`
 	Detail    string  `json:"detail,omitempty"`
 	LatencyMs float64 `json:"latency_ms"`
+	// Action is what the lane's actuator was told (open, deny, call_staff); --config only.
+	Action string `json:"action,omitempty"`
+	// HolderVerification is the matcher's answer (match, no_match, undecided) when the
+	// lane verified the holder.
+	HolderVerification string `json:"holder_verification,omitempty"`
 }
 
 // lockedWriter serializes the JSON lines of concurrent sessions.
@@ -198,7 +211,7 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 
 	var ops *opsServer
 	if *httpAddr != "" {
-		if ops, err = startOps(*httpAddr, eng, "mdocgate"); err != nil {
+		if ops, err = startOps(*httpAddr, eng, "mdocgate", nil); err != nil {
 			eng.Shutdown(context.Background())
 			srv.Close()
 			ln.Close()
@@ -216,7 +229,7 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 
 	code := waitForStop(ctx, sigs, served, stderr, func() { log.Warn("SIGHUP: trust reload needs --config; ignored") })
 	log.Info("shutting down: finishing sessions under way", zap.Int64("in_flight", eng.Counters().InFlight.Load()))
-	shutdownWeb(srv, eng, ops, served, *shutdownTimeout, stderr)
+	shutdownWeb(srv, eng, ops, served, *shutdownTimeout, stderr, nil)
 	return code
 }
 
@@ -243,21 +256,31 @@ func waitForStop(ctx context.Context, sigs <-chan os.Signal, served <-chan error
 	}
 }
 
-// shutdownWeb stops a web service in order: no new engagements, sessions under way
-// finish (within timeout), the dashboard's event streams end, then the HTTP servers stop.
+// shutdownWeb stops a service in order: no new engagements, sessions under way finish
+// (within timeout), afterEngine (when not nil) runs with every verdict out, the
+// dashboard's event streams end, then the HTTP servers stop. srv may be nil (a gate
+// without web lanes).
 func shutdownWeb(srv *web.Server, eng *supervisor.Engine, ops *opsServer, served <-chan error,
-	timeout time.Duration, stderr io.Writer) {
+	timeout time.Duration, stderr io.Writer, afterEngine func(context.Context)) {
 	if ops != nil {
 		ops.healthy.Store(false)
 	}
-	srv.Drain()
+	if srv != nil {
+		srv.Drain()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := eng.Shutdown(sctx); err != nil {
 		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
 	}
+	if afterEngine != nil {
+		afterEngine(sctx)
+	}
 	if ops != nil {
 		ops.close(sctx)
+	}
+	if srv == nil {
+		return
 	}
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)

@@ -312,10 +312,17 @@ type runningGate struct {
 
 func startGate(t *testing.T, cfgFile string, args ...string) *runningGate {
 	t.Helper()
+	return startGateWith(t, context.Background(), io.Discard, cfgFile, args...)
+}
+
+// startGateWith is startGate with serve's context (which may carry the gateLanesKey
+// seam) and its stderr (the zap log).
+func startGateWith(t *testing.T, ctx context.Context, stderr io.Writer, cfgFile string, args ...string) *runningGate {
+	t.Helper()
 	pr, pw := io.Pipe()
 	g := &runningGate{sigs: make(chan os.Signal, 1), done: make(chan int, 1), lines: make(chan map[string]any, 1000)}
 	go func() {
-		g.done <- serveSignals(context.Background(), g.sigs, append([]string{"--config", cfgFile}, args...), pw, io.Discard)
+		g.done <- serveSignals(ctx, g.sigs, append([]string{"--config", cfgFile}, args...), pw, stderr)
 		pw.Close()
 	}()
 	br := bufio.NewReader(pr)
@@ -463,7 +470,7 @@ func TestServeGateConfigErrors(t *testing.T) {
 	lanes := "lanes:\n  - {name: a, bearer: websocket, profile: mdl}\n"
 	for _, c := range []struct{ yaml, want string }{
 		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: b, bearer: http, profile: foo}\n", `config: lanes[1].profile: unknown profile "foo"`},
-		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: b, bearer: nfc, profile: mdl}\n", `lanes[1].bearer: unknown bearer "nfc"`},
+		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: b, bearer: bluetooth, profile: mdl}\n", `lanes[1].bearer: unknown bearer "bluetooth"`},
 		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: a, bearer: http, profile: mdl}\n", `lanes[1].name: duplicate lane "a"`},
 		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: b, bearer: websocket, profile: mdl}\n", `lanes[1].bearer: a second websocket lane`},
 		{"trust: {iaca_dir: " + iacaDir + "}\nlanes: []\n", "config: lanes: configure at least one lane"},
