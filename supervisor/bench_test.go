@@ -54,6 +54,7 @@ func BenchmarkSessionFloor(b *testing.B) {
 	readerKey := w.readerAuth.Key
 	readerPub := w.readerAuth.Certificate.PublicKey
 	macPayload := make([]byte, 400)
+	defer TuneGC()() // as the CLI runs
 	b.ReportAllocs()
 	cpu0 := processCPUNanos()
 	defer func() { b.ReportMetric(float64(processCPUNanos()-cpu0)/float64(b.N), "cpu-ns/session") }()
@@ -101,6 +102,7 @@ func BenchmarkStateMachines(b *testing.B) {
 		b.Fatal(err)
 	}
 	rcfg := defaultReaderConfig(w)
+	defer TuneGC()() // as the CLI runs
 	b.ReportAllocs()
 	cpu0 := processCPUNanos()
 	defer func() { b.ReportMetric(float64(processCPUNanos()-cpu0)/float64(b.N), "cpu-ns/session") }()
@@ -133,6 +135,7 @@ func BenchmarkEngine(b *testing.B) {
 	if n < 200 {
 		n = 200
 	}
+	defer TuneGC()() // as the CLI runs
 	b.ResetTimer()
 	cpu0 := processCPUNanos()
 	rep, err := RunLoad(context.Background(), LoadConfig{Lanes: 2, Holders: n, Concurrency: 256, Timeout: 10 * time.Second})

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/mdocgate/mdocgate/supervisor"
 )
 
 // Exit codes shared by every subcommand.
@@ -44,6 +46,7 @@ func commands() []command {
 }
 
 func main() {
+	supervisor.TuneGC()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
