@@ -42,6 +42,7 @@ func (ChunkFramer) Fragment(msg []byte, maxFrame int) ([][]byte, error) {
 		n = 1
 	}
 	frames := make([][]byte, 0, n)
+	backing := make([]byte, 0, len(msg)+n) // one allocation for every frame
 	for i := 0; i < n; i++ {
 		start := i * per
 		end := min(start+per, len(msg))
@@ -49,15 +50,18 @@ func (ChunkFramer) Fragment(msg []byte, maxFrame int) ([][]byte, error) {
 		if i == n-1 {
 			hdr = chunkLast
 		}
-		f := make([]byte, 0, end-start+1)
-		f = append(append(f, hdr), msg[start:end]...)
-		frames = append(frames, f)
+		at := len(backing)
+		backing = append(append(backing, hdr), msg[start:end]...)
+		frames = append(frames, backing[at:len(backing):len(backing)])
 	}
 	return frames, nil
 }
 
 // NewReassembler returns a reassembler bounded to limit bytes per message.
 func (ChunkFramer) NewReassembler(limit int) Reassembler { return &chunkReassembler{limit: limit} }
+
+// reassemblyStart is the least a chunk reassembler reserves for a message in several chunks.
+const reassemblyStart = 4096
 
 type chunkReassembler struct {
 	buf   []byte
@@ -74,6 +78,11 @@ func (r *chunkReassembler) Feed(frame []byte) ([]byte, error) {
 	}
 	switch frame[0] {
 	case chunkMore:
+		if r.buf == nil {
+			// a message in several chunks: reserve for a few at once rather than
+			// growing (and copying) chunk by chunk
+			r.buf = make([]byte, 0, min(r.limit, max(reassemblyStart, 8*len(frame))))
+		}
 		r.buf = append(r.buf, frame[1:]...)
 		return nil, nil
 	case chunkLast:
