@@ -2,8 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"fmt"
 	"runtime"
 	"sync"
@@ -15,81 +13,29 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
-	"github.com/mdocgate/mdocgate/crypto/session"
-	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports/memory"
 )
 
-// BenchmarkSessionFloor is the unavoidable crypto of one session of the default shape,
-// both sides: two ephemeral keys and their ECDH, HKDF of both session keys on both sides,
-// AES-GCM of request and response (encrypt + decrypt), readerAuth sign + verify, the MSO
-// signature verify, deviceMac on both sides (ECDH + HKDF + HMAC), and SHA-256 of the
-// disclosed items. No CBOR, no actors, no certificate parsing: the floor the engine is
-// measured against.
+// BenchmarkSessionFloor is the unavoidable crypto of one session of the load runs'
+// default shape, both sides (floorSession says what that is): the floor the engine is
+// measured against. MeasureFloor runs the same on every CPU for loadtest --floor.
 func BenchmarkSessionFloor(b *testing.B) {
 	w, err := newWorld()
 	if err != nil {
 		b.Fatal(err)
 	}
-	cred := w.valid[0]
-	ia := &cred.IssuerSigned.IssuerAuth
-	chain, _, _, _ := ia.X5Chain()
-	ds, err := verify.ParseCertificates(chain[0])
+	f, err := newFloorSession(w)
 	if err != nil {
 		b.Fatal(err)
 	}
-	sigStructure, _ := messages.Marshal([]any{"Signature1", ia.Protected, []byte{}, ia.Payload})
-	var items [][]byte
-	for _, list := range cred.IssuerSigned.NameSpaces.All() {
-		for _, it := range list[:5] {
-			items = append(items, it.Raw())
-		}
-	}
-	content, _ := messages.Marshal(make([]byte, 300)) // a transcript-sized item
-	transcript := messages.NewEncodedCBOR(content).Raw()
-	request, response := make([]byte, 600), make([]byte, 4000)
-	raPayload := make([]byte, 500)
-	readerKey := w.readerAuth.Key
-	readerPub := w.readerAuth.Certificate.PublicKey
-	macPayload := make([]byte, 400)
 	defer TuneGC()() // as the CLI runs
 	b.ReportAllocs()
 	cpu0 := processCPUNanos()
 	defer func() { b.ReportMetric(float64(processCPUNanos()-cpu0)/float64(b.N), "cpu-ns/session") }()
-	for b.Loop() {
-		dev, _ := keys.Generate(messages.CurveP256, nil)
-		rdr, _ := keys.Generate(messages.CurveP256, nil)
-		zr, _ := keys.ECDH(rdr, dev.COSEKey())
-		zd, _ := keys.ECDH(dev, rdr.COSEKey())
-		skr, skd, err := session.DeriveSessionKeys(zr, transcript)
-		if err != nil {
+	for i := 0; b.Loop(); i++ {
+		if err := f.run(i%2 == 0); err != nil {
 			b.Fatal(err)
-		}
-		skr2, skd2, _ := session.DeriveSessionKeys(zd, transcript)
-		rc, _ := session.NewCipher(session.RoleReader, skr, skd)
-		hc, _ := session.NewCipher(session.RoleDevice, skr2, skd2)
-		sig, _ := keys.Sign(readerKey, messages.AlgES256, nil, raPayload)
-		ct, _ := rc.Encrypt(request)
-		hc.Decrypt(ct)
-		if err := keys.Verify(readerPub, messages.AlgES256, raPayload, sig); err != nil {
-			b.Fatal(err)
-		}
-		// deviceMac, holder side then reader side
-		z1, _ := keys.ECDH(cred.DevicePrivateKey, rdr.COSEKey())
-		k1, _ := session.DeriveEMacKey(z1, transcript)
-		z2, _ := keys.ECDH(rdr, cred.DeviceKey)
-		k2, _ := session.DeriveEMacKey(z2, transcript)
-		hmacOnce(k1, macPayload)
-		hmacOnce(k2, macPayload)
-		ct2, _ := hc.Encrypt(response)
-		rc.Decrypt(ct2)
-		if err := keys.Verify(ds[0].PublicKey, messages.AlgES256, sigStructure, ia.Signature); err != nil {
-			b.Fatal(err)
-		}
-		for _, it := range items {
-			sha256.Sum256(it)
 		}
 	}
 }
@@ -205,12 +151,6 @@ func BenchmarkIdleSessions(b *testing.B) {
 		eng.Shutdown(ctx)
 		cancel()
 	}
-}
-
-func hmacOnce(key, msg []byte) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write(msg)
-	return h.Sum(nil)
 }
 
 // processCPUNanos is the process's user+system CPU time in nanoseconds: a measure of work that a

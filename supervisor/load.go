@@ -141,6 +141,10 @@ type Report struct {
 	Mismatches        []string           `json:"mismatch_examples,omitempty"`
 	// AirTimeSeconds is the modelled air time of all sessions on the bearer (0 if not modelled).
 	AirTimeSeconds float64 `json:"air_time_seconds,omitempty"`
+	// FloorSessionsPerSecond is the floor's rate on this machine (loadtest --floor, see
+	// MeasureFloor) and FloorRatio the run's sessions_per_second over it.
+	FloorSessionsPerSecond float64 `json:"floor_sessions_per_second,omitempty"`
+	FloorRatio             float64 `json:"floor_ratio,omitempty"`
 }
 
 // Counts are per-outcome counts.

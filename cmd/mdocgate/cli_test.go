@@ -314,6 +314,33 @@ func TestLoadtestJSON(t *testing.T) {
 	}
 }
 
+// loadtest --floor measures the floor after the run and reports the ratio to it.
+func TestLoadtestFloor(t *testing.T) {
+	code, out, stderr := runCLI(t, "loadtest", "--holders", "50", "--concurrency", "16", "--floor", "300ms", "--json")
+	if code != 0 {
+		t.Fatalf("loadtest --floor: exit %d\n%s\n%s", code, out, stderr)
+	}
+	var rep map[string]float64
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	rep = map[string]float64{}
+	for _, k := range []string{"floor_sessions_per_second", "floor_ratio", "sessions_per_second"} {
+		v, ok := raw[k].(float64)
+		if !ok || v <= 0 {
+			t.Fatalf("%s = %v", k, raw[k])
+		}
+		rep[k] = v
+	}
+	if r := rep["sessions_per_second"] / rep["floor_sessions_per_second"]; r/rep["floor_ratio"] < 0.999 || r/rep["floor_ratio"] > 1.001 {
+		t.Errorf("floor_ratio %v, sessions_per_second/floor %v", rep["floor_ratio"], r)
+	}
+	if _, out, _ := runCLI(t, "loadtest", "--holders", "10", "--concurrency", "4"); strings.Contains(out, "floor") {
+		t.Error("floor reported without --floor")
+	}
+}
+
 // loadtest on the modelled bearers reports air time next to wall time.
 func TestLoadtestBearers(t *testing.T) {
 	for _, args := range [][]string{

@@ -36,6 +36,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	target := fs.String("target", "", "base URL of a running 'mdocgate serve': drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL)")
 	reportFile := fs.String("report", "", "with --target: write a self-contained HTML report to this file")
+	floor := fs.Duration("floor", 0, "after the run, measure the floor (the session's unavoidable crypto, on every CPU) for this long and report floor_sessions_per_second and floor_ratio")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -79,6 +80,14 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	rep, code := runWithProgress(cfg, stderr)
 	if rep == nil {
 		return code
+	}
+	if *floor > 0 {
+		fps, err := supervisor.MeasureFloor(*floor)
+		if err != nil {
+			return fail(stderr, "loadtest", fmt.Errorf("--floor: %w", err))
+		}
+		rep.FloorSessionsPerSecond = fps
+		rep.FloorRatio = rep.SessionsPerSecond / fps
 	}
 	if *jsonOut {
 		writeJSON(stdout, rep)
@@ -154,6 +163,10 @@ func writeJSON(w io.Writer, v any) {
 func printReport(w io.Writer, title string, r *supervisor.Report) {
 	fmt.Fprintf(w, "%s: %d sessions in %.2fs (%.0f/s), latency p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms\n",
 		title, r.Sessions, r.Seconds, r.SessionsPerSecond, r.LatencyMs.P50, r.LatencyMs.P90, r.LatencyMs.P99, r.LatencyMs.Max)
+	if r.FloorSessionsPerSecond > 0 {
+		fmt.Fprintf(w, "floor (the session's unavoidable crypto on every CPU) %.0f/s: the run reached %.0f%% of it\n",
+			r.FloorSessionsPerSecond, 100*r.FloorRatio)
+	}
 	if r.AirTimeSeconds > 0 {
 		fmt.Fprintf(w, "modelled air time %.2fs (%.1f ms per session) next to wall time %.2fs\n",
 			r.AirTimeSeconds, 1000*r.AirTimeSeconds/float64(max(r.Sessions, 1)), r.Seconds)
