@@ -106,3 +106,46 @@ func mustMarshal(v any) []byte {
 	}
 	return b
 }
+
+// afterSelfDescribed returns data without its leading self-described CBOR tags (55799),
+// which the decode mode strips before it looks at an item.
+func afterSelfDescribed(data []byte) []byte {
+	for {
+		h, err := readHead(data)
+		if err != nil || h.major != majorTag || h.indefinite || h.arg != tagSelfDescribed {
+			return data
+		}
+		data = data[h.size:]
+	}
+}
+
+// builtinTagsOK checks the leading tags of data as the decode mode does before it
+// decodes an item, whatever its destination: tag 0 must enclose a text string, tag 1 a
+// number, tags 2 and 3 a byte string.
+func builtinTagsOK(data []byte) error {
+	for {
+		h, err := readHead(data)
+		if err != nil || h.major != majorTag {
+			return nil
+		}
+		data = data[h.size:]
+		if len(data) == 0 {
+			return errTruncated
+		}
+		next := data[0]
+		switch h.arg {
+		case 0:
+			if next>>5 != majorText {
+				return errors.New("tag 0 must enclose a text string")
+			}
+		case 1:
+			if next>>5 != majorUint && next>>5 != majorNeg && (next < 0xf9 || next > 0xfb) {
+				return errors.New("tag 1 must enclose an integer or a floating-point number")
+			}
+		case 2, 3:
+			if next>>5 != majorBytes {
+				return errors.New("tags 2 and 3 must enclose a byte string")
+			}
+		}
+	}
+}
