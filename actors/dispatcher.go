@@ -24,6 +24,7 @@ type WorkerDispatcher struct {
 	stopped bool
 	work    chan func()
 	runs    atomic.Uint64 // completed runs, the watchdog's measure of progress
+	rescues atomic.Int64  // temporary workers the watchdog added
 	quit    chan struct{}
 	done    sync.WaitGroup
 	through int
@@ -94,6 +95,7 @@ func (d *WorkerDispatcher) watchdog() {
 		}
 		now := d.runs.Load()
 		if now == last && len(d.work) > 0 {
+			d.rescues.Add(1)
 			d.done.Add(1)
 			go d.worker(true)
 		}
@@ -116,6 +118,10 @@ func (d *WorkerDispatcher) Schedule(fn func()) {
 	d.mu.RUnlock()
 	go fn()
 }
+
+// Rescues counts the temporary workers added because every worker was stuck: a sign
+// that some actor blocks in Receive.
+func (d *WorkerDispatcher) Rescues() int64 { return d.rescues.Load() }
 
 // Throughput is the number of messages a mailbox run processes before it yields.
 func (d *WorkerDispatcher) Throughput() int { return d.through }

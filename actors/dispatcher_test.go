@@ -23,6 +23,9 @@ func TestWorkerDispatcherRunsEverything(t *testing.T) {
 	if ran.Load() != n {
 		t.Fatalf("ran %d of %d", ran.Load(), n)
 	}
+	if d.Rescues() != 0 {
+		t.Errorf("%d rescues while nothing blocked", d.Rescues())
+	}
 	d.Stop()
 	// after Stop, runs go to their own goroutines
 	done := make(chan struct{})
@@ -50,4 +53,7 @@ func TestWorkerDispatcherNeverQueuesBehindBlockedWorkers(t *testing.T) {
 		t.Fatal("a run waited behind blocked workers")
 	}
 	close(release)
+	if d.Rescues() == 0 {
+		t.Error("the watchdog's rescue was not counted")
+	}
 }
