@@ -60,3 +60,12 @@ type acceptFailed struct{ err error }
 
 // holderThink fires after a simulated holder's think time.
 type holderThink struct{ msg []byte }
+
+// decideResponse carries the outcome of a decision that may wait (readersession
+// DecideJob) back to its session; failed is set when the decision panicked.
+type decideResponse struct {
+	seq     uint64
+	outcome readersession.Outcome
+	reason  string
+	failed  string
+}

@@ -107,6 +107,15 @@ func (s *sessionActor) receive(ctx actor.Context) {
 			return
 		}
 		s.apply(ctx, s.rs.Verified(m.result))
+	case decideResponse:
+		if m.seq != s.jobSeq {
+			return
+		}
+		if m.failed != "" {
+			s.apply(ctx, s.rs.Fail(readersession.Error, "decision", "decision crashed: "+m.failed))
+			return
+		}
+		s.apply(ctx, s.rs.Decided(m.outcome, m.reason))
 	case sessionTimeout:
 		if m.gen != s.timerGen {
 			return
@@ -134,6 +143,10 @@ func (s *sessionActor) apply(ctx actor.Context, step readersession.Step) {
 		s.disarm() // verification is ours to finish; the holder is not being waited for
 		ctx.Request(s.env.Pool, verifyRequest{job: step.Verify, seq: s.jobSeq})
 	}
+	if step.Decide != nil {
+		s.jobSeq++
+		s.decide(ctx, step.Decide, s.jobSeq)
+	}
 	if step.Done && !s.ended {
 		s.ended = true
 		s.disarm()
@@ -147,6 +160,30 @@ func (s *sessionActor) apply(ctx actor.Context, step readersession.Step) {
 		ctx.Request(ctx.Parent(), sessionEnded{verdict: sv}) // Request: the lane needs the sender
 		stopAfterLink(ctx, s.link)
 	}
+}
+
+// decide runs a decision that may wait (an operator looking at a portrait) on its own
+// goroutine, so that it holds up neither this actor's worker nor any other session, and
+// sends the outcome back as a decideResponse. The decision bounds its own wait (the
+// gate's match timeout); a panic in it becomes an error verdict.
+func (s *sessionActor) decide(ctx actor.Context, job *readersession.DecideJob, seq uint64) {
+	self, system := ctx.Self(), ctx.ActorSystem()
+	s.env.Goroutines.Add(1)
+	go func() {
+		defer s.env.Goroutines.Done()
+		var resp decideResponse
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					s.env.Counters.Panics.Add(1)
+					resp = decideResponse{seq: seq, failed: fmt.Sprint(r)}
+				}
+			}()
+			outcome, reason := job.Run()
+			resp = decideResponse{seq: seq, outcome: outcome, reason: reason}
+		}()
+		system.Root.Send(self, resp)
+	}()
 }
 
 func (s *sessionActor) arm(ctx actor.Context, d time.Duration, reason string) {

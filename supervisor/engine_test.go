@@ -244,3 +244,61 @@ func TestHolderReceivesTerminationStatus(t *testing.T) {
 	}
 	shutdown(t, eng)
 }
+
+// Decisions that wait (an operator looking at a portrait) hold up neither the engine's
+// workers nor other sessions: with more sessions waiting than there are mailbox workers,
+// a session on the same lane that needs no wait still gets its verdict, and the waiting
+// ones get theirs once answered.
+func TestWaitingDecisionsHoldUpNobody(t *testing.T) {
+	w, err := newWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const waiting = 40 // more than the default mailbox workers (four per CPU)
+	release := make(chan struct{})
+	var entered sync.WaitGroup
+	entered.Add(waiting)
+	var mu sync.Mutex
+	held := 0
+	cfg := defaultReaderConfig(w)
+	cfg.DecideMayWait = true
+	cfg.Decide = func(res *verify.Result) (readersession.Outcome, string) {
+		mu.Lock()
+		wait := held < waiting
+		held++
+		mu.Unlock()
+		if wait {
+			entered.Done()
+			<-release
+			return readersession.Rejected, "holder_verification.no_match"
+		}
+		return readersession.Accepted, ""
+	}
+	eng, l, _ := engineWith(t, &actors.LaneConfig{Name: "operator", MaxInFlight: 100,
+		Sessions: actors.SessionSettings{Reader: cfg, EngagementTimeout: 30 * time.Second, InactivityTimeout: 30 * time.Second}})
+	c := collect(eng)
+	for i := 0; i < waiting; i++ {
+		spawnHolder(eng, l, w, holdersession.Honest, nil)
+	}
+	entered.Wait() // every one of them is waiting for its operator
+	rescued := eng.dispatcher.Rescues()
+	spawnHolder(eng, l, w, holdersession.Honest, nil)
+	if v := c.next(t); v.Outcome != readersession.Accepted {
+		t.Fatalf("the session that needed no wait: %+v", v)
+	}
+	// had the waits held mailbox workers, this session's runs would have queued behind
+	// them and the dispatcher's watchdog would have had to rescue them
+	if n := eng.dispatcher.Rescues() - rescued; n != 0 {
+		t.Fatalf("the waits blocked the mailbox workers (%d watchdog rescues)", n)
+	}
+	close(release)
+	for i := 0; i < waiting; i++ {
+		if v := c.next(t); v.Outcome != readersession.Rejected || v.Reason != "holder_verification.no_match" {
+			t.Fatalf("a waiting session: %+v", v)
+		}
+	}
+	shutdown(t, eng)
+	if c.dups != 0 {
+		t.Fatalf("%d second verdicts", c.dups)
+	}
+}

@@ -124,6 +124,7 @@ type exchange struct {
 	holderLast holdersession.Step // the holder's last step
 	readerLast readersession.Step // the reader's last step
 	verifyRuns int
+	decideRuns int
 	// waiting is set when the holder went silent and the reader still waits.
 	waiting bool
 }
@@ -152,6 +153,14 @@ func (x *exchange) drive(t testing.TB, step readersession.Step) {
 			}
 			x.verifyRuns++
 			step = x.r.Verified(step.Verify.Run())
+			continue
+		}
+		if step.Decide != nil {
+			if step.Send != nil || step.Done {
+				t.Fatal("a Decide step that also sends or ends")
+			}
+			x.decideRuns++
+			step = x.r.Decided(step.Decide.Run())
 			continue
 		}
 		if step.Send == nil {
@@ -211,12 +220,13 @@ func checkVerdictStable(t testing.TB, r *readersession.Session) {
 		func() readersession.Step { return r.Receive(statusMsg(t, messages.StatusSessionTermination)) },
 		func() readersession.Step { return r.Verified(&verify.Result{Valid: true}) },
 		func() readersession.Step { return r.Verified(nil) },
+		func() readersession.Step { return r.Decided(readersession.Accepted, "") },
 		func() readersession.Step { return r.Start([]byte{0xf6}, messages.QRHandover()) },
 		func() readersession.Step { return r.Fail(readersession.Error, "link", "broken") },
 	}
 	for i, poke := range pokes {
 		st := poke()
-		if !st.Done || st.Send != nil || st.Verify != nil {
+		if !st.Done || st.Send != nil || st.Verify != nil || st.Decide != nil {
 			t.Fatalf("poke %d after the verdict gave %+v", i, st)
 		}
 		after, ok := r.Verdict()

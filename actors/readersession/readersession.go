@@ -70,6 +70,10 @@ type Config struct {
 	Verify func(job *VerifyJob) *verify.Result
 	// Decide turns a verification result into an outcome; nil accepts exactly the valid ones.
 	Decide func(*verify.Result) (Outcome, string)
+	// DecideMayWait says Decide can take long (an operator confirming a portrait): the
+	// session then hands it out as Step.Decide, to be run off the caller's loop and
+	// answered with Decided, instead of calling it inside Verified.
+	DecideMayWait bool
 }
 
 type state int
@@ -78,6 +82,7 @@ const (
 	stateNew state = iota
 	stateAwaitResponse
 	stateVerifying
+	stateDeciding
 	stateDone
 )
 
@@ -88,9 +93,21 @@ type Step struct {
 	// Verify, when not nil, is verification work to run (on a crypto worker) and hand
 	// back with Verified.
 	Verify *VerifyJob
+	// Decide, when not nil, is the decision to run where waiting is harmless (see
+	// Config.DecideMayWait) and hand back with Decided.
+	Decide *DecideJob
 	// Done is set once the session has its verdict; the transport may close after Send.
 	Done bool
 }
+
+// DecideJob is a decision that may wait, detached from the session.
+type DecideJob struct {
+	Result *verify.Result
+	decide func(*verify.Result) (Outcome, string)
+}
+
+// Run makes the decision.
+func (j *DecideJob) Run() (Outcome, string) { return j.decide(j.Result) }
 
 // VerifyJob is the CPU-heavy part of a session, detachable from it.
 type VerifyJob struct {
@@ -121,6 +138,7 @@ type Session struct {
 	readerKey  *keys.PrivateKey
 	cipher     *session.Cipher
 	verdict    *Verdict
+	deciding   *verify.Result // the result under decision in stateDeciding
 }
 
 // New returns a session in its initial state.
@@ -281,10 +299,33 @@ func (s *Session) Verified(res *verify.Result) Step {
 	if res == nil {
 		return s.end(Verdict{Outcome: Error, Reason: ReasonInternal, Detail: "no verification result"})
 	}
+	if s.cfg.Decide != nil && s.cfg.DecideMayWait {
+		s.state, s.deciding = stateDeciding, res
+		return Step{Decide: &DecideJob{Result: res, decide: s.cfg.Decide}}
+	}
 	outcome, reason := decide(res)
 	if s.cfg.Decide != nil {
 		outcome, reason = s.cfg.Decide(res)
 	}
+	return s.conclude(res, outcome, reason)
+}
+
+// Decided hands back the outcome of the DecideJob and ends the session with its verdict
+// and a termination message.
+func (s *Session) Decided(outcome Outcome, reason string) Step {
+	if s.state != stateDeciding {
+		if s.state == stateDone {
+			return Step{Done: true}
+		}
+		return s.end(Verdict{Outcome: Error, Reason: ReasonProtocol, Detail: "decision in the wrong state"})
+	}
+	res := s.deciding
+	s.deciding = nil
+	return s.conclude(res, outcome, reason)
+}
+
+// conclude ends the session on a decided verification result.
+func (s *Session) conclude(res *verify.Result, outcome Outcome, reason string) Step {
 	detail := ""
 	if outcome == Accepted {
 		// a valid document the reader never asked for is a holder answering another

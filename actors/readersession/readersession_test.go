@@ -312,6 +312,65 @@ func TestCustomDecide(t *testing.T) {
 	}
 }
 
+// With DecideMayWait the decision leaves the session as a Step.Decide: Verified does not
+// call Decide, and Decided ends the session as an inline decision would have.
+func TestDecideMayWait(t *testing.T) {
+	p := defaultPKI(t)
+	cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+	for _, tc := range []struct {
+		outcome readersession.Outcome
+		reason  string
+	}{{readersession.Accepted, ""}, {readersession.Rejected, "holder_verification.no_match"}} {
+		cfg := p.readerConfig(false)
+		calls := 0
+		cfg.Decide = func(res *verify.Result) (readersession.Outcome, string) {
+			calls++
+			if !res.Valid {
+				t.Error("Decide did not get the valid result")
+			}
+			return tc.outcome, tc.reason
+		}
+		cfg.DecideMayWait = true
+
+		// by hand: the step, then the answer
+		r := readersession.New(cfg)
+		h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}})
+		step := r.Start(h.DeviceEngagement(), messages.QRHandover())
+		for step.Verify == nil {
+			if step.Send == nil {
+				t.Fatalf("no verification step: %+v", step)
+			}
+			step = r.Receive(h.Receive(step.Send).Send)
+		}
+		step = r.Verified(step.Verify.Run())
+		if step.Decide == nil || step.Send != nil || step.Done || calls != 0 {
+			t.Fatalf("Verified gave %+v after %d Decide calls; want a Decide step and no call", step, calls)
+		}
+		if _, done := r.Verdict(); done {
+			t.Fatal("a verdict before the decision")
+		}
+		if st := r.Verified(step.Decide.Result); !st.Done {
+			t.Fatalf("a second Verified while deciding gave %+v, want a protocol error", st)
+		}
+		expectVerdict(t, r, readersession.Error, readersession.ReasonProtocol)
+
+		// through the exchange helper, which runs the job
+		r = readersession.New(cfg)
+		x := run(t, r, newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}}), nil)
+		if x.decideRuns != 1 {
+			t.Fatalf("decide ran %d times", x.decideRuns)
+		}
+		expectVerdict(t, r, tc.outcome, tc.reason)
+		expectStatus(t, last(x.readerSent), messages.StatusSessionTermination)
+	}
+	// Decided before any verification is a protocol error
+	r := readersession.New(p.readerConfig(false))
+	if st := r.Decided(readersession.Accepted, ""); !st.Done {
+		t.Fatalf("Decided on a new session gave %+v", st)
+	}
+	expectVerdict(t, r, readersession.Error, readersession.ReasonProtocol)
+}
+
 func TestStartErrors(t *testing.T) {
 	p := defaultPKI(t)
 	engagement := func(t *testing.T, curve int64, suite int64) []byte {

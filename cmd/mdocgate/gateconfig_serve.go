@@ -68,14 +68,17 @@ type gateLane struct {
 }
 
 func (l *gateLane) readerConfig(ts *verify.TrustStore) *readersession.Config {
+	// holder verification can wait (an operator looks at the portrait): the engine then
+	// runs the decision off its workers
 	return &readersession.Config{Request: l.request, ReaderAuth: l.readAuth, Trust: ts, Cache: l.cache,
-		Verify: l.decider.Run, Decide: l.decide}
+		Verify: l.decider.Run, Decide: l.decide, DecideMayWait: l.cfg.HolderVerification != hvNone}
 }
 
 // decide is the lane's readersession.Config.Decide: the profile's decision made on the
 // crypto worker (SessionDecider.Run), then holder verification when the lane or the
-// profile asks for it. It runs in the session, so an operator's wait holds that session
-// only. The gate verdict is kept for the session's verdict (final).
+// profile asks for it. With holder verification it runs on a goroutine of its own
+// (DecideMayWait), so an operator's wait holds that session only. The gate verdict is
+// kept for the session's verdict (final).
 func (l *gateLane) decide(res *verify.Result) (readersession.Outcome, string) {
 	d, ok := l.decider.Decision(res)
 	if !ok { // not from Run: decide without the response, MSO checks fail closed
