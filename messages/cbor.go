@@ -1,8 +1,10 @@
 package messages
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -80,19 +82,112 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Unmarshal decodes exactly one CBOR data item from data into v with the shared limits.
 // Trailing bytes are an error.
+//
+// This package's own types are decoded in one pass over a private copy of data, checked
+// as the decode mode checks any input; other types go through the decode mode. Like the
+// decode mode, Unmarshal leaves v unchanged when data does not decode.
 func Unmarshal(data []byte, v any) error {
+	return unmarshal(data, v, false, false)
+}
+
+// unmarshal is Unmarshal. private says data is already a private copy that the decoded
+// value may share (the content of an EncodedCBOR); fresh that v points to a zero value
+// that may be decoded into directly (it is discarded on error).
+func unmarshal(data []byte, v any, private, fresh bool) error {
 	if len(data) > MaxMessageSize {
 		return ErrTooLarge
 	}
-	return decMode.Unmarshal(data, v)
+	d, own := v.(ownDecoder)
+	if !own || !fresh && reflect.ValueOf(v).IsNil() {
+		return decMode.Unmarshal(data, v)
+	}
+	// What decMode.Unmarshal checks before it calls an Unmarshaler: the whole input is one
+	// well-formed item within the limits; self-described tags are stripped and the
+	// built-in tags checked. A structure whose decoder checks every value of its map with
+	// itemLength has that done in the same pass.
+	t := trustDecMode
+	rules := rulesDecMode
+	if m, ok := v.(fieldMapDecoder); ok && m.topMap() && len(data) > 0 && data[0]>>5 == majorMap {
+		rules |= rulesItem
+		t |= trustValues
+	}
+	if len(data) == 0 {
+		return errEmptyMessage
+	}
+	n, err := walk(data, 0, rules, 0, -1)
+	if err != nil {
+		return err
+	}
+	if n != len(data) {
+		return errTrailingInput
+	}
+	item := afterSelfDescribed(data)
+	if err := builtinTagsOK(item); err != nil {
+		return err
+	}
+	if !private {
+		item = bytes.Clone(item)
+	}
+	if fresh {
+		return d.decode(item, t)
+	}
+	out := reflect.New(reflect.TypeOf(v).Elem())
+	if err := out.Interface().(ownDecoder).decode(item, t); err != nil {
+		return err
+	}
+	reflect.ValueOf(v).Elem().Set(out.Elem())
+	return nil
+}
+
+// trust records which checks an item handed to an internal decoder already passed as part
+// of an enclosing item, so that the decoder skips them and runs only the others. Each
+// decoder's decode(data, t) does what its UnmarshalCBOR did before, minus what t implies.
+type trust uint8
+
+const (
+	// trustDecMode: the item passes wellformed (the decode mode's rules).
+	trustDecMode trust = 1 << iota
+	// trustItem: the item passes itemLength (its nesting counted on every item, UTF-8).
+	trustItem
+	// trustValues: the item is a map whose every value passes itemLength.
+	trustValues
+)
+
+// structural reports whether the item is known to be well-formed, so that lengths can be
+// found without checks.
+func (t trust) structural() bool { return t&(trustDecMode|trustItem) != 0 }
+
+// inner is the trust of an item enclosed in an item of trust t (an array element, a tag's
+// content); value that of a map value.
+func (t trust) inner() trust { return t &^ trustValues }
+
+func (t trust) value() trust {
+	if t&trustValues != 0 {
+		t |= trustItem
+	}
+	return t &^ trustValues
+}
+
+// ownDecoder is implemented by this package's types. decode decodes data, which the
+// decoded value may share (it is private to the decoder's caller), knowing that data
+// passes the checks t names.
+type ownDecoder interface {
+	decode(data []byte, t trust) error
+}
+
+// fieldMapDecoder is implemented by the structures decoded through a fieldMap (and Map
+// with raw values), which run itemLength on every value of their top-level map.
+type fieldMapDecoder interface {
+	topMap() bool
 }
 
 // Marshal encodes v in preferred serialization.
 func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 
-// decodeAs decodes data into v and wraps any error with the structure's name.
+// decodeAs decodes data into v, a pointer to a zero value, and wraps any
+// error with the structure's name.
 func decodeAs(structure string, data []byte, v any) error {
-	if err := Unmarshal(data, v); err != nil {
+	if err := unmarshal(data, v, false, true); err != nil {
 		return &DecodeError{Structure: structure, Err: err}
 	}
 	return nil
@@ -148,4 +243,48 @@ func builtinTagsOK(data []byte) error {
 			}
 		}
 	}
+}
+
+// unmarshalOwn is the UnmarshalCBOR of this package's types: v is decoded from a private
+// copy of data, and changed only when data decodes.
+func unmarshalOwn[T any, P interface {
+	*T
+	ownDecoder
+}](v P, data []byte) error {
+	var out T
+	if err := P(&out).decode(bytes.Clone(data), 0); err != nil {
+		return err
+	}
+	*v = out
+	return nil
+}
+
+// decodeOwnSlice decodes an array of one of this package's types as the decode mode
+// decodes it into a Go slice, with each element decoded directly; an item that is not a
+// plain array (a tagged one, a null) goes through the decode mode.
+func decodeOwnSlice[T any, P interface {
+	*T
+	ownDecoder
+}](raw []byte, t trust, dst *[]T) error {
+	if t&trustDecMode == 0 {
+		if err := wellformed(raw); err != nil {
+			return err
+		}
+		t |= trustDecMode
+	}
+	items, ok, err := arrayItems(raw, t)
+	if !ok {
+		return decMode.Unmarshal(raw, dst)
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]T, len(items))
+	for i, it := range items {
+		if err := P(&out[i]).decode(it, t.inner()); err != nil {
+			return err
+		}
+	}
+	*dst = out
+	return nil
 }

@@ -1,8 +1,10 @@
 package messages
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -44,67 +46,206 @@ type coseArray struct {
 	Last        bstr
 }
 
-func (a *coseArray) decode(data []byte, tag uint64, name string) (tagged bool, payload []byte, detached bool, err error) {
+// coseParts are the four elements of a COSE_Sign1 or COSE_Mac0, shared with the input.
+type coseParts struct {
+	protected   []byte
+	unprotected cbor.RawMessage
+	payload     []byte
+	detached    bool
+	last        []byte
+	tagged      bool
+}
+
+// decodeCose reads a COSE_Sign1 (tag 18) or COSE_Mac0 (tag 17), tagged or not, as the
+// decode mode would into coseArray: the four elements with their types checked first so
+// that the errors name them, the headers checked for duplicate labels.
+func decodeCose(data []byte, t trust, tag uint64, name string) (c coseParts, err error) {
 	h, err := readHead(data)
 	if err != nil {
-		return false, nil, false, err
+		return c, err
 	}
 	if h.major == majorTag {
 		if h.indefinite || h.arg != tag {
-			return false, nil, false, fmt.Errorf("%s: unexpected tag %d", name, h.arg)
+			return c, fmt.Errorf("%s: unexpected tag %d", name, h.arg)
 		}
-		tagged = true
+		c.tagged = true
 		data = data[h.size:]
+		t = t.inner()
 	}
-	// Check the element types first so that the errors name the element; the strict bstr
-	// fields then refuse arrays of small integers and null.
-	var elems []cbor.RawMessage
-	if err := decMode.Unmarshal(data, &elems); err != nil {
-		return false, nil, false, fmt.Errorf("%s: %w", name, err)
+	if t&trustDecMode == 0 {
+		if err := wellformed(data); err != nil {
+			return c, fmt.Errorf("%s: %w", name, err)
+		}
+		t |= trustDecMode
+	}
+	elems, ok, err := arrayItems(data, t)
+	if !ok {
+		return decodeCoseGeneric(data, c.tagged, name)
+	}
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(elems) != 4 {
-		return false, nil, false, fmt.Errorf("%s: expected an array of 4 elements", name)
+		return c, fmt.Errorf("%s: expected an array of 4 elements", name)
 	}
 	if !isMajor(elems[0], majorBytes) {
-		return false, nil, false, fmt.Errorf("%s: protected header is not a byte string", name)
+		return c, fmt.Errorf("%s: protected header is not a byte string", name)
 	}
 	if !isMajor(elems[1], majorMap) {
-		return false, nil, false, fmt.Errorf("%s: unprotected header is not a map", name)
+		return c, fmt.Errorf("%s: unprotected header is not a map", name)
 	}
 	if !isMajor(elems[3], majorBytes) {
-		return false, nil, false, fmt.Errorf("%s: signature or tag is not a byte string", name)
+		return c, fmt.Errorf("%s: signature or tag is not a byte string", name)
 	}
-	if err := decMode.Unmarshal(data, a); err != nil {
-		return false, nil, false, fmt.Errorf("%s: %w", name, err)
+	if err := decodeBytes(elems[0], &c.protected); err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
 	}
+	if err := decodeBytes(elems[3], &c.last); err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
+	c.unprotected = elems[1]
 	// RFC 9052 §3: labels are unique across and within the headers; a duplicate in the
 	// unprotected map is refused here, not only when a header is read.
+	if err := checkHeaderMap(c.unprotected, true); err != nil {
+		return c, fmt.Errorf("%s: unprotected header: %w", name, err)
+	}
+	if len(c.protected) > 0 {
+		if err := checkHeaderMap(c.protected, false); err != nil {
+			return c, fmt.Errorf("%s: protected header: %w", name, err)
+		}
+	}
+	if p := elems[2]; len(p) == 1 && p[0] == 0xf6 {
+		c.detached = true
+	} else if err := decodeBytes(p, &c.payload); err != nil {
+		return c, fmt.Errorf("%s: payload is neither a byte string nor null", name)
+	}
+	return c, nil
+}
+
+// decodeCoseGeneric is decodeCose through the decode mode, for the forms the direct path
+// leaves to it (an array inside another tag, anything that is not an array).
+func decodeCoseGeneric(data []byte, tagged bool, name string) (c coseParts, err error) {
+	c.tagged = tagged
+	var elems []cbor.RawMessage
+	if err := decMode.Unmarshal(data, &elems); err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(elems) != 4 {
+		return c, fmt.Errorf("%s: expected an array of 4 elements", name)
+	}
+	if !isMajor(elems[0], majorBytes) {
+		return c, fmt.Errorf("%s: protected header is not a byte string", name)
+	}
+	if !isMajor(elems[1], majorMap) {
+		return c, fmt.Errorf("%s: unprotected header is not a map", name)
+	}
+	if !isMajor(elems[3], majorBytes) {
+		return c, fmt.Errorf("%s: signature or tag is not a byte string", name)
+	}
+	var a coseArray
+	if err := decMode.Unmarshal(data, &a); err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
 	if _, err := decodeHeaderMap(a.Unprotected); err != nil {
-		return false, nil, false, fmt.Errorf("%s: unprotected header: %w", name, err)
+		return c, fmt.Errorf("%s: unprotected header: %w", name, err)
 	}
 	if len(a.Protected) > 0 {
 		var hdr map[any]cbor.RawMessage
 		if err := decMode.Unmarshal(a.Protected, &hdr); err != nil {
-			return false, nil, false, fmt.Errorf("%s: protected header: %w", name, err)
+			return c, fmt.Errorf("%s: protected header: %w", name, err)
 		}
 	}
 	if len(a.Payload) == 1 && a.Payload[0] == 0xf6 {
-		detached = true
-	} else if err := decodeBytes(a.Payload, &payload); err != nil {
-		return false, nil, false, fmt.Errorf("%s: payload is neither a byte string nor null", name)
+		c.detached = true
+	} else if err := decodeBytes(a.Payload, &c.payload); err != nil {
+		return c, fmt.Errorf("%s: payload is neither a byte string nor null", name)
 	}
-	return tagged, payload, detached, nil
+	c.protected, c.unprotected, c.last = a.Protected, a.Unprotected, a.Last
+	return c, nil
+}
+
+// maxDirectHeaderLabels bounds the header maps checked by comparing every label with
+// every other; larger ones go through the decode mode.
+const maxDirectHeaderLabels = 32
+
+// checkHeaderMap checks a COSE header map as decoding it into map[any]cbor.RawMessage
+// would: no duplicate label, and each value's leading built-in tags valid. A map of
+// integer labels is checked directly; anything else (text labels, tags, a null) through
+// the decode mode. trusted says the map is part of an item that passes wellformed;
+// otherwise (serialized protected header) it is checked first.
+func checkHeaderMap(m []byte, trusted bool) error {
+	if !trusted {
+		if err := wellformed(m); err != nil {
+			return err
+		}
+	}
+	if ok, err := checkIntLabels(m); ok {
+		return err
+	}
+	_, err := decodeHeaderMap(m)
+	return err
+}
+
+// checkIntLabels is checkHeaderMap for a plain map whose labels are all integers that fit
+// an int64; ok is false for anything else.
+func checkIntLabels(m []byte) (ok bool, err error) {
+	h, err := readHead(m)
+	if err != nil || h.major != majorMap || !h.indefinite && h.arg > maxDirectHeaderLabels {
+		return false, nil
+	}
+	type label struct {
+		neg bool
+		arg uint64
+	}
+	var seen [maxDirectHeaderLabels]label
+	n := 0
+	off := h.size
+	for i := uint64(0); h.indefinite || i < h.arg; i++ {
+		if h.indefinite && off < len(m) && m[off] == 0xff {
+			break
+		}
+		kh, err := readHead(m[off:])
+		if err != nil || kh.indefinite || kh.major != majorUint && kh.major != majorNeg || kh.arg > math.MaxInt64 || n == len(seen) {
+			return false, nil
+		}
+		l := label{kh.major == majorNeg, kh.arg}
+		for _, s := range seen[:n] {
+			if s == l {
+				return false, nil // the decode mode names the duplicate
+			}
+		}
+		seen[n] = l
+		n++
+		off += kh.size
+		vn, err := trustedLength(m[off:])
+		if err != nil {
+			return false, nil
+		}
+		if err := builtinTagsOK(afterSelfDescribed(m[off : off+vn])); err != nil {
+			return true, err
+		}
+		off += vn
+	}
+	return true, nil
 }
 
 // UnmarshalCBOR accepts COSE_Sign1 tagged (18) or untagged.
 func (s *CoseSign1) UnmarshalCBOR(data []byte) error {
-	var a coseArray
-	tagged, payload, detached, err := a.decode(data, 18, "COSE_Sign1")
+	var out CoseSign1
+	if err := out.decode(bytes.Clone(data), 0); err != nil {
+		return err
+	}
+	*s = out
+	return nil
+}
+
+func (s *CoseSign1) decode(data []byte, t trust) error {
+	c, err := decodeCose(data, t, 18, "COSE_Sign1")
 	if err != nil {
 		return err
 	}
-	*s = CoseSign1{Protected: a.Protected, Unprotected: a.Unprotected, Payload: payload,
-		Detached: detached, Signature: a.Last, Tagged: tagged}
+	*s = CoseSign1{Protected: c.protected, Unprotected: c.unprotected, Payload: c.payload,
+		Detached: c.detached, Signature: c.last, Tagged: c.tagged}
 	return nil
 }
 
@@ -195,13 +336,21 @@ type CoseMac0 struct {
 
 // UnmarshalCBOR accepts COSE_Mac0 tagged (17) or untagged.
 func (m *CoseMac0) UnmarshalCBOR(data []byte) error {
-	var a coseArray
-	tagged, payload, detached, err := a.decode(data, 17, "COSE_Mac0")
+	var out CoseMac0
+	if err := out.decode(bytes.Clone(data), 0); err != nil {
+		return err
+	}
+	*m = out
+	return nil
+}
+
+func (m *CoseMac0) decode(data []byte, t trust) error {
+	c, err := decodeCose(data, t, 17, "COSE_Mac0")
 	if err != nil {
 		return err
 	}
-	*m = CoseMac0{Protected: a.Protected, Unprotected: a.Unprotected, Payload: payload,
-		Detached: detached, Tag: a.Last, Tagged: tagged}
+	*m = CoseMac0{Protected: c.protected, Unprotected: c.unprotected, Payload: c.payload,
+		Detached: c.detached, Tag: c.last, Tagged: c.tagged}
 	return nil
 }
 

@@ -185,8 +185,14 @@ func (k COSEKey) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes an EC2 or OKP COSE_Key.
 func (k *COSEKey) UnmarshalCBOR(data []byte) error {
+	return unmarshalOwn(k, data)
+}
+
+func (k *COSEKey) topMap() bool { return true }
+
+func (k *COSEKey) decode(data []byte, t trust) error {
 	var m Map[int64, cbor.RawMessage]
-	if err := m.UnmarshalCBOR(data); err != nil {
+	if err := m.decode(data, t); err != nil {
 		return fmt.Errorf("COSE_Key: %w", err)
 	}
 	*k = COSEKey{}
@@ -198,7 +204,7 @@ func (k *COSEKey) UnmarshalCBOR(data []byte) error {
 		if isNullOrUndefined(raw) {
 			return true, fmt.Errorf("COSE_Key label %d: null", label)
 		}
-		if err := decodeValue(raw, v); err != nil {
+		if err := decodeValue(raw, v, 0); err != nil {
 			return true, fmt.Errorf("COSE_Key label %d: %w", label, err)
 		}
 		return true, nil
@@ -232,7 +238,7 @@ func (k *COSEKey) UnmarshalCBOR(data []byte) error {
 			if k.Y, err = leftPad(y, c.FieldSize); err != nil {
 				return fmt.Errorf("COSE_Key y: %w", err)
 			}
-		case isMajor(raw, majorOther) && !isNullOrUndefined(raw) && decMode.Unmarshal(raw, &sign) == nil:
+		case isMajor(raw, majorOther) && !isNullOrUndefined(raw) && decodeBool(raw, &sign) == nil:
 			k.YSign = &sign
 		default:
 			return errors.New("COSE_Key: y is neither a byte string nor a bool")
@@ -252,7 +258,7 @@ func (k *COSEKey) UnmarshalCBOR(data []byte) error {
 	}
 	if raw, ok := m.Get(coseKeyAlg); ok {
 		var alg int64
-		if decMode.Unmarshal(raw, &alg) == nil {
+		if decodeInt(raw, &alg) == nil {
 			k.Alg = &alg
 		}
 	}

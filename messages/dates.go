@@ -38,7 +38,10 @@ func (d TDate) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR reads #6.0(tstr) or a plain tstr, or either of them encoded in a byte
 // string (one level only).
-func (d *TDate) UnmarshalCBOR(data []byte) error {
+func (d *TDate) UnmarshalCBOR(data []byte) error { return d.decode(data, 0) }
+
+// decode keeps nothing of data.
+func (d *TDate) decode(data []byte, _ trust) error {
 	embedded := false
 	if isMajor(data, majorBytes) {
 		var inner []byte
@@ -110,7 +113,10 @@ func (d FullDate) MarshalCBOR() ([]byte, error) {
 }
 
 // UnmarshalCBOR reads #6.1004(tstr) or a plain tstr.
-func (d *FullDate) UnmarshalCBOR(data []byte) error {
+func (d *FullDate) UnmarshalCBOR(data []byte) error { return d.decode(data, 0) }
+
+// decode keeps nothing of data.
+func (d *FullDate) decode(data []byte, _ trust) error {
 	s, tagged, err := optionallyTaggedText(data, 1004)
 	if err != nil {
 		return fmt.Errorf("full-date: %w", err)
@@ -142,7 +148,7 @@ func optionallyTaggedText(data []byte, tag uint64) (string, bool, error) {
 	if !isMajor(data, majorText) {
 		return "", false, errors.New("expected a text string")
 	}
-	if err := decMode.Unmarshal(data, &s); err != nil {
+	if err := decodeText(data, &s); err != nil {
 		return "", false, fmt.Errorf("expected a text string: %w", err)
 	}
 	return s, tagged, nil

@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -696,11 +697,12 @@ func (d *describer) cose(data []byte, depth int) (any, bool) {
 			name, tag = "COSE_Mac0", 17
 		}
 	}
-	var a coseArray
-	tagged, payload, detached, err := a.decode(data, tag, name)
+	c, err := decodeCose(bytes.Clone(data), 0, tag, name)
 	if err != nil {
 		return nil, false
 	}
+	tagged, payload, detached := c.tagged, c.payload, c.detached
+	a := struct{ Protected, Unprotected, Last []byte }{c.protected, c.unprotected, c.last}
 	out := map[string]any{"type": name, "tagged": tagged}
 	protected := any(map[string]any{})
 	if len(a.Protected) > 0 {

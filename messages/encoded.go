@@ -62,7 +62,17 @@ func (e EncodedCBOR) Decode(v any) error {
 	if e.IsZero() {
 		return errors.New("empty encoded CBOR item")
 	}
-	return Unmarshal(e.content, v)
+	return unmarshal(e.content, v, false, false)
+}
+
+// decodeInto is Decode into a zero value of this package's types. The value shares a copy
+// of the content, unless private says e is the caller's own (nobody else holds it): a
+// caller may change a decoded field, and the item's bytes must stay as received.
+func (e EncodedCBOR) decodeInto(v ownDecoder, private bool) error {
+	if e.IsZero() {
+		return errors.New("empty encoded CBOR item")
+	}
+	return unmarshal(e.content, v, private, true)
 }
 
 // MarshalCBOR writes the bytes as received or built.
@@ -76,6 +86,16 @@ func (e EncodedCBOR) MarshalCBOR() ([]byte, error) {
 // UnmarshalCBOR accepts #6.24(bstr) with a definite-length byte string whose content is
 // one well-formed CBOR item.
 func (e *EncodedCBOR) UnmarshalCBOR(data []byte) error {
+	var out EncodedCBOR
+	if err := out.decode(bytes.Clone(data), 0); err != nil {
+		return err
+	}
+	*e = out
+	return nil
+}
+
+// decode keeps data itself: the item's bytes as received.
+func (e *EncodedCBOR) decode(data []byte, _ trust) error {
 	tag, err := readHead(data)
 	if err != nil {
 		return err
@@ -95,12 +115,48 @@ func (e *EncodedCBOR) UnmarshalCBOR(data []byte) error {
 		return fmt.Errorf("tag 24 byte string length %d does not match the item", bs.arg)
 	}
 	content := data[start:]
-	if err := decMode.Wellformed(content); err != nil {
+	if err := wellformed(content); err != nil {
 		return fmt.Errorf("tag 24 content: %w", err)
 	}
-	raw := bytes.Clone(data)
-	e.raw, e.content = raw, raw[start:]
+	e.raw, e.content = data[:len(data):len(data)], content
 	return nil
+}
+
+// arrayItems returns the elements of data, a plain array after any self-described tags,
+// as the decode mode hands them to a Go slice's elements: self-described tags stripped,
+// built-in tags checked. data must be structurally sound (t.structural()). ok is false
+// when data is not such an array.
+func arrayItems(data []byte, t trust) (items [][]byte, ok bool, err error) {
+	data = afterSelfDescribed(data)
+	h, err := readHead(data)
+	if err != nil || h.major != majorArray {
+		return nil, false, nil
+	}
+	if !t.structural() {
+		return nil, false, nil
+	}
+	n := 0
+	if !h.indefinite {
+		n = int(min(h.arg, uint64(len(data)-h.size)))
+	}
+	items = make([][]byte, 0, n)
+	off := h.size
+	for i := uint64(0); h.indefinite || i < h.arg; i++ {
+		if h.indefinite && off < len(data) && data[off] == 0xff {
+			break
+		}
+		n, err := trustedLength(data[off:])
+		if err != nil {
+			return nil, true, err
+		}
+		it := afterSelfDescribed(data[off : off+n : off+n])
+		if err := builtinTagsOK(it); err != nil {
+			return nil, true, err
+		}
+		items = append(items, it)
+		off += n
+	}
+	return items, true, nil
 }
 
 var _ cbor.Marshaler = EncodedCBOR{}

@@ -64,7 +64,7 @@ type Security struct {
 // Key decodes the ephemeral key carried in Security.
 func (s Security) Key() (*COSEKey, error) {
 	var k COSEKey
-	if err := s.KeyBytes.Decode(&k); err != nil {
+	if err := s.KeyBytes.decodeInto(&k, false); err != nil {
 		return nil, fmt.Errorf("engagement security key: %w", err)
 	}
 	return &k, nil
@@ -124,40 +124,50 @@ func (e Engagement) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes an engagement and keeps its bytes.
 func (e *Engagement) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[int64]("Engagement", data)
-	if err != nil {
+	return unmarshalOwn(e, data)
+}
+
+func (e *Engagement) topMap() bool { return true }
+
+func (e *Engagement) decode(data []byte, t trust) error {
+	var f fieldMap[int64]
+	if err := f.init("Engagement", data, t); err != nil {
 		return err
 	}
-	var out Engagement
-	f.req(engVersion, &out.Version)
-	f.req(engSecurity, &out.Security)
-	if f.opt(engDeviceRetrievalMethods, &out.DeviceRetrievalMethods) && len(out.DeviceRetrievalMethods) == 0 {
+	f.text(engVersion, &e.Version, true)
+	f.generic(engSecurity, &e.Security, true)
+	if f.generic(engDeviceRetrievalMethods, &e.DeviceRetrievalMethods, false) && len(e.DeviceRetrievalMethods) == 0 {
 		f.err = errors.New("Engagement: DeviceRetrievalMethods is empty")
 	}
-	var srm ServerRetrievalMethods
-	if f.opt(engServerRetrievalMethods, &srm) {
-		out.ServerRetrievalMethods = &srm
+	if raw, ok := f.take(engServerRetrievalMethods, false); ok {
+		srm := new(ServerRetrievalMethods)
+		if f.fail(engServerRetrievalMethods, decodeValue(raw, srm, f.t)) {
+			e.ServerRetrievalMethods = srm
+		}
 	}
-	f.opt(engProtocolInfo, &out.ProtocolInfo)
-	if f.opt(engOriginInfos, &out.OriginInfos) && out.OriginInfos == nil {
-		out.OriginInfos = []OriginInfo{}
+	f.raw(engProtocolInfo, &e.ProtocolInfo, false)
+	if raw, ok := f.take(engOriginInfos, false); ok {
+		if f.fail(engOriginInfos, decodeOwnSlice(raw, f.t, &e.OriginInfos)) && e.OriginInfos == nil {
+			e.OriginInfos = []OriginInfo{}
+		}
 	}
-	var caps Capabilities
-	if f.opt(engCapabilities, &caps) {
-		out.Capabilities = &caps
+	if raw, ok := f.take(engCapabilities, false); ok {
+		caps := new(Capabilities)
+		if f.fail(engCapabilities, caps.decode(raw, f.t)) {
+			e.Capabilities = caps
+		}
 	}
 	if f.err != nil {
 		return f.err
 	}
-	if len(out.Version) == 0 || len(out.Version) > 16 {
+	if len(e.Version) == 0 || len(e.Version) > 16 {
 		return errors.New("Engagement: invalid version")
 	}
-	if out.Security.KeyBytes.IsZero() {
+	if e.Security.KeyBytes.IsZero() {
 		return errors.New("Engagement: Security has no key")
 	}
-	out.Other = f.rest()
-	out.raw = bytes.Clone(data)
-	*e = out
+	e.Other = f.rest()
+	e.raw = bytes.Clone(data) // kept apart from the fields, which a caller may change
 	return nil
 }
 
@@ -289,7 +299,7 @@ func (r *RetrievalMethod) option(key int64, v any) (bool, error) {
 	if isNullOrUndefined(raw) {
 		return true, fmt.Errorf("retrieval method %d option %d: null", r.Type, key)
 	}
-	if err := decodeValue(raw, v); err != nil {
+	if err := decodeValue(raw, v, 0); err != nil {
 		return true, fmt.Errorf("retrieval method %d option %d: %w", r.Type, key, err)
 	}
 	return true, nil
@@ -452,24 +462,25 @@ func (o OriginInfo) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR reads an OriginInfo in any of the spellings seen.
 func (o *OriginInfo) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("OriginInfo", data)
-	if err != nil {
+	return unmarshalOwn(o, data)
+}
+
+func (o *OriginInfo) topMap() bool { return true }
+
+func (o *OriginInfo) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("OriginInfo", data, t); err != nil {
 		return err
 	}
-	var out OriginInfo
-	f.req("cat", &out.Cat)
-	f.req("type", &out.Type)
+	f.uint("cat", &o.Cat, true)
+	f.uint("type", &o.Type, true)
 	for _, k := range []string{"details", "Details"} {
-		if f.opt(k, &out.Details) {
-			out.DetailsKey = k
+		if f.own(k, &o.Details, false) {
+			o.DetailsKey = k
 			break
 		}
 	}
-	if f.err != nil {
-		return f.err
-	}
-	*o = out
-	return nil
+	return f.err
 }
 
 // Capability keys (2nd edition / 23220-4).

@@ -42,26 +42,29 @@ type DeviceKeyInfo struct {
 // UnmarshalCBOR decodes DeviceKeyInfo in any key order; deviceKey is required (null is
 // tolerated and flagged, see DeviceKeyMissing). Unknown keys are ignored.
 func (d *DeviceKeyInfo) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("DeviceKeyInfo", data)
-	if err != nil {
+	return unmarshalOwn(d, data)
+}
+
+func (d *DeviceKeyInfo) topMap() bool { return true }
+
+func (d *DeviceKeyInfo) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("DeviceKeyInfo", data, t); err != nil {
 		return err
 	}
-	var out DeviceKeyInfo
 	if f.null("deviceKey") {
-		out.DeviceKeyMissing = true
+		d.DeviceKeyMissing = true
 	} else {
-		f.req("deviceKey", &out.DeviceKey)
+		f.own("deviceKey", &d.DeviceKey, true)
 	}
-	var ka KeyAuthorizations
-	if f.opt("keyAuthorizations", &ka) {
-		out.KeyAuthorizations = &ka
+	if raw, ok := f.take("keyAuthorizations", false); ok {
+		ka := new(KeyAuthorizations)
+		if f.fail("keyAuthorizations", decodeValue(raw, ka, f.t)) {
+			d.KeyAuthorizations = ka
+		}
 	}
-	f.opt("keyInfo", &out.KeyInfo)
-	if f.err != nil {
-		return f.err
-	}
-	*d = out
-	return nil
+	f.raw("keyInfo", &d.KeyInfo, false)
+	return f.err
 }
 
 // KeyAuthorizations lists name spaces and elements the device key may sign.
@@ -81,23 +84,26 @@ type ValidityInfo struct {
 // UnmarshalCBOR decodes ValidityInfo in any key order and requires signed, validFrom
 // and validUntil. Unknown keys are ignored.
 func (v *ValidityInfo) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("ValidityInfo", data)
-	if err != nil {
+	return unmarshalOwn(v, data)
+}
+
+func (v *ValidityInfo) topMap() bool { return true }
+
+func (v *ValidityInfo) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("ValidityInfo", data, t); err != nil {
 		return err
 	}
-	var out ValidityInfo
-	f.req("signed", &out.Signed)
-	f.req("validFrom", &out.ValidFrom)
-	f.req("validUntil", &out.ValidUntil)
-	var eu TDate
-	if f.opt("expectedUpdate", &eu) {
-		out.ExpectedUpdate = &eu
+	f.own("signed", &v.Signed, true)
+	f.own("validFrom", &v.ValidFrom, true)
+	f.own("validUntil", &v.ValidUntil, true)
+	if raw, ok := f.take("expectedUpdate", false); ok {
+		eu := new(TDate)
+		if f.fail("expectedUpdate", eu.decode(raw, f.t)) {
+			v.ExpectedUpdate = eu
+		}
 	}
-	if f.err != nil {
-		return f.err
-	}
-	*v = out
-	return nil
+	return f.err
 }
 
 // StatusListRef is the token status list reference in MSO "status".
@@ -138,23 +144,27 @@ func (m MobileSecurityObject) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes an MSO in any key order.
 func (m *MobileSecurityObject) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("MobileSecurityObject", data)
-	if err != nil {
+	return unmarshalOwn(m, data)
+}
+
+func (m *MobileSecurityObject) topMap() bool { return true }
+
+func (m *MobileSecurityObject) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("MobileSecurityObject", data, t); err != nil {
 		return err
 	}
-	var out MobileSecurityObject
-	f.req("version", &out.Version)
-	f.req("digestAlgorithm", &out.DigestAlgorithm)
-	f.req("valueDigests", &out.ValueDigests)
-	f.req("deviceKeyInfo", &out.DeviceKeyInfo)
-	f.req("docType", &out.DocType)
-	f.req("validityInfo", &out.ValidityInfo)
-	f.opt("status", &out.Status)
+	f.text("version", &m.Version, true)
+	f.text("digestAlgorithm", &m.DigestAlgorithm, true)
+	f.own("valueDigests", &m.ValueDigests, true)
+	f.own("deviceKeyInfo", &m.DeviceKeyInfo, true)
+	f.text("docType", &m.DocType, true)
+	f.own("validityInfo", &m.ValidityInfo, true)
+	f.raw("status", &m.Status, false)
 	if f.err != nil {
 		return f.err
 	}
-	out.Other = f.rest()
-	*m = out
+	m.Other = f.rest()
 	return nil
 }
 
@@ -170,8 +180,9 @@ func DecodeMSO(payload []byte) (*MobileSecurityObject, error) {
 		if err != nil {
 			return nil, &DecodeError{"MobileSecurityObjectBytes", err}
 		}
-		if err := decodeAs("MobileSecurityObject", e.Content(), &mso); err != nil {
-			return nil, err
+		// e is a private copy: the MSO shares it
+		if err := e.decodeInto(&mso, true); err != nil {
+			return nil, &DecodeError{"MobileSecurityObject", err}
 		}
 		return &mso, nil
 	}

@@ -1,11 +1,14 @@
 package messages
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"github.com/fxamacker/cbor/v2"
 	"iter"
 	"math"
+	"slices"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // MapKey is the kind of key mdoc maps use: text (name spaces, element identifiers) or
@@ -16,10 +19,17 @@ type MapKey interface {
 
 // Map is a CBOR map that keeps its entries in the order they were decoded or added, so
 // that re-encoding a received map reproduces its bytes. The zero value is an empty map.
+//
+// Entries are kept in two slices; a map of more than linearMap entries also keeps its
+// positions sorted by key, so that lookups stay logarithmic in large maps.
 type Map[K MapKey, V any] struct {
 	keys []K
-	vals map[K]V
+	vals []V
+	idx  []int // positions in key order, when len(keys) > linearMap
 }
+
+// linearMap is the size up to which lookups compare every key.
+const linearMap = 8
 
 // Len returns the number of entries.
 func (m *Map[K, V]) Len() int {
@@ -29,42 +39,116 @@ func (m *Map[K, V]) Len() int {
 	return len(m.keys)
 }
 
+// find returns the position of k, or -1.
+func (m *Map[K, V]) find(k K) int {
+	if m.idx == nil {
+		for i, x := range m.keys {
+			if x == k {
+				return i
+			}
+		}
+		return -1
+	}
+	if p := m.lowerBound(k); p < len(m.idx) && m.keys[m.idx[p]] == k {
+		return m.idx[p]
+	}
+	return -1
+}
+
+// lowerBound returns the first place in idx whose key is not less than k.
+func (m *Map[K, V]) lowerBound(k K) int {
+	lo, hi := 0, len(m.idx)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if m.keys[m.idx[mid]] < k {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// reindex rebuilds idx for the current keys and returns the position of a key that
+// appears twice, or -1.
+func (m *Map[K, V]) reindex() int {
+	if len(m.keys) <= linearMap {
+		m.idx = nil
+		for i := 1; i < len(m.keys); i++ {
+			for j := range i {
+				if m.keys[j] == m.keys[i] {
+					return i
+				}
+			}
+		}
+		return -1
+	}
+	idx := make([]int, len(m.keys))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		switch ka, kb := m.keys[a], m.keys[b]; {
+		case ka < kb:
+			return -1
+		case ka > kb:
+			return 1
+		}
+		return 0
+	})
+	m.idx = idx
+	for i := 1; i < len(idx); i++ {
+		if m.keys[idx[i]] == m.keys[idx[i-1]] {
+			return idx[i]
+		}
+	}
+	return -1
+}
+
 // Get returns the value for k.
 func (m *Map[K, V]) Get(k K) (V, bool) {
-	if m == nil || m.vals == nil {
-		var zero V
-		return zero, false
+	if m != nil {
+		if i := m.find(k); i >= 0 {
+			return m.vals[i], true
+		}
 	}
-	v, ok := m.vals[k]
-	return v, ok
+	var zero V
+	return zero, false
 }
 
 // Set adds k at the end, or replaces its value in place.
 func (m *Map[K, V]) Set(k K, v V) {
-	if m.vals == nil {
-		m.vals = make(map[K]V)
+	if i := m.find(k); i >= 0 {
+		m.vals[i] = v
+		return
 	}
-	if _, ok := m.vals[k]; !ok {
-		m.keys = append(m.keys, k)
+	m.keys = append(m.keys, k)
+	m.vals = append(m.vals, v)
+	switch {
+	case m.idx != nil:
+		// a new index rather than an insertion in place: a copy of the Map may share it
+		p := m.lowerBound(k)
+		idx := make([]int, 0, len(m.idx)+1)
+		idx = append(append(append(idx, m.idx[:p]...), len(m.keys)-1), m.idx[p:]...)
+		m.idx = idx
+	case len(m.keys) > linearMap:
+		m.reindex()
 	}
-	m.vals[k] = v
 }
 
 // Delete removes k.
 func (m *Map[K, V]) Delete(k K) {
-	if m == nil || m.vals == nil {
+	if m == nil {
 		return
 	}
-	if _, ok := m.vals[k]; !ok {
+	i := m.find(k)
+	if i < 0 {
 		return
 	}
-	delete(m.vals, k)
-	for i, key := range m.keys {
-		if key == k {
-			m.keys = append(m.keys[:i:i], m.keys[i+1:]...)
-			break
-		}
-	}
+	m.keys = append(m.keys[:i:i], m.keys[i+1:]...)
+	m.vals = append(m.vals[:i:i], m.vals[i+1:]...)
+	m.idx = nil
+	m.reindex()
 }
 
 // Keys returns the keys in order. Callers must not modify the slice.
@@ -81,8 +165,9 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 		if m == nil {
 			return
 		}
-		for _, k := range m.keys {
-			if !yield(k, m.vals[k]) {
+		keys, vals := m.keys, m.vals
+		for i, k := range keys {
+			if !yield(k, vals[i]) {
 				return
 			}
 		}
@@ -92,12 +177,12 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 // MarshalCBOR writes a definite-length map in insertion order.
 func (m Map[K, V]) MarshalCBOR() ([]byte, error) {
 	out := appendHead(nil, majorMap, uint64(len(m.keys)))
-	for _, k := range m.keys {
+	for i, k := range m.keys {
 		kb, err := encMode.Marshal(k)
 		if err != nil {
 			return nil, err
 		}
-		vb, err := encMode.Marshal(m.vals[k])
+		vb, err := encMode.Marshal(m.vals[i])
 		if err != nil {
 			return nil, fmt.Errorf("map value for %v: %w", k, err)
 		}
@@ -111,6 +196,15 @@ func (m Map[K, V]) MarshalCBOR() ([]byte, error) {
 // cbor.RawMessage or any (it would otherwise read as V's zero value), and a []byte value
 // must be a byte string (not an array of small integers).
 func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
+	var out Map[K, V]
+	if err := out.decode(bytes.Clone(data), 0); err != nil {
+		return err
+	}
+	*m = out
+	return nil
+}
+
+func (m *Map[K, V]) decode(data []byte, t trust) error {
 	h, err := readHead(data)
 	if err != nil {
 		return err
@@ -118,19 +212,24 @@ func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
 	if h.major != majorMap {
 		return errors.New("expected a CBOR map")
 	}
-	rest := data[h.size:]
-	n := h.arg
-	if !h.indefinite && n > MaxMapPairs {
+	if !h.indefinite && h.arg > MaxMapPairs {
 		return errors.New("map exceeds the pair limit")
 	}
-	m.keys, m.vals = nil, make(map[K]V)
-	for i := uint64(0); h.indefinite || i < n; i++ {
+	n := 0
+	if !h.indefinite {
+		// every pair takes two bytes at least: a count beyond that is refused below
+		n = int(min(h.arg, uint64(len(data)-h.size)/2))
+	}
+	keys, vals := make([]K, 0, n), make([]V, 0, n)
+	vt := t.value()
+	off := h.size
+	for i := uint64(0); h.indefinite || i < h.arg; i++ {
 		if h.indefinite {
-			if len(rest) == 0 {
+			if off >= len(data) {
 				return errTruncated
 			}
-			if rest[0] == 0xff {
-				rest = rest[1:]
+			if data[off] == 0xff {
+				off++
 				break
 			}
 			if i >= MaxMapPairs {
@@ -138,37 +237,113 @@ func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
 			}
 		}
 		var k K
-		if rest, err = decodeKey(rest, &k); err != nil {
+		rest, err := decodeKey(data[off:], &k)
+		if err != nil {
 			return fmt.Errorf("map key: %w", err)
 		}
-		if _, dup := m.vals[k]; dup {
-			return fmt.Errorf("duplicate map key %v", k)
-		}
+		off = len(data) - len(rest)
 		var v V
-		if isNullOrUndefined(rest) && !nullable(&v) {
-			return fmt.Errorf("map value for %v: null", k)
-		}
-		if _, isBytes := any(&v).(*[]byte); isBytes && (len(rest) == 0 || rest[0]>>5 != majorBytes) {
-			return fmt.Errorf("map value for %v: %w", k, errNotBytes)
-		}
-		if raw, ok := any(&v).(*cbor.RawMessage); ok {
-			// fast path: slice the value after a structural check, decode it later
-			n, err := itemLength(rest)
-			if err != nil {
-				return fmt.Errorf("map value for %v: %w", k, err)
-			}
-			*raw = append(cbor.RawMessage(nil), rest[:n]...)
-			rest = rest[n:]
-		} else if rest, err = decMode.UnmarshalFirst(rest, &v); err != nil {
+		if off, err = decodeMapValue(data, off, vt, &v); err != nil {
 			return fmt.Errorf("map value for %v: %w", k, err)
 		}
-		m.keys = append(m.keys, k)
-		m.vals[k] = v
+		keys = append(keys, k)
+		vals = append(vals, v)
 	}
-	if len(rest) != 0 {
+	if off != len(data) {
 		return errors.New("trailing bytes after map")
 	}
+	if len(keys) == 0 {
+		keys, vals = nil, nil
+	}
+	out := Map[K, V]{keys: keys, vals: vals}
+	if d := out.reindex(); d >= 0 {
+		return fmt.Errorf("duplicate map key %v", keys[d])
+	}
+	*m = out
 	return nil
+}
+
+// decodeMapValue decodes the value at data[off:] into v as Map.UnmarshalCBOR always has
+// (raw values checked with itemLength, everything else as decMode.UnmarshalFirst would),
+// and returns the offset after it. t is what is known of the value.
+func decodeMapValue[V any](data []byte, off int, t trust, v *V) (int, error) {
+	rest := data[off:]
+	if isNullOrUndefined(rest) && !nullable(v) {
+		return 0, errors.New("null")
+	}
+	switch p := any(v).(type) {
+	case *cbor.RawMessage:
+		// slice the value after a structural check, decode it later
+		var n int
+		var err error
+		if t&trustItem != 0 {
+			n, err = trustedLength(rest)
+		} else {
+			n, err = itemLength(rest)
+		}
+		if err != nil {
+			return 0, err
+		}
+		*p = rest[:n:n]
+		return off + n, nil
+	case *[]byte:
+		if len(rest) == 0 || rest[0]>>5 != majorBytes {
+			return 0, errNotBytes
+		}
+		// a byte string (definite or of definite chunks) is well-formed as itself
+		n, err := wellformedFirst(rest)
+		if err != nil {
+			return 0, err
+		}
+		return off + n, decodeBytes(rest[:n], p)
+	case *bool:
+		if len(rest) > 0 && (rest[0] == 0xf4 || rest[0] == 0xf5) {
+			*p = rest[0] == 0xf5
+			return off + 1, nil
+		}
+	case *int64:
+		if h, err := readHead(rest); err == nil && !h.indefinite && h.arg <= math.MaxInt64 {
+			switch h.major {
+			case majorUint:
+				*p = int64(h.arg)
+				return off + h.size, nil
+			case majorNeg:
+				*p = -1 - int64(h.arg)
+				return off + h.size, nil
+			}
+		}
+	case *[]EncodedCBOR:
+		n, err := firstItem(rest, t)
+		if err != nil {
+			return 0, err
+		}
+		return off + n, decodeOwnSlice(rest[:n], t|trustDecMode, p)
+	case ownDecoder:
+		// what decMode.UnmarshalFirst does before it calls UnmarshalCBOR
+		n, err := firstItem(rest, t)
+		if err != nil {
+			return 0, err
+		}
+		item := afterSelfDescribed(rest[:n])
+		if err := builtinTagsOK(item); err != nil {
+			return 0, err
+		}
+		return off + n, p.decode(item, t.inner()|trustDecMode)
+	}
+	after, err := decMode.UnmarshalFirst(rest, v)
+	if err != nil {
+		return 0, err
+	}
+	return len(data) - len(after), nil
+}
+
+// firstItem returns the length of the first item of data, checked as
+// decMode.UnmarshalFirst checks it unless t says that is known.
+func firstItem(data []byte, t trust) (int, error) {
+	if t&trustDecMode != 0 {
+		return trustedLength(data)
+	}
+	return wellformedFirst(data)
 }
 
 // decodeKey reads a text or integer map key directly from its head, and any other key
@@ -207,4 +382,8 @@ func decodeKey[K MapKey](data []byte, k *K) ([]byte, error) {
 	return decMode.UnmarshalFirst(data, k)
 }
 
-func (m *Map[K, V]) ownMap() {}
+// topMap reports whether decode runs itemLength on every value.
+func (m *Map[K, V]) topMap() bool {
+	_, raw := any((*V)(nil)).(*cbor.RawMessage)
+	return raw
+}

@@ -49,26 +49,38 @@ func (r DeviceRequest) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes a DeviceRequest.
 func (r *DeviceRequest) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("DeviceRequest", data)
-	if err != nil {
+	return unmarshalOwn(r, data)
+}
+
+func (r *DeviceRequest) topMap() bool { return true }
+
+func (r *DeviceRequest) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("DeviceRequest", data, t); err != nil {
 		return err
 	}
-	var out DeviceRequest
-	f.req("version", &out.Version)
-	f.req("docRequests", &out.DocRequests)
-	var info EncodedCBOR
-	if f.opt("deviceRequestInfo", &info) {
-		out.DeviceRequestInfo = &info
+	f.text("version", &r.Version, true)
+	if raw, ok := f.take("docRequests", false); ok {
+		f.fail("docRequests", decodeOwnSlice(raw, f.t, &r.DocRequests))
+	} else {
+		f.absent("docRequests", true)
 	}
-	f.opt("readerAuthAll", &out.ReaderAuthAll)
+	if raw, ok := f.take("deviceRequestInfo", false); ok {
+		info := new(EncodedCBOR)
+		if f.fail("deviceRequestInfo", info.decode(raw, f.t)) {
+			r.DeviceRequestInfo = info
+		}
+	}
+	if raw, ok := f.take("readerAuthAll", false); ok {
+		f.fail("readerAuthAll", decodeOwnSlice(raw, f.t, &r.ReaderAuthAll))
+	}
 	if f.err != nil {
 		return f.err
 	}
-	if len(out.DocRequests) == 0 {
+	if len(r.DocRequests) == 0 {
 		return errors.New("DeviceRequest: docRequests is empty")
 	}
-	out.Other = f.rest()
-	*r = out
+	r.Other = f.rest()
 	return nil
 }
 
@@ -94,28 +106,34 @@ func (d DocRequest) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes a DocRequest.
 func (d *DocRequest) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("DocRequest", data)
-	if err != nil {
+	return unmarshalOwn(d, data)
+}
+
+func (d *DocRequest) topMap() bool { return true }
+
+func (d *DocRequest) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("DocRequest", data, t); err != nil {
 		return err
 	}
-	var out DocRequest
-	f.req("itemsRequest", &out.ItemsRequest)
-	var ra CoseSign1
-	if f.opt("readerAuth", &ra) {
-		out.ReaderAuth = &ra
+	f.own("itemsRequest", &d.ItemsRequest, true)
+	if raw, ok := f.take("readerAuth", false); ok {
+		ra := new(CoseSign1)
+		if f.fail("readerAuth", ra.decode(raw, f.t)) {
+			d.ReaderAuth = ra
+		}
 	}
 	if f.err != nil {
 		return f.err
 	}
-	out.Other = f.rest()
-	*d = out
+	d.Other = f.rest()
 	return nil
 }
 
 // Items decodes the ItemsRequest carried in ItemsRequestBytes.
 func (d *DocRequest) Items() (*ItemsRequest, error) {
 	var ir ItemsRequest
-	if err := d.ItemsRequest.Decode(&ir); err != nil {
+	if err := d.ItemsRequest.decodeInto(&ir, false); err != nil {
 		return nil, fmt.Errorf("ItemsRequest: %w", err)
 	}
 	return &ir, nil
@@ -135,25 +153,31 @@ func (ir ItemsRequest) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes an ItemsRequest.
 func (ir *ItemsRequest) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("ItemsRequest", data)
-	if err != nil {
+	return unmarshalOwn(ir, data)
+}
+
+func (ir *ItemsRequest) topMap() bool { return true }
+
+func (ir *ItemsRequest) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("ItemsRequest", data, t); err != nil {
 		return err
 	}
-	var out ItemsRequest
-	f.req("docType", &out.DocType)
-	f.req("nameSpaces", &out.NameSpaces)
-	var info Map[string, cbor.RawMessage]
-	if f.opt("requestInfo", &info) {
-		out.RequestInfo = &info
+	f.text("docType", &ir.DocType, true)
+	f.own("nameSpaces", &ir.NameSpaces, true)
+	if raw, ok := f.take("requestInfo", false); ok {
+		info := new(Map[string, cbor.RawMessage])
+		if f.fail("requestInfo", info.decode(raw, f.t)) {
+			ir.RequestInfo = info
+		}
 	}
 	if f.err != nil {
 		return f.err
 	}
-	if out.DocType == "" {
+	if ir.DocType == "" {
 		return errors.New("ItemsRequest: empty docType")
 	}
-	out.Other = f.rest()
-	*ir = out
+	ir.Other = f.rest()
 	return nil
 }
 
@@ -182,17 +206,21 @@ func (d DeviceRequestInfo) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes a DeviceRequestInfo.
 func (d *DeviceRequestInfo) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("DeviceRequestInfo", data)
-	if err != nil {
+	return unmarshalOwn(d, data)
+}
+
+func (d *DeviceRequestInfo) topMap() bool { return true }
+
+func (d *DeviceRequestInfo) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("DeviceRequestInfo", data, t); err != nil {
 		return err
 	}
-	var out DeviceRequestInfo
-	f.opt("useCases", &out.UseCases)
+	f.generic("useCases", &d.UseCases, false)
 	if f.err != nil {
 		return f.err
 	}
-	out.Other = f.rest()
-	*d = out
+	d.Other = f.rest()
 	return nil
 }
 

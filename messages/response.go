@@ -55,20 +55,21 @@ type IssuerSignedItem struct {
 // elementValue may be any value, null included. Unknown keys are ignored. Encoding uses
 // the struct layout: digestID, random, elementIdentifier, elementValue.
 func (it *IssuerSignedItem) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("IssuerSignedItem", data)
-	if err != nil {
+	return unmarshalOwn(it, data)
+}
+
+func (it *IssuerSignedItem) topMap() bool { return true }
+
+func (it *IssuerSignedItem) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("IssuerSignedItem", data, t); err != nil {
 		return err
 	}
-	var out IssuerSignedItem
-	f.req("digestID", &out.DigestID)
-	f.req("random", &out.Random)
-	f.req("elementIdentifier", &out.ElementIdentifier)
-	f.req("elementValue", &out.ElementValue)
-	if f.err != nil {
-		return f.err
-	}
-	*it = out
-	return nil
+	f.uint("digestID", &it.DigestID, true)
+	f.bytes("random", &it.Random, true)
+	f.text("elementIdentifier", &it.ElementIdentifier, true)
+	f.raw("elementValue", &it.ElementValue, true)
+	return f.err
 }
 
 // DeviceSigned holds the device-signed name spaces and the device authentication.
@@ -106,22 +107,28 @@ func (r DeviceResponse) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes a DeviceResponse.
 func (r *DeviceResponse) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("DeviceResponse", data)
-	if err != nil {
+	return unmarshalOwn(r, data)
+}
+
+func (r *DeviceResponse) topMap() bool { return true }
+
+func (r *DeviceResponse) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("DeviceResponse", data, t); err != nil {
 		return err
 	}
-	var out DeviceResponse
-	f.req("version", &out.Version)
-	f.opt("documents", &out.Documents)
-	f.opt("zkDocuments", &out.ZkDocuments)
-	f.opt("encryptedDocuments", &out.EncryptedDocuments)
-	f.opt("documentErrors", &out.DocumentErrors)
-	f.req("status", &out.Status)
+	f.text("version", &r.Version, true)
+	if raw, ok := f.take("documents", false); ok {
+		f.fail("documents", decodeOwnSlice(raw, f.t, &r.Documents))
+	}
+	f.generic("zkDocuments", &r.ZkDocuments, false)
+	f.generic("encryptedDocuments", &r.EncryptedDocuments, false)
+	f.generic("documentErrors", &r.DocumentErrors, false)
+	f.uint("status", &r.Status, true)
 	if f.err != nil {
 		return f.err
 	}
-	out.Other = f.rest()
-	*r = out
+	r.Other = f.rest()
 	return nil
 }
 
@@ -151,26 +158,34 @@ func (d Document) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes a Document. deviceSigned is optional here; the verifier requires it.
 func (d *Document) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("Document", data)
-	if err != nil {
+	return unmarshalOwn(d, data)
+}
+
+func (d *Document) topMap() bool { return true }
+
+func (d *Document) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("Document", data, t); err != nil {
 		return err
 	}
-	var out Document
-	f.req("docType", &out.DocType)
-	f.req("issuerSigned", &out.IssuerSigned)
-	var ds DeviceSigned
-	if f.opt("deviceSigned", &ds) {
-		out.DeviceSigned = &ds
+	f.text("docType", &d.DocType, true)
+	f.own("issuerSigned", &d.IssuerSigned, true)
+	if raw, ok := f.take("deviceSigned", false); ok {
+		ds := new(DeviceSigned)
+		if f.fail("deviceSigned", ds.decode(raw, f.t)) {
+			d.DeviceSigned = ds
+		}
 	}
-	var errs Map[string, Map[string, int64]]
-	if f.opt("errors", &errs) {
-		out.Errors = &errs
+	if raw, ok := f.take("errors", false); ok {
+		errs := new(Map[string, Map[string, int64]])
+		if f.fail("errors", errs.decode(raw, f.t)) {
+			d.Errors = errs
+		}
 	}
 	if f.err != nil {
 		return f.err
 	}
-	out.Other = f.rest()
-	*d = out
+	d.Other = f.rest()
 	return nil
 }
 
@@ -186,21 +201,24 @@ func (s IssuerSigned) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes IssuerSigned in any key order.
 func (s *IssuerSigned) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("IssuerSigned", data)
-	if err != nil {
+	return unmarshalOwn(s, data)
+}
+
+func (s *IssuerSigned) topMap() bool { return true }
+
+func (s *IssuerSigned) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("IssuerSigned", data, t); err != nil {
 		return err
 	}
-	var out IssuerSigned
-	var ns Map[string, []EncodedCBOR]
-	if f.opt("nameSpaces", &ns) {
-		out.NameSpaces = &ns
+	if raw, ok := f.take("nameSpaces", false); ok {
+		ns := new(Map[string, []EncodedCBOR])
+		if f.fail("nameSpaces", ns.decode(raw, f.t)) {
+			s.NameSpaces = ns
+		}
 	}
-	f.req("issuerAuth", &out.IssuerAuth)
-	if f.err != nil {
-		return f.err
-	}
-	*s = out
-	return nil
+	f.own("issuerAuth", &s.IssuerAuth, true)
+	return f.err
 }
 
 // DecodeIssuerSigned decodes a bare IssuerSigned (as some issuers publish it).
@@ -215,7 +233,7 @@ func DecodeIssuerSigned(data []byte) (*IssuerSigned, error) {
 // DecodeIssuerSignedItem decodes the item inside IssuerSignedItemBytes.
 func DecodeIssuerSignedItem(b EncodedCBOR) (*IssuerSignedItem, error) {
 	var it IssuerSignedItem
-	if err := b.Decode(&it); err != nil {
+	if err := b.decodeInto(&it, false); err != nil {
 		return nil, &DecodeError{"IssuerSignedItem", err}
 	}
 	if it.Random == nil || it.ElementIdentifier == "" || it.ElementValue == nil {
@@ -234,24 +252,25 @@ func (s DeviceSigned) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes DeviceSigned.
 func (s *DeviceSigned) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("DeviceSigned", data)
-	if err != nil {
+	return unmarshalOwn(s, data)
+}
+
+func (s *DeviceSigned) topMap() bool { return true }
+
+func (s *DeviceSigned) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("DeviceSigned", data, t); err != nil {
 		return err
 	}
-	var out DeviceSigned
-	f.req("nameSpaces", &out.NameSpaces)
-	f.req("deviceAuth", &out.DeviceAuth)
-	if f.err != nil {
-		return f.err
-	}
-	*s = out
-	return nil
+	f.own("nameSpaces", &s.NameSpaces, true)
+	f.own("deviceAuth", &s.DeviceAuth, true)
+	return f.err
 }
 
 // DeviceNameSpaces decodes DeviceNameSpacesBytes.
 func (s *DeviceSigned) DeviceNameSpaces() (Map[string, Map[string, cbor.RawMessage]], error) {
 	var ns Map[string, Map[string, cbor.RawMessage]]
-	if err := s.NameSpaces.Decode(&ns); err != nil {
+	if err := s.NameSpaces.decodeInto(&ns, false); err != nil {
 		return ns, fmt.Errorf("DeviceNameSpaces: %w", err)
 	}
 	return ns, nil
@@ -273,26 +292,34 @@ func (a DeviceAuth) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR decodes DeviceAuth and requires exactly one of its two forms.
 func (a *DeviceAuth) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("DeviceAuth", data)
-	if err != nil {
+	return unmarshalOwn(a, data)
+}
+
+func (a *DeviceAuth) topMap() bool { return true }
+
+func (a *DeviceAuth) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("DeviceAuth", data, t); err != nil {
 		return err
 	}
-	var out DeviceAuth
-	var sig CoseSign1
-	var mac CoseMac0
-	if f.opt("deviceSignature", &sig) {
-		out.DeviceSignature = &sig
+	if raw, ok := f.take("deviceSignature", false); ok {
+		sig := new(CoseSign1)
+		if f.fail("deviceSignature", sig.decode(raw, f.t)) {
+			a.DeviceSignature = sig
+		}
 	}
-	if f.opt("deviceMac", &mac) {
-		out.DeviceMac = &mac
+	if raw, ok := f.take("deviceMac", false); ok {
+		mac := new(CoseMac0)
+		if f.fail("deviceMac", mac.decode(raw, f.t)) {
+			a.DeviceMac = mac
+		}
 	}
 	if f.err != nil {
 		return f.err
 	}
-	if (out.DeviceSignature == nil) == (out.DeviceMac == nil) {
+	if (a.DeviceSignature == nil) == (a.DeviceMac == nil) {
 		return errors.New("DeviceAuth: exactly one of deviceSignature and deviceMac is required")
 	}
-	*a = out
 	return nil
 }
 

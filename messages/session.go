@@ -26,18 +26,19 @@ type SessionEstablishment struct {
 // of small integers or null is refused). Unknown text keys are ignored; presence is
 // checked by DecodeSessionEstablishment.
 func (s *SessionEstablishment) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("SessionEstablishment", data)
-	if err != nil {
+	return unmarshalOwn(s, data)
+}
+
+func (s *SessionEstablishment) topMap() bool { return true }
+
+func (s *SessionEstablishment) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("SessionEstablishment", data, t); err != nil {
 		return err
 	}
-	var out SessionEstablishment
-	f.opt("eReaderKey", &out.EReaderKey)
-	f.opt("data", &out.Data)
-	if f.err != nil {
-		return f.err
-	}
-	*s = out
-	return nil
+	f.own("eReaderKey", &s.EReaderKey, false)
+	f.bytes("data", &s.Data, false)
+	return f.err
 }
 
 // DecodeSessionEstablishment decodes and checks that both fields are present.
@@ -58,7 +59,7 @@ func DecodeSessionEstablishment(data []byte) (*SessionEstablishment, error) {
 // ReaderKey decodes EReaderKey.
 func (s *SessionEstablishment) ReaderKey() (*COSEKey, error) {
 	var k COSEKey
-	if err := s.EReaderKey.Decode(&k); err != nil {
+	if err := s.EReaderKey.decodeInto(&k, false); err != nil {
 		return nil, fmt.Errorf("eReaderKey: %w", err)
 	}
 	return &k, nil
@@ -74,21 +75,22 @@ type SessionData struct {
 // an unsigned integer, neither null. Unknown text keys are ignored; presence is checked
 // by DecodeSessionData.
 func (s *SessionData) UnmarshalCBOR(data []byte) error {
-	f, err := newFieldMap[string]("SessionData", data)
-	if err != nil {
+	return unmarshalOwn(s, data)
+}
+
+func (s *SessionData) topMap() bool { return true }
+
+func (s *SessionData) decode(data []byte, t trust) error {
+	var f fieldMap[string]
+	if err := f.init("SessionData", data, t); err != nil {
 		return err
 	}
-	var out SessionData
-	f.opt("data", &out.Data)
+	f.bytes("data", &s.Data, false)
 	var status uint64
-	if f.opt("status", &status) {
-		out.Status = &status
+	if f.uint("status", &status, false) {
+		s.Status = &status
 	}
-	if f.err != nil {
-		return f.err
-	}
-	*s = out
-	return nil
+	return f.err
 }
 
 // NewSessionStatus builds a SessionData carrying only a status.
@@ -143,6 +145,11 @@ func (t SessionTranscript) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR reads the array; null elements become nil.
 func (t *SessionTranscript) UnmarshalCBOR(data []byte) error {
+	return t.decode(data, 0)
+}
+
+// decode goes through the decode mode, which copies what it keeps.
+func (t *SessionTranscript) decode(data []byte, _ trust) error {
 	var a transcriptArray
 	if err := decMode.Unmarshal(data, &a); err != nil {
 		return fmt.Errorf("SessionTranscript: %w", err)
