@@ -37,7 +37,6 @@ type linkActor struct {
 	env    *Env
 	conn   transports.Conn
 	framer transports.Framer
-	reasm  transports.Reassembler
 	cancel context.CancelFunc
 	down   bool
 	w      *linkWriter
@@ -62,18 +61,11 @@ func (l *linkActor) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		l.start(ctx)
-	case linkFrame:
+	case linkInbound:
 		if l.down {
 			return
 		}
-		msg, err := l.reasm.Feed(m.frame)
-		if err != nil {
-			l.reportDown(ctx, err)
-			return
-		}
-		if msg != nil {
-			ctx.Send(ctx.Parent(), linkMessage{msg: msg})
-		}
+		ctx.Send(ctx.Parent(), linkMessage{msg: m.msg})
 	case linkReadFailed:
 		l.reportDown(ctx, m.err)
 	case sendMessage:
@@ -89,23 +81,32 @@ func (l *linkActor) receive(ctx actor.Context) {
 }
 
 func (l *linkActor) start(ctx actor.Context) {
-	l.reasm = l.framer.NewReassembler(messages.MaxMessageSize)
 	l.w = &linkWriter{}
 	readCtx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	self, system, conn := ctx.Self(), ctx.ActorSystem(), l.conn
+	reasm := l.framer.NewReassembler(messages.MaxMessageSize)
 	l.env.Goroutines.Add(1)
-	go func() { // reader: frames to the actor, for the link's whole life
+	// reader, for the link's whole life: it owns the reassembler and hands the actor
+	// whole messages, so a message in many frames costs the actor one message, not one
+	// per frame; a framing error ends the reading
+	go func() {
 		defer l.env.Goroutines.Done()
 		for {
 			f, err := conn.ReadFrame(readCtx)
-			if err != nil {
-				if readCtx.Err() == nil {
-					system.Root.Send(self, linkReadFailed{err: err})
+			if err == nil {
+				var msg []byte
+				if msg, err = reasm.Feed(f); err == nil {
+					if msg != nil {
+						system.Root.Send(self, linkInbound{msg: msg})
+					}
+					continue
 				}
-				return
 			}
-			system.Root.Send(self, linkFrame{frame: f})
+			if readCtx.Err() == nil {
+				system.Root.Send(self, linkReadFailed{err: err})
+			}
+			return
 		}
 	}()
 }

@@ -21,8 +21,8 @@ type linkMessage struct{ msg []byte }
 // linkDown tells the link's parent that the connection ended or failed.
 type linkDown struct{ err error }
 
-// linkFrame carries a frame from the link's read goroutine to the link actor.
-type linkFrame struct{ frame []byte }
+// linkInbound is a whole session message the read goroutine reassembled for its link actor.
+type linkInbound struct{ msg []byte }
 
 // linkReadFailed carries the read goroutine's final error to the link actor.
 type linkReadFailed struct{ err error }
