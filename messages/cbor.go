@@ -87,13 +87,12 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // as the decode mode checks any input; other types go through the decode mode. Like the
 // decode mode, Unmarshal leaves v unchanged when data does not decode.
 func Unmarshal(data []byte, v any) error {
-	return unmarshal(data, v, false, false)
+	return unmarshal(data, v, false)
 }
 
-// unmarshal is Unmarshal. private says data is already a private copy that the decoded
-// value may share (the content of an EncodedCBOR); fresh that v points to a zero value
-// that may be decoded into directly (it is discarded on error).
-func unmarshal(data []byte, v any, private, fresh bool) error {
+// unmarshal is Unmarshal; fresh says v points to a zero value that may be decoded into
+// directly (the caller discards it on error).
+func unmarshal(data []byte, v any, fresh bool) error {
 	if len(data) > MaxMessageSize {
 		return ErrTooLarge
 	}
@@ -101,33 +100,15 @@ func unmarshal(data []byte, v any, private, fresh bool) error {
 	if !own || !fresh && reflect.ValueOf(v).IsNil() {
 		return decMode.Unmarshal(data, v)
 	}
-	// What decMode.Unmarshal checks before it calls an Unmarshaler: the whole input is one
-	// well-formed item within the limits; self-described tags are stripped and the
-	// built-in tags checked. A structure whose decoder checks every value of its map with
-	// itemLength has that done in the same pass.
-	t := trustDecMode
-	rules := rulesDecMode
-	if m, ok := v.(fieldMapDecoder); ok && m.topMap() && len(data) > 0 && data[0]>>5 == majorMap {
-		rules |= rulesItem
-		t |= trustValues
-	}
-	if len(data) == 0 {
-		return errEmptyMessage
-	}
-	n, err := walk(data, 0, rules, 0, -1)
+	t, err := wellformedFor(data, v)
 	if err != nil {
 		return err
-	}
-	if n != len(data) {
-		return errTrailingInput
 	}
 	item := afterSelfDescribed(data)
 	if err := builtinTagsOK(item); err != nil {
 		return err
 	}
-	if !private {
-		item = bytes.Clone(item)
-	}
+	item = bytes.Clone(item)
 	if fresh {
 		return d.decode(item, t)
 	}
@@ -137,6 +118,32 @@ func unmarshal(data []byte, v any, private, fresh bool) error {
 	}
 	reflect.ValueOf(v).Elem().Set(out.Elem())
 	return nil
+}
+
+// wellformedFor is wellformed(data) for decoding into v, one of this package's types.
+// A structure whose decoder checks every value of its map with itemLength has that done
+// in the same walk, and gets trustValues. When a value breaks itemLength's rules, the
+// check is left to the decoder, whose error names the field.
+func wellformedFor(data []byte, v any) (trust, error) {
+	if len(data) == 0 {
+		return 0, errEmptyMessage
+	}
+	t, rules := trustDecMode, rulesDecMode
+	if m, ok := v.(fieldMapDecoder); ok && m.topMap() && data[0]>>5 == majorMap {
+		t, rules = trustDecMode|trustValues, rulesDecMode|rulesItem
+	}
+	n, err := walk(data, 0, rules, 0, -1)
+	if err != nil && rules != rulesDecMode {
+		t = trustDecMode
+		n, err = walk(data, 0, rulesDecMode, 0, 0)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n != len(data) {
+		return 0, errTrailingInput
+	}
+	return t, nil
 }
 
 // trust records which checks an item handed to an internal decoder already passed as part
@@ -187,7 +194,7 @@ func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 // decodeAs decodes data into v, a pointer to a zero value, and wraps any
 // error with the structure's name.
 func decodeAs(structure string, data []byte, v any) error {
-	if err := unmarshal(data, v, false, true); err != nil {
+	if err := unmarshal(data, v, true); err != nil {
 		return &DecodeError{Structure: structure, Err: err}
 	}
 	return nil
@@ -272,7 +279,8 @@ func decodeOwnSlice[T any, P interface {
 		}
 		t |= trustDecMode
 	}
-	items, ok, err := arrayItems(raw, t)
+	var buf [16][]byte
+	items, ok, err := arrayItems(raw, t, buf[:0])
 	if !ok {
 		return decMode.Unmarshal(raw, dst)
 	}

@@ -78,7 +78,8 @@ func decodeCose(data []byte, t trust, tag uint64, name string) (c coseParts, err
 		}
 		t |= trustDecMode
 	}
-	elems, ok, err := arrayItems(data, t)
+	var buf [5][]byte // one more than a COSE structure has, to tell a longer array
+	elems, ok, err := arrayItems(data, t, buf[:0])
 	if !ok {
 		return decodeCoseGeneric(data, c.tagged, name)
 	}

@@ -196,32 +196,19 @@ func (k *COSEKey) decode(data []byte, t trust) error {
 		return fmt.Errorf("COSE_Key: %w", err)
 	}
 	*k = COSEKey{}
-	field := func(label int64, v any) (bool, error) {
-		raw, ok := m.Get(label)
-		if !ok {
-			return false, nil
-		}
-		if isNullOrUndefined(raw) {
-			return true, fmt.Errorf("COSE_Key label %d: null", label)
-		}
-		if err := decodeValue(raw, v, 0); err != nil {
-			return true, fmt.Errorf("COSE_Key label %d: %w", label, err)
-		}
-		return true, nil
+	if err := coseLabel(&m, coseKeyKty, func(raw []byte) error { return decodeInt(raw, &k.Kty) }); err != nil {
+		return errors.Join(errors.New("COSE_Key: kty missing or not an integer"), unlessMissing(err))
 	}
-	if ok, err := field(coseKeyKty, &k.Kty); err != nil || !ok {
-		return errors.Join(errors.New("COSE_Key: kty missing or not an integer"), err)
-	}
-	if ok, err := field(coseKeyCrv, &k.Crv); err != nil || !ok {
-		return errors.Join(errors.New("COSE_Key: crv missing or not an integer"), err)
+	if err := coseLabel(&m, coseKeyCrv, func(raw []byte) error { return decodeInt(raw, &k.Crv) }); err != nil {
+		return errors.Join(errors.New("COSE_Key: crv missing or not an integer"), unlessMissing(err))
 	}
 	c, err := k.Curve()
 	if err != nil {
 		return fmt.Errorf("COSE_Key: %w", err)
 	}
 	var x []byte
-	if ok, err := field(coseKeyX, &x); err != nil || !ok {
-		return errors.Join(errors.New("COSE_Key: x missing or not a byte string"), err)
+	if err := coseLabel(&m, coseKeyX, func(raw []byte) error { return decodeBytes(raw, &x) }); err != nil {
+		return errors.Join(errors.New("COSE_Key: x missing or not a byte string"), unlessMissing(err))
 	}
 	if k.X, err = leftPad(x, c.FieldSize); err != nil {
 		return fmt.Errorf("COSE_Key x: %w", err)
@@ -239,27 +226,29 @@ func (k *COSEKey) decode(data []byte, t trust) error {
 				return fmt.Errorf("COSE_Key y: %w", err)
 			}
 		case isMajor(raw, majorOther) && !isNullOrUndefined(raw) && decodeBool(raw, &sign) == nil:
-			k.YSign = &sign
+			ys := sign
+			k.YSign = &ys
 		default:
 			return errors.New("COSE_Key: y is neither a byte string nor a bool")
 		}
 	}
 	var d []byte
-	if ok, err := field(coseKeyD, &d); err != nil {
+	if err := coseLabel(&m, coseKeyD, func(raw []byte) error { return decodeBytes(raw, &d) }); err != nil && err != errLabelMissing {
 		return err
-	} else if ok {
+	} else if err == nil {
 		if k.D, err = leftPad(d, c.ScalarLen); err != nil {
 			return fmt.Errorf("COSE_Key d: %w", err)
 		}
 	}
-	if _, err := field(coseKeyKid, &k.KID); err != nil {
+	if err := coseLabel(&m, coseKeyKid, func(raw []byte) error { return decodeBytes(raw, &k.KID) }); err != nil {
 		// a kid that is not a byte string (text, undefined) is tolerated and dropped
 		k.KID = nil
 	}
 	if raw, ok := m.Get(coseKeyAlg); ok {
 		var alg int64
 		if decodeInt(raw, &alg) == nil {
-			k.Alg = &alg
+			a := alg
+			k.Alg = &a
 		}
 	}
 	for label, v := range m.All() {
@@ -268,6 +257,32 @@ func (k *COSEKey) decode(data []byte, t trust) error {
 		default:
 			k.Other.Set(label, v)
 		}
+	}
+	return nil
+}
+
+var errLabelMissing = errors.New("COSE_Key label missing")
+
+// unlessMissing is err, or nil for a missing label (reported by the caller's message).
+func unlessMissing(err error) error {
+	if err == errLabelMissing {
+		return nil
+	}
+	return err
+}
+
+// coseLabel decodes label's value with dec: errLabelMissing when absent, an error naming
+// the label when null or not decodable.
+func coseLabel(m *Map[int64, cbor.RawMessage], label int64, dec func([]byte) error) error {
+	raw, ok := m.Get(label)
+	if !ok {
+		return errLabelMissing
+	}
+	if isNullOrUndefined(raw) {
+		return fmt.Errorf("COSE_Key label %v: null", label)
+	}
+	if err := dec(raw); err != nil {
+		return fmt.Errorf("COSE_Key label %v: %w", label, err)
 	}
 	return nil
 }

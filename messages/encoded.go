@@ -62,17 +62,17 @@ func (e EncodedCBOR) Decode(v any) error {
 	if e.IsZero() {
 		return errors.New("empty encoded CBOR item")
 	}
-	return unmarshal(e.content, v, false, false)
+	return unmarshal(e.content, v, false)
 }
 
 // decodeInto is Decode into a zero value of this package's types. The value shares a copy
-// of the content, unless private says e is the caller's own (nobody else holds it): a
-// caller may change a decoded field, and the item's bytes must stay as received.
-func (e EncodedCBOR) decodeInto(v ownDecoder, private bool) error {
+// of the content: a caller may change a decoded field, and the item's bytes must stay as
+// received.
+func (e EncodedCBOR) decodeInto(v ownDecoder) error {
 	if e.IsZero() {
 		return errors.New("empty encoded CBOR item")
 	}
-	return unmarshal(e.content, v, private, true)
+	return unmarshal(e.content, v, true)
 }
 
 // MarshalCBOR writes the bytes as received or built.
@@ -96,23 +96,9 @@ func (e *EncodedCBOR) UnmarshalCBOR(data []byte) error {
 
 // decode keeps data itself: the item's bytes as received.
 func (e *EncodedCBOR) decode(data []byte, _ trust) error {
-	tag, err := readHead(data)
+	start, err := encodedContent(data)
 	if err != nil {
 		return err
-	}
-	if tag.major != majorTag || tag.indefinite || tag.arg != 24 {
-		return errors.New("expected an encoded CBOR data item #6.24(bstr)")
-	}
-	bs, err := readHead(data[tag.size:])
-	if err != nil {
-		return err
-	}
-	if bs.major != majorBytes || bs.indefinite {
-		return errors.New("tag 24 must enclose a definite-length byte string")
-	}
-	start := tag.size + bs.size
-	if bs.arg != uint64(len(data)-start) {
-		return fmt.Errorf("tag 24 byte string length %d does not match the item", bs.arg)
 	}
 	content := data[start:]
 	if err := wellformed(content); err != nil {
@@ -122,11 +108,35 @@ func (e *EncodedCBOR) decode(data []byte, _ trust) error {
 	return nil
 }
 
-// arrayItems returns the elements of data, a plain array after any self-described tags,
-// as the decode mode hands them to a Go slice's elements: self-described tags stripped,
-// built-in tags checked. data must be structurally sound (t.structural()). ok is false
-// when data is not such an array.
-func arrayItems(data []byte, t trust) (items [][]byte, ok bool, err error) {
+// encodedContent checks the head of #6.24(bstr) that data must be exactly, and returns
+// where the content starts.
+func encodedContent(data []byte) (int, error) {
+	tag, err := readHead(data)
+	if err != nil {
+		return 0, err
+	}
+	if tag.major != majorTag || tag.indefinite || tag.arg != 24 {
+		return 0, errors.New("expected an encoded CBOR data item #6.24(bstr)")
+	}
+	bs, err := readHead(data[tag.size:])
+	if err != nil {
+		return 0, err
+	}
+	if bs.major != majorBytes || bs.indefinite {
+		return 0, errors.New("tag 24 must enclose a definite-length byte string")
+	}
+	start := tag.size + bs.size
+	if bs.arg != uint64(len(data)-start) {
+		return 0, fmt.Errorf("tag 24 byte string length %d does not match the item", bs.arg)
+	}
+	return start, nil
+}
+
+// arrayItems appends to items the elements of data, a plain array after any
+// self-described tags, as the decode mode hands them to a Go slice's elements:
+// self-described tags stripped, built-in tags checked. data must be structurally sound
+// (t.structural()). ok is false when data is not such an array.
+func arrayItems(data []byte, t trust, items [][]byte) (_ [][]byte, ok bool, err error) {
 	data = afterSelfDescribed(data)
 	h, err := readHead(data)
 	if err != nil || h.major != majorArray {
@@ -135,11 +145,6 @@ func arrayItems(data []byte, t trust) (items [][]byte, ok bool, err error) {
 	if !t.structural() {
 		return nil, false, nil
 	}
-	n := 0
-	if !h.indefinite {
-		n = int(min(h.arg, uint64(len(data)-h.size)))
-	}
-	items = make([][]byte, 0, n)
 	off := h.size
 	for i := uint64(0); h.indefinite || i < h.arg; i++ {
 		if h.indefinite && off < len(data) && data[off] == 0xff {

@@ -64,7 +64,7 @@ type Security struct {
 // Key decodes the ephemeral key carried in Security.
 func (s Security) Key() (*COSEKey, error) {
 	var k COSEKey
-	if err := s.KeyBytes.decodeInto(&k, false); err != nil {
+	if err := s.KeyBytes.decodeInto(&k); err != nil {
 		return nil, fmt.Errorf("engagement security key: %w", err)
 	}
 	return &k, nil

@@ -130,35 +130,26 @@ func (f *fieldMap[K]) split(data []byte, t trust) error {
 
 // key reads the key at data[off:] as decodeKey does.
 func (f *fieldMap[K]) key(data []byte, off int, fl *field) (int, error) {
-	var k K
-	switch any(k).(type) {
-	case string:
-		if h, err := readHead(data[off:]); err == nil && h.major == majorText && !h.indefinite {
-			end, err := stringEnd(data, off, h, majorText)
-			if err != nil {
-				return 0, err
-			}
-			fl.text = data[off+h.size : end]
-			return end, nil
-		}
-		var s string
-		rest, err := decMode.UnmarshalFirst(data[off:], &s)
-		if err != nil {
-			return 0, err
-		}
-		fl.text = []byte(s)
-		if fl.text == nil {
-			fl.text = []byte{}
-		}
-		return len(data) - len(rest), nil
-	default:
-		rest, err := decodeKey(data[off:], &k)
-		if err != nil {
-			return 0, err
-		}
-		fl.num = any(k).(int64)
-		return len(data) - len(rest), nil
+	var zero K
+	if _, text := any(zero).(string); !text {
+		k, rest, err := decodeKey[int64](data[off:])
+		fl.num = k
+		return len(data) - len(rest), err
 	}
+	if h, err := readHead(data[off:]); err == nil && h.major == majorText && !h.indefinite {
+		end, err := stringEnd(data, off, h, majorText)
+		if err != nil {
+			return 0, err
+		}
+		fl.text = data[off+h.size : end]
+		return end, nil
+	}
+	k, rest, err := decodeKeySlow[string](data[off:])
+	if err != nil {
+		return 0, err
+	}
+	fl.text = append([]byte{}, k...)
+	return len(data) - len(rest), nil
 }
 
 func (fl *field) display() any {
@@ -485,7 +476,19 @@ func decodeText(data []byte, dst *string) error {
 		*dst = string(data[h.size:end])
 		return nil
 	}
-	return decMode.Unmarshal(data, dst)
+	v, err := viaDecMode[string](data)
+	if err == nil {
+		*dst = v
+	}
+	return err
+}
+
+// viaDecMode decodes data through the decode mode, into a variable of its own so that
+// the callers' destinations stay where they are.
+func viaDecMode[T any](data []byte) (T, error) {
+	var v T
+	err := decMode.Unmarshal(data, &v)
+	return v, err
 }
 
 // decodeUint decodes an unsigned integer from its head, or anything else through the
@@ -495,7 +498,11 @@ func decodeUint(data []byte, dst *uint64) error {
 		*dst = h.arg
 		return nil
 	}
-	return decMode.Unmarshal(data, dst)
+	v, err := viaDecMode[uint64](data)
+	if err == nil {
+		*dst = v
+	}
+	return err
 }
 
 // decodeInt decodes a signed integer from its head, or anything else through the decode
@@ -511,7 +518,11 @@ func decodeInt(data []byte, dst *int64) error {
 			return nil
 		}
 	}
-	return decMode.Unmarshal(data, dst)
+	v, err := viaDecMode[int64](data)
+	if err == nil {
+		*dst = v
+	}
+	return err
 }
 
 // decodeBool decodes a boolean from its byte, or anything else through the decode mode.
@@ -520,7 +531,11 @@ func decodeBool(data []byte, dst *bool) error {
 		*dst = data[0] == 0xf5
 		return nil
 	}
-	return decMode.Unmarshal(data, dst)
+	v, err := viaDecMode[bool](data)
+	if err == nil {
+		*dst = v
+	}
+	return err
 }
 
 // decodeValue decodes one data item into v, with []byte destinations strict. Text,

@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -176,12 +177,24 @@ func DecodeMSO(payload []byte) (*MobileSecurityObject, error) {
 	}
 	var mso MobileSecurityObject
 	if isTag24(payload) {
-		e, err := ParseEncodedCBOR(payload)
+		// ParseEncodedCBOR and then decoding its content, with the content walked once
+		start, err := encodedContent(payload)
 		if err != nil {
 			return nil, &DecodeError{"MobileSecurityObjectBytes", err}
 		}
-		// e is a private copy: the MSO shares it
-		if err := e.decodeInto(&mso, true); err != nil {
+		content := payload[start:]
+		t, err := wellformedFor(content, &mso)
+		if err != nil {
+			return nil, &DecodeError{"MobileSecurityObjectBytes", fmt.Errorf("tag 24 content: %w", err)}
+		}
+		if len(content) > MaxMessageSize {
+			return nil, &DecodeError{"MobileSecurityObject", ErrTooLarge}
+		}
+		item := afterSelfDescribed(content)
+		if err := builtinTagsOK(item); err != nil {
+			return nil, &DecodeError{"MobileSecurityObject", err}
+		}
+		if err := mso.decode(bytes.Clone(item), t); err != nil {
 			return nil, &DecodeError{"MobileSecurityObject", err}
 		}
 		return &mso, nil

@@ -205,15 +205,28 @@ func (m *Map[K, V]) UnmarshalCBOR(data []byte) error {
 }
 
 func (m *Map[K, V]) decode(data []byte, t trust) error {
-	h, err := readHead(data)
+	n, err := m.decodePrefix(data, t)
 	if err != nil {
 		return err
 	}
+	if n != len(data) {
+		*m = Map[K, V]{}
+		return errors.New("trailing bytes after map")
+	}
+	return nil
+}
+
+// decodePrefix decodes the map at the start of data and returns its length.
+func (m *Map[K, V]) decodePrefix(data []byte, t trust) (int, error) {
+	h, err := readHead(data)
+	if err != nil {
+		return 0, err
+	}
 	if h.major != majorMap {
-		return errors.New("expected a CBOR map")
+		return 0, errors.New("expected a CBOR map")
 	}
 	if !h.indefinite && h.arg > MaxMapPairs {
-		return errors.New("map exceeds the pair limit")
+		return 0, errors.New("map exceeds the pair limit")
 	}
 	n := 0
 	if !h.indefinite {
@@ -226,41 +239,37 @@ func (m *Map[K, V]) decode(data []byte, t trust) error {
 	for i := uint64(0); h.indefinite || i < h.arg; i++ {
 		if h.indefinite {
 			if off >= len(data) {
-				return errTruncated
+				return 0, errTruncated
 			}
 			if data[off] == 0xff {
 				off++
 				break
 			}
 			if i >= MaxMapPairs {
-				return errors.New("map exceeds the pair limit")
+				return 0, errors.New("map exceeds the pair limit")
 			}
 		}
-		var k K
-		rest, err := decodeKey(data[off:], &k)
+		k, rest, err := decodeKey[K](data[off:])
 		if err != nil {
-			return fmt.Errorf("map key: %w", err)
+			return 0, fmt.Errorf("map key: %w", err)
 		}
 		off = len(data) - len(rest)
-		var v V
-		if off, err = decodeMapValue(data, off, vt, &v); err != nil {
-			return fmt.Errorf("map value for %v: %w", k, err)
-		}
 		keys = append(keys, k)
-		vals = append(vals, v)
-	}
-	if off != len(data) {
-		return errors.New("trailing bytes after map")
+		var zero V
+		vals = append(vals, zero)
+		if off, err = decodeMapValue(data, off, vt, &vals[len(vals)-1]); err != nil {
+			return 0, fmt.Errorf("map value for %v: %w", k, err)
+		}
 	}
 	if len(keys) == 0 {
 		keys, vals = nil, nil
 	}
 	out := Map[K, V]{keys: keys, vals: vals}
 	if d := out.reindex(); d >= 0 {
-		return fmt.Errorf("duplicate map key %v", keys[d])
+		return 0, fmt.Errorf("duplicate map key %v", keys[d])
 	}
 	*m = out
-	return nil
+	return off, nil
 }
 
 // decodeMapValue decodes the value at data[off:] into v as Map.UnmarshalCBOR always has
@@ -320,6 +329,15 @@ func decodeMapValue[V any](data []byte, off int, t trust, v *V) (int, error) {
 		return off + n, decodeOwnSlice(rest[:n], t|trustDecMode, p)
 	case ownDecoder:
 		// what decMode.UnmarshalFirst does before it calls UnmarshalCBOR
+		if pd, ok := p.(prefixDecoder); ok && t&trustDecMode != 0 {
+			// known to be well-formed: the map finds its own end
+			item := afterSelfDescribed(rest)
+			if err := builtinTagsOK(item); err != nil {
+				return 0, err
+			}
+			n, err := pd.decodePrefix(item, t.inner())
+			return off + len(rest) - len(item) + n, err
+		}
 		n, err := firstItem(rest, t)
 		if err != nil {
 			return 0, err
@@ -347,39 +365,52 @@ func firstItem(data []byte, t trust) (int, error) {
 }
 
 // decodeKey reads a text or integer map key directly from its head, and any other key
-// type through the decoder.
-func decodeKey[K MapKey](data []byte, k *K) ([]byte, error) {
+// type through the decoder. It returns the data after the key.
+func decodeKey[K MapKey](data []byte) (K, []byte, error) {
+	var k K
 	h, err := readHead(data)
 	if err != nil {
-		return nil, err
+		return k, nil, err
 	}
-	switch p := any(k).(type) {
+	switch p := any(&k).(type) {
 	case *string:
 		if h.major == majorText && !h.indefinite {
 			end, err := stringEnd(data, 0, h, majorText)
 			if err != nil {
-				return nil, err
+				return k, nil, err
 			}
 			*p = string(data[h.size:end])
-			return data[end:], nil
+			return k, data[end:], nil
 		}
 	case *int64:
 		switch {
 		case h.indefinite:
 		case h.major == majorUint && h.arg <= math.MaxInt64:
 			*p = int64(h.arg)
-			return data[h.size:], nil
+			return k, data[h.size:], nil
 		case h.major == majorNeg && h.arg <= math.MaxInt64:
 			*p = -1 - int64(h.arg)
-			return data[h.size:], nil
+			return k, data[h.size:], nil
 		}
 	case *uint64:
 		if h.major == majorUint && !h.indefinite {
 			*p = h.arg
-			return data[h.size:], nil
+			return k, data[h.size:], nil
 		}
 	}
-	return decMode.UnmarshalFirst(data, k)
+	return decodeKeySlow[K](data)
+}
+
+// decodeKeySlow reads a key through the decoder.
+func decodeKeySlow[K MapKey](data []byte) (K, []byte, error) {
+	var k K
+	rest, err := decMode.UnmarshalFirst(data, &k)
+	return k, rest, err
+}
+
+// prefixDecoder is implemented by the decoders that can find the end of their item.
+type prefixDecoder interface {
+	decodePrefix(data []byte, t trust) (int, error)
 }
 
 // topMap reports whether decode runs itemLength on every value.

@@ -133,7 +133,7 @@ func (d *DocRequest) decode(data []byte, t trust) error {
 // Items decodes the ItemsRequest carried in ItemsRequestBytes.
 func (d *DocRequest) Items() (*ItemsRequest, error) {
 	var ir ItemsRequest
-	if err := d.ItemsRequest.decodeInto(&ir, false); err != nil {
+	if err := d.ItemsRequest.decodeInto(&ir); err != nil {
 		return nil, fmt.Errorf("ItemsRequest: %w", err)
 	}
 	return &ir, nil

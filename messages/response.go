@@ -233,7 +233,7 @@ func DecodeIssuerSigned(data []byte) (*IssuerSigned, error) {
 // DecodeIssuerSignedItem decodes the item inside IssuerSignedItemBytes.
 func DecodeIssuerSignedItem(b EncodedCBOR) (*IssuerSignedItem, error) {
 	var it IssuerSignedItem
-	if err := b.decodeInto(&it, false); err != nil {
+	if err := b.decodeInto(&it); err != nil {
 		return nil, &DecodeError{"IssuerSignedItem", err}
 	}
 	if it.Random == nil || it.ElementIdentifier == "" || it.ElementValue == nil {
@@ -270,7 +270,7 @@ func (s *DeviceSigned) decode(data []byte, t trust) error {
 // DeviceNameSpaces decodes DeviceNameSpacesBytes.
 func (s *DeviceSigned) DeviceNameSpaces() (Map[string, Map[string, cbor.RawMessage]], error) {
 	var ns Map[string, Map[string, cbor.RawMessage]]
-	if err := s.NameSpaces.decodeInto(&ns, false); err != nil {
+	if err := s.NameSpaces.decodeInto(&ns); err != nil {
 		return ns, fmt.Errorf("DeviceNameSpaces: %w", err)
 	}
 	return ns, nil

@@ -59,7 +59,7 @@ func DecodeSessionEstablishment(data []byte) (*SessionEstablishment, error) {
 // ReaderKey decodes EReaderKey.
 func (s *SessionEstablishment) ReaderKey() (*COSEKey, error) {
 	var k COSEKey
-	if err := s.EReaderKey.decodeInto(&k, false); err != nil {
+	if err := s.EReaderKey.decodeInto(&k); err != nil {
 		return nil, fmt.Errorf("eReaderKey: %w", err)
 	}
 	return &k, nil
@@ -86,9 +86,11 @@ func (s *SessionData) decode(data []byte, t trust) error {
 		return err
 	}
 	f.bytes("data", &s.Data, false)
-	var status uint64
-	if f.uint("status", &status, false) {
-		s.Status = &status
+	if raw, ok := f.take("status", false); ok {
+		status := new(uint64)
+		if f.fail("status", decodeUint(raw, status)) {
+			s.Status = status
+		}
 	}
 	return f.err
 }
