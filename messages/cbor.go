@@ -125,25 +125,15 @@ func unmarshal(data []byte, v any, fresh bool) error {
 // in the same walk, and gets trustValues. When a value breaks itemLength's rules, the
 // check is left to the decoder, whose error names the field.
 func wellformedFor(data []byte, v any) (trust, error) {
-	if len(data) == 0 {
-		return 0, errEmptyMessage
+	if m, ok := v.(fieldMapDecoder); ok && m.topMap() && len(data) > 0 && data[0]>>5 == majorMap {
+		if n, err := walk(data, 0, rulesDecMode|rulesItem, 0, -1); err == nil && n == len(data) {
+			return trustDecMode | trustValues, nil
+		}
 	}
-	t, rules := trustDecMode, rulesDecMode
-	if m, ok := v.(fieldMapDecoder); ok && m.topMap() && data[0]>>5 == majorMap {
-		t, rules = trustDecMode|trustValues, rulesDecMode|rulesItem
-	}
-	n, err := walk(data, 0, rules, 0, -1)
-	if err != nil && rules != rulesDecMode {
-		t = trustDecMode
-		n, err = walk(data, 0, rulesDecMode, 0, 0)
-	}
-	if err != nil {
+	if err := wellformed(data); err != nil {
 		return 0, err
 	}
-	if n != len(data) {
-		return 0, errTrailingInput
-	}
-	return t, nil
+	return trustDecMode, nil
 }
 
 // trust records which checks an item handed to an internal decoder already passed as part
@@ -223,31 +213,33 @@ func afterSelfDescribed(data []byte) []byte {
 
 // builtinTagsOK checks the leading tags of data as the decode mode does before it
 // decodes an item, whatever its destination: tag 0 must enclose a text string, tag 1 a
-// number, tags 2 and 3 a byte string.
+// number, tags 2 and 3 a byte string. The error is the decode mode's.
 func builtinTagsOK(data []byte) error {
-	for {
-		h, err := readHead(data)
+	for item := data; ; {
+		h, err := readHead(item)
 		if err != nil || h.major != majorTag {
 			return nil
 		}
-		data = data[h.size:]
-		if len(data) == 0 {
+		item = item[h.size:]
+		if len(item) == 0 {
 			return errTruncated
 		}
-		next := data[0]
+		next := item[0]
+		ok := true
 		switch h.arg {
 		case 0:
-			if next>>5 != majorText {
-				return errors.New("tag 0 must enclose a text string")
-			}
+			ok = next>>5 == majorText
 		case 1:
-			if next>>5 != majorUint && next>>5 != majorNeg && (next < 0xf9 || next > 0xfb) {
-				return errors.New("tag 1 must enclose an integer or a floating-point number")
-			}
+			ok = next>>5 == majorUint || next>>5 == majorNeg || next >= 0xf9 && next <= 0xfb
 		case 2, 3:
-			if next>>5 != majorBytes {
-				return errors.New("tags 2 and 3 must enclose a byte string")
+			ok = next>>5 == majorBytes
+		}
+		if !ok {
+			var raw cbor.RawMessage
+			if _, err := decMode.UnmarshalFirst(data, &raw); err != nil {
+				return err
 			}
+			return fmt.Errorf("tag %d does not admit its content", h.arg)
 		}
 	}
 }

@@ -180,19 +180,24 @@ func checkHeaderMap(m []byte, trusted bool) error {
 			return err
 		}
 	}
-	if ok, err := checkIntLabels(m); ok {
-		return err
+	if checkIntLabels(m) {
+		return nil
+	}
+	if !trusted {
+		var hdr map[any]cbor.RawMessage
+		return decMode.Unmarshal(m, &hdr)
 	}
 	_, err := decodeHeaderMap(m)
 	return err
 }
 
-// checkIntLabels is checkHeaderMap for a plain map whose labels are all integers that fit
-// an int64; ok is false for anything else.
-func checkIntLabels(m []byte) (ok bool, err error) {
+// checkIntLabels reports whether m is a plain map whose labels are all distinct integers
+// that fit an int64 and whose values' built-in tags are valid: a header map that passes
+// checkHeaderMap. false means "ask the decode mode" (which words the error if any).
+func checkIntLabels(m []byte) bool {
 	h, err := readHead(m)
 	if err != nil || h.major != majorMap || !h.indefinite && h.arg > maxDirectHeaderLabels {
-		return false, nil
+		return false
 	}
 	type label struct {
 		neg bool
@@ -207,27 +212,24 @@ func checkIntLabels(m []byte) (ok bool, err error) {
 		}
 		kh, err := readHead(m[off:])
 		if err != nil || kh.indefinite || kh.major != majorUint && kh.major != majorNeg || kh.arg > math.MaxInt64 || n == len(seen) {
-			return false, nil
+			return false
 		}
 		l := label{kh.major == majorNeg, kh.arg}
 		for _, s := range seen[:n] {
 			if s == l {
-				return false, nil // the decode mode names the duplicate
+				return false
 			}
 		}
 		seen[n] = l
 		n++
 		off += kh.size
 		vn, err := trustedLength(m[off:])
-		if err != nil {
-			return false, nil
-		}
-		if err := builtinTagsOK(afterSelfDescribed(m[off : off+vn])); err != nil {
-			return true, err
+		if err != nil || builtinTagsOK(afterSelfDescribed(m[off:off+vn])) != nil {
+			return false
 		}
 		off += vn
 	}
-	return true, nil
+	return true
 }
 
 // UnmarshalCBOR accepts COSE_Sign1 tagged (18) or untagged.

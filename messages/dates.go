@@ -148,7 +148,13 @@ func optionallyTaggedText(data []byte, tag uint64) (string, bool, error) {
 	if !isMajor(data, majorText) {
 		return "", false, errors.New("expected a text string")
 	}
-	if err := decodeText(data, &s); err != nil {
+	if h, err := readHead(data); err == nil && !h.indefinite {
+		if end, err := stringEnd(data, 0, h, majorText); err == nil && end == len(data) {
+			return string(data[h.size:end]), tagged, nil
+		}
+	}
+	s, err = viaDecMode[string](data)
+	if err != nil {
 		return "", false, fmt.Errorf("expected a text string: %w", err)
 	}
 	return s, tagged, nil

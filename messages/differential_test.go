@@ -302,6 +302,10 @@ func diffOne(d diffDecoder, data []byte) error {
 		return fmt.Errorf("error-or-not differs: current %v, reference %v", cerr, rerr)
 	}
 	if cerr != nil {
+		// the same words, but for the package name in Go type names
+		if want := strings.ReplaceAll(rerr.Error(), "reference.", "messages."); cerr.Error() != want {
+			return fmt.Errorf("error message differs:\n current   %v\n reference %v", cerr, want)
+		}
 		if errors.Is(cerr, ErrTooLarge) != errors.Is(rerr, reference.ErrTooLarge) {
 			return fmt.Errorf("ErrTooLarge differs: current %v, reference %v", cerr, rerr)
 		}

@@ -136,7 +136,11 @@ func (f *fieldMap[K]) key(data []byte, off int, fl *field) (int, error) {
 		fl.num = k
 		return len(data) - len(rest), err
 	}
-	if h, err := readHead(data[off:]); err == nil && h.major == majorText && !h.indefinite {
+	h, err := readHead(data[off:])
+	if err != nil {
+		return 0, err
+	}
+	if h.major == majorText && !h.indefinite {
 		end, err := stringEnd(data, off, h, majorText)
 		if err != nil {
 			return 0, err
@@ -415,10 +419,7 @@ func decodeBytes(data []byte, dst *[]byte) error {
 		return errNotBytes
 	}
 	h, err := readHead(data)
-	if err != nil {
-		return err
-	}
-	if !h.indefinite {
+	if err == nil && !h.indefinite {
 		end, err := stringEnd(data, 0, h, majorBytes)
 		if err != nil {
 			return err
@@ -429,33 +430,47 @@ func decodeBytes(data []byte, dst *[]byte) error {
 		*dst = data[h.size:end:end]
 		return nil
 	}
-	out := []byte{}
-	off := h.size
-	for {
-		if off >= len(data) {
-			return errTruncated
-		}
-		if data[off] == 0xff {
-			if off+1 != len(data) {
-				return errTrailingInput
-			}
-			*dst = out
+	if err == nil {
+		if b, ok := joinChunks(data, h.size); ok {
+			*dst = b
 			return nil
 		}
+	}
+	// malformed: the decode mode says how
+	v, err := viaDecMode[[]byte](data)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	*dst = v
+	return nil
+}
+
+// joinChunks joins the chunks of the indefinite-length byte string data, whose head
+// takes off bytes; ok is false unless data is exactly such a string.
+func joinChunks(data []byte, off int) ([]byte, bool) {
+	out := []byte{}
+	for off < len(data) {
+		if data[off] == 0xff {
+			return out, off+1 == len(data)
+		}
 		if data[off]>>5 != majorBytes || data[off]&0x1f == 31 {
-			return errBadChunk
+			return nil, false
 		}
 		ch, err := readHead(data[off:])
 		if err != nil {
-			return err
+			return nil, false
 		}
 		end, err := stringEnd(data, off, ch, majorBytes)
 		if err != nil {
-			return err
+			return nil, false
 		}
 		out = append(out, data[off+ch.size:end]...)
 		off = end
 	}
+	return nil, false
 }
 
 // decodeText decodes a text string; a definite-length one directly, anything else (an

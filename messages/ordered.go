@@ -254,6 +254,10 @@ func (m *Map[K, V]) decodePrefix(data []byte, t trust) (int, error) {
 			return 0, fmt.Errorf("map key: %w", err)
 		}
 		off = len(data) - len(rest)
+		if len(keys) < linearMap && slices.Contains(keys, k) {
+			// larger maps are checked once decoded
+			return 0, fmt.Errorf("duplicate map key %v", k)
+		}
 		keys = append(keys, k)
 		var zero V
 		vals = append(vals, zero)

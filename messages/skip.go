@@ -4,20 +4,21 @@ import (
 	"encoding/binary"
 	"errors"
 	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 var (
-	errTooDeep       = errors.New("CBOR nesting exceeds the limit")
-	errTooMany       = errors.New("container exceeds the element limit")
-	errBadChunk      = errors.New("bad chunk in an indefinite-length string")
-	errBadUTF8       = errors.New("invalid UTF-8 in a text string")
-	errReservedAI    = errors.New("reserved CBOR additional information")
-	errIndefInt      = errors.New("indefinite-length integer or tag")
-	errBreak         = errors.New("unexpected break")
-	errBadSimple     = errors.New("invalid simple value encoding")
-	errOddIndefMap   = errors.New("indefinite-length map with an odd number of items")
-	errEmptyMessage  = errors.New("empty CBOR input")
-	errTrailingInput = errors.New("trailing bytes after the CBOR data item")
+	errTooDeep     = errors.New("CBOR nesting exceeds the limit")
+	errTooMany     = errors.New("container exceeds the element limit")
+	errBadChunk    = errors.New("bad chunk in an indefinite-length string")
+	errBadUTF8     = errors.New("invalid UTF-8 in a text string")
+	errReservedAI  = errors.New("reserved CBOR additional information")
+	errIndefInt    = errors.New("indefinite-length integer")
+	errIndefTag    = errors.New("indefinite-length tag")
+	errBreak       = errors.New("unexpected break")
+	errBadSimple   = errors.New("invalid simple value encoding")
+	errOddIndefMap = errors.New("indefinite-length map with an odd number of items")
 )
 
 // The rules a walk checks. Every walk checks the structure (heads, lengths, chunks of
@@ -90,8 +91,10 @@ func walk(data []byte, off int, rules walkRules, fx, sk int) (int, error) {
 		off += 9
 	case ai == 31:
 		switch major {
-		case majorUint, majorNeg, majorTag:
+		case majorUint, majorNeg:
 			return 0, errIndefInt
+		case majorTag:
+			return 0, errIndefTag
 		case majorOther:
 			return 0, errBreak
 		}
@@ -122,12 +125,12 @@ func walk(data []byte, off int, rules walkRules, fx, sk int) (int, error) {
 			if data[off] == 0xff {
 				return off + 1, nil
 			}
-			if data[off]>>5 != major || data[off]&0x1f == 31 {
-				return 0, errBadChunk
-			}
 			ch, err := readHead(data[off:])
 			if err != nil {
 				return 0, err
+			}
+			if ch.major != major || ch.indefinite {
+				return 0, errBadChunk
 			}
 			start := off + ch.size
 			if ch.arg > uint64(len(data)-start) {
@@ -154,6 +157,9 @@ func walk(data []byte, off int, rules walkRules, fx, sk int) (int, error) {
 			}
 			var err error
 			for i := uint64(0); i < arg*per; i++ {
+				if off >= len(data) {
+					return 0, errTruncated
+				}
 				if off, err = walk(data, off, rules, fx, sk+1); err != nil {
 					return 0, err
 				}
@@ -180,17 +186,20 @@ func walk(data []byte, off int, rules walkRules, fx, sk int) (int, error) {
 		}
 	default: // tag: a chain of tags counts once less than its length in the decode mode
 		for off < len(data) && data[off]>>5 == majorTag {
+			sk++
+			if rules&rulesItem != 0 && sk > MaxNesting {
+				return 0, errTooDeep
+			}
 			h, err := readHead(data[off:])
 			if err != nil {
 				return 0, err
 			}
 			if h.indefinite {
-				return 0, errIndefInt
+				return 0, errIndefTag
 			}
 			off += h.size
 			fx++
-			sk++
-			if rules&rulesDecMode != 0 && fx > MaxNesting || rules&rulesItem != 0 && sk > MaxNesting {
+			if rules&rulesDecMode != 0 && fx > MaxNesting {
 				return 0, errTooDeep
 			}
 		}
@@ -207,28 +216,35 @@ func itemLength(data []byte) (int, error) {
 }
 
 // wellformed checks that data is exactly one data item under the decode mode's rules: what
-// decMode.Unmarshal checks before it decodes anything.
+// decMode.Unmarshal checks before it decodes anything. Its errors are the decode mode's.
 func wellformed(data []byte) error {
-	if len(data) == 0 {
-		return errEmptyMessage
-	}
 	n, err := walk(data, 0, rulesDecMode, 0, 0)
-	if err != nil {
-		return err
+	if err == nil && n == len(data) {
+		return nil
 	}
-	if n != len(data) {
-		return errTrailingInput
-	}
-	return nil
+	return decModeError(decMode.Wellformed(data))
 }
 
 // wellformedFirst is wellformed for the first item of data, which may be followed by more
 // (what decMode.UnmarshalFirst checks); it returns the item's length.
 func wellformedFirst(data []byte) (int, error) {
-	if len(data) == 0 {
-		return 0, errEmptyMessage
+	n, err := walk(data, 0, rulesDecMode, 0, 0)
+	if err == nil {
+		return n, nil
 	}
-	return walk(data, 0, rulesDecMode, 0, 0)
+	var raw cbor.RawMessage
+	_, err = decMode.UnmarshalFirst(data, &raw)
+	return 0, decModeError(err)
+}
+
+// decModeError is the decode mode's error for input the walk refused (the decode mode
+// words them in detail); the two agree on what they refuse, but should they not, the
+// input is still refused.
+func decModeError(err error) error {
+	if err == nil {
+		return errors.New("malformed CBOR")
+	}
+	return err
 }
 
 // trustedLength returns the length of the item at the start of data, which an enclosing

@@ -33,7 +33,7 @@ func FuzzWalk(f *testing.F) {
 		}
 		n, err = itemLength(data)
 		rn, rerr := reference.ItemLength(data)
-		if (err == nil) != (rerr == nil) || n != rn {
+		if (err == nil) != (rerr == nil) || n != rn || err != nil && err.Error() != rerr.Error() {
 			t.Fatalf("itemLength %x: %d %v, reference: %d %v", data, n, err, rn, rerr)
 		}
 		if err == nil {
