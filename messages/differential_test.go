@@ -598,6 +598,9 @@ func TestDifferentialCorpus(t *testing.T) {
 	for _, name := range sortedKeys(corpus) {
 		data := corpus[name]
 		diffAll(t, name, data)
+		if raceEnabled {
+			continue // single-goroutine code: the mutations run without the race detector
+		}
 		n := 8 // positions; FuzzDifferential explores further
 		if len(data) > 16<<10 || testing.Short() {
 			n = 2
