@@ -179,7 +179,7 @@ type fieldMapDecoder interface {
 }
 
 // Marshal encodes v in preferred serialization.
-func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
+func Marshal(v any) ([]byte, error) { return appendValue(nil, v) }
 
 // decodeAs decodes data into v, a pointer to a zero value, and wraps any
 // error with the structure's name.

@@ -253,11 +253,13 @@ func (s *CoseSign1) decode(data []byte, t trust) error {
 }
 
 // MarshalCBOR writes the untagged array (mdoc uses untagged COSE_Sign1).
-func (s CoseSign1) MarshalCBOR() ([]byte, error) {
-	return marshalCoseArray(s.Protected, s.Unprotected, s.Payload, s.Detached, s.Signature)
+func (s CoseSign1) MarshalCBOR() ([]byte, error) { return s.appendCBOR(nil) }
+
+func (s CoseSign1) appendCBOR(dst []byte) ([]byte, error) {
+	return appendCoseArray(dst, s.Protected, s.Unprotected, s.Payload, s.Detached, s.Signature)
 }
 
-func marshalCoseArray(protected []byte, unprotected cbor.RawMessage, payload []byte, detached bool, last []byte) ([]byte, error) {
+func appendCoseArray(dst, protected []byte, unprotected cbor.RawMessage, payload []byte, detached bool, last []byte) ([]byte, error) {
 	if len(unprotected) == 0 {
 		unprotected = cbor.RawMessage{0xa0}
 	}
@@ -271,7 +273,7 @@ func marshalCoseArray(protected []byte, unprotected cbor.RawMessage, payload []b
 	if protected == nil {
 		protected = []byte{}
 	}
-	return encMode.Marshal([]any{protected, unprotected, p, last})
+	return appendArray(dst, []any{protected, unprotected, p, last})
 }
 
 // ProtectedHeader decodes the protected header map.
@@ -358,8 +360,10 @@ func (m *CoseMac0) decode(data []byte, t trust) error {
 }
 
 // MarshalCBOR writes the untagged array.
-func (m CoseMac0) MarshalCBOR() ([]byte, error) {
-	return marshalCoseArray(m.Protected, m.Unprotected, m.Payload, m.Detached, m.Tag)
+func (m CoseMac0) MarshalCBOR() ([]byte, error) { return m.appendCBOR(nil) }
+
+func (m CoseMac0) appendCBOR(dst []byte) ([]byte, error) {
+	return appendCoseArray(dst, m.Protected, m.Unprotected, m.Payload, m.Detached, m.Tag)
 }
 
 // Alg returns the MAC algorithm from the protected header.

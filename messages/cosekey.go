@@ -137,7 +137,9 @@ func leftPad(b []byte, n int) ([]byte, error) {
 }
 
 // MarshalCBOR writes the key with full-length coordinates.
-func (k COSEKey) MarshalCBOR() ([]byte, error) {
+func (k COSEKey) MarshalCBOR() ([]byte, error) { return k.appendCBOR(nil) }
+
+func (k COSEKey) appendCBOR(dst []byte) ([]byte, error) {
 	c, err := k.Curve()
 	if err != nil {
 		return nil, err
@@ -180,7 +182,7 @@ func (k COSEKey) MarshalCBOR() ([]byte, error) {
 	for label, v := range k.Other.All() {
 		m.Set(label, v)
 	}
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes an EC2 or OKP COSE_Key.

@@ -29,7 +29,7 @@ func NewEncodedCBOR(content []byte) EncodedCBOR {
 
 // EncodeToCBOR encodes v and wraps the result in tag 24.
 func EncodeToCBOR(v any) (EncodedCBOR, error) {
-	b, err := encMode.Marshal(v)
+	b, err := Marshal(v)
 	if err != nil {
 		return EncodedCBOR{}, err
 	}
@@ -78,10 +78,19 @@ func (e EncodedCBOR) decodeInto(v ownDecoder) error {
 // MarshalCBOR writes the bytes as received or built.
 func (e EncodedCBOR) MarshalCBOR() ([]byte, error) {
 	if e.IsZero() {
-		return nil, errors.New("messages: encoding an empty tag-24 item")
+		return nil, errEmptyEncoded
 	}
 	return e.raw, nil
 }
+
+func (e EncodedCBOR) appendCBOR(dst []byte) ([]byte, error) {
+	if e.IsZero() {
+		return nil, errEmptyEncoded
+	}
+	return append(dst, e.raw...), nil
+}
+
+var errEmptyEncoded = errors.New("messages: encoding an empty tag-24 item")
 
 // UnmarshalCBOR accepts #6.24(bstr) with a definite-length byte string whose content is
 // one well-formed CBOR item.

@@ -92,7 +92,9 @@ func (e *Engagement) EncodedBytes() (EncodedCBOR, error) {
 }
 
 // MarshalCBOR writes keys 0..6 in order, then extensions.
-func (e Engagement) MarshalCBOR() ([]byte, error) {
+func (e Engagement) MarshalCBOR() ([]byte, error) { return e.appendCBOR(nil) }
+
+func (e Engagement) appendCBOR(dst []byte) ([]byte, error) {
 	if e.Version == "" {
 		return nil, errors.New("engagement: version missing")
 	}
@@ -119,7 +121,7 @@ func (e Engagement) MarshalCBOR() ([]byte, error) {
 		m.Set(engCapabilities, e.Capabilities)
 	}
 	appendRest(&m, e.Other)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes an engagement and keeps its bytes.
@@ -448,7 +450,9 @@ func (o *OriginInfo) Domain() (string, bool) {
 }
 
 // MarshalCBOR writes {"cat", "type", "details"}.
-func (o OriginInfo) MarshalCBOR() ([]byte, error) {
+func (o OriginInfo) MarshalCBOR() ([]byte, error) { return o.appendCBOR(nil) }
+
+func (o OriginInfo) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	m.Set("cat", o.Cat)
 	m.Set("type", o.Type)
@@ -457,7 +461,7 @@ func (o OriginInfo) MarshalCBOR() ([]byte, error) {
 		key = "details"
 	}
 	m.Set(key, o.Details)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR reads an OriginInfo in any of the spellings seen.

@@ -175,20 +175,20 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 }
 
 // MarshalCBOR writes a definite-length map in insertion order.
-func (m Map[K, V]) MarshalCBOR() ([]byte, error) {
-	out := appendHead(nil, majorMap, uint64(len(m.keys)))
+func (m Map[K, V]) MarshalCBOR() ([]byte, error) { return m.appendCBOR(nil) }
+
+func (m Map[K, V]) appendCBOR(dst []byte) ([]byte, error) {
+	dst = appendHead(dst, majorMap, uint64(len(m.keys)))
+	var err error
 	for i, k := range m.keys {
-		kb, err := encMode.Marshal(k)
-		if err != nil {
+		if dst, err = appendValue(dst, any(k)); err != nil {
 			return nil, err
 		}
-		vb, err := encMode.Marshal(m.vals[i])
-		if err != nil {
+		if dst, err = appendValue(dst, any(m.vals[i])); err != nil {
 			return nil, fmt.Errorf("map value for %v: %w", k, err)
 		}
-		out = append(append(out, kb...), vb...)
 	}
-	return out, nil
+	return dst, nil
 }
 
 // UnmarshalCBOR reads a definite or indefinite-length map, keeping key order and

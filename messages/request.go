@@ -33,7 +33,9 @@ type ItemsRequest struct {
 }
 
 // MarshalCBOR writes version, docRequests, deviceRequestInfo, readerAuthAll, extensions.
-func (r DeviceRequest) MarshalCBOR() ([]byte, error) {
+func (r DeviceRequest) MarshalCBOR() ([]byte, error) { return r.appendCBOR(nil) }
+
+func (r DeviceRequest) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	m.Set("version", r.Version)
 	m.Set("docRequests", r.DocRequests)
@@ -44,7 +46,7 @@ func (r DeviceRequest) MarshalCBOR() ([]byte, error) {
 		m.Set("readerAuthAll", r.ReaderAuthAll)
 	}
 	appendRest(&m, r.Other)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes a DeviceRequest.
@@ -94,14 +96,16 @@ func DecodeDeviceRequest(data []byte) (*DeviceRequest, error) {
 }
 
 // MarshalCBOR writes itemsRequest, readerAuth, extensions.
-func (d DocRequest) MarshalCBOR() ([]byte, error) {
+func (d DocRequest) MarshalCBOR() ([]byte, error) { return d.appendCBOR(nil) }
+
+func (d DocRequest) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	m.Set("itemsRequest", d.ItemsRequest)
 	if d.ReaderAuth != nil {
 		m.Set("readerAuth", *d.ReaderAuth)
 	}
 	appendRest(&m, d.Other)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes a DocRequest.
@@ -140,7 +144,9 @@ func (d *DocRequest) Items() (*ItemsRequest, error) {
 }
 
 // MarshalCBOR writes docType, nameSpaces, requestInfo, extensions.
-func (ir ItemsRequest) MarshalCBOR() ([]byte, error) {
+func (ir ItemsRequest) MarshalCBOR() ([]byte, error) { return ir.appendCBOR(nil) }
+
+func (ir ItemsRequest) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	m.Set("docType", ir.DocType)
 	m.Set("nameSpaces", ir.NameSpaces)
@@ -148,7 +154,7 @@ func (ir ItemsRequest) MarshalCBOR() ([]byte, error) {
 		m.Set("requestInfo", *ir.RequestInfo)
 	}
 	appendRest(&m, ir.Other)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes an ItemsRequest.
@@ -195,13 +201,15 @@ type UseCase struct {
 }
 
 // MarshalCBOR writes useCases and extensions.
-func (d DeviceRequestInfo) MarshalCBOR() ([]byte, error) {
+func (d DeviceRequestInfo) MarshalCBOR() ([]byte, error) { return d.appendCBOR(nil) }
+
+func (d DeviceRequestInfo) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	if d.UseCases != nil {
 		m.Set("useCases", d.UseCases)
 	}
 	appendRest(&m, d.Other)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes a DeviceRequestInfo.

@@ -85,7 +85,9 @@ type DeviceAuth struct {
 }
 
 // MarshalCBOR writes version, documents, zkDocuments, encryptedDocuments, documentErrors, status.
-func (r DeviceResponse) MarshalCBOR() ([]byte, error) {
+func (r DeviceResponse) MarshalCBOR() ([]byte, error) { return r.appendCBOR(nil) }
+
+func (r DeviceResponse) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	m.Set("version", r.Version)
 	if r.Documents != nil {
@@ -102,7 +104,7 @@ func (r DeviceResponse) MarshalCBOR() ([]byte, error) {
 	}
 	m.Set("status", r.Status)
 	appendRest(&m, r.Other)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes a DeviceResponse.
@@ -142,7 +144,9 @@ func DecodeDeviceResponse(data []byte) (*DeviceResponse, error) {
 }
 
 // MarshalCBOR writes docType, issuerSigned, deviceSigned, errors.
-func (d Document) MarshalCBOR() ([]byte, error) {
+func (d Document) MarshalCBOR() ([]byte, error) { return d.appendCBOR(nil) }
+
+func (d Document) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	m.Set("docType", d.DocType)
 	m.Set("issuerSigned", d.IssuerSigned)
@@ -153,7 +157,7 @@ func (d Document) MarshalCBOR() ([]byte, error) {
 		m.Set("errors", *d.Errors)
 	}
 	appendRest(&m, d.Other)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes a Document. deviceSigned is optional here; the verifier requires it.
@@ -190,13 +194,15 @@ func (d *Document) decode(data []byte, t trust) error {
 }
 
 // MarshalCBOR writes nameSpaces (when present) then issuerAuth.
-func (s IssuerSigned) MarshalCBOR() ([]byte, error) {
+func (s IssuerSigned) MarshalCBOR() ([]byte, error) { return s.appendCBOR(nil) }
+
+func (s IssuerSigned) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	if s.NameSpaces != nil && s.NameSpaces.Len() > 0 {
 		m.Set("nameSpaces", *s.NameSpaces)
 	}
 	m.Set("issuerAuth", s.IssuerAuth)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes IssuerSigned in any key order.
@@ -243,11 +249,13 @@ func DecodeIssuerSignedItem(b EncodedCBOR) (*IssuerSignedItem, error) {
 }
 
 // MarshalCBOR writes nameSpaces then deviceAuth.
-func (s DeviceSigned) MarshalCBOR() ([]byte, error) {
+func (s DeviceSigned) MarshalCBOR() ([]byte, error) { return s.appendCBOR(nil) }
+
+func (s DeviceSigned) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	m.Set("nameSpaces", s.NameSpaces)
 	m.Set("deviceAuth", s.DeviceAuth)
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes DeviceSigned.
@@ -277,7 +285,9 @@ func (s *DeviceSigned) DeviceNameSpaces() (Map[string, Map[string, cbor.RawMessa
 }
 
 // MarshalCBOR writes the one authentication present.
-func (a DeviceAuth) MarshalCBOR() ([]byte, error) {
+func (a DeviceAuth) MarshalCBOR() ([]byte, error) { return a.appendCBOR(nil) }
+
+func (a DeviceAuth) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
 	switch {
 	case a.DeviceSignature != nil && a.DeviceMac == nil:
@@ -287,7 +297,7 @@ func (a DeviceAuth) MarshalCBOR() ([]byte, error) {
 	default:
 		return nil, errors.New("DeviceAuth: exactly one of deviceSignature and deviceMac")
 	}
-	return m.MarshalCBOR()
+	return m.appendCBOR(dst)
 }
 
 // UnmarshalCBOR decodes DeviceAuth and requires exactly one of its two forms.

@@ -71,6 +71,26 @@ type SessionData struct {
 	Status *uint64 `cbor:"status,omitempty"`
 }
 
+// appendCBOR writes data then status, each only when present (the struct tags' encoding).
+func (s SessionData) appendCBOR(dst []byte) ([]byte, error) {
+	n := uint64(0)
+	if len(s.Data) > 0 {
+		n++
+	}
+	if s.Status != nil {
+		n++
+	}
+	dst = appendHead(dst, majorMap, n)
+	if len(s.Data) > 0 {
+		dst = appendHead(append(appendHead(dst, majorText, 4), "data"...), majorBytes, uint64(len(s.Data)))
+		dst = append(dst, s.Data...)
+	}
+	if s.Status != nil {
+		dst = appendHead(append(appendHead(dst, majorText, 6), "status"...), majorUint, *s.Status)
+	}
+	return dst, nil
+}
+
 // UnmarshalCBOR decodes the map in any key order; data must be a byte string and status
 // an unsigned integer, neither null. Unknown text keys are ignored; presence is checked
 // by DecodeSessionData.
@@ -137,12 +157,22 @@ type transcriptArray struct {
 
 // MarshalCBOR writes the 3-element array (the form embedded in ReaderAuthentication and
 // DeviceAuthentication).
-func (t SessionTranscript) MarshalCBOR() ([]byte, error) {
+func (t SessionTranscript) MarshalCBOR() ([]byte, error) { return t.appendCBOR(nil) }
+
+func (t SessionTranscript) appendCBOR(dst []byte) ([]byte, error) {
 	if len(t.Handover) == 0 {
 		return nil, errors.New("SessionTranscript: handover missing")
 	}
-	return encMode.Marshal(transcriptArray{DeviceEngagementBytes: t.DeviceEngagementBytes,
-		EReaderKeyBytes: t.EReaderKeyBytes, Handover: t.Handover})
+	dst = appendHead(dst, majorArray, 3)
+	var err error
+	for _, e := range []*EncodedCBOR{t.DeviceEngagementBytes, t.EReaderKeyBytes} {
+		if e == nil {
+			dst = append(dst, 0xf6)
+		} else if dst, err = e.appendCBOR(dst); err != nil {
+			return nil, err
+		}
+	}
+	return appendRaw(dst, t.Handover)
 }
 
 // UnmarshalCBOR reads the array; null elements become nil.
