@@ -83,7 +83,7 @@ func appendRaw(dst []byte, raw []byte) ([]byte, error) {
 		return nil, fmt.Errorf("messages: raw item: %w", err)
 	}
 	if n != len(raw) {
-		return nil, errTrailingInput
+		return nil, errTrailingBytes
 	}
 	if _, err := definiteEnd(raw, 0, 0); err != nil {
 		return nil, err
