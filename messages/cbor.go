@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -179,7 +180,33 @@ type fieldMapDecoder interface {
 }
 
 // Marshal encodes v in preferred serialization.
-func Marshal(v any) ([]byte, error) { return appendValue(nil, v) }
+func Marshal(v any) ([]byte, error) {
+	if _, own := v.(appender); !own {
+		return appendValue(nil, v)
+	}
+	// Written into a pooled scratch buffer and copied out once at its final size, rather
+	// than grown (and cleared and copied) step by step as a message with a portrait is.
+	bp := marshalBuffers.Get().(*[]byte)
+	out, err := appendValue((*bp)[:0], v)
+	var res []byte
+	if err == nil {
+		res = append(make([]byte, 0, len(out)), out...)
+	}
+	if cap(out) <= maxPooledBuffer {
+		*bp = out[:0]
+		marshalBuffers.Put(bp)
+	}
+	return res, err
+}
+
+// Scratch buffers of Marshal: big enough for a session message, and never kept when a
+// message needed more than maxPooledBuffer.
+const (
+	pooledBufferSize = 16 << 10
+	maxPooledBuffer  = 256 << 10
+)
+
+var marshalBuffers = sync.Pool{New: func() any { b := make([]byte, 0, pooledBufferSize); return &b }}
 
 // decodeAs decodes data into v, a pointer to a zero value, and wraps any
 // error with the structure's name.
