@@ -184,13 +184,18 @@ func Marshal(v any) ([]byte, error) {
 	if _, own := v.(appender); !own {
 		return appendValue(nil, v)
 	}
-	// Written into a pooled scratch buffer and copied out once at its final size, rather
-	// than grown (and cleared and copied) step by step as a message with a portrait is.
+	return encodeScratch(v, func(enc []byte) []byte { return append(make([]byte, 0, len(enc)), enc...) })
+}
+
+// encodeScratch encodes v into a pooled scratch buffer and hands the encoding to keep,
+// which copies what it needs: a message is then copied once at its final size rather
+// than grown (and cleared and copied) step by step, as one with a portrait would be.
+func encodeScratch(v any, keep func(enc []byte) []byte) ([]byte, error) {
 	bp := marshalBuffers.Get().(*[]byte)
 	out, err := appendValue((*bp)[:0], v)
 	var res []byte
 	if err == nil {
-		res = append(make([]byte, 0, len(out)), out...)
+		res = keep(out)
 	}
 	if cap(out) <= maxPooledBuffer {
 		*bp = out[:0]

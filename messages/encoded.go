@@ -29,11 +29,12 @@ func NewEncodedCBOR(content []byte) EncodedCBOR {
 
 // EncodeToCBOR encodes v and wraps the result in tag 24.
 func EncodeToCBOR(v any) (EncodedCBOR, error) {
-	b, err := Marshal(v)
+	var e EncodedCBOR
+	_, err := encodeScratch(v, func(enc []byte) []byte { e = NewEncodedCBOR(enc); return nil })
 	if err != nil {
 		return EncodedCBOR{}, err
 	}
-	return NewEncodedCBOR(b), nil
+	return e, nil
 }
 
 // ParseEncodedCBOR takes a complete #6.24(bstr) item.
