@@ -296,16 +296,16 @@ func (s *CoseSign1) Alg() (alg int64, inProtected bool, err error) {
 // header and then the protected one. It accepts a single bstr or an array of bstr.
 // asArray reports that it came as an array; inProtected where it was found.
 func (s *CoseSign1) X5Chain() (certs [][]byte, asArray, inProtected bool, err error) {
-	for i, hdr := range []func() (map[any]cbor.RawMessage, error){s.UnprotectedHeader, s.ProtectedHeader} {
-		m, err := hdr()
+	for i, hdr := range [][]byte{s.Unprotected, s.Protected} {
+		raw, ok, err := headerLabel(hdr, HeaderX5Chain)
 		if err != nil {
 			return nil, false, false, err
 		}
-		raw, ok := lookupLabel(m, HeaderX5Chain)
 		if !ok {
 			continue
 		}
-		certs, asArray, err := decodeX5Chain(raw)
+		// the certificates are the caller's, apart from the header
+		certs, asArray, err := decodeX5Chain(bytes.Clone(raw))
 		return certs, asArray, i == 1, err
 	}
 	return nil, false, false, errors.New("no x5chain header")
@@ -314,16 +314,14 @@ func (s *CoseSign1) X5Chain() (certs [][]byte, asArray, inProtected bool, err er
 // KID returns the key identifier if it is a byte string. A kid that is CBOR undefined,
 // text or anything else is tolerated and reported as absent.
 func (s *CoseSign1) KID() []byte {
-	for _, hdr := range []func() (map[any]cbor.RawMessage, error){s.ProtectedHeader, s.UnprotectedHeader} {
-		m, err := hdr()
-		if err != nil {
+	for _, hdr := range [][]byte{s.Protected, s.Unprotected} {
+		raw, ok, err := headerLabel(hdr, HeaderKID)
+		if err != nil || !ok {
 			continue
 		}
-		if raw, ok := lookupLabel(m, HeaderKID); ok {
-			var kid []byte
-			if decodeBytes(raw, &kid) == nil {
-				return kid
-			}
+		var kid []byte
+		if decodeBytes(raw, &kid) == nil {
+			return bytes.Clone(kid)
 		}
 	}
 	return nil
@@ -429,19 +427,64 @@ func lookupLabel(m map[any]cbor.RawMessage, label int64) (cbor.RawMessage, bool)
 
 func headerAlg(protected []byte, unprotected cbor.RawMessage) (int64, bool, error) {
 	for i, raw := range [][]byte{protected, unprotected} {
-		m, err := decodeHeader(raw)
+		v, ok, err := headerLabel(raw, HeaderAlg)
 		if err != nil {
 			return 0, false, err
 		}
-		if v, ok := lookupLabel(m, HeaderAlg); ok {
+		if ok {
 			var alg int64
-			if err := decMode.Unmarshal(v, &alg); err != nil {
+			if err := decodeInt(v, &alg); err != nil {
 				return 0, false, errors.New("COSE alg is not an integer")
 			}
 			return alg, i == 0, nil
 		}
 	}
 	return 0, false, errors.New("COSE alg header missing")
+}
+
+// headerLabel finds label in a serialized header map as decoding it (decodeHeader) and
+// lookupLabel do; a plain map of distinct integer labels is searched without building
+// the map. The value may share raw.
+func headerLabel(raw []byte, label int64) (value []byte, found bool, err error) {
+	if len(raw) == 0 {
+		return nil, false, nil
+	}
+	if n, err := walk(raw, 0, rulesDecMode, 0, 0); err == nil && n == len(raw) && checkIntLabels(raw) {
+		v, ok := findIntLabel(raw, label)
+		return afterSelfDescribed(v), ok, nil
+	}
+	m, err := decodeHeaderMap(raw)
+	if err != nil {
+		return nil, false, err
+	}
+	v, ok := lookupLabel(m, label)
+	return v, ok, nil
+}
+
+// findIntLabel returns the value of label in m, a map that passes checkIntLabels.
+func findIntLabel(m []byte, label int64) ([]byte, bool) {
+	h, _ := readHead(m)
+	off := h.size
+	for i := uint64(0); h.indefinite || i < h.arg; i++ {
+		if off >= len(m) || m[off] == 0xff {
+			break
+		}
+		kh, err := readHead(m[off:])
+		if err != nil {
+			return nil, false
+		}
+		off += kh.size
+		n, err := trustedLength(m[off:])
+		if err != nil {
+			return nil, false
+		}
+		if kh.major == majorUint && label >= 0 && kh.arg == uint64(label) ||
+			kh.major == majorNeg && label < 0 && kh.arg == uint64(-1-label) {
+			return m[off : off+n : off+n], true
+		}
+		off += n
+	}
+	return nil, false
 }
 
 // decodeX5Chain reads x5chain: a single non-empty bstr (one certificate), or a non-empty

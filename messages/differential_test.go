@@ -88,6 +88,58 @@ func reuseRef[T any](prefill []byte, keptOnError bool) func([]byte) (any, error)
 	}
 }
 
+// coseParts is what a verifier reads of a COSE_Sign1 after decoding it.
+type coseReadings struct {
+	Sign1                          any
+	Alg                            int64
+	AlgInProtected, AlgErr         bool
+	Certs                          [][]byte
+	AsArray, InProtected, CertsErr bool
+	KID                            []byte
+	Protected, Unprotected         any
+	ProtectedErr, UnprotectedErr   bool
+}
+
+func curCose(b []byte) (any, error) {
+	var s CoseSign1
+	if err := Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	var r coseReadings
+	var err error
+	r.Alg, r.AlgInProtected, err = s.Alg()
+	r.AlgErr = err != nil
+	r.Certs, r.AsArray, r.InProtected, err = s.X5Chain()
+	r.CertsErr = err != nil
+	r.KID = s.KID()
+	r.Protected, err = s.ProtectedHeader()
+	r.ProtectedErr = err != nil
+	r.Unprotected, err = s.UnprotectedHeader()
+	r.UnprotectedErr = err != nil
+	r.Sign1 = &s
+	return r, nil
+}
+
+func refCose(b []byte) (any, error) {
+	var s reference.CoseSign1
+	if err := reference.Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	var r coseReadings
+	var err error
+	r.Alg, r.AlgInProtected, err = s.Alg()
+	r.AlgErr = err != nil
+	r.Certs, r.AsArray, r.InProtected, err = s.X5Chain()
+	r.CertsErr = err != nil
+	r.KID = s.KID()
+	r.Protected, err = s.ProtectedHeader()
+	r.ProtectedErr = err != nil
+	r.Unprotected, err = s.UnprotectedHeader()
+	r.UnprotectedErr = err != nil
+	r.Sign1 = &s
+	return r, nil
+}
+
 // afterResponse exercises what a verifier decodes after the response itself.
 type responseParts struct {
 	Response   any
@@ -150,6 +202,7 @@ func diffDecoders(t testing.TB) []diffDecoder {
 			}, false},
 
 		{"Unmarshal/CoseSign1", unmarshalCur[CoseSign1], unmarshalRef[reference.CoseSign1], false},
+		{"CoseSign1 headers", curCose, refCose, false},
 		{"Unmarshal/CoseMac0", unmarshalCur[CoseMac0], unmarshalRef[reference.CoseMac0], false},
 		{"Unmarshal/ItemsRequest", unmarshalCur[ItemsRequest], unmarshalRef[reference.ItemsRequest], false},
 		{"Unmarshal/Document", unmarshalCur[Document], unmarshalRef[reference.Document], false},
