@@ -98,7 +98,8 @@ func unmarshal(data []byte, v any, fresh bool) error {
 		return ErrTooLarge
 	}
 	d, own := v.(ownDecoder)
-	if !own || !fresh && reflect.ValueOf(v).IsNil() {
+	_, generic := v.(decModeDecoder)
+	if !own || generic || !fresh && reflect.ValueOf(v).IsNil() {
 		return decMode.Unmarshal(data, v)
 	}
 	t, err := wellformedFor(data, v)
@@ -109,7 +110,9 @@ func unmarshal(data []byte, v any, fresh bool) error {
 	if err := builtinTagsOK(item); err != nil {
 		return err
 	}
-	item = bytes.Clone(item)
+	if _, keeps := v.(keepsNothing); !keeps {
+		item = bytes.Clone(item)
+	}
 	if fresh {
 		return d.decode(item, t)
 	}
@@ -172,6 +175,14 @@ func (t trust) value() trust {
 type ownDecoder interface {
 	decode(data []byte, t trust) error
 }
+
+// decModeDecoder marks the types whose decoder is the decode mode's (SessionTranscript):
+// Unmarshal leaves them to it.
+type decModeDecoder interface{ viaDecMode() }
+
+// keepsNothing marks the types whose decoded value shares nothing with its input (the
+// dates): Unmarshal decodes them without a private copy.
+type keepsNothing interface{ keepsNothing() }
 
 // fieldMapDecoder is implemented by the structures decoded through a fieldMap (and Map
 // with raw values), which run itemLength on every value of their top-level map.

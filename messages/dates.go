@@ -40,6 +40,8 @@ func (d TDate) MarshalCBOR() ([]byte, error) {
 // string (one level only).
 func (d *TDate) UnmarshalCBOR(data []byte) error { return d.decode(data, 0) }
 
+func (d *TDate) keepsNothing() {}
+
 // decode keeps nothing of data.
 func (d *TDate) decode(data []byte, _ trust) error {
 	embedded := false
@@ -114,6 +116,8 @@ func (d FullDate) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR reads #6.1004(tstr) or a plain tstr.
 func (d *FullDate) UnmarshalCBOR(data []byte) error { return d.decode(data, 0) }
+
+func (d *FullDate) keepsNothing() {}
 
 // decode keeps nothing of data.
 func (d *FullDate) decode(data []byte, _ trust) error {

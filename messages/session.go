@@ -191,6 +191,8 @@ func (t *SessionTranscript) decode(data []byte, _ trust) error {
 	return nil
 }
 
+func (t *SessionTranscript) viaDecMode() {}
+
 // Bytes returns SessionTranscriptBytes = #6.24(bstr .cbor SessionTranscript), the input
 // to the session key salt and EMacKey.
 func (t SessionTranscript) Bytes() (EncodedCBOR, error) { return EncodeToCBOR(t) }
