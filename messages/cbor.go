@@ -85,8 +85,8 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // Trailing bytes are an error.
 //
 // This package's own types are decoded in one pass over a private copy of data, checked
-// as the decode mode checks any input; other types go through the decode mode. Like the
-// decode mode, Unmarshal leaves v unchanged when data does not decode.
+// as the decode mode checks any input, and left unchanged when data does not decode;
+// other types go through the decode mode.
 func Unmarshal(data []byte, v any) error {
 	return unmarshal(data, v, false)
 }

@@ -773,3 +773,39 @@ func FuzzDifferential(f *testing.F) {
 		}
 	})
 }
+
+// TestDifferentialDuplicateOrder: in a map of more than a few pairs, a repeated key is
+// refused before anything that follows it, and the first repeated key is the one named.
+func TestDifferentialDuplicateOrder(t *testing.T) {
+	pair := func(k uint64, v []byte) []byte { return append(mustMarshal(k), v...) }
+	var keys []uint64
+	for i := range uint64(12) {
+		keys = append(keys, i)
+	}
+	for _, c := range []struct {
+		name  string
+		order []uint64
+		bad   int // position of a null value, or -1
+	}{
+		{"dup late", append(keys, 3), -1},
+		{"dup then null", append(append(keys, 3), 20), 13},
+		{"two dups", append(append(keys, 5), 3), -1},
+		{"null before dup", append(append(keys, 20), 3), 12},
+		{"dup early, null late", append([]uint64{1, 1}, keys[2:]...), 11},
+	} {
+		data := appendHead(nil, majorMap, uint64(len(c.order)))
+		for i, k := range c.order {
+			v := []byte{0x41, byte(i)}
+			if i == c.bad {
+				v = []byte{0xf6}
+			}
+			data = append(data, pair(k, v)...)
+		}
+		diffAll(t, c.name, data)
+		indef := append(append([]byte{0xbf}, data[1:]...), 0xff)
+		if data[0] == 0xb8 {
+			indef = append(append([]byte{0xbf}, data[2:]...), 0xff)
+		}
+		diffAll(t, c.name+" indefinite", indef)
+	}
+}

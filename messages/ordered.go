@@ -239,41 +239,55 @@ func (m *Map[K, V]) decodePrefix(data []byte, t trust) (int, error) {
 	for i := uint64(0); h.indefinite || i < h.arg; i++ {
 		if h.indefinite {
 			if off >= len(data) {
-				return 0, errTruncated
+				return 0, duplicateOr(keys, errTruncated)
 			}
 			if data[off] == 0xff {
 				off++
 				break
 			}
 			if i >= MaxMapPairs {
-				return 0, errors.New("map exceeds the pair limit")
+				return 0, duplicateOr(keys, errors.New("map exceeds the pair limit"))
 			}
 		}
 		k, rest, err := decodeKey[K](data[off:])
 		if err != nil {
-			return 0, fmt.Errorf("map key: %w", err)
+			return 0, duplicateOr(keys, fmt.Errorf("map key: %w", err))
 		}
 		off = len(data) - len(rest)
 		if len(keys) < linearMap && slices.Contains(keys, k) {
-			// larger maps are checked once decoded
+			// larger maps are checked once decoded, or on an error
 			return 0, fmt.Errorf("duplicate map key %v", k)
 		}
 		keys = append(keys, k)
 		var zero V
 		vals = append(vals, zero)
 		if off, err = decodeMapValue(data, off, vt, &vals[len(vals)-1]); err != nil {
-			return 0, fmt.Errorf("map value for %v: %w", k, err)
+			return 0, duplicateOr(keys, fmt.Errorf("map value for %v: %w", k, err))
 		}
 	}
 	if len(keys) == 0 {
 		keys, vals = nil, nil
 	}
 	out := Map[K, V]{keys: keys, vals: vals}
-	if d := out.reindex(); d >= 0 {
-		return 0, fmt.Errorf("duplicate map key %v", keys[d])
+	if out.reindex() >= 0 {
+		return 0, duplicateOr(keys, nil)
 	}
 	*m = out
 	return off, nil
+}
+
+// duplicateOr is the error of a map decoded up to keys and then refused with err: a
+// decoder that reads the keys in order refuses the first key that repeats one before it
+// as soon as it reads it, before anything that follows.
+func duplicateOr[K MapKey](keys []K, err error) error {
+	seen := make(map[K]struct{}, len(keys))
+	for _, k := range keys {
+		if _, dup := seen[k]; dup {
+			return fmt.Errorf("duplicate map key %v", k)
+		}
+		seen[k] = struct{}{}
+	}
+	return err
 }
 
 // decodeMapValue decodes the value at data[off:] into v as Map.UnmarshalCBOR always has
