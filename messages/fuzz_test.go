@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -18,15 +19,27 @@ func seed(f *testing.F) {
 }
 
 // reencode checks the property shared by every target: a successful decode re-encodes
-// without panicking, and when it re-encodes the output decodes again.
+// without panicking, and when it re-encodes, the output has definite lengths only
+// (strict out), decodes again, and encodes again to the very same bytes.
 func reencode[T any](t *testing.T, v T, decode func([]byte) (T, error)) {
 	t.Helper()
 	b, err := Marshal(v)
 	if err != nil {
 		return // refusing to encode is allowed (e.g. raw parts with indefinite lengths)
 	}
-	if _, err := decode(b); err != nil {
+	if _, err := definiteEnd(b, 0, 0); err != nil {
+		t.Fatalf("re-encoding %x: %v", b, err)
+	}
+	again, err := decode(b)
+	if err != nil {
 		t.Fatalf("re-encoding %x does not decode: %v", b, err)
+	}
+	b2, err := Marshal(again)
+	if err != nil {
+		t.Fatalf("re-encoding %x decodes but does not encode again: %v", b, err)
+	}
+	if !bytes.Equal(b, b2) {
+		t.Fatalf("encoding is not stable:\n% x\n% x", b, b2)
 	}
 }
 
