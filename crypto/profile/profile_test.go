@@ -42,6 +42,11 @@ func transcript() messages.SessionTranscript {
 // present issues req, asks for the profile's request, presents and verifies.
 func (f *fixture) present(t *testing.T, p *Profile, req issuer.IssueRequest) Input {
 	t.Helper()
+	if req.Signed.IsZero() {
+		// the fixture's now, not the issuer's: issued a second boundary later, the MSO
+		// would be valid only from a second after the time it is verified at
+		req.Signed = f.now
+	}
 	cred, err := f.ds.Issue(req)
 	if err != nil {
 		t.Fatal(err)
