@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -80,8 +81,20 @@ func openBearer(name string, opts BearerOptions) (Bearer, error) {
 }
 
 func init() {
-	RegisterBearer(memory.Bearer, func(BearerOptions) (Bearer, error) {
-		return &memoryBearer{network: &memory.Network{}}, nil
+	RegisterBearer(memory.Bearer, func(opts BearerOptions) (Bearer, error) {
+		b := &memoryBearer{network: &memory.Network{}}
+		for k, v := range opts {
+			switch k {
+			case "memory-frame": // largest frame in bytes (default memory.DefaultMaxFrame)
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 2 || n > messages.MaxMessageSize {
+					return nil, fmt.Errorf("memory option memory-frame=%q: want 2..%d bytes", v, messages.MaxMessageSize)
+				}
+				b.Link.MaxFrame = n
+			default: // options of other bearers
+			}
+		}
+		return b, nil
 	})
 }
 
