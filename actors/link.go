@@ -65,7 +65,7 @@ func (l *linkActor) receive(ctx actor.Context) {
 		if l.down {
 			return
 		}
-		ctx.Send(ctx.Parent(), linkMessage{msg: m.msg})
+		ctx.Send(ctx.Parent(), linkMessage(m))
 	case linkReadFailed:
 		l.reportDown(ctx, m.err)
 	case sendMessage:
