@@ -145,6 +145,10 @@ type Report struct {
 	// MeasureFloor) and FloorRatio the run's sessions_per_second over it.
 	FloorSessionsPerSecond float64 `json:"floor_sessions_per_second,omitempty"`
 	FloorRatio             float64 `json:"floor_ratio,omitempty"`
+	// VerdictsFrom says where a remote run (loadtest --target) took its outcomes from:
+	// "target_metrics" (the gate's own verdicts) or "holders" (what the simulated holders
+	// could see: a completed session counts as accepted). Empty for in-process runs.
+	VerdictsFrom string `json:"verdicts_from,omitempty"`
 }
 
 // Counts are per-outcome counts.

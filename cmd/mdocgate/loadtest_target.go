@@ -134,10 +134,17 @@ func runLoadtestTarget(o targetOptions, stdout, stderr io.Writer) int {
 		bar.finish()
 	}
 	rep := targetReport(results, time.Since(start))
+	rep.VerdictsFrom = "holders"
 	if u := o.Options["metrics"]; u != "" {
 		if err := applyMetrics(ctx, rep, u, before); err != nil {
 			fmt.Fprintf(stderr, "mdocgate: warning: --bearer-opt metrics: %v\n", err)
+		} else {
+			rep.VerdictsFrom = "target_metrics"
 		}
+	}
+	if rep.VerdictsFrom == "holders" {
+		fmt.Fprintln(stderr, "mdocgate: note: a holder cannot see the gate's verdict: \"accepted\" counts completed sessions; "+
+			"--bearer-opt metrics=http://HTTP_ADDR/metrics reads the gate's verdicts")
 	}
 	if o.Report != "" {
 		if err := writeTargetReport(o.Report, rep, sampler.Series()); err != nil {

@@ -436,12 +436,13 @@ func TestServeGateLoadtest(t *testing.T) {
 	var rep struct {
 		Sessions, Accepted, Lost, Busy int64
 		ByTransport                    map[string]struct{ Sessions int64 } `json:"by_transport"`
+		VerdictsFrom                   string                              `json:"verdicts_from"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("%v: %s", err, stdout)
 	}
 	if rep.Sessions != holders || rep.Accepted != holders || rep.Lost != 0 || rep.ByTransport["websocket"].Sessions != holders/2 ||
-		rep.ByTransport["http"].Sessions != holders/2 {
+		rep.ByTransport["http"].Sessions != holders/2 || rep.VerdictsFrom != "target_metrics" {
 		t.Fatalf("report %s", stdout)
 	}
 	code, body := httpGet(t, ops+"/metrics")
@@ -458,6 +459,13 @@ func TestServeGateLoadtest(t *testing.T) {
 	html, err := os.ReadFile(reportFile)
 	if err != nil || !strings.Contains(string(html), "<svg") {
 		t.Fatalf("report: %v", err)
+	}
+	// Without the metrics option the holders' view is all there is, and the report says so:
+	// their throwaway credentials are untrusted here, yet their sessions complete.
+	code, stdout, stderr = runCLI(t, "loadtest", "--target", g.info.Origin, "--holders", "4", "--concurrency", "2",
+		"--timeout", "30s", "--json")
+	if code != exitOK || !strings.Contains(stdout, `"verdicts_from": "holders"`) || !strings.Contains(stderr, "cannot see the gate's verdict") {
+		t.Fatalf("holder-side run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if code := g.stop(t); code != exitOK {
 		t.Fatalf("exit %d", code)
