@@ -99,6 +99,9 @@ func (h *holderActor) receive(ctx actor.Context) {
 	case holderEngaged:
 		h.engaged(ctx, m)
 	case linkMessage:
+		if h.reported { // a message read after the holder's end
+			return
+		}
 		if h.cfg.Think > 0 {
 			self, system := ctx.Self(), ctx.ActorSystem()
 			msg := m.msg

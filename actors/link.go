@@ -61,11 +61,6 @@ func (l *linkActor) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		l.start(ctx)
-	case linkInbound:
-		if l.down {
-			return
-		}
-		ctx.Send(ctx.Parent(), linkMessage(m))
 	case linkReadFailed:
 		l.reportDown(ctx, m.err)
 	case sendMessage:
@@ -84,12 +79,15 @@ func (l *linkActor) start(ctx actor.Context) {
 	l.w = &linkWriter{}
 	readCtx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	self, system, conn := ctx.Self(), ctx.ActorSystem(), l.conn
+	self, parent, system, conn := ctx.Self(), ctx.Parent(), ctx.ActorSystem(), l.conn
 	reasm := l.framer.NewReassembler(messages.MaxMessageSize)
 	l.env.Goroutines.Add(1)
-	// reader, for the link's whole life: it owns the reassembler and hands the actor
-	// whole messages, so a message in many frames costs the actor one message, not one
-	// per frame; a framing error ends the reading
+	// reader, for the link's whole life: it owns the reassembler and hands the link's
+	// parent whole messages directly (a message in many frames costs one actor message,
+	// and none passes through this actor); a read or framing error ends the reading and
+	// goes through the actor, which reports the link down once. The parent sees that
+	// after every message read before it: both were sent in that order, the error by way
+	// of this actor.
 	go func() {
 		defer l.env.Goroutines.Done()
 		for {
@@ -98,7 +96,7 @@ func (l *linkActor) start(ctx actor.Context) {
 				var msg []byte
 				if msg, err = reasm.Feed(f); err == nil {
 					if msg != nil {
-						system.Root.Send(self, linkInbound{msg: msg})
+						system.Root.Send(parent, linkMessage{msg: msg})
 					}
 					continue
 				}

@@ -21,9 +21,6 @@ type linkMessage struct{ msg []byte }
 // linkDown tells the link's parent that the connection ended or failed.
 type linkDown struct{ err error }
 
-// linkInbound is a whole session message the read goroutine reassembled for its link actor.
-type linkInbound struct{ msg []byte }
-
 // linkReadFailed carries the read goroutine's final error to the link actor.
 type linkReadFailed struct{ err error }
 

@@ -86,6 +86,9 @@ func (s *sessionActor) receive(ctx actor.Context) {
 			s.apply(ctx, s.rs.Start(a.DeviceEngagement, a.Handover))
 		}
 	case linkMessage:
+		if s.ended { // read after the verdict: nothing to do, no timer to arm
+			return
+		}
 		s.arm(ctx, s.settings.InactivityTimeout, "inactivity_timeout")
 		s.apply(ctx, s.rs.Receive(m.msg))
 	case linkDown:
