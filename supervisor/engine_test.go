@@ -302,3 +302,25 @@ func TestWaitingDecisionsHoldUpNobody(t *testing.T) {
 		t.Fatalf("%d second verdicts", c.dups)
 	}
 }
+
+// A decision that panics on its own goroutine still ends its session with one error verdict.
+func TestPanickingDecisionIsAnErrorVerdict(t *testing.T) {
+	w, err := newWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultReaderConfig(w)
+	cfg.DecideMayWait = true
+	cfg.Decide = func(*verify.Result) (readersession.Outcome, string) { panic("matcher exploded") }
+	eng, l, _ := engineWith(t, &actors.LaneConfig{Name: "panicky",
+		Sessions: actors.SessionSettings{Reader: cfg, EngagementTimeout: 10 * time.Second, InactivityTimeout: 10 * time.Second}})
+	c := collect(eng)
+	spawnHolder(eng, l, w, holdersession.Honest, nil)
+	if v := c.next(t); v.Outcome != readersession.Error || v.Reason != "decision" {
+		t.Fatalf("verdict %+v", v)
+	}
+	shutdown(t, eng)
+	if c.dups != 0 || eng.Counters().Panics.Load() != 1 {
+		t.Fatalf("dups %d panics %d", c.dups, eng.Counters().Panics.Load())
+	}
+}
