@@ -1,7 +1,6 @@
 package messages
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 
@@ -71,58 +70,18 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
-// errIndefiniteOut refuses to re-emit a raw-kept part received with indefinite lengths.
-var errIndefiniteOut = errors.New("messages: raw item has indefinite-length encoding, which is never emitted")
-
 // appendRaw appends a raw-kept item (an extension, a COSE header, a Handover) as received,
 // after the checks the encode mode makes of a Marshaler's output: exactly one well-formed
 // item, and no indefinite lengths anywhere in it (strict out).
 func appendRaw(dst []byte, raw []byte) ([]byte, error) {
-	n, err := itemLength(raw)
+	n, err := walk(raw, 0, rulesItem|rulesDefinite, 0, 0)
 	if err != nil {
 		return nil, fmt.Errorf("messages: raw item: %w", err)
 	}
 	if n != len(raw) {
 		return nil, errTrailingBytes
 	}
-	if _, err := definiteEnd(raw, 0, 0); err != nil {
-		return nil, err
-	}
 	return append(dst, raw...), nil
-}
-
-// definiteEnd returns the end of the well-formed item at off, or errIndefiniteOut if it
-// or anything in it has an indefinite length.
-func definiteEnd(data []byte, off, depth int) (int, error) {
-	if depth > trustedNesting {
-		return 0, errTooDeep
-	}
-	h, err := readHead(data[off:])
-	if err != nil {
-		return 0, err
-	}
-	if h.indefinite {
-		return 0, errIndefiniteOut
-	}
-	off += h.size
-	switch h.major {
-	case majorBytes, majorText:
-		return off + int(h.arg), nil
-	case majorArray, majorMap:
-		n := h.arg
-		if h.major == majorMap {
-			n *= 2
-		}
-		for i := uint64(0); i < n; i++ {
-			if off, err = definiteEnd(data, off, depth+1); err != nil {
-				return 0, err
-			}
-		}
-		return off, nil
-	case majorTag:
-		return definiteEnd(data, off, depth+1)
-	}
-	return off, nil
 }
 
 // appendArray appends a definite-length array of items, or null for a nil slice.

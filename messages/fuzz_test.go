@@ -27,7 +27,7 @@ func reencode[T any](t *testing.T, v T, decode func([]byte) (T, error)) {
 	if err != nil {
 		return // refusing to encode is allowed (e.g. raw parts with indefinite lengths)
 	}
-	if _, err := definiteEnd(b, 0, 0); err != nil {
+	if _, err := walk(b, 0, rulesDefinite, 0, 0); err != nil {
 		t.Fatalf("re-encoding %x: %v", b, err)
 	}
 	again, err := decode(b)

@@ -19,6 +19,8 @@ var (
 	errBreak       = errors.New("unexpected break")
 	errBadSimple   = errors.New("invalid simple value encoding")
 	errOddIndefMap = errors.New("indefinite-length map with an odd number of items")
+	// errIndefiniteOut refuses to re-emit a raw-kept part received with indefinite lengths.
+	errIndefiniteOut = errors.New("raw item has indefinite-length encoding, which is never emitted")
 )
 
 // The rules a walk checks. Every walk checks the structure (heads, lengths, chunks of
@@ -34,6 +36,9 @@ const (
 	// rulesItem are itemLength's rules: the container limits, the nesting limit counted
 	// on every item (tags included, leaves included), and UTF-8 of every text string.
 	rulesItem
+	// rulesDefinite refuses indefinite lengths anywhere in the item: what is emitted
+	// (appendRaw) is definite-length only.
+	rulesDefinite
 )
 
 // trustedNesting bounds the recursion of a walk without rules, which runs only on items an
@@ -97,6 +102,9 @@ func walk(data []byte, off int, rules walkRules, fx, sk int) (int, error) {
 			return 0, errIndefTag
 		case majorOther:
 			return 0, errBreak
+		}
+		if rules&rulesDefinite != 0 {
+			return 0, errIndefiniteOut
 		}
 		indef = true
 		off++
