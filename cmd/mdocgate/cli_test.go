@@ -320,21 +320,19 @@ func TestLoadtestFloor(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("loadtest --floor: exit %d\n%s\n%s", code, out, stderr)
 	}
-	var rep map[string]float64
-	var raw map[string]any
-	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+	var rep struct {
+		Floor float64 `json:"floor_sessions_per_second"`
+		Ratio float64 `json:"floor_ratio"`
+		Rate  float64 `json:"sessions_per_second"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	rep = map[string]float64{}
-	for _, k := range []string{"floor_sessions_per_second", "floor_ratio", "sessions_per_second"} {
-		v, ok := raw[k].(float64)
-		if !ok || v <= 0 {
-			t.Fatalf("%s = %v", k, raw[k])
-		}
-		rep[k] = v
+	if rep.Floor <= 0 || rep.Ratio <= 0 || rep.Rate <= 0 {
+		t.Fatalf("floor %v ratio %v rate %v", rep.Floor, rep.Ratio, rep.Rate)
 	}
-	if r := rep["sessions_per_second"] / rep["floor_sessions_per_second"]; r/rep["floor_ratio"] < 0.999 || r/rep["floor_ratio"] > 1.001 {
-		t.Errorf("floor_ratio %v, sessions_per_second/floor %v", rep["floor_ratio"], r)
+	if r := rep.Rate / rep.Floor; r/rep.Ratio < 0.999 || r/rep.Ratio > 1.001 {
+		t.Errorf("floor_ratio %v, sessions_per_second/floor %v", rep.Ratio, r)
 	}
 	if _, out, _ := runCLI(t, "loadtest", "--holders", "10", "--concurrency", "4"); strings.Contains(out, "floor") {
 		t.Error("floor reported without --floor")
