@@ -88,12 +88,13 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // as the decode mode checks any input, and left unchanged when data does not decode;
 // other types go through the decode mode.
 func Unmarshal(data []byte, v any) error {
-	return unmarshal(data, v, false)
+	return unmarshal(data, v, false, false)
 }
 
 // unmarshal is Unmarshal; fresh says v points to a zero value that may be decoded into
-// directly (the caller discards it on error).
-func unmarshal(data []byte, v any, fresh bool) error {
+// directly (the caller discards it on error); borrow lets this package's types keep
+// slices of data instead of a private copy (see the Decode*Borrowing functions).
+func unmarshal(data []byte, v any, fresh, borrow bool) error {
 	if len(data) > MaxMessageSize {
 		return ErrTooLarge
 	}
@@ -110,7 +111,7 @@ func unmarshal(data []byte, v any, fresh bool) error {
 	if err := builtinTagsOK(item); err != nil {
 		return err
 	}
-	if _, keeps := v.(keepsNothing); !keeps {
+	if _, keeps := v.(keepsNothing); !keeps && !borrow {
 		item = bytes.Clone(item)
 	}
 	if fresh {
@@ -198,6 +199,22 @@ func Marshal(v any) ([]byte, error) {
 	return encodeScratch(v, func(enc []byte) []byte { return append(make([]byte, 0, len(enc)), enc...) })
 }
 
+// MarshalTransient encodes v as Marshal does into a scratch buffer and hands the encoding
+// to use, returning what use returns. The encoding is valid only during use, which must
+// not keep it: a sender that encrypts a message so skips a copy of it.
+func MarshalTransient(v any, use func(enc []byte) ([]byte, error)) ([]byte, error) {
+	var useErr error
+	out, err := encodeScratch(v, func(enc []byte) []byte {
+		var res []byte
+		res, useErr = use(enc)
+		return res
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, useErr
+}
+
 // encodeScratch encodes v into a pooled scratch buffer and hands the encoding to keep,
 // which copies what it needs: a message is then copied once at its final size rather
 // than grown (and cleared and copied) step by step, as one with a portrait would be.
@@ -227,7 +244,12 @@ var marshalBuffers = sync.Pool{New: func() any { b := make([]byte, 0, pooledBuff
 // decodeAs decodes data into v, a pointer to a zero value, and wraps any
 // error with the structure's name.
 func decodeAs(structure string, data []byte, v any) error {
-	if err := unmarshal(data, v, true); err != nil {
+	return decodeAsFrom(structure, data, v, false)
+}
+
+// decodeAsFrom is decodeAs; borrow lets the result keep slices of data.
+func decodeAsFrom(structure string, data []byte, v any, borrow bool) error {
+	if err := unmarshal(data, v, true, borrow); err != nil {
 		return &DecodeError{Structure: structure, Err: err}
 	}
 	return nil

@@ -63,7 +63,7 @@ func (e EncodedCBOR) Decode(v any) error {
 	if e.IsZero() {
 		return errors.New("empty encoded CBOR item")
 	}
-	return unmarshal(e.content, v, false)
+	return unmarshal(e.content, v, false, false)
 }
 
 // decodeInto is Decode into a zero value of this package's types. The value shares a copy
@@ -73,7 +73,7 @@ func (e EncodedCBOR) decodeInto(v ownDecoder) error {
 	if e.IsZero() {
 		return errors.New("empty encoded CBOR item")
 	}
-	return unmarshal(e.content, v, true)
+	return unmarshal(e.content, v, true, false)
 }
 
 // MarshalCBOR writes the bytes as received or built.

@@ -88,8 +88,18 @@ func (r *DeviceRequest) decode(data []byte, t trust) error {
 
 // DecodeDeviceRequest decodes a DeviceRequest.
 func DecodeDeviceRequest(data []byte) (*DeviceRequest, error) {
+	return decodeDeviceRequest(data, false)
+}
+
+// DecodeDeviceRequestBorrowing is DecodeDeviceRequest whose result may share data's
+// memory instead of copying it: data must stay unchanged while the result is in use.
+func DecodeDeviceRequestBorrowing(data []byte) (*DeviceRequest, error) {
+	return decodeDeviceRequest(data, true)
+}
+
+func decodeDeviceRequest(data []byte, borrow bool) (*DeviceRequest, error) {
 	var r DeviceRequest
-	if err := decodeAs("DeviceRequest", data, &r); err != nil {
+	if err := decodeAsFrom("DeviceRequest", data, &r, borrow); err != nil {
 		return nil, err
 	}
 	return &r, nil

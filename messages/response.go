@@ -136,8 +136,18 @@ func (r *DeviceResponse) decode(data []byte, t trust) error {
 
 // DecodeDeviceResponse decodes a DeviceResponse.
 func DecodeDeviceResponse(data []byte) (*DeviceResponse, error) {
+	return decodeDeviceResponse(data, false)
+}
+
+// DecodeDeviceResponseBorrowing is DecodeDeviceResponse whose result may share data's
+// memory instead of copying it: data must stay unchanged while the result is in use.
+func DecodeDeviceResponseBorrowing(data []byte) (*DeviceResponse, error) {
+	return decodeDeviceResponse(data, true)
+}
+
+func decodeDeviceResponse(data []byte, borrow bool) (*DeviceResponse, error) {
 	var r DeviceResponse
-	if err := decodeAs("DeviceResponse", data, &r); err != nil {
+	if err := decodeAsFrom("DeviceResponse", data, &r, borrow); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -91,6 +91,18 @@ func (s SessionData) appendCBOR(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// SessionDataHeadMax is the most bytes AppendSessionDataHead appends.
+const SessionDataHeadMax = 1 + 5 + 9
+
+// AppendSessionDataHead appends the encoding of a SessionData holding only data of
+// dataLen bytes (dataLen > 0), up to and not including those bytes: the caller appends
+// exactly dataLen bytes to complete it, as Marshal(SessionData{Data: data}) would write
+// it. A sender can so encrypt straight into the message it sends.
+func AppendSessionDataHead(dst []byte, dataLen int) []byte {
+	dst = appendHead(dst, majorMap, 1)
+	return appendHead(append(appendHead(dst, majorText, 4), "data"...), majorBytes, uint64(dataLen))
+}
+
 // UnmarshalCBOR decodes the map in any key order; data must be a byte string and status
 // an unsigned integer, neither null. Unknown text keys are ignored; presence is checked
 // by DecodeSessionData.
@@ -120,8 +132,18 @@ func NewSessionStatus(status uint64) SessionData { return SessionData{Status: &s
 
 // DecodeSessionData decodes a SessionData; at least one of data and status must be present.
 func DecodeSessionData(data []byte) (*SessionData, error) {
+	return decodeSessionData(data, false)
+}
+
+// DecodeSessionDataBorrowing is DecodeSessionData whose result may share data's memory
+// instead of copying it: data must stay unchanged while the result is in use.
+func DecodeSessionDataBorrowing(data []byte) (*SessionData, error) {
+	return decodeSessionData(data, true)
+}
+
+func decodeSessionData(data []byte, borrow bool) (*SessionData, error) {
 	var s SessionData
-	if err := decodeAs("SessionData", data, &s); err != nil {
+	if err := decodeAsFrom("SessionData", data, &s, borrow); err != nil {
 		return nil, err
 	}
 	if s.Data == nil && s.Status == nil {

@@ -125,7 +125,7 @@ func (s *Session) Receive(msg []byte) Step {
 	if s.cipher == nil {
 		return s.establish(msg)
 	}
-	sd, err := messages.DecodeSessionData(msg)
+	sd, err := messages.DecodeSessionDataBorrowing(msg) // sd does not outlive this call
 	if err != nil {
 		return s.end(status(messages.StatusCBORDecodingError), err)
 	}
@@ -183,6 +183,18 @@ func (s *Session) answer(plainRequest []byte) Step {
 		return Step{Send: []byte{0xff, 0x00, 0x13, 0x37}}
 	}
 	resp := s.respond(plainRequest)
+	if s.cfg.Misbehave == Honest {
+		// encrypted straight from the encoder's scratch into the message sent
+		out, err := messages.MarshalTransient(resp, func(plain []byte) ([]byte, error) {
+			n := len(plain) + session.Overhead
+			buf := messages.AppendSessionDataHead(make([]byte, 0, messages.SessionDataHeadMax+n), n)
+			return s.cipher.EncryptTo(buf, plain)
+		})
+		if err != nil {
+			return s.end(status(messages.StatusSessionTermination), err)
+		}
+		return Step{Send: out}
+	}
 	plain, err := messages.Marshal(resp)
 	if err != nil {
 		return s.end(status(messages.StatusSessionTermination), err)
@@ -211,7 +223,7 @@ func (s *Session) answer(plainRequest []byte) Step {
 // respond answers a decrypted DeviceRequest with a DeviceResponse; problems with the
 // request become a response status rather than a broken session.
 func (s *Session) respond(plainRequest []byte) *messages.DeviceResponse {
-	req, err := messages.DecodeDeviceRequest(plainRequest)
+	req, err := messages.DecodeDeviceRequestBorrowing(plainRequest) // plainRequest is ours
 	if err != nil {
 		return &messages.DeviceResponse{Version: "1.0", Status: messages.ResponseCBORDecodingError}
 	}

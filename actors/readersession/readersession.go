@@ -256,7 +256,7 @@ func (s *Session) Receive(msg []byte) Step {
 		}
 		return s.end(Verdict{Outcome: Error, Reason: ReasonProtocol, Detail: "message received in the wrong state"})
 	}
-	sd, err := messages.DecodeSessionData(msg)
+	sd, err := messages.DecodeSessionDataBorrowing(msg) // sd does not outlive this call
 	if err != nil {
 		st := s.end(Verdict{Outcome: Error, Reason: ReasonCBORDecoding, Detail: err.Error()})
 		st.Send = statusMessage(messages.StatusCBORDecodingError)
@@ -275,7 +275,7 @@ func (s *Session) Receive(msg []byte) Step {
 		st.Send = statusMessage(messages.StatusSessionEncryptionError)
 		return st
 	}
-	resp, err := messages.DecodeDeviceResponse(plain)
+	resp, err := messages.DecodeDeviceResponseBorrowing(plain) // plain is ours
 	if err != nil {
 		st := s.end(Verdict{Outcome: Error, Reason: ReasonResponseDecoding, Detail: err.Error()})
 		st.Send = statusMessage(messages.StatusCBORDecodingError)

@@ -230,15 +230,24 @@ func (c *Cipher) Role() Role { return c.role }
 // Encrypt seals plaintext with this side's key and next counter, which it then consumes:
 // an IV is never used twice. After 2^32-2 messages it returns ErrCounterExhausted.
 func (c *Cipher) Encrypt(plaintext []byte) ([]byte, error) {
+	return c.EncryptTo(nil, plaintext)
+}
+
+// Overhead is what Encrypt adds to a plaintext's length (the GCM tag).
+const Overhead = 16
+
+// EncryptTo is Encrypt appending the ciphertext to dst, whose storage must not overlap
+// plaintext's; it returns the extended slice.
+func (c *Cipher) EncryptTo(dst, plaintext []byte) ([]byte, error) {
 	if c.closed {
 		return nil, errors.New("session: cipher closed")
 	}
 	if c.out.counter > lastCounter {
 		return nil, ErrCounterExhausted
 	}
-	ct := c.out.aead.Seal(nil, c.out.iv(), plaintext, nil)
+	dst = c.out.aead.Seal(dst, c.out.iv(), plaintext, nil)
 	c.out.counter++
-	return ct, nil
+	return dst, nil
 }
 
 // Decrypt opens a peer message under the peer's key and the one counter expected next.
