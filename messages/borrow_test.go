@@ -103,3 +103,22 @@ func TestMarshalTransient(t *testing.T) {
 		t.Fatalf("an encoding error must stop before use (err %v, called %v)", err, called)
 	}
 }
+
+// TestSigAndMACStructure: both are Marshal's encoding of the COSE arrays, for every
+// length class of protected header and payload.
+func TestSigAndMACStructure(t *testing.T) {
+	for _, np := range []int{0, 3, 24} {
+		for _, n := range []int{0, 23, 24, 255, 256, 65536} {
+			protected, payload := bytes.Repeat([]byte{0xa1}, np), bytes.Repeat([]byte{9}, n)
+			if got, want := SigStructure(protected, payload), mustMarshal([]any{"Signature1", protected, []byte{}, payload}); !bytes.Equal(got, want) {
+				t.Fatalf("Sig_structure %d/%d: % x, want % x", np, n, got[:min(len(got), 24)], want[:min(len(want), 24)])
+			}
+			if got, want := MACStructure(protected, payload), mustMarshal([]any{"MAC0", protected, []byte{}, payload}); !bytes.Equal(got, want) {
+				t.Fatalf("MAC_structure %d/%d differs", np, n)
+			}
+		}
+	}
+	if !bytes.Equal(SigStructure(nil, []byte{1}), SigStructure([]byte{}, []byte{1})) {
+		t.Fatal("a nil protected header must be the empty one")
+	}
+}

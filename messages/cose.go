@@ -515,3 +515,26 @@ func decodeX5Chain(raw cbor.RawMessage) ([][]byte, bool, error) {
 	}
 	return many, true, nil
 }
+
+// SigStructure returns the COSE Sig_structure of a COSE_Sign1, the bytes its signature
+// covers: ["Signature1", protected, h'' (no external_aad), payload], with protected the
+// serialized protected header (nil is the empty one). It is what Marshal writes for that
+// array, built in one allocation.
+func SigStructure(protected, payload []byte) []byte {
+	return toBeAuthenticated("Signature1", protected, payload)
+}
+
+// MACStructure returns the COSE MAC_structure of a COSE_Mac0, the bytes its tag covers:
+// ["MAC0", protected, h'', payload], as SigStructure builds its array.
+func MACStructure(protected, payload []byte) []byte {
+	return toBeAuthenticated("MAC0", protected, payload)
+}
+
+func toBeAuthenticated(context string, protected, payload []byte) []byte {
+	out := make([]byte, 0, 1+1+len(context)+9+len(protected)+1+9+len(payload))
+	out = appendHead(out, majorArray, 4)
+	out = append(appendHead(out, majorText, uint64(len(context))), context...)
+	out = append(appendHead(out, majorBytes, uint64(len(protected))), protected...)
+	out = appendHead(out, majorBytes, 0)
+	return append(appendHead(out, majorBytes, uint64(len(payload))), payload...)
+}

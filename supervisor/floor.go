@@ -60,12 +60,8 @@ func newFloorSession(w *world) (*floorSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	sigStructure, err := messages.Marshal([]any{"Signature1", ia.Protected, []byte{}, ia.Payload})
-	if err != nil {
-		return nil, err
-	}
 	parts := &credentialParts{deviceKey: cred.DevicePrivateKey, deviceCOSE: cred.DeviceKey, dsPub: ds[0].PublicKey,
-		sigStructure: sigStructure, signature: ia.Signature}
+		sigStructure: messages.SigStructure(ia.Protected, ia.Payload), signature: ia.Signature}
 	for _, list := range cred.IssuerSigned.NameSpaces.All() {
 		for _, it := range list {
 			if len(parts.items) < floorItems {

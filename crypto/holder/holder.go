@@ -190,11 +190,7 @@ func deviceSignature(key *keys.PrivateKey, rand io.Reader, dab messages.EncodedC
 		return nil, fmt.Errorf("the device key's curve %d cannot sign", key.Curve())
 	}
 	protected := messages.EncodeProtectedHeader(alg)
-	tbs, err := messages.Marshal([]any{"Signature1", protected, []byte{}, dab.Raw()})
-	if err != nil {
-		return nil, fmt.Errorf("building the Sig_structure: %w", err)
-	}
-	sig, err := keys.Sign(key, alg, rand, tbs)
+	sig, err := keys.Sign(key, alg, rand, messages.SigStructure(protected, dab.Raw()))
 	if err != nil {
 		return nil, err
 	}
@@ -215,11 +211,7 @@ func deviceMac(key *keys.PrivateKey, readerKey *messages.COSEKey, transcript mes
 		return nil, err
 	}
 	protected := messages.EncodeProtectedHeader(messages.AlgHMAC256_256)
-	tbm, err := messages.Marshal([]any{"MAC0", protected, []byte{}, dab.Raw()})
-	if err != nil {
-		return nil, fmt.Errorf("MAC_structure: %w", err)
-	}
 	m := hmac.New(sha256.New, emacKey)
-	m.Write(tbm)
+	m.Write(messages.MACStructure(protected, dab.Raw()))
 	return &messages.CoseMac0{Protected: protected, Unprotected: cbor.RawMessage{0xa0}, Detached: true, Tag: m.Sum(nil)}, nil
 }

@@ -293,11 +293,7 @@ func signSign1(key *keys.PrivateKey, alg int64, rnd io.Reader, unprotected cbor.
 		return nil, fmt.Errorf("no signature algorithm for COSE curve %d", key.Curve())
 	}
 	protected := messages.EncodeProtectedHeader(alg)
-	tbs, err := messages.Marshal([]any{"Signature1", protected, []byte{}, payload})
-	if err != nil {
-		return nil, fmt.Errorf("building the Sig_structure: %w", err)
-	}
-	sig, err := keys.Sign(key, alg, rnd, tbs)
+	sig, err := keys.Sign(key, alg, rnd, messages.SigStructure(protected, payload))
 	if err != nil {
 		return nil, err
 	}

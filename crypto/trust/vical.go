@@ -233,11 +233,7 @@ func signCOSESign1(key *keys.PrivateKey, chain [][]byte, payload []byte, rand io
 		return nil, fmt.Errorf("no signature algorithm for curve %d", key.Curve())
 	}
 	protected := messages.EncodeProtectedHeader(alg)
-	tbs, err := messages.Marshal([]any{"Signature1", protected, []byte{}, payload})
-	if err != nil {
-		return nil, err
-	}
-	sig, err := keys.Sign(key, alg, rand, tbs)
+	sig, err := keys.Sign(key, alg, rand, messages.SigStructure(protected, payload))
 	if err != nil {
 		return nil, err
 	}
@@ -269,15 +265,7 @@ func verifyCOSESign1(s *messages.CoseSign1, anchors *verify.TrustStore, now time
 		}
 		chain = append(chain, c)
 	}
-	protected := s.Protected
-	if protected == nil {
-		protected = []byte{}
-	}
-	tbs, err := messages.Marshal([]any{"Signature1", protected, []byte{}, s.Payload})
-	if err != nil {
-		return nil, fmt.Errorf("vical: signature: %w", err)
-	}
-	der, err := keys.VerifyDetail(chain[0].PublicKey, alg, tbs, s.Signature)
+	der, err := keys.VerifyDetail(chain[0].PublicKey, alg, messages.SigStructure(s.Protected, s.Payload), s.Signature)
 	if err != nil {
 		return nil, fmt.Errorf("vical: signature: %w", err)
 	}

@@ -35,12 +35,10 @@ type DeviceOptions struct {
 	ReaderKey *keys.PrivateKey
 }
 
-// MACStructure returns the COSE MAC_structure ["MAC0", protected, empty external_aad, payload].
+// MACStructure returns the COSE MAC_structure ["MAC0", protected, empty external_aad,
+// payload]; see messages.MACStructure.
 func MACStructure(protected, payload []byte) ([]byte, error) {
-	if protected == nil {
-		protected = []byte{}
-	}
-	return messages.Marshal([]any{macStructureContext, protected, []byte{}, payload})
+	return messages.MACStructure(protected, payload), nil
 }
 
 // verifyDeviceAuth checks deviceSignature or deviceMac over DeviceAuthenticationBytes

@@ -5,12 +5,11 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"hash"
 	"strings"
 	"time"
-
-	"github.com/veraison/go-cose"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
@@ -72,24 +71,17 @@ func verifySign1(s *messages.CoseSign1, payload []byte, pub any) error {
 	if !inProtected {
 		return fmt.Errorf("alg %d is not in the protected header", alg)
 	}
-	verifier, err := keys.COSEVerifier(alg, pub)
-	if err != nil {
+	if payload == nil {
+		return errors.New("no payload to verify the signature over")
+	}
+	if len(s.Signature) == 0 {
+		return errors.New("signature does not verify: empty signature")
+	}
+	if err := keys.Verify(pub, alg, messages.SigStructure(s.Protected, payload), s.Signature); err != nil {
+		if errors.Is(err, keys.ErrVerification) {
+			return fmt.Errorf("signature does not verify: %w", err)
+		}
 		return err
-	}
-	rawProtected, err := messages.Marshal(s.Protected)
-	if err != nil {
-		return err
-	}
-	msg := cose.Sign1Message{
-		Headers: cose.Headers{
-			RawProtected: rawProtected,
-			Protected:    cose.ProtectedHeader{cose.HeaderLabelAlgorithm: cose.Algorithm(alg)},
-		},
-		Payload:   payload,
-		Signature: s.Signature,
-	}
-	if err := msg.Verify(nil, verifier); err != nil {
-		return fmt.Errorf("signature does not verify: %w", err)
 	}
 	return nil
 }
