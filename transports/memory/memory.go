@@ -243,9 +243,14 @@ func (c *Conn) writeErr() error {
 		return transports.ErrClosed
 	default:
 	}
+	// one channel per select: a single case with a default is a plain non-blocking
+	// receive, where a select of several cases locks every channel in it
 	select {
 	case <-c.peer.closed:
 		return c.peer.closeErr
+	default:
+	}
+	select {
 	case <-c.l.broken:
 		return transports.ErrClosed
 	default:
@@ -266,15 +271,19 @@ func (c *Conn) WriteFrame(ctx context.Context, p []byte) error {
 	}
 	dst := c.peer
 	select {
-	case dst.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.closed:
-		return transports.ErrClosed
-	case <-dst.closed:
-		return dst.closeErr
-	case <-c.l.broken:
-		return transports.ErrClosed
+	case dst.slots <- struct{}{}: // a free slot, the usual case: no need to wait
+	default:
+		select {
+		case dst.slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closed:
+			return transports.ErrClosed
+		case <-dst.closed:
+			return dst.closeErr
+		case <-c.l.broken:
+			return transports.ErrClosed
+		}
 	}
 	// A slot is held: the send on dst.in below cannot block.
 	if err := c.writeErr(); err != nil {
@@ -349,21 +358,8 @@ func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	if !c.hasPending {
-		select {
-		case f := <-c.in:
-			c.take(f)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-c.closed:
-			return nil, transports.ErrClosed
-		case <-c.peer.closed:
-			if err := c.drain(c.peer.closeErr); err != nil {
-				return nil, err
-			}
-		case <-c.l.broken:
-			if err := c.drain(transports.ErrClosed); err != nil {
-				return nil, err
-			}
+		if err := c.next(ctx); err != nil {
+			return nil, err
 		}
 	}
 	f := c.pending
@@ -383,6 +379,29 @@ func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
 	}
 	c.pending, c.hasPending = frame{}, false
 	return f.data, nil
+}
+
+// next waits for the next frame and makes it pending.
+func (c *Conn) next(ctx context.Context) error {
+	select {
+	case f := <-c.in: // a frame already queued, the usual case: no need to wait
+		c.take(f)
+		return nil
+	default:
+	}
+	select {
+	case f := <-c.in:
+		c.take(f)
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return transports.ErrClosed
+	case <-c.peer.closed:
+		return c.drain(c.peer.closeErr)
+	case <-c.l.broken:
+		return c.drain(transports.ErrClosed)
+	}
+	return nil
 }
 
 func (c *Conn) take(f frame) {
