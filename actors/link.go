@@ -45,6 +45,7 @@ type linkActor struct {
 // linkWriter is the part of a link shared with its writer goroutine.
 type linkWriter struct {
 	mu      sync.Mutex
+	partial [][]byte // frames of a message the Conn could not take at once, written first
 	queue   [][]byte
 	writing bool
 	closing bool // close the connection once the queue is written
@@ -109,7 +110,10 @@ func (l *linkActor) start(ctx actor.Context) {
 	}()
 }
 
-// enqueue queues a message and starts a writer goroutine if none is running.
+// enqueue sends a message, or queues it and starts a writer goroutine if none is
+// running. A Conn that can take frames without waiting (transports.TryWriter) gets them
+// here, when nothing is queued before them; only what it could not take at once goes to
+// a writer goroutine.
 func (l *linkActor) enqueue(ctx actor.Context, msg []byte, closeAfter bool) error {
 	w := l.w
 	w.mu.Lock()
@@ -120,24 +124,62 @@ func (l *linkActor) enqueue(ctx actor.Context, msg []byte, closeAfter bool) erro
 	if len(w.queue) >= linkWriteQueue {
 		return errWriteQueueFull
 	}
-	w.queue = append(w.queue, msg)
 	w.closing = w.closing || closeAfter
-	if !w.writing {
-		w.writing = true
-		l.env.Goroutines.Add(1)
-		go l.writeLoop(ctx.Self(), ctx.ActorSystem())
+	if w.writing {
+		w.queue = append(w.queue, msg)
+		return nil
 	}
+	if tw, ok := l.conn.(transports.TryWriter); ok {
+		rest, err := l.tryWrite(tw, msg)
+		if err != nil {
+			w.failed = true
+			return fmt.Errorf("write: %w", err)
+		}
+		if len(rest) == 0 {
+			if w.closing {
+				l.conn.Close()
+				l.cancel()
+			}
+			return nil
+		}
+		w.partial = rest
+	} else {
+		w.queue = append(w.queue, msg)
+	}
+	w.writing = true
+	l.env.Goroutines.Add(1)
+	go l.writeLoop(ctx.Self(), ctx.ActorSystem())
 	return nil
 }
 
-// writeLoop writes queued messages frame by frame and exits when the queue is empty,
-// closing the connection if asked to.
+// tryWrite sends the frames of msg that tw takes without waiting and returns the rest.
+func (l *linkActor) tryWrite(tw transports.TryWriter, msg []byte) ([][]byte, error) {
+	frames, err := l.framer.Fragment(msg, l.conn.MaxFrameSize())
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range frames {
+		sent, err := tw.TryWriteFrame(f)
+		if err != nil {
+			return nil, err
+		}
+		if !sent {
+			return frames[i:], nil
+		}
+	}
+	return nil, nil
+}
+
+// writeLoop writes what is left of a message and the queued messages frame by frame,
+// and exits when the queue is empty, closing the connection if asked to.
 func (l *linkActor) writeLoop(self *actor.PID, system *actor.ActorSystem) {
 	defer l.env.Goroutines.Done()
 	w, conn, cancelRead := l.w, l.conn, l.cancel
 	for {
 		w.mu.Lock()
-		if len(w.queue) == 0 || w.failed {
+		frames := w.partial
+		w.partial = nil
+		if w.failed || frames == nil && len(w.queue) == 0 {
 			w.writing = false
 			closing := w.closing
 			w.mu.Unlock()
@@ -147,11 +189,18 @@ func (l *linkActor) writeLoop(self *actor.PID, system *actor.ActorSystem) {
 			}
 			return
 		}
-		msg := w.queue[0]
-		w.queue[0] = nil
-		w.queue = w.queue[1:]
-		w.mu.Unlock()
-		if err := l.writeMessage(msg); err != nil {
+		var err error
+		if frames != nil {
+			w.mu.Unlock()
+			err = l.writeFrames(frames)
+		} else {
+			msg := w.queue[0]
+			w.queue[0] = nil
+			w.queue = w.queue[1:]
+			w.mu.Unlock()
+			err = l.writeMessage(msg)
+		}
+		if err != nil {
 			w.mu.Lock()
 			w.failed, w.queue = true, nil
 			w.mu.Unlock()
@@ -165,6 +214,10 @@ func (l *linkActor) writeMessage(msg []byte) error {
 	if err != nil {
 		return err
 	}
+	return l.writeFrames(frames)
+}
+
+func (l *linkActor) writeFrames(frames [][]byte) error {
 	for _, f := range frames {
 		if err := l.conn.WriteFrame(context.Background(), f); err != nil {
 			return err

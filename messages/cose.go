@@ -517,7 +517,7 @@ func decodeX5Chain(raw cbor.RawMessage) ([][]byte, bool, error) {
 }
 
 // SigStructure returns the COSE Sig_structure of a COSE_Sign1, the bytes its signature
-// covers: ["Signature1", protected, h'' (no external_aad), payload], with protected the
+// covers: ["Signature1", protected, h” (no external_aad), payload], with protected the
 // serialized protected header (nil is the empty one). It is what Marshal writes for that
 // array, built in one allocation.
 func SigStructure(protected, payload []byte) []byte {
@@ -525,7 +525,7 @@ func SigStructure(protected, payload []byte) []byte {
 }
 
 // MACStructure returns the COSE MAC_structure of a COSE_Mac0, the bytes its tag covers:
-// ["MAC0", protected, h'', payload], as SigStructure builds its array.
+// ["MAC0", protected, h”, payload], as SigStructure builds its array.
 func MACStructure(protected, payload []byte) []byte {
 	return toBeAuthenticated("MAC0", protected, payload)
 }

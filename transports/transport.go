@@ -36,6 +36,15 @@ type Conn interface {
 	Close() error
 }
 
+// TryWriter is a Conn that can tell whether a frame can be sent without waiting.
+// TryWriteFrame sends frame, as WriteFrame would, only when that does not block: sent
+// false (with a nil error) means nothing was sent and WriteFrame would have waited. A
+// link writes on its own goroutine only the frames such a Conn could not take at once.
+// It is used by the same goroutine as WriteFrame, never concurrently with it.
+type TryWriter interface {
+	TryWriteFrame(frame []byte) (sent bool, err error)
+}
+
 // Arrival is a holder that engaged with a reader: the engagement bytes exactly as
 // received, the Handover of the engagement channel, and the connection to talk over.
 type Arrival struct {

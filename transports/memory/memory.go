@@ -15,7 +15,7 @@
 //
 // # Queues and back-pressure
 //
-// Each direction has a bounded queue of QueueLen frames (default 8). WriteFrame returns
+// Each direction has a bounded queue of QueueLen frames (default 16). WriteFrame returns
 // as soon as the frame is queued; when the queue is full it blocks until the reader
 // takes a frame, the context is done or the link is closed. No goroutine is started per
 // frame (none at all, in fact): the reader waits for a frame's due time on a timer.
@@ -62,7 +62,7 @@ import (
 // Defaults of LinkConfig.
 const (
 	DefaultMaxFrame = 512
-	DefaultQueueLen = 8
+	DefaultQueueLen = 16 // a 4 KB message in 512-byte frames fits
 )
 
 // Bearer is the name the memory bearer reports in Listener.Bearer and Arrival.Bearer.
@@ -168,8 +168,9 @@ type Conn struct {
 }
 
 var (
-	_ transports.Conn     = (*Conn)(nil)
-	_ transports.AirTimer = (*Conn)(nil)
+	_ transports.Conn      = (*Conn)(nil)
+	_ transports.AirTimer  = (*Conn)(nil)
+	_ transports.TryWriter = (*Conn)(nil)
 )
 
 // Pipe returns two connected Conns: what reader writes, holder reads, and the reverse.
@@ -285,7 +286,30 @@ func (c *Conn) WriteFrame(ctx context.Context, p []byte) error {
 			return transports.ErrClosed
 		}
 	}
-	// A slot is held: the send on dst.in below cannot block.
+	return c.send(p)
+}
+
+// TryWriteFrame is WriteFrame when the peer's queue has room; sent is false, and nothing
+// was sent, when it has none (transports.TryWriter).
+func (c *Conn) TryWriteFrame(p []byte) (sent bool, err error) {
+	if err := c.writeErr(); err != nil {
+		return false, err
+	}
+	if len(p) > c.l.cfg.MaxFrame {
+		return false, fmt.Errorf("%w: %d bytes, limit %d", transports.ErrFrameTooBig, len(p), c.l.cfg.MaxFrame)
+	}
+	select {
+	case c.peer.slots <- struct{}{}:
+	default:
+		return false, nil
+	}
+	return true, c.send(p)
+}
+
+// send queues a copy of p for the peer, the caller holding a slot of the peer's queue:
+// the send on its channel cannot block.
+func (c *Conn) send(p []byte) error {
+	dst := c.peer
 	if err := c.writeErr(); err != nil {
 		<-dst.slots
 		return err

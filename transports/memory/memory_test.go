@@ -486,6 +486,42 @@ func TestBackPressure(t *testing.T) {
 	}
 }
 
+// TryWriteFrame sends while the peer's queue has room and refuses, sending nothing,
+// once it is full; it fails as WriteFrame does on a closed link or an oversized frame.
+func TestTryWriteFrame(t *testing.T) {
+	ctx := ctxT(t)
+	r, h := memory.Pipe(memory.LinkConfig{QueueLen: 2, MaxFrame: 4})
+	tw := r.(transports.TryWriter)
+	for _, f := range []string{"1", "2"} {
+		if sent, err := tw.TryWriteFrame([]byte(f)); !sent || err != nil {
+			t.Fatalf("frame %s with room: sent %v, %v", f, sent, err)
+		}
+	}
+	if sent, err := tw.TryWriteFrame([]byte("3")); sent || err != nil {
+		t.Fatalf("frame to a full queue: sent %v, %v; want refused without error", sent, err)
+	}
+	if s := stats(r); s.Sent != 2 {
+		t.Fatalf("the refused frame was accounted: %+v", s)
+	}
+	if string(mustRead(t, ctx, h)) != "1" {
+		t.Fatal("order")
+	}
+	if sent, err := tw.TryWriteFrame([]byte("3")); !sent || err != nil {
+		t.Fatalf("frame after a read made room: sent %v, %v", sent, err)
+	}
+	if string(mustRead(t, ctx, h)) != "2" || string(mustRead(t, ctx, h)) != "3" {
+		t.Fatal("order")
+	}
+	if _, err := tw.TryWriteFrame([]byte("12345")); !errors.Is(err, transports.ErrFrameTooBig) {
+		t.Fatalf("oversized frame: %v", err)
+	}
+	h.Close()
+	if sent, err := tw.TryWriteFrame([]byte("x")); sent || !errors.Is(err, transports.ErrClosed) {
+		t.Fatalf("frame to a closed peer: sent %v, %v", sent, err)
+	}
+	r.Close()
+}
+
 func TestConcurrentReadWrite(t *testing.T) {
 	ctx := ctxT(t)
 	r, h := memory.Pipe(memory.LinkConfig{QueueLen: 3, MaxFrame: 64})
