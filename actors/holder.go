@@ -20,7 +20,10 @@ type EngageFunc func(ctx context.Context, deviceEngagement, handover []byte) (tr
 type HolderConfig struct {
 	Session *holdersession.Config
 	Engage  EngageFunc
-	Framer  transports.Framer
+	// EngageAtOnce says Engage never waits (an in-process bearer's): the actor calls it
+	// itself instead of on a goroutine of its own.
+	EngageAtOnce bool
+	Framer       transports.Framer
 	// Think is the holder's delay before each answer (a person confirming on a phone).
 	Think time.Duration
 	// Retries is how often a busy reader is tried again, after RetryAfter each time.
@@ -135,6 +138,12 @@ func (h *holderActor) engage(ctx actor.Context) {
 	p := &pendingEngagement{}
 	h.pending = p
 	self, system, engage, de := ctx.Self(), ctx.ActorSystem(), h.cfg.Engage, h.hs.DeviceEngagement()
+	if h.cfg.EngageAtOnce {
+		conn, err := engage(context.Background(), de, []byte{0xf6})
+		p.conn = conn
+		h.engaged(ctx, holderEngaged{p: p, conn: conn, err: err})
+		return
+	}
 	h.env.Goroutines.Add(1)
 	go func() {
 		defer h.env.Goroutines.Done()

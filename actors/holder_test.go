@@ -72,3 +72,68 @@ func TestHolderStoppedDuringEngagement(t *testing.T) {
 		t.Errorf("reports %+v, want one, not engaged, with an error", reports)
 	}
 }
+
+// A holder whose Engage never waits calls it from the actor: busy answers are retried,
+// and the connection of the attempt that succeeds carries its session.
+func TestHolderEngagesAtOnce(t *testing.T) {
+	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, _ := keys.Generate(messages.CurveP256, nil)
+	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred.DevicePrivateKey = dk
+
+	d := NewWorkerDispatcher(2, 0)
+	defer d.Stop()
+	env := &Env{Results: NewResults(), Counters: &Counters{}, Goroutines: &sync.WaitGroup{}, Dispatcher: d}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	defer system.Shutdown()
+
+	readerSide, holderSide := memory.Pipe(memory.LinkConfig{})
+	calls := 0
+	reports := make(chan HolderReport, 1)
+	cfg := &HolderConfig{
+		Session:      &holdersession.Config{Credentials: []*issuer.Credential{cred}},
+		EngageAtOnce: true,
+		Engage: func(context.Context, []byte, []byte) (transports.Conn, error) {
+			calls++ // only ever called from the actor, one call at a time
+			if calls < 3 {
+				return nil, transports.ErrBusy
+			}
+			return holderSide, nil
+		},
+		Retries: 3, RetryAfter: time.Millisecond,
+		Done: func(r HolderReport) { reports <- r },
+	}
+	system.Root.Spawn(HolderProps(env, cfg))
+	// the reader ends the session at once: the holder must see it on its link
+	if err := readerSide.WriteFrame(context.Background(), append([]byte{0x00}, mustStatus(t, 20)...)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-reports:
+		if !r.Engaged || r.Attempts != 3 || r.Busy {
+			t.Fatalf("report %+v, want engaged on the third attempt", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the holder never reported")
+	}
+	env.Goroutines.Wait()
+}
+
+func mustStatus(t *testing.T, code uint64) []byte {
+	t.Helper()
+	b, err := messages.Marshal(messages.NewSessionStatus(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -112,6 +112,10 @@ func (m *memoryBearer) Listen(lane string, backlog int) (transports.Listener, er
 
 func (m *memoryBearer) HolderMethods(int) []messages.RetrievalMethod { return nil }
 
+// engagesAtOnce: Engage on the memory bearer never waits (memory.Listener.Engage), so a
+// holder may call it from its actor.
+func (m *memoryBearer) engagesAtOnce() {}
+
 func (m *memoryBearer) Engage(ctx context.Context, lane string, de, handover []byte, f LinkFaults) (transports.Conn, error) {
 	link := m.Link
 	link.Faults.Drop, link.Faults.DisconnectAfterFrames, link.Faults.Seed = f.Drop, f.DisconnectAfterFrames, f.Seed

@@ -367,6 +367,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 		hc.Engage = func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
 			return lane.bearer.Engage(ctx, lane.name, de, handover, faults)
 		}
+		_, hc.EngageAtOnce = lane.bearer.(interface{ engagesAtOnce() })
 		hc.Retries, hc.RetryAfter = 50, 20*time.Millisecond
 		wg.Add(1)
 		hc.Done = func(r actors.HolderReport) {
