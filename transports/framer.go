@@ -1,8 +1,10 @@
 package transports
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Framer cuts a session message into frames and reassembles frames into messages.
@@ -60,12 +62,30 @@ func (ChunkFramer) Fragment(msg []byte, maxFrame int) ([][]byte, error) {
 // NewReassembler returns a reassembler bounded to limit bytes per message.
 func (ChunkFramer) NewReassembler(limit int) Reassembler { return &chunkReassembler{limit: limit} }
 
-// reassemblyStart is the least a chunk reassembler reserves for a message in several chunks.
-const reassemblyStart = 4096
+// A message in several chunks is gathered in a pooled scratch buffer and copied out at
+// its final size: one allocation of exactly the message, instead of a reserve that
+// grows (and is cleared and copied) as chunks arrive. Buffers that grew past
+// maxPooledReassembly are left to the collector.
+const (
+	reassemblyScratchSize = 16 << 10
+	maxPooledReassembly   = 256 << 10
+)
+
+var reassemblyScratch = sync.Pool{New: func() any { b := make([]byte, 0, reassemblyScratchSize); return &b }}
 
 type chunkReassembler struct {
-	buf   []byte
-	limit int
+	scratch *[]byte // the pooled buffer under buf, while a message is being gathered
+	buf     []byte
+	limit   int
+}
+
+// release returns the scratch buffer, if any, to the pool.
+func (r *chunkReassembler) release() {
+	if r.scratch != nil && cap(r.buf) <= maxPooledReassembly {
+		*r.scratch = r.buf[:0]
+		reassemblyScratch.Put(r.scratch)
+	}
+	r.scratch, r.buf = nil, nil
 }
 
 func (r *chunkReassembler) Feed(frame []byte) ([]byte, error) {
@@ -73,27 +93,32 @@ func (r *chunkReassembler) Feed(frame []byte) ([]byte, error) {
 		return nil, ErrBadFrame
 	}
 	if len(r.buf)+len(frame)-1 > r.limit {
-		r.buf = nil
+		r.release()
 		return nil, ErrMessageLimit
 	}
 	switch frame[0] {
 	case chunkMore:
-		if r.buf == nil {
-			// a message in several chunks: reserve for a few at once rather than
-			// growing (and copying) chunk by chunk
-			r.buf = make([]byte, 0, min(r.limit, max(reassemblyStart, 8*len(frame))))
+		if r.scratch == nil {
+			r.scratch = reassemblyScratch.Get().(*[]byte)
+			r.buf = (*r.scratch)[:0]
 		}
 		r.buf = append(r.buf, frame[1:]...)
 		return nil, nil
 	case chunkLast:
-		msg := append(r.buf, frame[1:]...)
-		r.buf = nil
+		var msg []byte
+		if r.scratch == nil {
+			msg = bytes.Clone(frame[1:]) // a message in one chunk
+		} else {
+			r.buf = append(r.buf, frame[1:]...)
+			msg = bytes.Clone(r.buf)
+			r.release()
+		}
 		if len(msg) == 0 {
 			return nil, ErrBadFrame
 		}
 		return msg, nil
 	default:
-		r.buf = nil
+		r.release()
 		return nil, ErrBadFrame
 	}
 }

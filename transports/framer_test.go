@@ -120,3 +120,58 @@ func TestChunkFramerEmptyMessage(t *testing.T) {
 		t.Fatalf("got %x", msg)
 	}
 }
+
+// TestChunkReassemblerMessagesAreTheirOwn: a message reassembled from several chunks is
+// a buffer of its own that later reassembly (on the same reassembler or another,
+// concurrently) never writes to; so is a message in one chunk, which is not
+// the frame it came in.
+func TestChunkReassemblerMessagesAreTheirOwn(t *testing.T) {
+	reassemble := func(r Reassembler, msg []byte) []byte {
+		frames, err := ChunkFramer{}.Fragment(msg, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range frames {
+			got, err := r.Feed(f)
+			if err != nil || (got != nil) != (i == len(frames)-1) {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			if got != nil {
+				return got
+			}
+		}
+		return nil
+	}
+	r := ChunkFramer{}.NewReassembler(1 << 20)
+	a := reassemble(r, bytes.Repeat([]byte{'a'}, 5000))
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			other := ChunkFramer{}.NewReassembler(1 << 20)
+			for i := range 50 {
+				want := bytes.Repeat([]byte{byte(g*50 + i)}, 300+i*97)
+				if got := reassemble(other, want); !bytes.Equal(got, want) {
+					t.Errorf("goroutine %d message %d garbled", g, i)
+					return
+				}
+			}
+		}()
+	}
+	b := reassemble(r, bytes.Repeat([]byte{'b'}, 7000))
+	for range 4 {
+		<-done
+	}
+	if !bytes.Equal(a, bytes.Repeat([]byte{'a'}, 5000)) || !bytes.Equal(b, bytes.Repeat([]byte{'b'}, 7000)) {
+		t.Fatal("a reassembled message changed after later reassembly")
+	}
+	frame := []byte{chunkLast, 'x', 'y'}
+	one, err := r.Feed(frame)
+	if err != nil || string(one) != "xy" {
+		t.Fatalf("one-chunk message %q, %v", one, err)
+	}
+	frame[1] = 'z'
+	if string(one) != "xy" {
+		t.Fatal("a one-chunk message shares the frame it came in")
+	}
+}

@@ -40,16 +40,27 @@ type checks struct {
 	list []Check
 }
 
+// checksReserve is room for the checks of a whole document (13 for a valid mDL with
+// deviceMac), reserved at the first one.
+const checksReserve = 16
+
+func (c *checks) add(ch Check) {
+	if c.list == nil {
+		c.list = make([]Check, 0, checksReserve)
+	}
+	c.list = append(c.list, ch)
+}
+
 func (c *checks) pass(name string) {
-	c.list = append(c.list, Check{Name: name, OK: true})
+	c.add(Check{Name: name, OK: true})
 }
 
 func (c *checks) fail(name string, format string, args ...any) {
-	c.list = append(c.list, Check{Name: name, Reason: fmt.Sprintf(format, args...), Kind: Authenticity})
+	c.add(Check{Name: name, Reason: fmt.Sprintf(format, args...), Kind: Authenticity})
 }
 
 func (c *checks) warn(name string, format string, args ...any) {
-	c.list = append(c.list, Check{Name: name, Reason: fmt.Sprintf(format, args...), Kind: Conformance})
+	c.add(Check{Name: name, Reason: fmt.Sprintf(format, args...), Kind: Conformance})
 }
 
 // result records an authenticity check from an error.
