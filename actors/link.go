@@ -25,8 +25,9 @@ var errWriteQueueFull = errors.New("link write queue full")
 // LinkProps returns the props of a link actor over conn. Its parent receives whole session
 // messages (linkMessage) and one linkDown when the connection ends.
 //
-// A link has one reader goroutine for its whole life and a writer goroutine only while
-// it has messages to write, so an idle session costs one goroutine.
+// A link has one reader goroutine for its whole life (none over a Conn that pushes its
+// frames, transports.Pusher) and a writer goroutine only while it has messages its Conn
+// cannot take at once, so an idle session costs at most one goroutine.
 func LinkProps(env *Env, conn transports.Conn, framer transports.Framer) *actor.Props {
 	return env.Props(func() actor.Actor {
 		return &linkActor{env: env, conn: conn, framer: framer}
@@ -82,6 +83,33 @@ func (l *linkActor) start(ctx actor.Context) {
 	l.cancel = cancel
 	self, parent, system, conn := ctx.Self(), ctx.Parent(), ctx.ActorSystem(), l.conn
 	reasm := l.framer.NewReassembler(messages.MaxMessageSize)
+	if p, ok := conn.(transports.Pusher); ok {
+		// frames arrive on the sender's goroutine, one at a time: no reader goroutine
+		failed := false
+		deliver := func(f []byte) {
+			if failed {
+				return
+			}
+			msg, err := reasm.Feed(f)
+			switch {
+			case err != nil:
+				failed = true
+				if readCtx.Err() == nil {
+					system.Root.Send(self, linkReadFailed{err: err})
+				}
+			case msg != nil:
+				system.Root.Send(parent, linkMessage{msg: msg})
+			}
+		}
+		end := func(err error) {
+			if !failed && readCtx.Err() == nil {
+				system.Root.Send(self, linkReadFailed{err: err})
+			}
+		}
+		if p.Push(deliver, end) {
+			return
+		}
+	}
 	l.env.Goroutines.Add(1)
 	// reader, for the link's whole life: it owns the reassembler and hands the link's
 	// parent whole messages directly (a message in many frames costs one actor message,

@@ -45,6 +45,18 @@ type TryWriter interface {
 	TryWriteFrame(frame []byte) (sent bool, err error)
 }
 
+// Pusher is a Conn that can hand frames over as they arrive instead of having a
+// goroutine wait for them in ReadFrame. After Push returns true, deliver gets every frame
+// (those already waiting first) in order, on whichever goroutine sent it, never two at a
+// time; then end gets, once, the error ReadFrame would have returned when no frame will
+// come any more (the peer closed, the link broke). Neither is called once the Conn is
+// closed on this side, and ReadFrame is no longer used. deliver and end must not block
+// or call into the Conn. Push returns false, changing nothing, when the Conn cannot push
+// in its configuration; ReadFrame is then used as usual.
+type Pusher interface {
+	Push(deliver func(frame []byte), end func(err error)) bool
+}
+
 // Arrival is a holder that engaged with a reader: the engagement bytes exactly as
 // received, the Handover of the engagement channel, and the connection to talk over.
 type Arrival struct {

@@ -20,6 +20,14 @@
 // takes a frame, the context is done or the link is closed. No goroutine is started per
 // frame (none at all, in fact): the reader waits for a frame's due time on a timer.
 //
+// # Push delivery
+//
+// A Conn can instead hand its frames over as they are sent (Push, transports.Pusher):
+// the sender's WriteFrame or TryWriteFrame calls the receiver's deliver function, in
+// order, with the same faults applied, and the close or break that ReadFrame would have
+// reported goes to its end function. Links use it so that no goroutine waits on a memory
+// Conn. Real-time mode declines it: its frames must wait for their due time.
+//
 // # Close semantics
 //
 // Close on one side makes that side's pending and later ReadFrame and WriteFrame calls
@@ -163,6 +171,13 @@ type Conn struct {
 	pending    frame // taken from in but not yet due; reader goroutine only
 	hasPending bool
 
+	// push delivery (transports.Pusher), guarded by l.mu: frames towards this Conn go to
+	// deliver on the sender's goroutine instead of in; end is called once.
+	deliver func([]byte)
+	end     func(error)
+	ended   bool
+	pushing atomic.Bool // deliver is set: ReadFrame is not for this Conn
+
 	air                               atomic.Int64
 	sent, bytes, dropped, corr, stall atomic.Int64
 }
@@ -171,7 +186,60 @@ var (
 	_ transports.Conn      = (*Conn)(nil)
 	_ transports.AirTimer  = (*Conn)(nil)
 	_ transports.TryWriter = (*Conn)(nil)
+	_ transports.Pusher    = (*Conn)(nil)
 )
+
+// errPushing is what ReadFrame returns on a Conn that pushes its frames.
+var errPushing = errors.New("memory: frames are pushed to this Conn, not read")
+
+// Push switches the Conn to push delivery (transports.Pusher): frames already queued are
+// delivered now, later ones as they are sent. It declines in real-time mode, where frames
+// wait for their due time, and once ReadFrame holds a frame.
+func (c *Conn) Push(deliver func([]byte), end func(error)) bool {
+	if c.l.cfg.RealTime {
+		return false
+	}
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	if c.hasPending || c.deliver != nil {
+		return false
+	}
+	c.deliver, c.end = deliver, end
+	c.pushing.Store(true)
+	if c.isClosed() {
+		c.ended = true
+		return true
+	}
+	for {
+		select {
+		case f := <-c.in:
+			<-c.slots
+			deliver(f.data)
+			continue
+		default:
+		}
+		break
+	}
+	select {
+	case <-c.peer.closed:
+		c.pushEnd(c.peer.closeErr)
+	case <-c.l.broken:
+		c.pushEnd(transports.ErrClosed)
+	default:
+	}
+	return true
+}
+
+// pushEnd tells a pushing Conn that no frame will come; the caller holds l.mu.
+func (c *Conn) pushEnd(err error) {
+	if c.deliver == nil || c.ended {
+		return
+	}
+	c.ended = true
+	if !c.isClosed() {
+		c.end(err)
+	}
+}
 
 // Pipe returns two connected Conns: what reader writes, holder reads, and the reverse.
 func Pipe(cfg LinkConfig) (reader, holder transports.Conn) {
@@ -222,10 +290,18 @@ func (c *Conn) Close() error {
 }
 
 func (c *Conn) closeWith(err error) {
+	closed := false
 	c.closeOnce.Do(func() {
 		c.closeErr = err
 		close(c.closed)
+		closed = true
 	})
+	if closed {
+		c.l.mu.Lock()
+		c.ended = true // nothing more for this side
+		c.peer.pushEnd(err)
+		c.l.mu.Unlock()
+	}
 }
 
 func (c *Conn) isClosed() bool {
@@ -347,10 +423,21 @@ func (c *Conn) send(p []byte) error {
 	}
 	c.l.written++
 	disconnect := c.l.disconnect && c.l.written >= fl.DisconnectAfterFrames
-	if drop {
+	switch {
+	case drop:
 		<-dst.slots
-	} else {
+	case dst.deliver != nil:
+		<-dst.slots
+		if !dst.ended && !dst.isClosed() {
+			dst.deliver(f.data)
+		}
+	default:
 		dst.in <- f
+	}
+	if disconnect {
+		c.l.breakLink()
+		c.pushEnd(transports.ErrClosed)
+		dst.pushEnd(transports.ErrClosed)
 	}
 	c.l.mu.Unlock()
 
@@ -367,7 +454,7 @@ func (c *Conn) send(p []byte) error {
 		c.stall.Add(1)
 	}
 	if disconnect {
-		c.l.breakLink()
+		c.l.breakLink() // done under the lock above; idempotent
 	}
 	return nil
 }
@@ -377,6 +464,9 @@ func (c *Conn) send(p []byte) error {
 func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
 	if c.isClosed() {
 		return nil, transports.ErrClosed
+	}
+	if c.pushing.Load() {
+		return nil, errPushing
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
