@@ -17,8 +17,12 @@ type pushed struct {
 	ends   []error
 }
 
-func (p *pushed) deliver(f []byte) { p.mu.Lock(); p.frames = append(p.frames, string(f)); p.mu.Unlock() }
-func (p *pushed) end(err error)    { p.mu.Lock(); p.ends = append(p.ends, err); p.mu.Unlock() }
+func (p *pushed) deliver(f []byte) {
+	p.mu.Lock()
+	p.frames = append(p.frames, string(f))
+	p.mu.Unlock()
+}
+func (p *pushed) end(err error) { p.mu.Lock(); p.ends = append(p.ends, err); p.mu.Unlock() }
 
 func (p *pushed) got() ([]string, []error) {
 	p.mu.Lock()
