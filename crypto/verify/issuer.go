@@ -208,6 +208,8 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 	}
 	var bad []string
 	if is.NameSpaces != nil {
+		h := newHash()
+		var sum [64]byte
 		for ns, items := range is.NameSpaces.All() {
 			digests, _ := mso.ValueDigests.Get(ns)
 			for i, b := range items {
@@ -221,9 +223,9 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 					bad = append(bad, fmt.Sprintf("%s/%s: no digest %d in the MSO", ns, it.ElementIdentifier, it.DigestID))
 					continue
 				}
-				h := newHash()
+				h.Reset()
 				h.Write(b.Raw())
-				if subtle.ConstantTimeCompare(h.Sum(nil), want) != 1 {
+				if subtle.ConstantTimeCompare(h.Sum(sum[:0]), want) != 1 {
 					bad = append(bad, fmt.Sprintf("%s/%s: digest mismatch", ns, it.ElementIdentifier))
 					continue
 				}
@@ -231,7 +233,7 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 					c.warn(CheckMSOEncoding, "%s/%s: random shorter than 16 bytes", ns, it.ElementIdentifier)
 				}
 				if res.Verified[ns] == nil {
-					res.Verified[ns] = map[string]*messages.IssuerSignedItem{}
+					res.Verified[ns] = make(map[string]*messages.IssuerSignedItem, len(items))
 				}
 				if _, dup := res.Verified[ns][it.ElementIdentifier]; dup {
 					bad = append(bad, fmt.Sprintf("%s/%s: element disclosed twice", ns, it.ElementIdentifier))

@@ -86,6 +86,7 @@ func VerifyDocument(doc *messages.Document, opts Options) (d *DocumentResult) {
 	}()
 	ir := verifyIssuerAuth(&c, &doc.IssuerSigned, doc.DocType, IssuerOptions{Trust: opts.Trust, Now: opts.Now, Cache: opts.Cache})
 	for ns, items := range ir.Verified {
+		d.reserve(ns, len(items))
 		for id, it := range items {
 			d.add(ns, id, it.ElementValue)
 		}
@@ -121,6 +122,14 @@ func VerifyIssuerSigned(is *messages.IssuerSigned, docType string, opts Options)
 		}
 	}
 	return d
+}
+
+// reserve makes room for n elements of name space ns.
+func (d *DocumentResult) reserve(ns string, n int) {
+	if d.Elements[ns] == nil {
+		d.Elements[ns] = make(map[string]any, n)
+		d.RawElements[ns] = make(map[string][]byte, n)
+	}
 }
 
 func (d *DocumentResult) add(ns, id string, raw []byte) {
