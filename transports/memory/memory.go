@@ -210,15 +210,10 @@ func (c *Conn) Push(deliver func([]byte), end func(error)) bool {
 		c.ended = true
 		return true
 	}
-	for {
-		select {
-		case f := <-c.in:
-			<-c.slots
-			deliver(f.data)
-			continue
-		default:
-		}
-		break
+	for len(c.in) > 0 { // nothing is added meanwhile: senders queue under l.mu
+		f := <-c.in
+		<-c.slots
+		deliver(f.data)
 	}
 	select {
 	case <-c.peer.closed:
