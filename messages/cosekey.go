@@ -145,6 +145,7 @@ func (k COSEKey) appendCBOR(dst []byte) ([]byte, error) {
 		return nil, err
 	}
 	var m Map[int64, any]
+	m.reserve(5)
 	m.Set(coseKeyKty, k.Kty)
 	if k.KID != nil {
 		m.Set(coseKeyKid, k.KID)

@@ -103,6 +103,7 @@ func (e Engagement) appendCBOR(dst []byte) ([]byte, error) {
 		return nil, errors.New(`engagement: version must be "1.1" when OriginInfos or Capabilities is present`)
 	}
 	var m Map[int64, any]
+	m.reserve(4)
 	m.Set(engVersion, e.Version)
 	m.Set(engSecurity, e.Security)
 	if e.DeviceRetrievalMethods != nil {

@@ -31,6 +31,7 @@ type Map[K MapKey, V any] struct {
 // linearMap is the size up to which lookups compare every key.
 const linearMap = 8
 
+
 // Len returns the number of entries.
 func (m *Map[K, V]) Len() int {
 	if m == nil {
@@ -136,6 +137,15 @@ func (m *Map[K, V]) Set(k K, v V) {
 	}
 }
 
+// reserve makes room for n entries in an empty Map: for the Maps an encoder builds for
+// itself, whose size it knows (a Map copied by value shares its spare room, so reserve
+// only what nobody copies).
+func (m *Map[K, V]) reserve(n int) {
+	if m.keys == nil {
+		m.keys, m.vals = make([]K, 0, n), make([]V, 0, n)
+	}
+}
+
 // Delete removes k.
 func (m *Map[K, V]) Delete(k K) {
 	if m == nil {
@@ -177,11 +187,26 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 // MarshalCBOR writes a definite-length map in insertion order.
 func (m Map[K, V]) MarshalCBOR() ([]byte, error) { return m.appendCBOR(nil) }
 
+// appendKey is appendValue for a map key, without boxing the usual key types.
+func appendKey[K MapKey](dst []byte, k K) ([]byte, error) {
+	switch x := any(k).(type) {
+	case string:
+		return append(appendHead(dst, majorText, uint64(len(x))), x...), nil
+	case int64:
+		return appendCBORInt(dst, x), nil
+	case uint64:
+		return appendHead(dst, majorUint, x), nil
+	case int:
+		return appendCBORInt(dst, int64(x)), nil
+	}
+	return appendValue(dst, any(k))
+}
+
 func (m Map[K, V]) appendCBOR(dst []byte) ([]byte, error) {
 	dst = appendHead(dst, majorMap, uint64(len(m.keys)))
 	var err error
 	for i, k := range m.keys {
-		if dst, err = appendValue(dst, any(k)); err != nil {
+		if dst, err = appendKey(dst, k); err != nil {
 			return nil, err
 		}
 		if dst, err = appendValue(dst, any(m.vals[i])); err != nil {

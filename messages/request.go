@@ -37,6 +37,7 @@ func (r DeviceRequest) MarshalCBOR() ([]byte, error) { return r.appendCBOR(nil) 
 
 func (r DeviceRequest) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
+	m.reserve(4)
 	m.Set("version", r.Version)
 	m.Set("docRequests", r.DocRequests)
 	if r.DeviceRequestInfo != nil {
@@ -110,6 +111,7 @@ func (d DocRequest) MarshalCBOR() ([]byte, error) { return d.appendCBOR(nil) }
 
 func (d DocRequest) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
+	m.reserve(2)
 	m.Set("itemsRequest", d.ItemsRequest)
 	if d.ReaderAuth != nil {
 		m.Set("readerAuth", *d.ReaderAuth)
@@ -158,6 +160,7 @@ func (ir ItemsRequest) MarshalCBOR() ([]byte, error) { return ir.appendCBOR(nil)
 
 func (ir ItemsRequest) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
+	m.reserve(3)
 	m.Set("docType", ir.DocType)
 	m.Set("nameSpaces", ir.NameSpaces)
 	if ir.RequestInfo != nil {

@@ -89,6 +89,7 @@ func (r DeviceResponse) MarshalCBOR() ([]byte, error) { return r.appendCBOR(nil)
 
 func (r DeviceResponse) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
+	m.reserve(6)
 	m.Set("version", r.Version)
 	if r.Documents != nil {
 		m.Set("documents", r.Documents)
@@ -158,6 +159,7 @@ func (d Document) MarshalCBOR() ([]byte, error) { return d.appendCBOR(nil) }
 
 func (d Document) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
+	m.reserve(4)
 	m.Set("docType", d.DocType)
 	m.Set("issuerSigned", d.IssuerSigned)
 	if d.DeviceSigned != nil {
@@ -208,6 +210,7 @@ func (s IssuerSigned) MarshalCBOR() ([]byte, error) { return s.appendCBOR(nil) }
 
 func (s IssuerSigned) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
+	m.reserve(2)
 	if s.NameSpaces != nil && s.NameSpaces.Len() > 0 {
 		m.Set("nameSpaces", *s.NameSpaces)
 	}
@@ -263,6 +266,7 @@ func (s DeviceSigned) MarshalCBOR() ([]byte, error) { return s.appendCBOR(nil) }
 
 func (s DeviceSigned) appendCBOR(dst []byte) ([]byte, error) {
 	var m Map[string, any]
+	m.reserve(2)
 	m.Set("nameSpaces", s.NameSpaces)
 	m.Set("deviceAuth", s.DeviceAuth)
 	return m.appendCBOR(dst)
