@@ -31,7 +31,6 @@ type Map[K MapKey, V any] struct {
 // linearMap is the size up to which lookups compare every key.
 const linearMap = 8
 
-
 // Len returns the number of entries.
 func (m *Map[K, V]) Len() int {
 	if m == nil {
