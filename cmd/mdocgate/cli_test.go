@@ -369,3 +369,26 @@ func TestLoadtestBearers(t *testing.T) {
 		}
 	}
 }
+
+// A short soak reports its RSS growth without judging it (the runtime's RSS is still
+// settling), so a healthy short run exits 0; the JSON says which it was.
+func TestSoakShortRunNotJudged(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "soak", "--duration", "2s", "--rate", "50", "--sample", "200ms", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		Load      struct{ Lost int64 } `json:"load"`
+		RSSJudged *bool                `json:"rss_judged"`
+		RSSGrowth *float64             `json:"rss_growth_pct"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.RSSJudged == nil || *rep.RSSJudged || rep.RSSGrowth == nil || rep.Load.Lost != 0 {
+		t.Fatalf("report %s", stdout)
+	}
+	if !strings.Contains(stderr, "not judged") {
+		t.Fatalf("stderr does not say the RSS growth was not judged: %q", stderr)
+	}
+}

@@ -57,7 +57,12 @@ func runSoak(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "\nafter warm-up: RSS %d → %d bytes (%+.2f %%), goroutines %d → %d (%+d), %d samples\n",
 			rep.RSSStartBytes, rep.RSSEndBytes, rep.RSSGrowthPct, rep.GoroutinesStart, rep.GoroutinesEnd, rep.GoroutineGrowth, len(rep.Samples))
 	}
-	if rep.Load.Lost != 0 || rep.RSSGrowthPct >= soakMaxRSSGrowthPct || rep.GoroutineGrowth > soakMaxGoroutineGrowth {
+	if !rep.RSSJudged {
+		fmt.Fprintf(stderr, "mdocgate soak: RSS growth reported, not judged: a run under %v ends before the runtime's RSS settles\n",
+			supervisor.SoakMinJudged)
+	}
+	rssExceeded := rep.RSSJudged && rep.RSSGrowthPct >= soakMaxRSSGrowthPct
+	if rep.Load.Lost != 0 || rssExceeded || rep.GoroutineGrowth > soakMaxGoroutineGrowth {
 		fmt.Fprintf(stderr, "mdocgate soak: limits exceeded (lost %d, RSS growth %.2f %% ≥ %.0f %% or goroutine growth %d > %d)\n",
 			rep.Load.Lost, rep.RSSGrowthPct, soakMaxRSSGrowthPct, rep.GoroutineGrowth, soakMaxGoroutineGrowth)
 		return exitInvalid
