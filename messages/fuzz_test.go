@@ -3,6 +3,7 @@ package messages
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
@@ -83,6 +84,7 @@ func FuzzDecodeSessionData(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeSessionData(data)
+		sameAsBorrowed(t, s, err, data, DecodeSessionDataBorrowing)
 		if err != nil {
 			return
 		}
@@ -113,6 +115,7 @@ func FuzzDecodeDeviceRequest(f *testing.F) {
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeDeviceRequest(data)
+		sameAsBorrowed(t, r, err, data, DecodeDeviceRequestBorrowing)
 		if err != nil {
 			return
 		}
@@ -133,6 +136,7 @@ func FuzzDecodeDeviceResponse(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeDeviceResponse(data)
+		sameAsBorrowed(t, r, err, data, DecodeDeviceResponseBorrowing)
 		if err != nil {
 			return
 		}
@@ -144,6 +148,19 @@ func FuzzDecodeDeviceResponse(f *testing.F) {
 		}
 		reencode(t, r, DecodeDeviceResponse)
 	})
+}
+
+// sameAsBorrowed checks that the borrowing twin of a decoder gives what it gave (want,
+// wantErr) for data: the same value or the same error.
+func sameAsBorrowed[T any](t *testing.T, want *T, wantErr error, data []byte, borrowing func([]byte) (*T, error)) {
+	t.Helper()
+	got, err := borrowing(bytes.Clone(data))
+	if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+		t.Fatalf("borrowing decoder: %v, copying one: %v", err, wantErr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatal("borrowing decoder decoded another value")
+	}
 }
 
 func exerciseIssuerSigned(is *IssuerSigned) {
