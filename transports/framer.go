@@ -64,11 +64,12 @@ func (ChunkFramer) NewReassembler(limit int) Reassembler { return &chunkReassemb
 
 // A message in several chunks is gathered in a pooled scratch buffer and copied out at
 // its final size: one allocation of exactly the message, instead of a reserve that
-// grows (and is cleared and copied) as chunks arrive. Buffers that grew past
-// maxPooledReassembly are left to the collector.
+// grows (and is cleared and copied) as chunks arrive. The buffers are small (a holder
+// that sends one chunk and goes quiet keeps one until its session times out), and those
+// that grew past maxPooledReassembly are left to the collector.
 const (
-	reassemblyScratchSize = 16 << 10
-	maxPooledReassembly   = 256 << 10
+	reassemblyScratchSize = 4 << 10
+	maxPooledReassembly   = 16 << 10
 )
 
 var reassemblyScratch = sync.Pool{New: func() any { b := make([]byte, 0, reassemblyScratchSize); return &b }}
