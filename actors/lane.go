@@ -148,10 +148,12 @@ func (l *laneActor) ended(ctx actor.Context, v *SessionVerdict) {
 		}
 		delete(l.open, sender.Id)
 	}
+	// published while the session still counts as in flight: whoever waits for no
+	// session in flight (Drain) has then seen every verdict
+	l.env.Results.publish(v)
 	l.env.Admission.Release()
 	l.env.Counters.InFlight.Add(-1)
 	l.env.Counters.Ended.Add(1)
-	l.env.Results.publish(v)
 	fields := []zap.Field{zap.String("session", v.SessionID), zap.String("lane", v.Lane), zap.String("bearer", v.Bearer),
 		zap.String("outcome", string(v.Outcome)), zap.Duration("latency", v.Latency())}
 	if v.Reason != "" {

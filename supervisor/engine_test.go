@@ -324,3 +324,39 @@ func TestPanickingDecisionIsAnErrorVerdict(t *testing.T) {
 		t.Fatalf("dups %d panics %d", c.dups, eng.Counters().Panics.Load())
 	}
 }
+
+// A verdict is published while its session still counts as in flight, so that a run
+// that waits for nothing in flight (Drain) has seen every verdict: publishing after the
+// count went down let a load run tally a holder without its verdict (lost) now and then.
+func TestVerdictsPublishedBeforeTheSessionLeavesFlight(t *testing.T) {
+	eng, l, w := engineWith(t, &actors.LaneConfig{Name: "order"})
+	var mu sync.Mutex
+	var inFlight []int64
+	eng.Results().Subscribe(func(*actors.SessionVerdict) {
+		mu.Lock()
+		inFlight = append(inFlight, eng.Counters().InFlight.Load())
+		mu.Unlock()
+	})
+	const n = 20
+	var done sync.WaitGroup
+	done.Add(n)
+	for i := 0; i < n; i++ {
+		spawnHolder(eng, l, w, holdersession.Honest, func(actors.HolderReport) { done.Done() })
+	}
+	done.Wait()
+	if err := eng.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	seen := append([]int64(nil), inFlight...)
+	mu.Unlock()
+	if len(seen) != n {
+		t.Fatalf("%d verdicts seen once nothing was in flight, want %d", len(seen), n)
+	}
+	for i, f := range seen {
+		if f < 1 {
+			t.Fatalf("verdict %d published with %d sessions in flight: its own no longer counted", i, f)
+		}
+	}
+	shutdown(t, eng)
+}
