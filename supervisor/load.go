@@ -139,6 +139,8 @@ type Report struct {
 	PeakRSSBytes      int64              `json:"peak_rss_bytes"`
 	GoroutinesEnd     int                `json:"goroutines_end"`
 	Mismatches        []string           `json:"mismatch_examples,omitempty"`
+	// Losses says, for the first few lost sessions, what was left unmatched.
+	Losses []string `json:"lost_examples,omitempty"`
 	// AirTimeSeconds is the modelled air time of all sessions on the bearer (0 if not modelled).
 	AirTimeSeconds float64 `json:"air_time_seconds,omitempty"`
 	// FloorSessionsPerSecond is the floor's rate on this machine (loadtest --floor, see
@@ -393,6 +395,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 	rep.Transport = strings.Join(cfg.Transports, ",")
 	if unended := counters.Started.Load() - counters.Ended.Load(); unended > 0 {
 		rep.Lost += unended
+		rep.Losses = append(rep.Losses, fmt.Sprintf("%d sessions started and never ended", unended))
 	}
 	rep.Seconds = elapsed.Seconds()
 	if rep.Seconds > 0 {

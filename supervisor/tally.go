@@ -24,6 +24,7 @@ type pendingMatch struct {
 	verdict   *verdictSummary
 	behaviour Behaviour
 	holder    bool
+	holderErr error // what the holder reported, for the account of a lost session
 }
 
 type verdictSummary struct {
@@ -66,6 +67,7 @@ func (t *tally) verdict(v *actors.SessionVerdict) {
 	}
 	if _, ok := t.pending[v.EngagementDigest]; ok {
 		r.Lost++ // a second verdict for one engagement breaks the invariant as much as none
+		t.lose("a second verdict for one engagement: %s (%s) on %s", v.Outcome, v.Reason, v.Lane)
 		return
 	}
 	t.pending[v.EngagementDigest] = &pendingMatch{verdict: sum}
@@ -89,7 +91,14 @@ func (t *tally) holder(b Behaviour, hr actors.HolderReport) {
 		t.match(b, p.verdict)
 		return
 	}
-	t.pending[hr.EngagementDigest] = &pendingMatch{behaviour: b, holder: true}
+	t.pending[hr.EngagementDigest] = &pendingMatch{behaviour: b, holder: true, holderErr: hr.Err}
+}
+
+// lose records why a session counts as lost, for the first few.
+func (t *tally) lose(format string, args ...any) {
+	if len(t.rep.Losses) < 5 {
+		t.rep.Losses = append(t.rep.Losses, fmt.Sprintf(format, args...))
+	}
 }
 
 func (t *tally) match(b Behaviour, v *verdictSummary) {
@@ -114,6 +123,10 @@ func (t *tally) finish() *Report {
 		t.rep.Lost++
 		if p.holder {
 			bucket(t.rep.ByBehaviour, string(p.behaviour)).Lost++
+			t.lose("%s holder engaged (its end: %v) and no verdict came", p.behaviour, p.holderErr)
+		} else {
+			t.lose("verdict %s (%s: %s) on %s for an engagement no holder reported", p.verdict.outcome,
+				p.verdict.reason, p.verdict.detail, p.verdict.lane)
 		}
 	}
 	t.rep.LatencyMs = t.hist.percentiles()

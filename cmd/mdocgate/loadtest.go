@@ -95,6 +95,10 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 		printReport(stdout, "loadtest", rep)
 	}
 	if rep.Lost != 0 {
+		fmt.Fprintf(stderr, "mdocgate loadtest: %d sessions lost (every session must end in exactly one verdict)\n", rep.Lost)
+		for _, l := range rep.Losses {
+			fmt.Fprintf(stderr, "  %s\n", l)
+		}
 		return exitInvalid
 	}
 	return code
