@@ -89,14 +89,8 @@ func decodeCose(data []byte, t trust, tag uint64, name string) (c coseParts, err
 	if len(elems) != 4 {
 		return c, fmt.Errorf("%s: expected an array of 4 elements", name)
 	}
-	if !isMajor(elems[0], majorBytes) {
-		return c, fmt.Errorf("%s: protected header is not a byte string", name)
-	}
-	if !isMajor(elems[1], majorMap) {
-		return c, fmt.Errorf("%s: unprotected header is not a map", name)
-	}
-	if !isMajor(elems[3], majorBytes) {
-		return c, fmt.Errorf("%s: signature or tag is not a byte string", name)
+	if err := checkCoseElems(name, elems[0], elems[1], elems[3]); err != nil {
+		return c, err
 	}
 	if err := decodeBytes(elems[0], &c.protected); err != nil {
 		return c, fmt.Errorf("%s: %w", name, err)
@@ -123,6 +117,21 @@ func decodeCose(data []byte, t trust, tag uint64, name string) (c coseParts, err
 	return c, nil
 }
 
+// checkCoseElems checks the types of a COSE array's protected header, unprotected header
+// and signature or tag, with errors that name the one that is wrong.
+func checkCoseElems(name string, protected, unprotected, last []byte) error {
+	if !isMajor(protected, majorBytes) {
+		return fmt.Errorf("%s: protected header is not a byte string", name)
+	}
+	if !isMajor(unprotected, majorMap) {
+		return fmt.Errorf("%s: unprotected header is not a map", name)
+	}
+	if !isMajor(last, majorBytes) {
+		return fmt.Errorf("%s: signature or tag is not a byte string", name)
+	}
+	return nil
+}
+
 // decodeCoseGeneric is decodeCose through the decode mode, for the forms the direct path
 // leaves to it (an array inside another tag, anything that is not an array).
 func decodeCoseGeneric(data []byte, tagged bool, name string) (c coseParts, err error) {
@@ -134,14 +143,8 @@ func decodeCoseGeneric(data []byte, tagged bool, name string) (c coseParts, err 
 	if len(elems) != 4 {
 		return c, fmt.Errorf("%s: expected an array of 4 elements", name)
 	}
-	if !isMajor(elems[0], majorBytes) {
-		return c, fmt.Errorf("%s: protected header is not a byte string", name)
-	}
-	if !isMajor(elems[1], majorMap) {
-		return c, fmt.Errorf("%s: unprotected header is not a map", name)
-	}
-	if !isMajor(elems[3], majorBytes) {
-		return c, fmt.Errorf("%s: signature or tag is not a byte string", name)
+	if err := checkCoseElems(name, elems[0], elems[1], elems[3]); err != nil {
+		return c, err
 	}
 	var a coseArray
 	if err := decMode.Unmarshal(data, &a); err != nil {

@@ -226,15 +226,9 @@ func readMapShape(data []byte) (*mapShape, error) {
 
 // forEachPair calls fn with the raw key and value of every pair of a map item.
 func forEachPair(data []byte, fn func(k, v cbor.RawMessage) error) error {
-	h, err := readHead(data)
+	h, err := readMapHead(data)
 	if err != nil {
 		return err
-	}
-	if h.major != majorMap {
-		return errors.New("expected a CBOR map")
-	}
-	if !h.indefinite && h.arg > MaxMapPairs {
-		return errors.New("map exceeds the pair limit")
 	}
 	rest := data[h.size:]
 	for i := uint64(0); h.indefinite || i < h.arg; i++ {

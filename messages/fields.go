@@ -76,15 +76,9 @@ func (f *fieldMap[K]) init(structure string, data []byte, t trust) error {
 }
 
 func (f *fieldMap[K]) split(data []byte, t trust) error {
-	h, err := readHead(data)
+	h, err := readMapHead(data)
 	if err != nil {
 		return err
-	}
-	if h.major != majorMap {
-		return errors.New("expected a CBOR map")
-	}
-	if !h.indefinite && h.arg > MaxMapPairs {
-		return errors.New("map exceeds the pair limit")
 	}
 	checked := t&(trustItem|trustValues) != 0
 	f.t = t.value() | trustItem

@@ -81,3 +81,19 @@ func appendHead(dst []byte, major byte, arg uint64) []byte {
 		return binary.BigEndian.AppendUint64(append(dst, m|27), arg)
 	}
 }
+
+// readMapHead reads the head of a map item, refusing anything else and a definite length
+// over MaxMapPairs (an indefinite map is counted as its pairs are read).
+func readMapHead(data []byte) (cborHead, error) {
+	h, err := readHead(data)
+	if err != nil {
+		return h, err
+	}
+	if h.major != majorMap {
+		return h, errors.New("expected a CBOR map")
+	}
+	if !h.indefinite && h.arg > MaxMapPairs {
+		return h, errors.New("map exceeds the pair limit")
+	}
+	return h, nil
+}

@@ -242,15 +242,9 @@ func (m *Map[K, V]) decode(data []byte, t trust) error {
 
 // decodePrefix decodes the map at the start of data and returns its length.
 func (m *Map[K, V]) decodePrefix(data []byte, t trust) (int, error) {
-	h, err := readHead(data)
+	h, err := readMapHead(data)
 	if err != nil {
 		return 0, err
-	}
-	if h.major != majorMap {
-		return 0, errors.New("expected a CBOR map")
-	}
-	if !h.indefinite && h.arg > MaxMapPairs {
-		return 0, errors.New("map exceeds the pair limit")
 	}
 	n := 0
 	if !h.indefinite {
