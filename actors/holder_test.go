@@ -17,9 +17,10 @@ import (
 	"github.com/mdocgate/mdocgate/transports/memory"
 )
 
-// A holder stopped while its engagement is still a call under way reports once, and the
-// connection that arrives afterwards is closed, not leaked.
-func TestHolderStoppedDuringEngagement(t *testing.T) {
+// holderFixture returns an mDL with its device key, and an engine environment and actor
+// system for holders, stopped when the test ends.
+func holderFixture(t *testing.T) (*issuer.Credential, *Env, *actor.ActorSystem) {
+	t.Helper()
 	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -34,12 +35,25 @@ func TestHolderStoppedDuringEngagement(t *testing.T) {
 		t.Fatal(err)
 	}
 	cred.DevicePrivateKey = dk
+	env, system := testEnv(t)
+	return cred, env, system
+}
 
+// testEnv returns an engine environment on two mailbox workers and a quiet actor system,
+// both stopped when the test ends.
+func testEnv(t *testing.T) (*Env, *actor.ActorSystem) {
 	d := NewWorkerDispatcher(2, 0)
-	defer d.Stop()
+	t.Cleanup(d.Stop)
 	env := &Env{Results: NewResults(), Counters: &Counters{}, Goroutines: &sync.WaitGroup{}, Dispatcher: d}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	defer system.Shutdown()
+	t.Cleanup(system.Shutdown)
+	return env, system
+}
+
+// A holder stopped while its engagement is still a call under way reports once, and the
+// connection that arrives afterwards is closed, not leaked.
+func TestHolderStoppedDuringEngagement(t *testing.T) {
+	cred, env, system := holderFixture(t)
 
 	entered, release := make(chan struct{}), make(chan struct{})
 	readerSide, holderSide := memory.Pipe(memory.LinkConfig{})
@@ -76,26 +90,7 @@ func TestHolderStoppedDuringEngagement(t *testing.T) {
 // A holder whose Engage never waits calls it from the actor: busy answers are retried,
 // and the connection of the attempt that succeeds carries its session.
 func TestHolderEngagesAtOnce(t *testing.T) {
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dk, _ := keys.Generate(messages.CurveP256, nil)
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
-
-	d := NewWorkerDispatcher(2, 0)
-	defer d.Stop()
-	env := &Env{Results: NewResults(), Counters: &Counters{}, Goroutines: &sync.WaitGroup{}, Dispatcher: d}
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	defer system.Shutdown()
+	cred, env, system := holderFixture(t)
 
 	readerSide, holderSide := memory.Pipe(memory.LinkConfig{})
 	calls := 0

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,11 +48,7 @@ func (p *linkParent) Receive(ctx actor.Context) {
 
 func startLink(t *testing.T, conn transports.Conn) (*actor.PID, *Env, *actor.ActorSystem) {
 	t.Helper()
-	d := NewWorkerDispatcher(2, 0)
-	t.Cleanup(d.Stop)
-	env := &Env{Results: NewResults(), Counters: &Counters{}, Goroutines: &sync.WaitGroup{}, Dispatcher: d}
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	t.Cleanup(system.Shutdown)
+	env, system := testEnv(t)
 	pids := make(chan *actor.PID, 1)
 	system.Root.Spawn(env.Props(func() actor.Actor { return &linkParent{env: env, conn: conn, pids: pids} }))
 	return <-pids, env, system
