@@ -83,6 +83,20 @@ func (l *linkActor) start(ctx actor.Context) {
 	l.cancel = cancel
 	self, parent, system, conn := ctx.Self(), ctx.Parent(), ctx.ActorSystem(), l.conn
 	reasm := l.framer.NewReassembler(messages.MaxMessageSize)
+	// feed hands a frame to the reassembler, and the link's parent a message it completes
+	feed := func(f []byte) error {
+		msg, err := reasm.Feed(f)
+		if err == nil && msg != nil {
+			system.Root.Send(parent, linkMessage{msg: msg})
+		}
+		return err
+	}
+	// fail ends the reading: the error goes through this actor, unless it is stopping
+	fail := func(err error) {
+		if readCtx.Err() == nil {
+			system.Root.Send(self, linkReadFailed{err: err})
+		}
+	}
 	if p, ok := conn.(transports.Pusher); ok {
 		// frames arrive on the sender's goroutine, one at a time: no reader goroutine
 		failed := false
@@ -90,20 +104,14 @@ func (l *linkActor) start(ctx actor.Context) {
 			if failed {
 				return
 			}
-			msg, err := reasm.Feed(f)
-			switch {
-			case err != nil:
+			if err := feed(f); err != nil {
 				failed = true
-				if readCtx.Err() == nil {
-					system.Root.Send(self, linkReadFailed{err: err})
-				}
-			case msg != nil:
-				system.Root.Send(parent, linkMessage{msg: msg})
+				fail(err)
 			}
 		}
 		end := func(err error) {
-			if !failed && readCtx.Err() == nil {
-				system.Root.Send(self, linkReadFailed{err: err})
+			if !failed {
+				fail(err)
 			}
 		}
 		if p.Push(deliver, end) {
@@ -122,17 +130,11 @@ func (l *linkActor) start(ctx actor.Context) {
 		for {
 			f, err := conn.ReadFrame(readCtx)
 			if err == nil {
-				var msg []byte
-				if msg, err = reasm.Feed(f); err == nil {
-					if msg != nil {
-						system.Root.Send(parent, linkMessage{msg: msg})
-					}
+				if err = feed(f); err == nil {
 					continue
 				}
 			}
-			if readCtx.Err() == nil {
-				system.Root.Send(self, linkReadFailed{err: err})
-			}
+			fail(err)
 			return
 		}
 	}()

@@ -330,13 +330,21 @@ func (c *Conn) writeErr() error {
 	}
 }
 
-// WriteFrame queues a copy of frame for the peer. It blocks while the queue is full.
-func (c *Conn) WriteFrame(ctx context.Context, p []byte) error {
+// canWrite is what a write checks first: a usable link and a frame within MaxFrame.
+func (c *Conn) canWrite(p []byte) error {
 	if err := c.writeErr(); err != nil {
 		return err
 	}
 	if len(p) > c.l.cfg.MaxFrame {
 		return fmt.Errorf("%w: %d bytes, limit %d", transports.ErrFrameTooBig, len(p), c.l.cfg.MaxFrame)
+	}
+	return nil
+}
+
+// WriteFrame queues a copy of frame for the peer. It blocks while the queue is full.
+func (c *Conn) WriteFrame(ctx context.Context, p []byte) error {
+	if err := c.canWrite(p); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -363,11 +371,8 @@ func (c *Conn) WriteFrame(ctx context.Context, p []byte) error {
 // TryWriteFrame is WriteFrame when the peer's queue has room; sent is false, and nothing
 // was sent, when it has none (transports.TryWriter).
 func (c *Conn) TryWriteFrame(p []byte) (sent bool, err error) {
-	if err := c.writeErr(); err != nil {
+	if err := c.canWrite(p); err != nil {
 		return false, err
-	}
-	if len(p) > c.l.cfg.MaxFrame {
-		return false, fmt.Errorf("%w: %d bytes, limit %d", transports.ErrFrameTooBig, len(p), c.l.cfg.MaxFrame)
 	}
 	select {
 	case c.peer.slots <- struct{}{}:
