@@ -23,7 +23,6 @@ const (
 	CheckDeviceNameSpaces     = "device_auth.name_spaces"
 	CheckTranscriptAvailable  = "device_auth.transcript"
 	CheckDeviceKey            = "device_auth.device_key"
-	macStructureContext       = "MAC0"
 	expectedDeviceMacAlgValue = messages.AlgHMAC256_256
 )
 
@@ -33,12 +32,6 @@ type DeviceOptions struct {
 	Transcript *messages.SessionTranscript
 	// ReaderKey is the reader's ephemeral private key; deviceMac needs it.
 	ReaderKey *keys.PrivateKey
-}
-
-// MACStructure returns the COSE MAC_structure ["MAC0", protected, empty external_aad,
-// payload]; see messages.MACStructure.
-func MACStructure(protected, payload []byte) ([]byte, error) {
-	return messages.MACStructure(protected, payload), nil
 }
 
 // verifyDeviceAuth checks deviceSignature or deviceMac over DeviceAuthenticationBytes
@@ -172,12 +165,8 @@ func verifyDeviceMac(mac *messages.CoseMac0, deviceKey *messages.COSEKey, dab []
 	if err != nil {
 		return err
 	}
-	structure, err := MACStructure(mac.Protected, dab)
-	if err != nil {
-		return err
-	}
 	h := hmac.New(sha256.New, emacKey)
-	h.Write(structure)
+	h.Write(messages.MACStructure(mac.Protected, dab))
 	if !hmac.Equal(h.Sum(nil), mac.Tag) {
 		return errors.New("MAC does not verify with the EMacKey of this session")
 	}
