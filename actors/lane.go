@@ -110,6 +110,9 @@ func (l *laneActor) startAccepting(ctx actor.Context) {
 				system.Root.Send(self, acceptFailed{err: err})
 				return
 			}
+			// counted until admit has counted it in flight or refused it, so that a
+			// drain does not end with a holder waiting in the lane's mailbox
+			l.env.Counters.Arriving.Add(1)
 			system.Root.Send(self, arrival{a: a})
 		}
 	}()
@@ -118,6 +121,7 @@ func (l *laneActor) startAccepting(ctx actor.Context) {
 // admit starts a session for an arrival, or refuses it at once when the lane or the
 // engine is full: a clear busy answer instead of an unbounded queue.
 func (l *laneActor) admit(ctx actor.Context, a *transports.Arrival) {
+	defer l.env.Counters.Arriving.Add(-1)
 	if len(l.open) >= l.cfg.MaxInFlight || !l.env.Admission.TryAcquire() {
 		l.env.Counters.Busy.Add(1)
 		if a.Reject != nil {
@@ -128,10 +132,12 @@ func (l *laneActor) admit(ctx actor.Context, a *transports.Arrival) {
 		return
 	}
 	id, now := newSessionID(), time.Now()
-	pid := ctx.Spawn(sessionProps(l.env, l.cfg.Name, &l.cfg.Sessions, a, id, now))
-	l.open[pid.Id] = &openSession{id: id, started: now, arrival: a}
+	// counted before the spawn: the session may write to its holder before Spawn
+	// returns, and a shutdown waiting for no session in flight must not miss it
 	l.env.Counters.Started.Add(1)
 	l.env.Counters.InFlight.Add(1)
+	pid := ctx.Spawn(sessionProps(l.env, l.cfg.Name, &l.cfg.Sessions, a, id, now))
+	l.open[pid.Id] = &openSession{id: id, started: now, arrival: a}
 }
 
 // ended publishes a verdict. A session's own verdict counts only while the lane still

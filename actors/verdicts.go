@@ -69,6 +69,7 @@ type Counters struct {
 	Ended       atomic.Int64 // verdicts published
 	Busy        atomic.Int64 // arrivals refused for lack of capacity
 	InFlight    atomic.Int64 // admitted and not yet ended
+	Arriving    atomic.Int64 // taken from a listener, on their way to their lane's admission
 	Panics      atomic.Int64 // panics contained in any actor
 	Restarts    atomic.Int64 // actor restarts and stops decided by supervision
 	CryptoQueue atomic.Int64 // verification jobs waiting for a worker

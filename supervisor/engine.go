@@ -115,14 +115,16 @@ func (e *Engine) SpawnHolder(cfg *actors.HolderConfig) *actor.PID {
 	return e.system.Root.Spawn(actors.HolderProps(e.env, cfg))
 }
 
-// Drain waits until no session is in flight or ctx ends.
+// Drain waits until no session is in flight, and no arrival a lane has taken from its
+// listener waits for admission, or ctx ends.
 func (e *Engine) Drain(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for e.env.Counters.InFlight.Load() > 0 {
+	for e.env.Counters.InFlight.Load() > 0 || e.env.Counters.Arriving.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("supervisor: %d sessions still in flight: %w", e.env.Counters.InFlight.Load(), ctx.Err())
+			return fmt.Errorf("supervisor: %d sessions still in flight, %d arrivals waiting for admission: %w",
+				e.env.Counters.InFlight.Load(), e.env.Counters.Arriving.Load(), ctx.Err())
 		case <-t.C:
 		}
 	}
