@@ -385,6 +385,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*Report, error) {
 	}
 	wg.Wait()
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Timeout*3+5*time.Second)
+	t.waitForVerdicts(drainCtx)
 	drainErr := eng.Drain(drainCtx)
 	cancel()
 	elapsed := time.Since(pace.start)

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -17,6 +18,7 @@ type tally struct {
 	rep         *Report
 	hist        latencyHist
 	pending     map[[32]byte]*pendingMatch
+	waiting     int // engaged holders whose verdict has not come yet
 	checkExpect bool
 }
 
@@ -62,6 +64,7 @@ func (t *tally) verdict(v *actors.SessionVerdict) {
 	sum := &verdictSummary{outcome: v.Outcome, reason: v.Reason, detail: v.Detail, lane: v.Lane}
 	if p, ok := t.pending[v.EngagementDigest]; ok && p.holder {
 		delete(t.pending, v.EngagementDigest)
+		t.waiting--
 		t.match(p.behaviour, sum)
 		return
 	}
@@ -92,6 +95,28 @@ func (t *tally) holder(b Behaviour, hr actors.HolderReport) {
 		return
 	}
 	t.pending[hr.EngagementDigest] = &pendingMatch{behaviour: b, holder: true, holderErr: hr.Err}
+	t.waiting++
+}
+
+// waitForVerdicts waits until every engaged holder's verdict has come, or ctx ends. A
+// holder can end (its link broken, say) before the reader has even admitted its
+// arrival; the engine's drain alone would not wait for a session not yet started.
+func (t *tally) waitForVerdicts(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		t.mu.Lock()
+		waiting := t.waiting
+		t.mu.Unlock()
+		if waiting == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // lose records why a session counts as lost, for the first few.

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -34,5 +35,35 @@ func TestTallyAccountsForLosses(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("no loss mentions %q:\n%s", want, all)
 		}
+	}
+}
+
+// A load run waits for the verdict of every holder that engaged, even one that ended
+// before the reader had admitted it, and no longer than its context.
+func TestTallyWaitsForEngagedHoldersVerdicts(t *testing.T) {
+	tl := newTally(true)
+	tl.holder(Valid, actors.HolderReport{EngagementDigest: [32]byte{1}, Engaged: true, Err: errors.New("link gone")})
+	tl.holder(Valid, actors.HolderReport{EngagementDigest: [32]byte{2}, Busy: true}) // nothing owed
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	tl.waitForVerdicts(ctx)
+	if ctx.Err() == nil {
+		t.Fatalf("returned after %v with a verdict still owed", time.Since(start))
+	}
+
+	done := make(chan struct{})
+	go func() { tl.waitForVerdicts(context.Background()); close(done) }()
+	now := time.Now()
+	tl.verdict(&actors.SessionVerdict{EngagementDigest: [32]byte{1}, Lane: "l1", Bearer: "memory",
+		Outcome: readersession.Error, Reason: "link", Started: now, Ended: now})
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting once the verdict came")
+	}
+	if rep := tl.finish(); rep.Lost != 0 || rep.Sessions != 1 {
+		t.Fatalf("lost %d, sessions %d", rep.Lost, rep.Sessions)
 	}
 }
