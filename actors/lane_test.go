@@ -104,11 +104,12 @@ func TestSessionInFlightBeforeItsFirstMessage(t *testing.T) {
 }
 
 // heldDispatcher runs mailboxes on new goroutines, except while held: then it keeps
-// them until release.
+// them until released.
 type heldDispatcher struct {
 	mu        sync.Mutex
 	hold      bool
 	held      []func()
+	running   sync.WaitGroup
 	scheduled chan struct{}
 }
 
@@ -121,19 +122,33 @@ func (d *heldDispatcher) Schedule(fn func()) {
 		return
 	}
 	d.mu.Unlock()
-	go fn()
+	d.run(fn)
+}
+
+func (d *heldDispatcher) run(fn func()) {
+	d.running.Add(1)
+	go func() { defer d.running.Done(); fn() }()
 }
 
 func (d *heldDispatcher) Throughput() int { return 300 }
 
-func (d *heldDispatcher) setHold(hold bool) {
+// holdWhenIdle holds what is scheduled from now on, once no mailbox runs: a message
+// posted next then waits in its mailbox.
+func (d *heldDispatcher) holdWhenIdle() {
+	d.running.Wait()
 	d.mu.Lock()
-	d.hold = hold
+	d.hold = true
+	d.mu.Unlock()
+}
+
+func (d *heldDispatcher) release() {
+	d.mu.Lock()
+	d.hold = false
 	held := d.held
 	d.held = nil
 	d.mu.Unlock()
 	for _, fn := range held {
-		go fn()
+		d.run(fn)
 	}
 }
 
@@ -150,7 +165,7 @@ func TestArrivalCountedUntilAdmitted(t *testing.T) {
 	lane := system.Root.Spawn(LaneProps(env, &LaneConfig{Name: "held", Listener: l,
 		Sessions: SessionSettings{Reader: &readersession.Config{}, EngagementTimeout: time.Minute}}))
 	defer func() { _ = system.Root.StopFuture(lane).Wait() }()
-	d.setHold(true) // the lane has started; what it is sent next waits in its mailbox
+	d.holdWhenIdle() // the lane has started; what it is sent next waits in its mailbox
 
 	readerSide, holderSide := memory.Pipe(memory.LinkConfig{})
 	defer holderSide.Close()
@@ -163,7 +178,7 @@ func TestArrivalCountedUntilAdmitted(t *testing.T) {
 	if a, f := env.Counters.Arriving.Load(), env.Counters.InFlight.Load(); a != 1 || f != 0 {
 		t.Fatalf("waiting in the lane's mailbox: arriving %d, in flight %d; want 1, 0", a, f)
 	}
-	d.setHold(false)
+	d.release()
 	select {
 	case v := <-verdicts:
 		if v.Outcome != readersession.Error {
