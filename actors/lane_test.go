@@ -165,7 +165,8 @@ func TestArrivalCountedUntilAdmitted(t *testing.T) {
 	lane := system.Root.Spawn(LaneProps(env, &LaneConfig{Name: "held", Listener: l,
 		Sessions: SessionSettings{Reader: &readersession.Config{}, EngagementTimeout: time.Minute}}))
 	defer func() { _ = system.Root.StopFuture(lane).Wait() }()
-	d.holdWhenIdle() // the lane has started; what it is sent next waits in its mailbox
+	d.holdWhenIdle()  // the lane has started; what it is sent next waits in its mailbox
+	defer d.release() // before the lane stops, should the test end while holding
 
 	readerSide, holderSide := memory.Pipe(memory.LinkConfig{})
 	defer holderSide.Close()
