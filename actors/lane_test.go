@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
@@ -25,6 +26,12 @@ type inlineDispatcher struct{}
 
 func (inlineDispatcher) Schedule(fn func()) { fn() }
 func (inlineDispatcher) Throughput() int    { return 300 }
+
+// laneEnv is an engine environment for a lane of its own, its mailboxes run by d.
+func laneEnv(d actor.Dispatcher) *Env {
+	return &Env{Results: NewResults(), Counters: &Counters{}, Goroutines: &sync.WaitGroup{}, Log: zap.NewNop(),
+		Admission: NewAdmission(0), Dispatcher: d}
+}
 
 // arrivals is a Listener fed by the test.
 type arrivals struct {
@@ -76,8 +83,7 @@ func (c *inFlightAtWrite) TryWriteFrame(f []byte) (bool, error) {
 // already heard from the reader.
 func TestSessionInFlightBeforeItsFirstMessage(t *testing.T) {
 	cred, _, system := holderFixture(t)
-	env := &Env{Results: NewResults(), Counters: &Counters{}, Goroutines: &sync.WaitGroup{}, Log: zap.NewNop(),
-		Admission: NewAdmission(0), Dispatcher: inlineDispatcher{}}
+	env := laneEnv(inlineDispatcher{})
 	hs, err := holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}})
 	if err != nil {
 		t.Fatal(err)
@@ -157,8 +163,7 @@ func (d *heldDispatcher) release() {
 func TestArrivalCountedUntilAdmitted(t *testing.T) {
 	_, system := testEnv(t)
 	d := &heldDispatcher{scheduled: make(chan struct{}, 16)}
-	env := &Env{Results: NewResults(), Counters: &Counters{}, Goroutines: &sync.WaitGroup{}, Log: zap.NewNop(),
-		Admission: NewAdmission(0), Dispatcher: d}
+	env := laneEnv(d)
 	verdicts := make(chan *SessionVerdict, 1)
 	env.Results.Subscribe(func(v *SessionVerdict) { verdicts <- v })
 	l := &arrivals{ch: make(chan *transports.Arrival, 1), closed: make(chan struct{})}

@@ -657,19 +657,27 @@ func TestListenerBusyBacklog(t *testing.T) {
 	}
 }
 
+// engageAccepted engages a holder with l and accepts its arrival: the holder's end and
+// the reader's arrival.
+func engageAccepted(t *testing.T, ctx context.Context, l *memory.Listener) (transports.Conn, *transports.Arrival) {
+	t.Helper()
+	hc, err := l.Engage(ctx, []byte{1}, nil, memory.LinkConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hc, a
+}
+
 func TestListenerReject(t *testing.T) {
 	ctx := ctxT(t)
 	l := memory.NewListener("reject", 4)
 	defer l.Close()
 	for _, reason := range []error{nil, transports.ErrBusy, errors.New("lane full")} {
-		hc, err := l.Engage(ctx, []byte{1}, nil, memory.LinkConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := l.Accept(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		hc, a := engageAccepted(t, ctx, l)
 		// The holder is already waiting for the SessionEstablishment.
 		errc := make(chan error, 1)
 		go func() { _, err := hc.ReadFrame(ctx); errc <- err }()

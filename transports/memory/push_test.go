@@ -107,14 +107,7 @@ func TestPushBusy(t *testing.T) {
 	ctx := ctxT(t)
 	for _, early := range []bool{true, false} {
 		l := memory.NewListener("push", 2)
-		hc, err := l.Engage(ctx, []byte{1}, nil, memory.LinkConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := l.Accept(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		hc, a := engageAccepted(t, ctx, l)
 		var p *pushed
 		if !early {
 			p = push(t, hc)
