@@ -21,6 +21,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
@@ -470,7 +471,7 @@ func peakRSS() int64 {
 // the simulation's IACA: the default session shape.
 func defaultReaderConfig(w *world) *readersession.Config {
 	return &readersession.Config{
-		Request: []holder.RequestedDoc{{DocType: issuer.DocTypeMDL, NameSpaces: []holder.RequestedNameSpace{{
+		Request: []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
 			Name: issuer.NamespaceMDL, Elements: []string{"family_name", "given_name", "portrait", "age_over_18", "document_number"},
 		}}}},
 		ReaderAuth: w.readerAuth,

@@ -15,6 +15,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/profile"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -77,7 +78,7 @@ func presentWithTrust(t *testing.T, p *profile.Profile, ageOver18 bool) (profile
 		t.Fatal(err)
 	}
 	st := messages.NewProximityTranscript(messages.NewEncodedCBOR([]byte{0xa0}), messages.NewEncodedCBOR([]byte{0xa0}), messages.QRHandover())
-	req, err := holder.BuildRequest(p.Request(), nil, st)
+	req, err := request.Build(p.Request(), nil, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,9 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
-	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/session"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
@@ -91,10 +91,10 @@ func engage(t *testing.T, h *holdersession.Session, handover cbor.RawMessage) *r
 	return r
 }
 
-func (r *reader) request(t *testing.T, auth holder.ReaderAuthSigner, elements ...string) []byte {
+func (r *reader) request(t *testing.T, auth request.Signer, elements ...string) []byte {
 	t.Helper()
-	req, err := holder.BuildRequest([]holder.RequestedDoc{{DocType: issuer.DocTypeMDL,
-		NameSpaces: []holder.RequestedNameSpace{{Name: issuer.NamespaceMDL, Elements: elements}}}}, auth, r.transcript)
+	req, err := request.Build([]request.Doc{{DocType: issuer.DocTypeMDL,
+		NameSpaces: []request.NameSpace{{Name: issuer.NamespaceMDL, Elements: elements}}}}, auth, r.transcript)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func TestReaderAuthentication(t *testing.T) {
 	other := newFixture(t)
 	for _, c := range []struct {
 		name   string
-		auth   holder.ReaderAuthSigner
+		auth   request.Signer
 		now    func() time.Time
 		status uint64
 	}{

@@ -5,9 +5,9 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -63,8 +63,8 @@ func TestReverse(t *testing.T) {
 		t.Fatal(err)
 	}
 	cred.DevicePrivateKey = dk
-	rc := &readersession.Config{Trust: verify.NewTrustStore(f.iaca.Certificate), Request: []holder.RequestedDoc{{
-		DocType: issuer.DocTypeMDL, NameSpaces: []holder.RequestedNameSpace{{Name: issuer.NamespaceMDL, Elements: []string{"family_name"}}}}}}
+	rc := &readersession.Config{Trust: verify.NewTrustStore(f.iaca.Certificate), Request: []request.Doc{{
+		DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{Name: issuer.NamespaceMDL, Elements: []string{"family_name"}}}}}}
 	hc := &holdersession.Config{Credentials: []*issuer.Credential{cred}}
 
 	// NewReverse: the DeviceEngagement is 1.1 with the origin, the first message MessageData

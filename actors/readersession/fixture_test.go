@@ -13,9 +13,9 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -91,8 +91,8 @@ func (p *pki) issueMDL(t testing.TB, deviceCurve int64, tmpl issuer.IssueRequest
 
 var requested = []string{"family_name", "given_name", "portrait", "age_over_18", "document_number", "expiry_date"}
 
-func mdlRequest() []holder.RequestedDoc {
-	return []holder.RequestedDoc{{DocType: issuer.DocTypeMDL, NameSpaces: []holder.RequestedNameSpace{{
+func mdlRequest() []request.Doc {
+	return []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
 		Name: issuer.NamespaceMDL, Elements: requested,
 	}}}}
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/session"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
@@ -57,8 +57,8 @@ type Verdict struct {
 
 // Config is shared by many sessions and never modified by them.
 type Config struct {
-	Request    []holder.RequestedDoc
-	ReaderAuth holder.ReaderAuthSigner // optional: signs readerAuth of every DocRequest
+	Request    []request.Doc
+	ReaderAuth request.Signer // optional: signs readerAuth of every DocRequest
 	Trust      *verify.TrustStore
 	Policy     verify.Policy
 	Cache      *verify.ChainCache // optional
@@ -228,7 +228,7 @@ func (s *Session) establish(deviceKey *messages.COSEKey, eReaderKeyBytes message
 	if s.cipher, err = session.Establish(session.RoleReader, s.readerKey, deviceKey, stb.Raw()); err != nil {
 		return Step{}, err
 	}
-	req, err := holder.BuildRequest(s.cfg.Request, s.cfg.ReaderAuth, s.transcript)
+	req, err := request.Build(s.cfg.Request, s.cfg.ReaderAuth, s.transcript)
 	if err != nil {
 		return Step{}, err
 	}

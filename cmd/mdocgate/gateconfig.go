@@ -12,10 +12,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
 
-	"github.com/mdocgate/mdocgate/crypto/holder"
-	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/profile"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/transports/web"
@@ -357,7 +356,7 @@ func (c *gateConfig) loadTrust(now time.Time) (*verify.TrustStore, error) {
 }
 
 // loadReaderAuth reads the reader-authentication key and chain; nil without them.
-func (c *gateConfig) loadReaderAuth() (holder.ReaderAuthSigner, error) {
+func (c *gateConfig) loadReaderAuth() (request.Signer, error) {
 	if c.ReaderAuth == nil || c.ReaderAuth.Key == "" {
 		return nil, nil
 	}
@@ -384,5 +383,5 @@ func (c *gateConfig) loadReaderAuth() (holder.ReaderAuthSigner, error) {
 	for i, cert := range certs {
 		chain[i] = cert.Raw
 	}
-	return &issuer.ReaderSigner{CertKey: issuer.CertKey{Certificate: certs[0], Key: key}, Chain: chain}, nil
+	return &request.ReaderKey{Key: key, Chain: chain}, nil
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/gate"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/profile"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/dashboard"
@@ -54,9 +54,9 @@ type gateLane struct {
 	cfg      laneConfig
 	current  atomic.Pointer[readersession.Config] // what new sessions use; swapped on reload
 	profile  *profile.Profile
-	request  []holder.RequestedDoc
+	request  []request.Doc
 	decider  *gate.SessionDecider
-	readAuth holder.ReaderAuthSigner
+	readAuth request.Signer
 	cache    *verify.ChainCache
 	// hv decides (profile decision, holder verification) without an actuator: it runs
 	// inside the session, which has no id there.

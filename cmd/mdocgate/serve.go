@@ -21,8 +21,8 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/holder"
-	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/crypto/profile"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports"
@@ -107,7 +107,7 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 	var trust multiFlag
 	fs.Var(&trust, "trust", "IACA certificate file, PEM or DER (repeatable; at least one)")
 	request := fs.String("request", defaultServeRequest, "elements to request, namespace:element,...")
-	docType := fs.String("doctype", issuer.DocTypeMDL, "document type to request")
+	docType := fs.String("doctype", profile.DocTypeMDL, "document type to request")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM); with --tls-key serves HTTPS")
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
 	timeout := fs.Duration("timeout", 60*time.Second, "session engagement and inactivity timeout")
@@ -292,8 +292,8 @@ func shutdownWeb(srv *web.Server, eng *supervisor.Engine, ops *opsServer, served
 }
 
 // parseRequest reads "namespace:element,..." into one requested document.
-func parseRequest(docType, spec string) ([]holder.RequestedDoc, error) {
-	doc := holder.RequestedDoc{DocType: docType}
+func parseRequest(docType, spec string) ([]request.Doc, error) {
+	doc := request.Doc{DocType: docType}
 	index := map[string]int{}
 	for _, item := range strings.Split(spec, ",") {
 		item = strings.TrimSpace(item)
@@ -309,12 +309,12 @@ func parseRequest(docType, spec string) ([]holder.RequestedDoc, error) {
 		if !ok {
 			n = len(doc.NameSpaces)
 			index[ns] = n
-			doc.NameSpaces = append(doc.NameSpaces, holder.RequestedNameSpace{Name: ns})
+			doc.NameSpaces = append(doc.NameSpaces, request.NameSpace{Name: ns})
 		}
 		doc.NameSpaces[n].Elements = append(doc.NameSpaces[n].Elements, el)
 	}
 	if len(doc.NameSpaces) == 0 {
 		return nil, errors.New("no elements")
 	}
-	return []holder.RequestedDoc{doc}, nil
+	return []request.Doc{doc}, nil
 }

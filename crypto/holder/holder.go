@@ -1,7 +1,7 @@
 // Package holder builds the holder's side of device retrieval without any I/O: the
 // DeviceResponse to a DeviceRequest, with selective disclosure of issued elements and
-// mdoc authentication (deviceSignature or deviceMac). It also builds DeviceRequests
-// (BuildRequest) for tests and the simulated reader.
+// mdoc authentication (deviceSignature or deviceMac). The reader's DeviceRequest is
+// built by package request.
 //
 // It verifies nothing it is given: reader authentication and the issuer's data are
 // checked elsewhere.
@@ -189,12 +189,7 @@ func deviceSignature(key *keys.PrivateKey, rand io.Reader, dab messages.EncodedC
 	if alg == 0 {
 		return nil, fmt.Errorf("the device key's curve %d cannot sign", key.Curve())
 	}
-	protected := messages.EncodeProtectedHeader(alg)
-	sig, err := keys.Sign(key, alg, rand, messages.SigStructure(protected, dab.Raw()))
-	if err != nil {
-		return nil, err
-	}
-	return &messages.CoseSign1{Protected: protected, Unprotected: cbor.RawMessage{0xa0}, Detached: true, Signature: sig}, nil
+	return keys.SignSign1(key, alg, rand, cbor.RawMessage{0xa0}, dab.Raw(), true)
 }
 
 func deviceMac(key *keys.PrivateKey, readerKey *messages.COSEKey, transcript messages.SessionTranscript, dab messages.EncodedCBOR) (*messages.CoseMac0, error) {

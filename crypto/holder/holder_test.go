@@ -10,15 +10,16 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/session"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
 const unknownDocType = "org.example.unknown.1"
 
 type fixture struct {
-	iaca       *issuer.Authority
-	ds         *issuer.Signer
+	pki        *testpki.PKI
 	mdl, photo *issuer.Credential
 	transcript messages.SessionTranscript
 	readerPriv *keys.PrivateKey // the reader's ephemeral key
@@ -26,29 +27,10 @@ type fixture struct {
 
 func newFixture(t *testing.T, deviceCurve int64) *fixture {
 	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{iaca: iaca, ds: ds}
-	issue := func(docType string, ns []issuer.NameSpace) *issuer.Credential {
-		dk, err := keys.Generate(deviceCurve, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := ds.Issue(issuer.IssueRequest{DocType: docType, NameSpaces: ns, DeviceKey: dk.COSEKey()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.DevicePrivateKey = dk
-		return c
-	}
-	f.mdl = issue(issuer.DocTypeMDL, issuer.SampleMDL(nil))
-	f.photo = issue(issuer.DocTypePhotoID, issuer.SamplePhotoID(nil))
+	f := &fixture{pki: testpki.New(t, testpki.Options{})}
+	f.mdl = f.pki.IssueOn(t, deviceCurve, issuer.IssueRequest{DocType: issuer.DocTypeMDL})
+	f.photo = f.pki.IssueOn(t, deviceCurve, issuer.IssueRequest{DocType: issuer.DocTypePhotoID})
+	var err error
 	readerCurve := deviceCurve
 	if _, ok := messages.LookupCurve(deviceCurve); !ok || deviceCurve == messages.CurveEd25519 || deviceCurve == messages.CurveEd448 {
 		readerCurve = messages.CurveP256
@@ -191,17 +173,17 @@ func checkDeviceAuth(t *testing.T, f *fixture, doc *messages.Document, wantMAC b
 	}
 }
 
-func subsetRequest(t *testing.T, f *fixture, auth holder.ReaderAuthSigner) *messages.DeviceRequest {
+func subsetRequest(t *testing.T, f *fixture, auth request.Signer) *messages.DeviceRequest {
 	t.Helper()
-	req, err := holder.BuildRequest([]holder.RequestedDoc{
-		{DocType: issuer.DocTypeMDL, NameSpaces: []holder.RequestedNameSpace{
+	req, err := request.Build([]request.Doc{
+		{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{
 			// request order differs from issued order on purpose
 			{Name: issuer.NamespaceMDL, Elements: []string{"portrait", "family_name", "no_such_element", "birth_date"},
 				IntentToRetain: map[string]bool{"family_name": true}},
 			{Name: "org.iso.18013.5.1.aamva", Elements: []string{"organ_donor"}},
 		}},
-		{DocType: unknownDocType, NameSpaces: []holder.RequestedNameSpace{{Name: "x", Elements: []string{"y"}}}},
-		{DocType: issuer.DocTypePhotoID, NameSpaces: []holder.RequestedNameSpace{
+		{DocType: unknownDocType, NameSpaces: []request.NameSpace{{Name: "x", Elements: []string{"y"}}}},
+		{DocType: issuer.DocTypePhotoID, NameSpaces: []request.NameSpace{
 			{Name: issuer.NamespacePhotoID, Elements: []string{"person_id"}},
 		}},
 	}, auth, f.transcript)
@@ -229,18 +211,11 @@ func roundTrip(t *testing.T, resp *messages.DeviceResponse) *messages.DeviceResp
 
 func TestSelectiveDisclosure(t *testing.T) {
 	f := newFixture(t, messages.CurveP256)
-	root, err := issuer.NewReaderAuthority(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reader, err := root.NewReaderCert(issuer.ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader := f.pki.Reader
 	req := subsetRequest(t, f, reader)
 	// the request survives encoding, and its readerAuth verifies over the exact ItemsRequestBytes
 	rb, _ := messages.Marshal(req)
-	req, err = messages.DecodeDeviceRequest(rb)
+	req, err := messages.DecodeDeviceRequest(rb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,9 +322,9 @@ func TestDiscloseEverything(t *testing.T) {
 }
 
 func mustRequest(t *testing.T, f *fixture) *messages.DeviceRequest {
-	req, err := holder.BuildRequest([]holder.RequestedDoc{
-		holder.RequestEverything(issuer.DocTypeMDL, issuer.SampleMDL(nil)),
-		holder.RequestEverything(issuer.DocTypePhotoID, issuer.SamplePhotoID(nil)),
+	req, err := request.Build([]request.Doc{
+		request.Everything(issuer.DocTypeMDL, testpki.ElementNames(issuer.SampleMDL(nil))),
+		request.Everything(issuer.DocTypePhotoID, testpki.ElementNames(issuer.SamplePhotoID(nil))),
 	}, nil, messages.SessionTranscript{})
 	if err != nil {
 		t.Fatal(err)
@@ -362,8 +337,8 @@ func mustRequest(t *testing.T, f *fixture) *messages.DeviceRequest {
 
 func TestNothingDisclosed(t *testing.T) {
 	f := newFixture(t, messages.CurveP256)
-	req, err := holder.BuildRequest([]holder.RequestedDoc{{DocType: issuer.DocTypeMDL,
-		NameSpaces: []holder.RequestedNameSpace{{Name: "org.example", Elements: []string{"a"}}}}}, nil, messages.SessionTranscript{})
+	req, err := request.Build([]request.Doc{{DocType: issuer.DocTypeMDL,
+		NameSpaces: []request.NameSpace{{Name: "org.example", Elements: []string{"a"}}}}}, nil, messages.SessionTranscript{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,21 +437,5 @@ func TestPresentErrors(t *testing.T) {
 	bad.DocRequests = []messages.DocRequest{{ItemsRequest: messages.NewEncodedCBOR([]byte{0xa0})}}
 	if _, err := f.presenter().BuildResponse(&bad, f.transcript, holder.PresentOptions{}); err == nil {
 		t.Error("undecodable ItemsRequest accepted")
-	}
-}
-
-func TestBuildRequestErrors(t *testing.T) {
-	bad := [][]holder.RequestedDoc{
-		nil,
-		{{DocType: ""}},
-		{{DocType: "d"}},
-		{{DocType: "d", NameSpaces: []holder.RequestedNameSpace{{Name: "n"}}}},
-		{{DocType: "d", NameSpaces: []holder.RequestedNameSpace{{Name: "n", Elements: []string{"a", "a"}}}}},
-		{{DocType: "d", NameSpaces: []holder.RequestedNameSpace{{Name: "n", Elements: []string{"a"}}, {Name: "n", Elements: []string{"b"}}}}},
-	}
-	for i, docs := range bad {
-		if _, err := holder.BuildRequest(docs, nil, messages.SessionTranscript{}); err == nil {
-			t.Errorf("case %d: no error", i)
-		}
 	}
 }

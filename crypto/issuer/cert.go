@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -458,4 +459,10 @@ func ParseCertificatesPEM(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("issuer: no PEM certificate found")
 	}
 	return out, nil
+}
+
+// SignReaderAuth signs a DocRequest's readerAuth with r's key and Chain
+// (request.SignReaderAuth), so a ReaderSigner is a request.Signer.
+func (r *ReaderSigner) SignReaderAuth(transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR) (*messages.CoseSign1, error) {
+	return request.SignReaderAuth(r.Key, r.Chain, transcript, itemsRequest, nil)
 }

@@ -189,7 +189,7 @@ func (s *Signer) Issue(req IssueRequest) (*Credential, error) {
 		return nil, fmt.Errorf("issuer: issue: encoding the MSO: %w", err)
 	}
 	alg := keys.DefaultAlg(s.Key.Curve())
-	auth, err := signSign1(s.Key, alg, rnd, messages.EncodeX5ChainHeader([][]byte{s.Certificate.Raw}), msoBytes.Raw(), false)
+	auth, err := keys.SignSign1(s.Key, alg, rnd, messages.EncodeX5ChainHeader([][]byte{s.Certificate.Raw}), msoBytes.Raw(), false)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: issue: signing the MSO: %w", err)
 	}
@@ -283,23 +283,4 @@ func encodeValue(v any) (cbor.RawMessage, error) {
 		return nil, fmt.Errorf("encoding the value: %w", err)
 	}
 	return b, nil
-}
-
-// signSign1 builds a COSE_Sign1 with protected {1: alg} and the given unprotected header,
-// signed over ["Signature1", protected, h”, payload]. With detached the payload is
-// signed but not carried.
-func signSign1(key *keys.PrivateKey, alg int64, rnd io.Reader, unprotected cbor.RawMessage, payload []byte, detached bool) (*messages.CoseSign1, error) {
-	if alg == 0 {
-		return nil, fmt.Errorf("no signature algorithm for COSE curve %d", key.Curve())
-	}
-	protected := messages.EncodeProtectedHeader(alg)
-	sig, err := keys.Sign(key, alg, rnd, messages.SigStructure(protected, payload))
-	if err != nil {
-		return nil, err
-	}
-	s := &messages.CoseSign1{Protected: protected, Unprotected: unprotected, Detached: detached, Signature: sig}
-	if !detached {
-		s.Payload = payload
-	}
-	return s, nil
 }

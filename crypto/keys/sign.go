@@ -12,6 +12,7 @@ import (
 	"io"
 
 	"github.com/cloudflare/circl/sign/ed448"
+	"github.com/fxamacker/cbor/v2"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/veraison/go-cose"
 )
@@ -106,6 +107,25 @@ func Sign(priv *PrivateKey, alg int64, rand io.Reader, msg []byte) ([]byte, erro
 		return ed448.Sign(priv.ed448, msg, ""), nil
 	}
 	return nil, fmt.Errorf("%w: COSE alg %d on %s", ErrUnsupportedAlg, alg, priv.info.Name)
+}
+
+// SignSign1 makes a COSE_Sign1 with protected {1: alg} and the given unprotected header,
+// signed over ["Signature1", protected, h”, payload] (messages.SigStructure). With
+// detached the payload is signed but not carried. rand nil means crypto/rand.
+func SignSign1(priv *PrivateKey, alg int64, rand io.Reader, unprotected cbor.RawMessage, payload []byte, detached bool) (*messages.CoseSign1, error) {
+	if alg == 0 {
+		return nil, fmt.Errorf("no signature algorithm for COSE curve %d", priv.Curve())
+	}
+	protected := messages.EncodeProtectedHeader(alg)
+	sig, err := Sign(priv, alg, rand, messages.SigStructure(protected, payload))
+	if err != nil {
+		return nil, err
+	}
+	s := &messages.CoseSign1{Protected: protected, Unprotected: unprotected, Detached: detached, Signature: sig}
+	if !detached {
+		s.Payload = payload
+	}
+	return s, nil
 }
 
 // Verify checks a COSE signature made with alg over msg. pub is any type PublicKeyFromCOSE

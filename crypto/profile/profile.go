@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mdocgate/mdocgate/crypto/holder"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -229,14 +229,14 @@ func (p *Profile) CheckLane(hasReaderAuth bool) error {
 	return nil
 }
 
-// Request returns the documents to request, one RequestedDoc per document type (and per
+// Request returns the documents to request, one request.Doc per document type (and per
 // older docType spelling when RequestOldSpellings is set), elements in profile order
 // with their intent-to-retain flags. It returns nil when the profile does not compile.
-func (p *Profile) Request() []holder.RequestedDoc {
+func (p *Profile) Request() []request.Doc {
 	if p.Compile() != nil {
 		return nil
 	}
-	var out []holder.RequestedDoc
+	var out []request.Doc
 	for i, d := range p.Docs {
 		s := p.compiled.schemas[i]
 		docTypes := []string{d.DocType}
@@ -249,14 +249,14 @@ func (p *Profile) Request() []holder.RequestedDoc {
 			slices.Sort(docTypes[1:])
 		}
 		for _, dt := range docTypes {
-			rd := holder.RequestedDoc{DocType: dt}
+			rd := request.Doc{DocType: dt}
 			index := map[string]int{}
 			add := func(ns, id string, retain bool) {
 				k, ok := index[ns]
 				if !ok {
 					k = len(rd.NameSpaces)
 					index[ns] = k
-					rd.NameSpaces = append(rd.NameSpaces, holder.RequestedNameSpace{Name: ns, IntentToRetain: map[string]bool{}})
+					rd.NameSpaces = append(rd.NameSpaces, request.NameSpace{Name: ns, IntentToRetain: map[string]bool{}})
 				}
 				r := &rd.NameSpaces[k]
 				if slices.Contains(r.Elements, id) {

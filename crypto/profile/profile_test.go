@@ -10,6 +10,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -52,7 +53,7 @@ func (f *fixture) present(t *testing.T, p *Profile, req issuer.IssueRequest) Inp
 		t.Fatal(err)
 	}
 	st := transcript()
-	dreq, err := holder.BuildRequest(p.Request(), nil, st)
+	dreq, err := request.Build(p.Request(), nil, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +301,7 @@ func TestRequest(t *testing.T) {
 	if !slices.Contains(ns.Elements, "family_name_unicode") || !ns.IntentToRetain["family_name_unicode"] {
 		t.Fatalf("old spelling not requested: %v", ns.Elements)
 	}
-	if _, err := holder.BuildRequest(req, nil, transcript()); err != nil {
+	if _, err := request.Build(req, nil, transcript()); err != nil {
 		t.Fatal(err)
 	}
 	if got := MDL().Request(); len(got) != 1 || len(got[0].NameSpaces) != 1 || len(got[0].NameSpaces[0].IntentToRetain) != 0 {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -25,7 +26,7 @@ func TestReaderAuthWithCertificateForAnotherPurpose(t *testing.T) {
 	items := messages.NewEncodedCBOR([]byte{0xa0})
 	now := time.Now()
 
-	wrong, err := issuer.SignReaderAuth(ds.Key, [][]byte{ds.Certificate.Raw}, *st, items, nil)
+	wrong, err := request.SignReaderAuth(ds.Key, [][]byte{ds.Certificate.Raw}, *st, items, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

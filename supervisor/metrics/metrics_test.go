@@ -17,9 +17,9 @@ import (
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/supervisor"
@@ -241,7 +241,7 @@ func TestRealEngineCountsMatchVerdicts(t *testing.T) {
 		lanes[name] = l
 		err := eng.AddLane(&actors.LaneConfig{Name: name, Listener: l, Sessions: actors.SessionSettings{
 			Reader: &readersession.Config{
-				Request: []holder.RequestedDoc{{DocType: issuer.DocTypeMDL, NameSpaces: []holder.RequestedNameSpace{{
+				Request: []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
 					Name: issuer.NamespaceMDL, Elements: []string{"family_name", "age_over_18"}}}}},
 				Trust: trust, Cache: verify.NewChainCache(8)},
 			EngagementTimeout: 300 * time.Millisecond, InactivityTimeout: 300 * time.Millisecond}})

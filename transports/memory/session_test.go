@@ -7,8 +7,8 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
@@ -108,7 +108,7 @@ func TestSessionOverMemoryBearer(t *testing.T) {
 		t.Fatal(err)
 	}
 	rcfg := &readersession.Config{
-		Request: []holder.RequestedDoc{{DocType: issuer.DocTypeMDL, NameSpaces: []holder.RequestedNameSpace{{
+		Request: []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
 			Name: issuer.NamespaceMDL, Elements: []string{"family_name", "portrait", "age_over_18"}}}}},
 		Trust: verify.NewTrustStore(iaca.Certificate),
 	}

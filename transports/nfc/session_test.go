@@ -12,8 +12,8 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
@@ -55,7 +55,7 @@ func newFixture(t testing.TB, portrait int) *fixture {
 		t.Fatal(err)
 	}
 	return &fixture{cred: cred, reader: &readersession.Config{
-		Request: []holder.RequestedDoc{{DocType: issuer.DocTypeMDL, NameSpaces: []holder.RequestedNameSpace{{
+		Request: []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
 			Name: issuer.NamespaceMDL, Elements: []string{"family_name", "given_name", "portrait", "age_over_18"},
 		}}}},
 		Trust: verify.NewTrustStore(iaca.Certificate),

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/mdocgate/mdocgate/crypto/holder"
+	"github.com/mdocgate/mdocgate/crypto/request"
 )
 
 // FormatMdoc is the DCQL credential format of ISO mdocs.
@@ -197,8 +197,8 @@ func (q *DCQL) query(id string) (*CredentialQuery, bool) {
 // answers: every claim, name spaces in first-seen order, intent_to_retain kept. With no
 // claims the request names the docType only (the wallet then discloses nothing
 // element-wise; crypto/holder answers such a request with an empty IssuerSigned).
-func (c *CredentialQuery) RequestedDoc() holder.RequestedDoc {
-	doc := holder.RequestedDoc{DocType: c.Meta.DoctypeValue}
+func (c *CredentialQuery) RequestedDoc() request.Doc {
+	doc := request.Doc{DocType: c.Meta.DoctypeValue}
 	idx := map[string]int{}
 	for _, cl := range c.Claims {
 		ns, el := cl.Path[0], cl.Path[1]
@@ -206,7 +206,7 @@ func (c *CredentialQuery) RequestedDoc() holder.RequestedDoc {
 		if !ok {
 			i = len(doc.NameSpaces)
 			idx[ns] = i
-			doc.NameSpaces = append(doc.NameSpaces, holder.RequestedNameSpace{Name: ns, IntentToRetain: map[string]bool{}})
+			doc.NameSpaces = append(doc.NameSpaces, request.NameSpace{Name: ns, IntentToRetain: map[string]bool{}})
 		}
 		doc.NameSpaces[i].Elements = append(doc.NameSpaces[i].Elements, el)
 		if cl.IntentToRetain {

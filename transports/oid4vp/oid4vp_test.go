@@ -22,6 +22,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -272,7 +273,7 @@ func dcapiResponse(t *testing.T, cred *issuer.Credential, r DCAPIRequest) []byte
 	t.Helper()
 	tr := r.Transcript()
 	p := &holder.Presenter{Credentials: []*issuer.Credential{cred}}
-	dreq, err := holder.BuildRequest([]holder.RequestedDoc{r.Query.Credentials[0].RequestedDoc()}, nil, tr)
+	dreq, err := request.Build([]request.Doc{r.Query.Credentials[0].RequestedDoc()}, nil, tr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -311,7 +312,7 @@ func (w *Wallet) VPToken(r *Request) (map[string][]string, error) {
 	t := r.Transcript()
 	out := map[string][]string{}
 	for _, cq := range r.Query.Credentials {
-		dreq, err := holder.BuildRequest([]holder.RequestedDoc{cq.RequestedDoc()}, nil, t)
+		dreq, err := request.Build([]request.Doc{cq.RequestedDoc()}, nil, t)
 		if err != nil {
 			return nil, err
 		}

@@ -15,9 +15,9 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
@@ -75,7 +75,7 @@ func getWorld(t testing.TB) *world {
 		}
 		cred.DevicePrivateKey = dk
 		worldVal = &world{cred: cred, reader: &readersession.Config{
-			Request: []holder.RequestedDoc{{DocType: issuer.DocTypeMDL, NameSpaces: []holder.RequestedNameSpace{{
+			Request: []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
 				Name: issuer.NamespaceMDL, Elements: []string{"family_name", "age_over_18"}}}}},
 			Trust: verify.NewTrustStore(iaca.Certificate)}}
 	})
