@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -20,7 +21,7 @@ func FuzzParsePrivateKey(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"kty":"EC","crv":"P-256","x":"","y":"","d":""}`))
-	f.Add(vector(f, "oid4vp_verifier_jwk.json"))
+	f.Add(testvectors.File(f, "iso18013-5", "oid4vp_verifier_jwk.json"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		k, err := ParsePrivateKey(data)
 		if err != nil {
@@ -43,7 +44,7 @@ func FuzzParsePrivateKey(f *testing.F) {
 
 func FuzzPublicKeyFromCOSE(f *testing.F) {
 	for _, name := range []string{"edevice_key_cose.hex", "ereader_key_cose.hex", "sdevice_key_cose.hex"} {
-		f.Add(vector(f, name))
+		f.Add(testvectors.AnnexD(f, name))
 	}
 	for _, id := range allCurves {
 		b, err := messages.Marshal(mustGenerate(f, id).COSEKey())

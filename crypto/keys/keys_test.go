@@ -14,13 +14,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cloudflare/circl/dh/x448"
 	"github.com/cloudflare/circl/sign/ed448"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/veraison/go-cose"
 )
@@ -45,20 +44,6 @@ func curvesWhere(f func(messages.CurveInfo) bool) []int64 {
 		}
 	}
 	return out
-}
-
-func vector(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "iso18013-5", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.HasSuffix(name, ".hex") {
-		if b, err = hex.DecodeString(string(b)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	return b
 }
 
 func mustGenerate(t testing.TB, curve int64) *PrivateKey {
@@ -293,7 +278,7 @@ func TestPrivateKeyFromCOSENegative(t *testing.T) {
 func TestAnnexD(t *testing.T) {
 	load := func(prefix string) *PrivateKey {
 		c := &messages.COSEKey{Kty: messages.KtyEC2, Crv: messages.CurveP256,
-			X: vector(t, prefix+"_x.hex"), Y: vector(t, prefix+"_y.hex"), D: vector(t, prefix+"_d.hex")}
+			X: testvectors.AnnexD(t, prefix+"_x.hex"), Y: testvectors.AnnexD(t, prefix+"_y.hex"), D: testvectors.AnnexD(t, prefix+"_d.hex")}
 		k, err := PrivateKeyFromCOSE(c)
 		if err != nil {
 			t.Fatalf("%s: %v", prefix, err)
@@ -313,12 +298,12 @@ func TestAnnexD(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := vector(t, tc.file); !bytes.Equal(got, want) {
+		if want := testvectors.AnnexD(t, tc.file); !bytes.Equal(got, want) {
 			t.Errorf("%s COSE_Key = %x, want %x", name, got, want)
 		}
 	}
 	decode := func(file string) *messages.COSEKey {
-		c, err := messages.DecodeCOSEKey(vector(t, file))
+		c, err := messages.DecodeCOSEKey(testvectors.AnnexD(t, file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,13 +326,13 @@ func TestAnnexD(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := vector(t, tt.want); !bytes.Equal(z, want) {
+			if want := testvectors.AnnexD(t, tt.want); !bytes.Equal(z, want) {
 				t.Fatalf("Zab = %x, want %x", z, want)
 			}
 		})
 	}
 	// ECDH with the tag-24 form as carried in DeviceEngagement
-	e, err := messages.ParseEncodedCBOR(vector(t, "edevice_key_bytes.hex"))
+	e, err := messages.ParseEncodedCBOR(testvectors.AnnexD(t, "edevice_key_bytes.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +477,7 @@ func TestVerifyAnnexDSignatures(t *testing.T) {
 		{"reader_cert.hex", "reader_auth.hex", "reader_auth_sig_structure.hex"},
 		{"ds_cert.hex", "issuer_auth.hex", "issuer_auth_sig_structure.hex"},
 	} {
-		cert, err := x509.ParseCertificate(vector(t, tc.cert))
+		cert, err := x509.ParseCertificate(testvectors.AnnexD(t, tc.cert))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,11 +486,11 @@ func TestVerifyAnnexDSignatures(t *testing.T) {
 			t.Fatal(err)
 		}
 		var s1 []any
-		if err := messages.Unmarshal(vector(t, tc.sign1), &s1); err != nil {
+		if err := messages.Unmarshal(testvectors.AnnexD(t, tc.sign1), &s1); err != nil {
 			t.Fatal(err)
 		}
 		sig := s1[3].([]byte)
-		tbs := vector(t, tc.sigStructure)
+		tbs := testvectors.AnnexD(t, tc.sigStructure)
 		if err := Verify(ck, AlgES256, tbs, sig); err != nil {
 			t.Errorf("%s: %v", tc.sign1, err)
 		}
@@ -642,12 +627,12 @@ func mustMarshal(t *testing.T, v any) []byte {
 }
 
 func TestJWK(t *testing.T) {
-	data := vector(t, "oid4vp_verifier_jwk.json")
+	data := testvectors.File(t, "iso18013-5", "oid4vp_verifier_jwk.json")
 	got, err := JWKThumbprint(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := vector(t, "oid4vp_jwk_thumbprint.hex"); !bytes.Equal(got, want) {
+	if want := testvectors.AnnexD(t, "oid4vp_jwk_thumbprint.hex"); !bytes.Equal(got, want) {
 		t.Fatalf("thumbprint %x, want %x", got, want)
 	}
 	c, err := ParsePublicKeyJWK(data)

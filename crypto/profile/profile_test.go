@@ -12,27 +12,20 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
 type fixture struct {
-	iaca *issuer.Authority
-	ds   *issuer.Signer
-	now  time.Time
+	pki *testpki.PKI
+	now time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	now := time.Now()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{NotBefore: now.AddDate(-2, 0, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{NotBefore: now.AddDate(-1, 0, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{iaca: iaca, ds: ds, now: now}
+	// valid for long enough before now to sign MSOs in the past
+	return &fixture{pki: testpki.New(t, testpki.Options{NotBefore: now.AddDate(-2, 0, 0)}), now: now}
 }
 
 func transcript() messages.SessionTranscript {
@@ -48,10 +41,7 @@ func (f *fixture) present(t *testing.T, p *Profile, req issuer.IssueRequest) Inp
 		// would be valid only from a second after the time it is verified at
 		req.Signed = f.now
 	}
-	cred, err := f.ds.Issue(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := f.pki.Issue(t, req)
 	st := transcript()
 	dreq, err := request.Build(p.Request(), nil, st)
 	if err != nil {
@@ -62,7 +52,7 @@ func (f *fixture) present(t *testing.T, p *Profile, req issuer.IssueRequest) Inp
 		t.Fatal(err)
 	}
 	res := verify.VerifyDecodedResponse(resp, verify.Options{
-		Trust: verify.NewTrustStore(f.iaca.Certificate), Transcript: &st, Now: f.now})
+		Trust: verify.NewTrustStore(f.pki.IACA.Certificate), Transcript: &st, Now: f.now})
 	return Input{Result: res, Response: resp, Now: f.now}
 }
 
@@ -368,7 +358,7 @@ func TestVerificationFailureNamesCheck(t *testing.T) {
 	other := newFixture(t)
 	p := MDL()
 	in := other.present(t, p, issuer.IssueRequest{DocType: DocTypeMDL, NameSpaces: issuer.SampleMDL(nil)})
-	in.Result = verify.VerifyDecodedResponse(in.Response, verify.Options{Trust: verify.NewTrustStore(f.iaca.Certificate),
+	in.Result = verify.VerifyDecodedResponse(in.Response, verify.Options{Trust: verify.NewTrustStore(f.pki.IACA.Certificate),
 		Transcript: ptr(transcript()), Now: f.now})
 	expect(t, p.Evaluate(in), Reject, verify.CheckIssuerAuthChain)
 	// wrong document type

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"testing"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 var benchSizes = []int{1 << 10, 64 << 10}
@@ -70,8 +72,8 @@ func BenchmarkRawAESGCM(b *testing.B) {
 // BenchmarkHKDF compares one raw HKDF-SHA-256 expansion with DeriveSessionKeys (two
 // expansions plus the transcript hash and tag-24 check).
 func BenchmarkHKDF(b *testing.B) {
-	zab := vector(b, "session_ecdh_zab.hex")
-	st := vector(b, "session_transcript_bytes.hex")
+	zab := testvectors.AnnexD(b, "session_ecdh_zab.hex")
+	st := testvectors.AnnexD(b, "session_transcript_bytes.hex")
 	salt := SessionTranscriptSalt(st)
 	b.Run("raw", func(b *testing.B) {
 		for b.Loop() {

@@ -7,25 +7,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
-
-func vector(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "iso18013-5", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, err = hex.DecodeString(string(b)); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return b
-}
 
 // sessionMessage covers SessionEstablishment and SessionData for these tests.
 type sessionMessage struct {
@@ -37,7 +24,7 @@ type sessionMessage struct {
 func decodeSession(t testing.TB, name string) sessionMessage {
 	t.Helper()
 	var m sessionMessage
-	if err := messages.Unmarshal(vector(t, name), &m); err != nil {
+	if err := messages.Unmarshal(testvectors.AnnexD(t, name), &m); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return m
@@ -45,7 +32,7 @@ func decodeSession(t testing.TB, name string) sessionMessage {
 
 func annexDKeys(t testing.TB) (skr, skd []byte) {
 	t.Helper()
-	skr, skd, err := DeriveSessionKeys(vector(t, "session_ecdh_zab.hex"), vector(t, "session_transcript_bytes.hex"))
+	skr, skd, err := DeriveSessionKeys(testvectors.AnnexD(t, "session_ecdh_zab.hex"), testvectors.AnnexD(t, "session_transcript_bytes.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,27 +41,27 @@ func annexDKeys(t testing.TB) (skr, skd []byte) {
 
 func TestSessionKeysAnnexD(t *testing.T) {
 	skr, skd := annexDKeys(t)
-	if want := vector(t, "sk_reader.hex"); !bytes.Equal(skr, want) {
+	if want := testvectors.AnnexD(t, "sk_reader.hex"); !bytes.Equal(skr, want) {
 		t.Errorf("SKReader = %x, want %x", skr, want)
 	}
-	if want := vector(t, "sk_device.hex"); !bytes.Equal(skd, want) {
+	if want := testvectors.AnnexD(t, "sk_device.hex"); !bytes.Equal(skd, want) {
 		t.Errorf("SKDevice = %x, want %x", skd, want)
 	}
-	salt := SessionTranscriptSalt(vector(t, "session_transcript_bytes.hex"))
+	salt := SessionTranscriptSalt(testvectors.AnnexD(t, "session_transcript_bytes.hex"))
 	if got := hex.EncodeToString(salt); got != "f823ac566e22b2106c9b7c02fadc7482e559a1de8a809b56c828779e6d67570e" {
 		t.Errorf("salt = %s", got)
 	}
-	emac, err := DeriveEMacKey(vector(t, "emac_zab.hex"), vector(t, "session_transcript_bytes.hex"))
+	emac, err := DeriveEMacKey(testvectors.AnnexD(t, "emac_zab.hex"), testvectors.AnnexD(t, "session_transcript_bytes.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := vector(t, "emac_key.hex"); !bytes.Equal(emac, want) {
+	if want := testvectors.AnnexD(t, "emac_key.hex"); !bytes.Equal(emac, want) {
 		t.Errorf("EMacKey = %x, want %x", emac, want)
 	}
 }
 
 func TestSessionKeysUntaggedTranscript(t *testing.T) {
-	zab, untagged := vector(t, "session_ecdh_zab.hex"), vector(t, "session_transcript.hex")
+	zab, untagged := testvectors.AnnexD(t, "session_ecdh_zab.hex"), testvectors.AnnexD(t, "session_transcript.hex")
 	// the API refuses the untagged array outright ...
 	if _, _, err := DeriveSessionKeys(zab, untagged); err == nil {
 		t.Fatal("DeriveSessionKeys accepted an untagged SessionTranscript")
@@ -88,10 +75,10 @@ func TestSessionKeysUntaggedTranscript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Equal(k, vector(t, "sk_reader.hex")) {
+	if bytes.Equal(k, testvectors.AnnexD(t, "sk_reader.hex")) {
 		t.Fatal("untagged salt gave SKReader")
 	}
-	if _, _, err := DeriveSessionKeys(nil, vector(t, "session_transcript_bytes.hex")); err == nil {
+	if _, _, err := DeriveSessionKeys(nil, testvectors.AnnexD(t, "session_transcript_bytes.hex")); err == nil {
 		t.Fatal("empty Zab accepted")
 	}
 }
@@ -99,11 +86,11 @@ func TestSessionKeysUntaggedTranscript(t *testing.T) {
 func TestEncryptionAnnexD(t *testing.T) {
 	skr, skd := annexDKeys(t)
 	est := decodeSession(t, "session_establishment.hex")
-	if !bytes.Equal(est.EReaderKey.Raw(), vector(t, "ereader_key_bytes.hex")) {
+	if !bytes.Equal(est.EReaderKey.Raw(), testvectors.AnnexD(t, "ereader_key_bytes.hex")) {
 		t.Fatal("eReaderKey differs from EReaderKeyBytes")
 	}
 	resp := decodeSession(t, "session_data_response.hex")
-	request, response := vector(t, "device_request.hex"), vector(t, "device_response.hex")
+	request, response := testvectors.AnnexD(t, "device_request.hex"), testvectors.AnnexD(t, "device_response.hex")
 
 	reader, err := NewCipher(RoleReader, skr, skd)
 	if err != nil {
@@ -154,7 +141,7 @@ func TestEncryptionAnnexD(t *testing.T) {
 // gives the Annex D SessionData byte for byte, and consumes the counter as Encrypt does.
 func TestEncryptToAnnexD(t *testing.T) {
 	skr, skd := annexDKeys(t)
-	response := vector(t, "device_response.hex")
+	response := testvectors.AnnexD(t, "device_response.hex")
 	device, err := NewCipher(RoleDevice, skr, skd)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +151,7 @@ func TestEncryptToAnnexD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(msg, vector(t, "session_data_response.hex")) {
+	if !bytes.Equal(msg, testvectors.AnnexD(t, "session_data_response.hex")) {
 		t.Fatal("SessionData built with EncryptTo differs from session_data_response")
 	}
 	again, err := device.EncryptTo(nil, response)
@@ -176,14 +163,14 @@ func TestEncryptToAnnexD(t *testing.T) {
 func TestEstablishAnnexD(t *testing.T) {
 	load := func(prefix string) *keys.PrivateKey {
 		k, err := keys.PrivateKeyFromCOSE(&messages.COSEKey{Kty: messages.KtyEC2, Crv: messages.CurveP256,
-			X: vector(t, prefix+"_x.hex"), Y: vector(t, prefix+"_y.hex"), D: vector(t, prefix+"_d.hex")})
+			X: testvectors.AnnexD(t, prefix+"_x.hex"), Y: testvectors.AnnexD(t, prefix+"_y.hex"), D: testvectors.AnnexD(t, prefix+"_d.hex")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return k
 	}
 	eDevice, eReader := load("edevice_key"), load("ereader_key")
-	st := vector(t, "session_transcript_bytes.hex")
+	st := testvectors.AnnexD(t, "session_transcript_bytes.hex")
 	device, err := Establish(RoleDevice, eDevice, eReader.COSEKey(), st)
 	if err != nil {
 		t.Fatal(err)
@@ -193,14 +180,14 @@ func TestEstablishAnnexD(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := device.Decrypt(decodeSession(t, "session_establishment.hex").Data)
-	if err != nil || !bytes.Equal(got, vector(t, "device_request.hex")) {
+	if err != nil || !bytes.Equal(got, testvectors.AnnexD(t, "device_request.hex")) {
 		t.Fatalf("Establish(mdoc) cannot read the Annex D request: %v", err)
 	}
 	got, err = reader.Decrypt(decodeSession(t, "session_data_response.hex").Data)
-	if err != nil || !bytes.Equal(got, vector(t, "device_response.hex")) {
+	if err != nil || !bytes.Equal(got, testvectors.AnnexD(t, "device_response.hex")) {
 		t.Fatalf("Establish(reader) cannot read the Annex D response: %v", err)
 	}
-	if _, err := Establish(RoleReader, eReader, eDevice.COSEKey(), vector(t, "session_transcript.hex")); err == nil {
+	if _, err := Establish(RoleReader, eReader, eDevice.COSEKey(), testvectors.AnnexD(t, "session_transcript.hex")); err == nil {
 		t.Fatal("Establish accepted an untagged transcript")
 	}
 }
@@ -334,7 +321,7 @@ func TestCipherLifecycle(t *testing.T) {
 }
 
 func TestEstablishEveryAgreementCurve(t *testing.T) {
-	st := vector(t, "session_transcript_bytes.hex")
+	st := testvectors.AnnexD(t, "session_transcript_bytes.hex")
 	for _, id := range []int64{messages.CurveP256, messages.CurveP384, messages.CurveP521, messages.CurveX25519,
 		messages.CurveX448, messages.CurveBrainpoolP256r1, messages.CurveBrainpoolP320r1,
 		messages.CurveBrainpoolP384r1, messages.CurveBrainpoolP512r1} {
@@ -359,7 +346,7 @@ func TestEstablishEveryAgreementCurve(t *testing.T) {
 }
 
 func TestEngagementValues(t *testing.T) {
-	ek := vector(t, "edevice_key_bytes.hex")
+	ek := testvectors.AnnexD(t, "edevice_key_bytes.hex")
 	id := BLEIdent(ek)
 	if len(id) != 16 {
 		t.Fatalf("BLEIdent length %d", len(id))

@@ -3,58 +3,23 @@ package verify
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/hex"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/internal/testpki"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
-
-func vector(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "iso18013-5", name+".hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func cert(t testing.TB, name string) *x509.Certificate {
-	t.Helper()
-	c, err := x509.ParseCertificate(vector(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-var annexDNow = time.Date(2021, 1, 5, 14, 1, 0, 0, time.UTC)
 
 // annexDOptions are the inputs under which the Annex D response is valid.
 func annexDOptions(t testing.TB) Options {
 	t.Helper()
-	st, err := messages.DecodeSessionTranscript(vector(t, "session_transcript"))
+	st, err := messages.DecodeSessionTranscript(testvectors.AnnexD(t, "session_transcript"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rk, err := messages.DecodeCOSEKey(vector(t, "ereader_key_cose"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rk.D = vector(t, "ereader_key_d")
-	readerKey, err := keys.PrivateKeyFromCOSE(rk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Options{Trust: NewTrustStore(cert(t, "iaca_cert")), Transcript: st, ReaderKey: readerKey, Now: annexDNow}
+	return Options{Trust: NewTrustStore(testvectors.AnnexDCertificate(t, "iaca_cert")), Transcript: st, ReaderKey: testpki.AnnexDKey(t, "ereader_key"), Now: testvectors.AnnexDNow}
 }
 
 func failedNames(d DocumentResult) []string {
@@ -68,7 +33,7 @@ func failedNames(d DocumentResult) []string {
 }
 
 func TestAnnexDResponseVerifies(t *testing.T) {
-	res := VerifyDeviceResponse(vector(t, "device_response"), annexDOptions(t))
+	res := VerifyDeviceResponse(testvectors.AnnexD(t, "device_response"), annexDOptions(t))
 	if !res.Valid || len(res.Documents) != 1 {
 		t.Fatalf("Annex D response not valid: %+v", res)
 	}
@@ -88,17 +53,17 @@ func TestAnnexDResponseVerifies(t *testing.T) {
 	}
 	portrait := doc.RawElements["org.iso.18013.5.1"]["portrait"]
 	var p []byte
-	if err := messages.Unmarshal(portrait, &p); err != nil || !bytes.Equal(p, vector(t, "portrait_jpeg")) {
+	if err := messages.Unmarshal(portrait, &p); err != nil || !bytes.Equal(p, testvectors.AnnexD(t, "portrait_jpeg")) {
 		t.Fatal("portrait differs from the vector")
 	}
 }
 
 func TestAnnexDNegatives(t *testing.T) {
 	base := annexDOptions(t)
-	resp := vector(t, "device_response")
+	resp := testvectors.AnnexD(t, "device_response")
 	otherKey, _ := keys.Generate(messages.CurveP256, nil)
-	otherIACA := cert(t, "reader_root_cert")
-	otherTranscript, _ := messages.DecodeSessionTranscript(vector(t, "oid4vp_session_transcript"))
+	otherIACA := testvectors.AnnexDCertificate(t, "reader_root_cert")
+	otherTranscript, _ := messages.DecodeSessionTranscript(testvectors.AnnexD(t, "oid4vp_session_transcript"))
 
 	// flip one byte inside the family_name value "Doe"
 	i := bytes.Index(resp, []byte("Doe"))
@@ -155,20 +120,20 @@ func TestAnnexDNegatives(t *testing.T) {
 }
 
 func TestAnnexDReaderAuth(t *testing.T) {
-	req, err := messages.DecodeDeviceRequest(vector(t, "device_request"))
+	req, err := messages.DecodeDeviceRequest(testvectors.AnnexD(t, "device_request"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := messages.DecodeSessionTranscript(vector(t, "session_transcript"))
+	st, _ := messages.DecodeSessionTranscript(testvectors.AnnexD(t, "session_transcript"))
 	dr := req.DocRequests[0]
-	store := NewTrustStore(cert(t, "reader_root_cert"))
-	res := VerifyReaderAuth(dr.ReaderAuth, *st, dr.ItemsRequest, store, annexDNow, Policy{})
+	store := NewTrustStore(testvectors.AnnexDCertificate(t, "reader_root_cert"))
+	res := VerifyReaderAuth(dr.ReaderAuth, *st, dr.ItemsRequest, store, testvectors.AnnexDNow, Policy{})
 	if !res.Valid || res.ReaderCert == nil {
 		t.Fatalf("Annex D readerAuth: %+v", res.Checks)
 	}
 	// another session's transcript must not verify
-	other, _ := messages.DecodeSessionTranscript(vector(t, "oid4vp_session_transcript"))
-	if res := VerifyReaderAuth(dr.ReaderAuth, *other, dr.ItemsRequest, store, annexDNow, Policy{}); res.Valid {
+	other, _ := messages.DecodeSessionTranscript(testvectors.AnnexD(t, "oid4vp_session_transcript"))
+	if res := VerifyReaderAuth(dr.ReaderAuth, *other, dr.ItemsRequest, store, testvectors.AnnexDNow, Policy{}); res.Valid {
 		t.Fatal("readerAuth verified against a foreign transcript")
 	}
 	// expired reader certificate
@@ -176,19 +141,19 @@ func TestAnnexDReaderAuth(t *testing.T) {
 		t.Fatal("readerAuth verified with an expired certificate")
 	}
 	// wrong trust anchor
-	if res := VerifyReaderAuth(dr.ReaderAuth, *st, dr.ItemsRequest, NewTrustStore(cert(t, "iaca_cert")), annexDNow, Policy{}); res.Valid {
+	if res := VerifyReaderAuth(dr.ReaderAuth, *st, dr.ItemsRequest, NewTrustStore(testvectors.AnnexDCertificate(t, "iaca_cert")), testvectors.AnnexDNow, Policy{}); res.Valid {
 		t.Fatal("readerAuth verified with the wrong anchor")
 	}
 }
 
 func TestChainCacheHonoursValidity(t *testing.T) {
 	cache := NewChainCache(8)
-	store := NewTrustStore(cert(t, "iaca_cert"))
-	ds := cert(t, "ds_cert")
-	if _, err := VerifyChain([]*x509.Certificate{ds}, store, annexDNow, cache); err != nil {
+	store := NewTrustStore(testvectors.AnnexDCertificate(t, "iaca_cert"))
+	ds := testvectors.AnnexDCertificate(t, "ds_cert")
+	if _, err := VerifyChain([]*x509.Certificate{ds}, store, testvectors.AnnexDNow, cache); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyChain([]*x509.Certificate{ds}, store, annexDNow.Add(time.Hour), cache); err != nil {
+	if _, err := VerifyChain([]*x509.Certificate{ds}, store, testvectors.AnnexDNow.Add(time.Hour), cache); err != nil {
 		t.Fatal(err)
 	}
 	if cache.Hits() != 1 {
@@ -200,7 +165,7 @@ func TestChainCacheHonoursValidity(t *testing.T) {
 }
 
 func TestHostileResponseNeverPanics(t *testing.T) {
-	resp := vector(t, "device_response")
+	resp := testvectors.AnnexD(t, "device_response")
 	opts := annexDOptions(t)
 	for n := 0; n < len(resp); n += 97 {
 		res := VerifyDeviceResponse(resp[:n], opts)

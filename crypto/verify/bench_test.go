@@ -13,40 +13,30 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/internal/testpki"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
 // signedSample issues a P-256 mDL and presents it with deviceSignature.
 func signedSample(b *testing.B) ([]byte, Options) {
 	b.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	dk, _ := keys.Generate(messages.CurveP256, nil)
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
-	st, _ := messages.DecodeSessionTranscript(vector(b, "session_transcript"))
+	pki := testpki.New(b, testpki.Options{})
+	cred := pki.IssueOn(b, messages.CurveP256, issuer.IssueRequest{})
+	st, _ := messages.DecodeSessionTranscript(testvectors.AnnexD(b, "session_transcript"))
 	p := holder.Presenter{Credentials: []*issuer.Credential{cred}}
 	resp, err := p.BuildResponse(nil, *st, holder.PresentOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	data, _ := messages.Marshal(resp)
-	return data, Options{Trust: NewTrustStore(iaca.Certificate), Transcript: st, Now: time.Now()}
+	return data, Options{Trust: NewTrustStore(pki.IACA.Certificate), Transcript: st, Now: time.Now()}
 }
 
 // BenchmarkVerify measures whole-response verification. The Annex D response uses
 // deviceMac (ECDH + HKDF + HMAC); the issued one uses deviceSignature (ECDSA P-256).
 func BenchmarkVerify(b *testing.B) {
-	macData, macOpts := vector(b, "device_response"), annexDOptions(b)
+	macData, macOpts := testvectors.AnnexD(b, "device_response"), annexDOptions(b)
 	sigData, sigOpts := signedSample(b)
 	for _, bc := range []struct {
 		name  string
@@ -111,12 +101,12 @@ func BenchmarkPrimitives(b *testing.B) {
 			h.Sum(nil)
 		}
 	})
-	ds := cert(b, "ds_cert")
-	iaca := cert(b, "iaca_cert")
+	ds := testvectors.AnnexDCertificate(b, "ds_cert")
+	iaca := testvectors.AnnexDCertificate(b, "iaca_cert")
 	b.Run("x509-chain-verify", func(b *testing.B) {
 		store := NewTrustStore(iaca)
 		for b.Loop() {
-			if _, err := VerifyChain([]*x509.Certificate{ds}, store, annexDNow, nil); err != nil {
+			if _, err := VerifyChain([]*x509.Certificate{ds}, store, testvectors.AnnexDNow, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -4,25 +4,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/request"
+	"github.com/mdocgate/mdocgate/internal/testpki"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
 // A readerAuth signed with a Document Signer certificate (right chain, wrong purpose) is
 // refused; the same request signed with a reader certificate passes.
 func TestReaderAuthWithCertificateForAnotherPurpose(t *testing.T) {
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rroot, _ := issuer.NewReaderAuthority(issuer.IACAOptions{})
-	rcert, _ := rroot.NewReaderCert(issuer.ReaderOptions{})
-	st, _ := messages.DecodeSessionTranscript(vector(t, "session_transcript"))
+	p := testpki.New(t, testpki.Options{})
+	iaca, ds, rroot, rcert := p.IACA, p.DS, p.ReaderRoot, p.Reader
+	st, _ := messages.DecodeSessionTranscript(testvectors.AnnexD(t, "session_transcript"))
 	items := messages.NewEncodedCBOR([]byte{0xa0})
 	now := time.Now()
 

@@ -9,6 +9,8 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/internal/testpki"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -23,25 +25,12 @@ type tamperFixture struct {
 
 func newTamperFixture(t *testing.T) *tamperFixture {
 	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, _ := issuer.NewIACA(issuer.IACAOptions{})
-	otherDS, _ := other.NewDocumentSigner(issuer.DSOptions{})
-	dk, _ := keys.Generate(messages.CurveP256, nil)
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey(),
+	pki := testpki.New(t, testpki.Options{})
+	otherDS := testpki.New(t, testpki.Options{}).DS
+	cred := pki.IssueOn(t, messages.CurveP256, issuer.IssueRequest{
 		KeyAuthorizations: &messages.KeyAuthorizations{NameSpaces: []string{"org.iso.18013.5.1.devicesigned"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
 	readerKey, _ := keys.Generate(messages.CurveP256, nil)
-	st, _ := messages.DecodeSessionTranscript(vector(t, "session_transcript"))
+	st, _ := messages.DecodeSessionTranscript(testvectors.AnnexD(t, "session_transcript"))
 	p := holder.Presenter{Credentials: []*issuer.Credential{cred}}
 	build := func(mac bool) []byte {
 		opts := holder.PresentOptions{}
@@ -56,7 +45,7 @@ func newTamperFixture(t *testing.T) *tamperFixture {
 		return b
 	}
 	f := &tamperFixture{sig: build(false), mac: build(true), otherDS: otherDS,
-		opts: Options{Trust: NewTrustStore(iaca.Certificate), Transcript: st, Now: time.Now()}}
+		opts: Options{Trust: NewTrustStore(pki.IACA.Certificate), Transcript: st, Now: time.Now()}}
 	f.macOpts = f.opts
 	f.macOpts.ReaderKey = readerKey
 	return f

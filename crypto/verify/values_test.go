@@ -2,13 +2,10 @@ package verify
 
 import (
 	"bytes"
-	"encoding/hex"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -53,18 +50,10 @@ func TestPlainJSONValue(t *testing.T) {
 	if taken < 15 {
 		t.Fatalf("the shortcut took only %d of the seeds", taken)
 	}
-	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "wallets", "*", "device_response.hex"))
-	files = append(files, filepath.Join("..", "..", "testdata", "iso18013-5", "device_response.hex"))
+	responses := testvectors.WalletResponses(t)
+	responses["annex-d"] = testvectors.AnnexD(t, "device_response")
 	values := 0
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, data := range responses {
 		resp, err := messages.DecodeDeviceResponse(data)
 		if err != nil {
 			continue

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,10 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
-
-const walletsDir = "../../testdata/wallets"
 
 type walletSample struct {
 	dir        string
@@ -25,31 +23,24 @@ type walletSample struct {
 
 func loadWallet(t *testing.T, name string) walletSample {
 	t.Helper()
-	dir := filepath.Join(walletsDir, name)
+	dir := testvectors.Path("wallets", name)
 	s := walletSample{dir: dir, trust: NewTrustStore()}
 	var meta struct {
 		At string `json:"at"`
 	}
-	mb, err := os.ReadFile(filepath.Join(dir, "meta.json"))
-	if err != nil {
+	if err := json.Unmarshal(testvectors.File(t, "wallets", name, "meta.json"), &meta); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(mb, &meta); err != nil {
-		t.Fatal(err)
-	}
+	var err error
 	if s.at, err = time.Parse(time.RFC3339, meta.At); err != nil {
 		t.Fatal(err)
 	}
+	// a sample may come without a transcript
 	readHex := func(f string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return nil
 		}
-		out, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return testvectors.Hex(t, "wallets", name, f)
 	}
 	s.response = readHex("device_response.hex")
 	if tb := readHex("session_transcript.hex"); tb != nil {
@@ -61,8 +52,7 @@ func loadWallet(t *testing.T, name string) walletSample {
 	for _, e := range entries {
 		n := e.Name()
 		if (strings.HasPrefix(n, "iaca_") || strings.HasPrefix(n, "trust_ds_")) && strings.HasSuffix(n, ".pem") {
-			b, _ := os.ReadFile(filepath.Join(dir, n))
-			certs, err := ParseCertificates(b)
+			certs, err := ParseCertificates(testvectors.File(t, "wallets", name, n))
 			if err != nil {
 				t.Fatalf("%s: %v", n, err)
 			}
@@ -150,7 +140,7 @@ func TestRealWalletsRejected(t *testing.T) {
 	})
 	t.Run("untrusted chain", func(t *testing.T) {
 		s := loadWallet(t, "eudi-verifier-mdl-untrusted-chain")
-		s.trust = NewTrustStore(cert(t, "iaca_cert"))
+		s.trust = NewTrustStore(testvectors.AnnexDCertificate(t, "iaca_cert"))
 		res := s.verify(Policy{})
 		if res.Valid {
 			t.Fatal("accepted")
@@ -191,15 +181,12 @@ func TestRealWalletsRejected(t *testing.T) {
 }
 
 func TestBareIssuerSigned(t *testing.T) {
-	dir := filepath.Join(walletsDir, "mdoc-ts-bdr-issuer-signed")
-	b, _ := os.ReadFile(filepath.Join(dir, "issuer_signed.hex"))
-	raw, _ := hex.DecodeString(strings.TrimSpace(string(b)))
-	is, err := messages.DecodeIssuerSigned(raw)
+	const sample = "mdoc-ts-bdr-issuer-signed"
+	is, err := messages.DecodeIssuerSigned(testvectors.Hex(t, "wallets", sample, "issuer_signed.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, _ := os.ReadFile(filepath.Join(dir, "trust_ds_bdr.pem"))
-	certs, err := ParseCertificates(pem)
+	certs, err := ParseCertificates(testvectors.File(t, "wallets", sample, "trust_ds_bdr.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,8 @@
 // Document Signer that issues credentials with device keys, and a reader root with a
 // reader-authentication certificate. It wraps the test issuing authority
 // (crypto/issuer) with the defaults the tests use and fails the test on any error.
-// Tests only.
+// Tests only. It imports no package that verifies (crypto/verify, crypto/session), so
+// their own tests can use it too.
 package testpki
 
 import (
@@ -12,7 +13,6 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/request"
-	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -70,13 +70,6 @@ func New(t testing.TB, opts Options) *PKI {
 	}
 	return &PKI{IACA: iaca, DS: ds, ReaderRoot: rr, Reader: rc}
 }
-
-// Trust is a trust store holding the IACA, as a reader that trusts this issuer has it.
-func (p *PKI) Trust() *verify.TrustStore { return verify.NewTrustStore(p.IACA.Certificate) }
-
-// ReaderTrust is a trust store holding the reader root, as a holder that checks reader
-// authentication has it.
-func (p *PKI) ReaderTrust() *verify.TrustStore { return verify.NewTrustStore(p.ReaderRoot.Certificate) }
 
 // Issue signs req with the DS. DocType defaults to the mDL; NameSpaces to the sample
 // data of the mDL or the Photo ID (issuer.SampleMDL, issuer.SamplePhotoID) by DocType;
