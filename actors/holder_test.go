@@ -11,7 +11,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/memory"
@@ -21,20 +21,7 @@ import (
 // system for holders, stopped when the test ends.
 func holderFixture(t *testing.T) (*issuer.Credential, *Env, *actor.ActorSystem) {
 	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dk, _ := keys.Generate(messages.CurveP256, nil)
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
+	cred := testpki.New(t, testpki.Options{}).IssueOn(t, messages.CurveP256, issuer.IssueRequest{})
 	env, system := testEnv(t)
 	return cred, env, system
 }

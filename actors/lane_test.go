@@ -13,7 +13,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/request"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/memory"
 )
@@ -92,8 +92,7 @@ func TestSessionInFlightBeforeItsFirstMessage(t *testing.T) {
 	defer holderSide.Close()
 	conn := &inFlightAtWrite{Conn: readerSide, counters: env.Counters, written: make(chan struct{})}
 	l := &arrivals{ch: make(chan *transports.Arrival, 1), closed: make(chan struct{})}
-	reader := &readersession.Config{Request: []request.Doc{{DocType: issuer.DocTypeMDL,
-		NameSpaces: []request.NameSpace{{Name: issuer.NamespaceMDL, Elements: []string{"family_name"}}}}}}
+	reader := &readersession.Config{Request: testpki.MDLRequest("family_name")}
 	lane := system.Root.Spawn(LaneProps(env, &LaneConfig{Name: "inline", Listener: l,
 		Sessions: SessionSettings{Reader: reader, EngagementTimeout: time.Minute, InactivityTimeout: time.Minute}}))
 	defer func() { _ = system.Root.StopFuture(lane).Wait() }()

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 // scribble flips every byte a decoded value exposes for writing: []byte and raw CBOR
@@ -52,8 +54,8 @@ func scribble(v reflect.Value) {
 // TestDecodedValuesShareNothing: changing what a decoded value exposes changes neither
 // the input nor any other value, the EncodedCBOR items it came from included.
 func TestDecodedValuesShareNothing(t *testing.T) {
-	inputs := walletResponses(t)
-	inputs["annexd"] = annexD(t, "device_response")
+	inputs := testvectors.WalletResponses(t)
+	inputs["annexd"] = testvectors.AnnexD(t, "device_response")
 	for _, name := range sortedKeys(inputs) {
 		data := bytes.Clone(inputs[name])
 		r, err := DecodeDeviceResponse(data)
@@ -104,7 +106,7 @@ func TestDecodedValuesShareNothing(t *testing.T) {
 	}
 
 	// An engagement keeps the bytes it was decoded from apart from its fields.
-	for _, data := range [][]byte{annexD(t, "device_engagement_qr"), mustMarshal(builtEngagement(t))} {
+	for _, data := range [][]byte{testvectors.AnnexD(t, "device_engagement_qr"), mustMarshal(builtEngagement(t))} {
 		e, err := DecodeEngagement(data)
 		if err != nil {
 			t.Fatal(err)
@@ -116,7 +118,7 @@ func TestDecodedValuesShareNothing(t *testing.T) {
 	}
 
 	// A DeviceRequest's ItemsRequest, decoded and changed, leaves ItemsRequestBytes alone.
-	req, err := DecodeDeviceRequest(annexD(t, "device_request"))
+	req, err := DecodeDeviceRequest(testvectors.AnnexD(t, "device_request"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +139,7 @@ func TestDecodedValuesShareNothing(t *testing.T) {
 // TestDecodedBytesDoNotGrowIntoNeighbours: appending to a decoded byte slice never
 // writes over the bytes that follow it in the message.
 func TestDecodedBytesDoNotGrowIntoNeighbours(t *testing.T) {
-	is, err := DecodeIssuerSigned(annexD(t, "issuer_signed"))
+	is, err := DecodeIssuerSigned(testvectors.AnnexD(t, "issuer_signed"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,9 @@
 package messages
 
 import (
-	"path/filepath"
 	"testing"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 // The decode benchmarks: go test -run '^$' -bench 'Decode' -benchmem ./messages/
@@ -22,20 +23,20 @@ func benchDecode[T any](b *testing.B, data []byte, decode func([]byte) (T, error
 }
 
 func BenchmarkDecodeDeviceResponse(b *testing.B) {
-	b.Run("annexd", func(b *testing.B) { benchDecode(b, annexD(b, "device_response"), DecodeDeviceResponse) })
+	b.Run("annexd", func(b *testing.B) { benchDecode(b, testvectors.AnnexD(b, "device_response"), DecodeDeviceResponse) })
 	// three documents, x5chain arrays, ~15 KB
 	b.Run("eudi-3docs", func(b *testing.B) {
-		benchDecode(b, walletResponses(b)["eudi-verifier-reference-wallet-3docs"], DecodeDeviceResponse)
+		benchDecode(b, testvectors.WalletResponses(b)["eudi-verifier-reference-wallet-3docs"], DecodeDeviceResponse)
 	})
 	// one document with a portrait, ~80 KB
 	b.Run("portrait", func(b *testing.B) {
-		benchDecode(b, walletResponses(b)["jmandel-shc-android-annexc"], DecodeDeviceResponse)
+		benchDecode(b, testvectors.WalletResponses(b)["jmandel-shc-android-annexc"], DecodeDeviceResponse)
 	})
 }
 
 func BenchmarkDecodeMSO(b *testing.B) {
-	b.Run("annexd", func(b *testing.B) { benchDecode(b, annexD(b, "mobile_security_object_bytes"), DecodeMSO) })
-	dr, err := DecodeDeviceResponse(walletResponses(b)["eudi-verifier-reference-wallet-3docs"])
+	b.Run("annexd", func(b *testing.B) { benchDecode(b, testvectors.AnnexD(b, "mobile_security_object_bytes"), DecodeMSO) })
+	dr, err := DecodeDeviceResponse(testvectors.WalletResponses(b)["eudi-verifier-reference-wallet-3docs"])
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func BenchmarkDecodeMSO(b *testing.B) {
 }
 
 func BenchmarkDecodeIssuerSignedItem(b *testing.B) {
-	is, err := DecodeIssuerSigned(annexD(b, "issuer_signed"))
+	is, err := DecodeIssuerSigned(testvectors.AnnexD(b, "issuer_signed"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,15 +62,15 @@ func BenchmarkDecodeIssuerSignedItem(b *testing.B) {
 }
 
 func BenchmarkDecodeIssuerSigned(b *testing.B) {
-	benchDecode(b, readHexFile(b, filepath.Join("..", "testdata", "wallets", "mdoc-ts-bdr-issuer-signed", "issuer_signed.hex")), DecodeIssuerSigned)
+	benchDecode(b, bdrIssuerSigned(b), DecodeIssuerSigned)
 }
 
 func BenchmarkDecodeDeviceRequest(b *testing.B) {
-	b.Run("annexd", func(b *testing.B) { benchDecode(b, annexD(b, "device_request"), DecodeDeviceRequest) })
+	b.Run("annexd", func(b *testing.B) { benchDecode(b, testvectors.AnnexD(b, "device_request"), DecodeDeviceRequest) })
 }
 
 func BenchmarkDecodeEngagement(b *testing.B) {
-	b.Run("annexd-qr", func(b *testing.B) { benchDecode(b, annexD(b, "device_engagement_qr"), DecodeEngagement) })
+	b.Run("annexd-qr", func(b *testing.B) { benchDecode(b, testvectors.AnnexD(b, "device_engagement_qr"), DecodeEngagement) })
 	e, err := Marshal(builtEngagement(b))
 	if err != nil {
 		b.Fatal(err)
@@ -78,17 +79,17 @@ func BenchmarkDecodeEngagement(b *testing.B) {
 }
 
 func BenchmarkDecodeSessionData(b *testing.B) {
-	b.Run("annexd", func(b *testing.B) { benchDecode(b, annexD(b, "session_data_response"), DecodeSessionData) })
+	b.Run("annexd", func(b *testing.B) { benchDecode(b, testvectors.AnnexD(b, "session_data_response"), DecodeSessionData) })
 }
 
 func BenchmarkDecodeSessionEstablishment(b *testing.B) {
-	benchDecode(b, annexD(b, "session_establishment"), DecodeSessionEstablishment)
+	benchDecode(b, testvectors.AnnexD(b, "session_establishment"), DecodeSessionEstablishment)
 }
 
 func BenchmarkDecodeCOSEKey(b *testing.B) {
-	benchDecode(b, annexD(b, "edevice_key_cose"), DecodeCOSEKey)
+	benchDecode(b, testvectors.AnnexD(b, "edevice_key_cose"), DecodeCOSEKey)
 }
 
 func BenchmarkDecodeSessionTranscript(b *testing.B) {
-	benchDecode(b, annexD(b, "session_transcript_bytes"), DecodeSessionTranscript)
+	benchDecode(b, testvectors.AnnexD(b, "session_transcript_bytes"), DecodeSessionTranscript)
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"unsafe"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 // within reports whether b lies inside data's memory.
@@ -57,7 +59,7 @@ func TestBorrowingDecodersMatch(t *testing.T) {
 	if err != nil || within(copied.Data, data) {
 		t.Fatalf("copied SessionData shares the input (err %v)", err)
 	}
-	resp := annexD(t, "device_response")
+	resp := testvectors.AnnexD(t, "device_response")
 	r, err := DecodeDeviceResponseBorrowing(resp)
 	if err != nil || !within(r.Documents[0].IssuerSigned.IssuerAuth.Signature, resp) {
 		t.Fatalf("borrowed DeviceResponse does not share the input (err %v)", err)

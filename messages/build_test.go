@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 func annexDKey(t testing.TB) *COSEKey {
 	t.Helper()
-	k, err := DecodeCOSEKey(annexD(t, "edevice_key_cose"))
+	k, err := DecodeCOSEKey(testvectors.AnnexD(t, "edevice_key_cose"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestBLEConsistency(t *testing.T) {
 }
 
 func TestEngagementUnknownKeysKept(t *testing.T) {
-	de := annexD(t, "device_engagement_qr")
+	de := testvectors.AnnexD(t, "device_engagement_qr")
 	if de[0] != 0xa3 {
 		t.Fatalf("vector head %x", de[0])
 	}
@@ -175,12 +176,12 @@ func TestEngagementUnknownKeysKept(t *testing.T) {
 
 func builtDeviceRequest(t testing.TB) ([]byte, *DeviceRequest) {
 	t.Helper()
-	annex, err := DecodeDeviceRequest(annexD(t, "device_request"))
+	annex, err := DecodeDeviceRequest(testvectors.AnnexD(t, "device_request"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ra CoseSign1
-	if err := Unmarshal(annexD(t, "reader_auth"), &ra); err != nil {
+	if err := Unmarshal(testvectors.AnnexD(t, "reader_auth"), &ra); err != nil {
 		t.Fatal(err)
 	}
 	var purpose Map[string, cbor.RawMessage]
@@ -260,7 +261,7 @@ func TestDeviceRequestExtendedRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ReaderAuthenticationAll over the received bytes.
-	st, err := DecodeSessionTranscript(annexD(t, "session_transcript"))
+	st, err := DecodeSessionTranscript(testvectors.AnnexD(t, "session_transcript"))
 	if err != nil {
 		t.Fatal(err)
 	}

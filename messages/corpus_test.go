@@ -2,11 +2,11 @@ package messages
 
 import (
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 // annexDCBOR lists the Annex D vectors that are CBOR items (the others are certificates,
@@ -58,35 +58,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func readHexFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return out
-}
-
-// walletResponses returns every wallet sample's device_response.hex by sample name.
-func walletResponses(t testing.TB) map[string][]byte {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "testdata", "wallets", "*", "device_response.hex"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no wallet samples: %v", err)
-	}
-	out := map[string][]byte{}
-	for _, f := range files {
-		out[filepath.Base(filepath.Dir(f))] = readHexFile(t, f)
-	}
-	return out
-}
-
 func bdrIssuerSigned(t testing.TB) []byte {
-	return readHexFile(t, filepath.Join("..", "testdata", "wallets", "mdoc-ts-bdr-issuer-signed", "issuer_signed.hex"))
+	return testvectors.Hex(t, "wallets", "mdoc-ts-bdr-issuer-signed", "issuer_signed.hex")
 }
 
 // allVectors returns every CBOR vector (Annex D and wallets), for seeding.
@@ -94,9 +67,9 @@ func allVectors(t testing.TB) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for _, name := range sortedKeys(annexDCBOR) {
-		out = append(out, annexD(t, name))
+		out = append(out, testvectors.AnnexD(t, name))
 	}
-	w := walletResponses(t)
+	w := testvectors.WalletResponses(t)
 	for _, name := range sortedKeys(w) {
 		out = append(out, w[name])
 	}

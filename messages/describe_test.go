@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 // jsonSafe checks that v holds only the types Describe promises.
@@ -43,12 +45,12 @@ func describeOK(t *testing.T, name string, data []byte, wantKind string) any {
 
 func TestDescribeAnnexD(t *testing.T) {
 	for _, name := range sortedKeys(annexDCBOR) {
-		describeOK(t, name, annexD(t, name), annexDCBOR[name])
+		describeOK(t, name, testvectors.AnnexD(t, name), annexDCBOR[name])
 	}
 }
 
 func TestDescribeWallets(t *testing.T) {
-	w := walletResponses(t)
+	w := testvectors.WalletResponses(t)
 	for _, name := range sortedKeys(w) {
 		kind, v, err := Describe(w[name])
 		if kind != KindDeviceResponse || v == nil {
@@ -99,7 +101,7 @@ func dig(t *testing.T, v any, path ...any) any {
 func keysOf(m map[string]any) []string { return sortedKeys(m) }
 
 func TestDescribeTree(t *testing.T) {
-	v := describeOK(t, "device_response", annexD(t, "device_response"), KindDeviceResponse)
+	v := describeOK(t, "device_response", testvectors.AnnexD(t, "device_response"), KindDeviceResponse)
 	doc := dig(t, v, "documents", 0)
 	ia := dig(t, doc, "issuerSigned", "issuerAuth")
 	if dig(t, ia, "alg") != "ES256" || dig(t, ia, "protected", "1") != int64(-7) {
@@ -129,7 +131,7 @@ func TestDescribeTree(t *testing.T) {
 		t.Fatal("DeviceNameSpacesBytes")
 	}
 
-	req := describeOK(t, "device_request", annexD(t, "device_request"), KindDeviceRequest)
+	req := describeOK(t, "device_request", testvectors.AnnexD(t, "device_request"), KindDeviceRequest)
 	ra := dig(t, req, "docRequests", 0, "readerAuth")
 	if dig(t, ra, "detached") != true || dig(t, ra, "x5chain", 0, "subject") == nil {
 		t.Fatal("readerAuth")
@@ -148,11 +150,11 @@ func TestDescribeTree(t *testing.T) {
 		t.Fatal("deviceRequestInfo")
 	}
 
-	st := describeOK(t, "session_transcript_bytes", annexD(t, "session_transcript_bytes"), KindSessionTranscriptBytes)
+	st := describeOK(t, "session_transcript_bytes", testvectors.AnnexD(t, "session_transcript_bytes"), KindSessionTranscriptBytes)
 	if dig(t, st, "tag24", 0, "tag24", "0") != "1.0" {
 		t.Fatal("transcript: DeviceEngagementBytes not expanded")
 	}
-	eng := describeOK(t, "device_engagement_qr", annexD(t, "device_engagement_qr"), KindEngagement)
+	eng := describeOK(t, "device_engagement_qr", testvectors.AnnexD(t, "device_engagement_qr"), KindEngagement)
 	if dig(t, eng, "1", 1, "tag24", "-1") != uint64(1) {
 		t.Fatal("engagement security key")
 	}
@@ -162,7 +164,7 @@ func TestDescribeTree(t *testing.T) {
 }
 
 func TestDescribeWalletQuirks(t *testing.T) {
-	w := walletResponses(t)
+	w := testvectors.WalletResponses(t)
 	// pyMDOC-CBOR: MSO not tag-24 (expanded as embedded CBOR), x5chain in both headers.
 	v := describeOK(t, "pymdoc", w["auth0-mdl-pymdoccbor-eudiw-pid"], KindDeviceResponse)
 	ia := dig(t, v, "documents", 0, "issuerSigned", "issuerAuth")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages/internal/reference"
 )
 
@@ -154,12 +155,12 @@ type responseParts struct {
 func diffDecoders(t testing.TB) []diffDecoder {
 	t.Helper()
 	return []diffDecoder{
-		{"Reuse/SessionData", reuseCur[SessionData](annexD(t, "session_data_response"), true), reuseRef[reference.SessionData](annexD(t, "session_data_response"), true), false},
-		{"Reuse/Engagement", reuseCur[Engagement](annexD(t, "device_engagement_qr"), true), reuseRef[reference.Engagement](annexD(t, "device_engagement_qr"), true), false},
-		{"Reuse/DeviceResponse", reuseCur[DeviceResponse](annexD(t, "device_response"), true), reuseRef[reference.DeviceResponse](annexD(t, "device_response"), true), false},
-		{"Reuse/CoseSign1", reuseCur[CoseSign1](annexD(t, "issuer_auth"), true), reuseRef[reference.CoseSign1](annexD(t, "issuer_auth"), true), false},
-		{"Reuse/Map", reuseCur[Map[string, cbor.RawMessage]](annexD(t, "items_request"), false), reuseRef[reference.Map[string, cbor.RawMessage]](annexD(t, "items_request"), false), false},
-		{"Reuse/MSO", reuseCur[MobileSecurityObject](annexD(t, "mobile_security_object"), true), reuseRef[reference.MobileSecurityObject](annexD(t, "mobile_security_object"), true), false},
+		{"Reuse/SessionData", reuseCur[SessionData](testvectors.AnnexD(t, "session_data_response"), true), reuseRef[reference.SessionData](testvectors.AnnexD(t, "session_data_response"), true), false},
+		{"Reuse/Engagement", reuseCur[Engagement](testvectors.AnnexD(t, "device_engagement_qr"), true), reuseRef[reference.Engagement](testvectors.AnnexD(t, "device_engagement_qr"), true), false},
+		{"Reuse/DeviceResponse", reuseCur[DeviceResponse](testvectors.AnnexD(t, "device_response"), true), reuseRef[reference.DeviceResponse](testvectors.AnnexD(t, "device_response"), true), false},
+		{"Reuse/CoseSign1", reuseCur[CoseSign1](testvectors.AnnexD(t, "issuer_auth"), true), reuseRef[reference.CoseSign1](testvectors.AnnexD(t, "issuer_auth"), true), false},
+		{"Reuse/Map", reuseCur[Map[string, cbor.RawMessage]](testvectors.AnnexD(t, "items_request"), false), reuseRef[reference.Map[string, cbor.RawMessage]](testvectors.AnnexD(t, "items_request"), false), false},
+		{"Reuse/MSO", reuseCur[MobileSecurityObject](testvectors.AnnexD(t, "mobile_security_object"), true), reuseRef[reference.MobileSecurityObject](testvectors.AnnexD(t, "mobile_security_object"), true), false},
 		{"NilPointer", func(b []byte) (any, error) { return nil, Unmarshal(b, (*SessionData)(nil)) },
 			func(b []byte) (any, error) { return nil, reference.Unmarshal(b, (*reference.SessionData)(nil)) }, false},
 
@@ -560,9 +561,9 @@ func diffCorpus(t testing.TB) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
 	for _, name := range sortedKeys(annexDCBOR) {
-		out[name] = annexD(t, name)
+		out[name] = testvectors.AnnexD(t, name)
 	}
-	for name, v := range walletResponses(t) {
+	for name, v := range testvectors.WalletResponses(t) {
 		out[name] = v
 	}
 	out["bdr-issuer-signed"] = bdrIssuerSigned(t)
@@ -734,7 +735,7 @@ func TestDifferentialHostile(t *testing.T) {
 	}
 	for _, vec := range []string{"device_response", "device_request", "mobile_security_object", "session_establishment",
 		"session_data_response", "items_request", "issuer_signed", "device_signed", "device_auth"} {
-		data := annexD(t, vec)
+		data := testvectors.AnnexD(t, vec)
 		var m Map[string, cbor.RawMessage]
 		if err := Unmarshal(data, &m); err != nil {
 			t.Fatal(err)
@@ -746,7 +747,7 @@ func TestDifferentialHostile(t *testing.T) {
 		}
 	}
 	for _, vec := range []string{"device_engagement_qr", "edevice_key_cose"} {
-		data := annexD(t, vec)
+		data := testvectors.AnnexD(t, vec)
 		var m Map[int64, cbor.RawMessage]
 		if err := Unmarshal(data, &m); err != nil {
 			t.Fatal(err)

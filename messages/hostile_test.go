@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 type decoder struct {
@@ -96,7 +97,7 @@ var vectorDecoder = map[string]string{
 
 func TestHostileTruncations(t *testing.T) {
 	for _, name := range sortedKeys(annexDCBOR) {
-		data := annexD(t, name)
+		data := testvectors.AnnexD(t, name)
 		own := []decoder{decoderNamed("Describe"), decoderNamed("Map")}
 		if dn, ok := vectorDecoder[name]; ok {
 			own = append(own, decoderNamed(dn))
@@ -111,7 +112,7 @@ func TestHostileTruncations(t *testing.T) {
 			mustRejectAll(t, name+"[:"+itoa(i)+"]", data[:i])
 		}
 	}
-	w := walletResponses(t)
+	w := testvectors.WalletResponses(t)
 	for _, name := range sortedKeys(w) {
 		data := w[name]
 		for i := 0; i < len(data); i += 1 + len(data)/256 {
@@ -219,11 +220,11 @@ func TestHostileDuplicateKeys(t *testing.T) {
 		{"session_data_response", "SessionData"},
 		{"items_request", "ItemsRequest"},
 	} {
-		mustReject(t, decoderNamed(c.decoder), "dup "+c.vector, dupFirstKey(t, annexD(t, c.vector)))
-		mustReject(t, decoderNamed("Describe"), "dup "+c.vector, dupFirstKey(t, annexD(t, c.vector)))
+		mustReject(t, decoderNamed(c.decoder), "dup "+c.vector, dupFirstKey(t, testvectors.AnnexD(t, c.vector)))
+		mustReject(t, decoderNamed("Describe"), "dup "+c.vector, dupFirstKey(t, testvectors.AnnexD(t, c.vector)))
 	}
 	// IssuerSignedItem: the item inside the first IssuerSignedItemBytes of Annex D.
-	is, err := DecodeIssuerSigned(annexD(t, "issuer_signed"))
+	is, err := DecodeIssuerSigned(testvectors.AnnexD(t, "issuer_signed"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +359,7 @@ func TestHostileWrongTypes(t *testing.T) {
 	}
 	var nullAccepted, arrayAccepted, tagAccepted []string
 	for _, f := range fields {
-		data := annexD(t, f.vector)
+		data := testvectors.AnnexD(t, f.vector)
 		d := decoderNamed(f.decoder)
 		for kind, v := range wrongValues {
 			if slices.Contains(f.ok, kind) {
@@ -435,8 +436,8 @@ func TestHostileArrayAsByteString(t *testing.T) {
 	mustReject(t, decoderNamed("CoseSign1"), "payload array", hexBytes(t, "84 43a10126 a0 8101 40"))
 	mustReject(t, decoderNamed("CoseSign1"), "protected array", hexBytes(t, "84 8118a0 a0 f6 40"))
 	mustReject(t, decoderNamed("IssuerSignedItem"), "random array", hexBytes(t, "a4 68 6469676573744944 00 66 72616e646f6d 8101 71 656c656d656e744964656e746966696572 61 61 6c 656c656d656e7456616c7565 01"))
-	mustReject(t, decoderNamed("SessionEstablishment"), "data array", replaceField(t, annexD(t, "session_establishment"), "data", []byte{0x81, 0x01}))
-	mustReject(t, decoderNamed("COSEKey"), "x array", replaceIntField(t, annexD(t, "edevice_key_cose"), -2, []byte{0x81, 0x01}))
+	mustReject(t, decoderNamed("SessionEstablishment"), "data array", replaceField(t, testvectors.AnnexD(t, "session_establishment"), "data", []byte{0x81, 0x01}))
+	mustReject(t, decoderNamed("COSEKey"), "x array", replaceIntField(t, testvectors.AnnexD(t, "edevice_key_cose"), -2, []byte{0x81, 0x01}))
 	var m Map[uint64, []byte]
 	if Unmarshal(hexBytes(t, "a1 00 8101"), &m) == nil {
 		t.Error("digest as an array accepted")
@@ -448,7 +449,7 @@ func TestHostileArrayAsByteString(t *testing.T) {
 // present: an MSO with validityInfo {} has zero times, deviceKeyInfo {} a zero key, and an
 // item without digestID is digest ID 0.
 func TestHostileMissingStructFields(t *testing.T) {
-	mso := annexD(t, "mobile_security_object")
+	mso := testvectors.AnnexD(t, "mobile_security_object")
 	mustReject(t, decoderNamed("MSO"), "validityInfo {}", replaceField(t, mso, "validityInfo", []byte{0xa0}))
 	mustReject(t, decoderNamed("MSO"), "deviceKeyInfo {}", replaceField(t, mso, "deviceKeyInfo", []byte{0xa0}))
 	mustReject(t, decoderNamed("IssuerSignedItem"), "no digestID",
@@ -481,25 +482,25 @@ func TestHostileNullFields(t *testing.T) {
 	} {
 		data := hexBytes(t, c.hex)
 		if label == "mso version null" {
-			data = replaceField(t, annexD(t, "mobile_security_object"), "version", []byte{0xf6})
+			data = replaceField(t, testvectors.AnnexD(t, "mobile_security_object"), "version", []byte{0xf6})
 		}
 		mustReject(t, decoderNamed(c.decoder), label, data)
 	}
 }
 
 func TestHostileTag24(t *testing.T) {
-	mso := annexD(t, "mobile_security_object_bytes")
+	mso := testvectors.AnnexD(t, "mobile_security_object_bytes")
 	double := NewEncodedCBOR(mso).Raw()
 	if _, err := DecodeMSO(double); err == nil {
 		t.Error("MSO: tag 24 inside tag 24 accepted")
 	}
-	st := NewEncodedCBOR(annexD(t, "session_transcript_bytes")).Raw()
+	st := NewEncodedCBOR(testvectors.AnnexD(t, "session_transcript_bytes")).Raw()
 	mustReject(t, decoderNamed("SessionTranscript"), "tag24 in tag24", st)
-	items := NewEncodedCBOR(annexD(t, "items_request_bytes"))
+	items := NewEncodedCBOR(testvectors.AnnexD(t, "items_request_bytes"))
 	if _, err := (&DocRequest{ItemsRequest: items}).Items(); err == nil {
 		t.Error("ItemsRequest: tag 24 inside tag 24 accepted")
 	}
-	mustReject(t, decoderNamed("IssuerSignedItem"), "tag24 in tag24", annexD(t, "items_request_bytes"))
+	mustReject(t, decoderNamed("IssuerSignedItem"), "tag24 in tag24", testvectors.AnnexD(t, "items_request_bytes"))
 	// Describe shows it, nested.
 	kind, v, err := Describe(double)
 	if err != nil || kind != KindEncodedCBOR || dig(t, v, "tag24", "tag24", "docType") != "org.iso.18013.5.1.mDL" {
@@ -547,10 +548,10 @@ func TestHostileTag24(t *testing.T) {
 		mustReject(t, decoderNamed("MSO"), label, data)
 		mustReject(t, decoderNamed("SessionTranscript"), label, data)
 		// ...and as IssuerSignedItemBytes inside an IssuerSigned.
-		is := replaceField(t, annexD(t, "issuer_signed"), "nameSpaces", append(hexBytes(t, "a1 61 61 81"), data...))
+		is := replaceField(t, testvectors.AnnexD(t, "issuer_signed"), "nameSpaces", append(hexBytes(t, "a1 61 61 81"), data...))
 		mustReject(t, decoderNamed("IssuerSigned"), label, is)
 		// ...and as the engagement key.
-		eng := replaceIntField(t, annexD(t, "device_engagement_qr"), 1, append([]byte{0x82, 0x01}, data...))
+		eng := replaceIntField(t, testvectors.AnnexD(t, "device_engagement_qr"), 1, append([]byte{0x82, 0x01}, data...))
 		mustReject(t, decoderNamed("Engagement"), label, eng)
 	}
 }
@@ -581,10 +582,10 @@ func TestLenientIndefiniteAndWideHeads(t *testing.T) {
 		}
 	}
 	for name, dn := range vectorDecoder {
-		check(name, decoderNamed(dn), annexD(t, name))
-		check(name, decoderNamed("Describe"), annexD(t, name))
+		check(name, decoderNamed(dn), testvectors.AnnexD(t, name))
+		check(name, decoderNamed("Describe"), testvectors.AnnexD(t, name))
 	}
-	w := walletResponses(t)
+	w := testvectors.WalletResponses(t)
 	for _, name := range sortedKeys(w) {
 		check(name, decoderNamed("DeviceResponse"), w[name])
 	}
@@ -597,7 +598,7 @@ func TestStrictOutDefiniteLengths(t *testing.T) {
 	for _, name := range []string{"device_engagement_qr", "session_establishment", "session_data_response",
 		"session_termination", "items_request", "mobile_security_object", "edevice_key_cose"} {
 		dn := vectorDecoder[name]
-		indef := rewrite(t, annexD(t, name), rewriteIndef)
+		indef := rewrite(t, testvectors.AnnexD(t, name), rewriteIndef)
 		v := mustAccept(t, decoderNamed(dn), name, indef)
 		out, err := Marshal(v)
 		if err != nil {
@@ -605,13 +606,13 @@ func TestStrictOutDefiniteLengths(t *testing.T) {
 		}
 		if hasIndefinite(t, out) {
 			t.Errorf("%s: re-encoding carries indefinite lengths (raw-kept parts)", name)
-		} else if !bytes.Equal(out, annexD(t, name)) {
+		} else if !bytes.Equal(out, testvectors.AnnexD(t, name)) {
 			t.Errorf("%s: re-encoding differs from the preferred original", name)
 		}
 	}
 	// Structures with raw-kept parts: Marshal refuses rather than emit indefinite lengths.
 	for _, name := range []string{"device_request", "issuer_signed", "device_response", "session_transcript", "issuer_auth"} {
-		v := mustAccept(t, decoderNamed(vectorDecoder[name]), name, rewrite(t, annexD(t, name), rewriteIndef))
+		v := mustAccept(t, decoderNamed(vectorDecoder[name]), name, rewrite(t, testvectors.AnnexD(t, name), rewriteIndef))
 		if out, err := Marshal(v); err == nil && hasIndefinite(t, out) {
 			t.Errorf("%s: indefinite lengths emitted", name)
 		}
@@ -629,11 +630,11 @@ func TestStrictOutDefiniteLengths(t *testing.T) {
 func TestHostileUTF8(t *testing.T) {
 	bad := []byte{0x62, 0xc3, 0x28}
 	for label, data := range map[string][]byte{
-		"response version": replaceField(t, annexD(t, "device_response"), "version", bad),
-		"request version":  replaceField(t, annexD(t, "device_request"), "version", bad),
-		"mso docType":      replaceField(t, annexD(t, "mobile_security_object"), "docType", bad),
-		"engagement ver":   replaceIntField(t, annexD(t, "device_engagement_qr"), 0, bad),
-		"items docType":    replaceField(t, annexD(t, "items_request"), "docType", bad),
+		"response version": replaceField(t, testvectors.AnnexD(t, "device_response"), "version", bad),
+		"request version":  replaceField(t, testvectors.AnnexD(t, "device_request"), "version", bad),
+		"mso docType":      replaceField(t, testvectors.AnnexD(t, "mobile_security_object"), "docType", bad),
+		"engagement ver":   replaceIntField(t, testvectors.AnnexD(t, "device_engagement_qr"), 0, bad),
+		"items docType":    replaceField(t, testvectors.AnnexD(t, "items_request"), "docType", bad),
 		"map key":          append([]byte{0xa1}, append(bad, 0x01)...),
 		"tdate":            append([]byte{0xc0}, bad...),
 	} {
@@ -666,7 +667,7 @@ func TestHostileUTF8(t *testing.T) {
 
 func TestHostileTooLarge(t *testing.T) {
 	big := make([]byte, MaxMessageSize+1)
-	copy(big, annexD(t, "device_response"))
+	copy(big, testvectors.AnnexD(t, "device_response"))
 	for _, d := range decoders {
 		if d.name == "EncodedCBOR" || d.name == "IssuerSignedItem" {
 			continue

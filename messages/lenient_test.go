@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 // pyMDOC-CBOR's MSO is not conformant (deviceKey null, bstr-wrapped tdates); see
@@ -12,7 +14,7 @@ import (
 const pymdocSample = "auth0-mdl-pymdoccbor-eudiw-pid"
 
 func TestLenientWalletSamples(t *testing.T) {
-	w := walletResponses(t)
+	w := testvectors.WalletResponses(t)
 	type sample struct {
 		name   string
 		issued []IssuerSigned
@@ -99,7 +101,7 @@ func TestLenientWalletSamples(t *testing.T) {
 // TestLenientPyMDOCMSO: the pyMDOC-CBOR sample's MSO (not tag-24, deviceKey null,
 // validityInfo values as bstr-wrapped tdates) does not decode.
 func TestLenientPyMDOCMSO(t *testing.T) {
-	dr, err := DecodeDeviceResponse(walletResponses(t)[pymdocSample])
+	dr, err := DecodeDeviceResponse(testvectors.WalletResponses(t)[pymdocSample])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,7 @@ func TestLenientPyMDOCMSO(t *testing.T) {
 	if _, err := Marshal(mso); err == nil {
 		t.Error("MSO without a device key encoded")
 	}
-	good, err := DecodeMSO(annexD(t, "mobile_security_object_bytes"))
+	good, err := DecodeMSO(testvectors.AnnexD(t, "mobile_security_object_bytes"))
 	if err != nil || good.DeviceKeyInfo.DeviceKeyMissing || good.ValidityInfo.Signed.Embedded {
 		t.Fatalf("Annex D MSO: %v", err)
 	}
@@ -157,7 +159,7 @@ func TestLenientNonMinimalTag24(t *testing.T) {
 		},
 		"session_transcript_bytes": func(b []byte) error { _, err := DecodeSessionTranscript(b); return err },
 	} {
-		data := annexD(t, name)
+		data := testvectors.AnnexD(t, name)
 		if data[0] != 0xd8 || data[1] != 0x18 {
 			t.Fatalf("%s: %x", name, data[:2])
 		}
@@ -173,7 +175,7 @@ func TestLenientNonMinimalTag24(t *testing.T) {
 }
 
 func TestLenientFractionalTDate(t *testing.T) {
-	dr, err := DecodeDeviceResponse(walletResponses(t)["mdoc-ts-google-cm-wallet"])
+	dr, err := DecodeDeviceResponse(testvectors.WalletResponses(t)["mdoc-ts-google-cm-wallet"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,13 +237,13 @@ func TestStrictOutTDate(t *testing.T) {
 }
 
 func TestLenientCOSEKeyShortCoordinates(t *testing.T) {
-	full, err := DecodeCOSEKey(annexD(t, "edevice_key_cose"))
+	full, err := DecodeCOSEKey(testvectors.AnnexD(t, "edevice_key_cose"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Strip the leading bytes of x (as some producers strip zeros) with x = 00 00 || rest.
 	x := append([]byte{0, 0}, full.X[2:]...)
-	short := replaceIntField(t, annexD(t, "edevice_key_cose"), -2, mustMarshal(x[2:]))
+	short := replaceIntField(t, testvectors.AnnexD(t, "edevice_key_cose"), -2, mustMarshal(x[2:]))
 	k, err := DecodeCOSEKey(short)
 	if err != nil {
 		t.Fatal(err)
@@ -253,17 +255,17 @@ func TestLenientCOSEKeyShortCoordinates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := replaceIntField(t, annexD(t, "edevice_key_cose"), -2, mustMarshal(x))
+	want := replaceIntField(t, testvectors.AnnexD(t, "edevice_key_cose"), -2, mustMarshal(x))
 	if !bytes.Equal(enc, want) {
 		t.Fatalf("re-encoded\n got %x\nwant %x", enc, want)
 	}
 	// Too long is refused.
-	long := replaceIntField(t, annexD(t, "edevice_key_cose"), -2, mustMarshal(append([]byte{1}, full.X...)))
+	long := replaceIntField(t, testvectors.AnnexD(t, "edevice_key_cose"), -2, mustMarshal(append([]byte{1}, full.X...)))
 	if _, err := DecodeCOSEKey(long); err == nil {
 		t.Fatal("33-byte P-256 x accepted")
 	}
 	// Compressed point (y as the sign bit) is kept and re-emitted.
-	comp := replaceIntField(t, annexD(t, "edevice_key_cose"), -3, []byte{0xf5})
+	comp := replaceIntField(t, testvectors.AnnexD(t, "edevice_key_cose"), -3, []byte{0xf5})
 	k, err = DecodeCOSEKey(comp)
 	if err != nil || k.YSign == nil || !*k.YSign || k.Y != nil {
 		t.Fatalf("%+v %v", k, err)
@@ -274,7 +276,7 @@ func TestLenientCOSEKeyShortCoordinates(t *testing.T) {
 	// kid undefined or text is tolerated and dropped.
 	for _, kid := range [][]byte{{0xf7}, {0x62, '1', '1'}} {
 		// {1: 2, 2: kid, -1: .., -2: .., -3: ..}: the vector's pairs after kty
-		rest := annexD(t, "edevice_key_cose")[3:] // skip a4 01 02
+		rest := testvectors.AnnexD(t, "edevice_key_cose")[3:] // skip a4 01 02
 		m := append(append(hexBytes(t, "a5 01 02 02"), kid...), rest...)
 		k, err := DecodeCOSEKey(m)
 		if err != nil || k.KID != nil {
@@ -284,7 +286,7 @@ func TestLenientCOSEKeyShortCoordinates(t *testing.T) {
 }
 
 func TestLenientCOSEHeaders(t *testing.T) {
-	cert := annexD(t, "ds_cert")
+	cert := testvectors.AnnexD(t, "ds_cert")
 	sign1 := func(protected, unprotected []byte) []byte {
 		b := append([]byte{0x84}, mustMarshal(protected)...)
 		b = append(b, unprotected...)
@@ -314,7 +316,7 @@ func TestLenientCOSEHeaders(t *testing.T) {
 	}{
 		"bstr":         {hexBytes(t, "a1 0126"), EncodeX5ChainHeader([][]byte{cert}), 1, false, false},
 		"1-elem array": {hexBytes(t, "a1 0126"), append(hexBytes(t, "a1 1821 81"), mustMarshal(cert)...), 1, true, false},
-		"2-elem array": {hexBytes(t, "a1 0126"), EncodeX5ChainHeader([][]byte{cert, annexD(t, "iaca_cert")}), 2, true, false},
+		"2-elem array": {hexBytes(t, "a1 0126"), EncodeX5ChainHeader([][]byte{cert, testvectors.AnnexD(t, "iaca_cert")}), 2, true, false},
 		"protected":    {append(hexBytes(t, "a2 0126 1821"), mustMarshal(cert)...), []byte{0xa0}, 1, false, true},
 	} {
 		if err := Unmarshal(sign1(c.protected, c.unprotected), &s); err != nil {

@@ -1,11 +1,15 @@
 package messages
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
+)
 
 // itemLength must agree with the decoder's own well-formedness check.
 func FuzzItemLength(f *testing.F) {
 	for _, name := range []string{"device_response", "device_request", "session_transcript", "device_engagement_qr", "mobile_security_object"} {
-		f.Add(annexD(f, name))
+		f.Add(testvectors.AnnexD(f, name))
 	}
 	f.Add([]byte{0x5f, 0x41, 0x00, 0xff})
 	f.Add([]byte{0x9f, 0x01, 0xbf, 0x61, 0x61, 0x01, 0xff, 0xff})
@@ -24,7 +28,7 @@ func FuzzItemLength(f *testing.F) {
 
 func TestItemLengthOnVectors(t *testing.T) {
 	for _, name := range []string{"device_response", "device_request", "session_establishment", "issuer_signed"} {
-		data := annexD(t, name)
+		data := testvectors.AnnexD(t, name)
 		n, err := itemLength(append(data, 0x00))
 		if err != nil || n != len(data) {
 			t.Fatalf("%s: n=%d err=%v, want %d", name, n, err, len(data))

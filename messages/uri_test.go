@@ -3,21 +3,19 @@ package messages
 import (
 	"bytes"
 	"errors"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 func TestEngagementURIAnnexD(t *testing.T) {
-	want, err := os.ReadFile("../testdata/iso18013-5/device_engagement_qr_uri.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	de := annexD(t, "device_engagement_qr")
-	if got := EngagementURI(de); got != string(want) {
+	want := testvectors.AnnexDText(t, "device_engagement_qr_uri.txt")
+	de := testvectors.AnnexD(t, "device_engagement_qr")
+	if got := EngagementURI(de); got != want {
 		t.Fatalf("EngagementURI\n got %s\nwant %s", got, want)
 	}
-	e, err := ParseEngagementURI(string(want))
+	e, err := ParseEngagementURI(want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,9 +28,9 @@ func TestEngagementURIAnnexD(t *testing.T) {
 }
 
 func TestParseEngagementURILenient(t *testing.T) {
-	uri, _ := os.ReadFile("../testdata/iso18013-5/device_engagement_qr_uri.txt")
-	de := annexD(t, "device_engagement_qr")
-	payload := strings.TrimPrefix(string(uri), "mdoc:")
+	uri := testvectors.AnnexDText(t, "device_engagement_qr_uri.txt")
+	de := testvectors.AnnexD(t, "device_engagement_qr")
+	payload := strings.TrimPrefix(uri, "mdoc:")
 	std := strings.NewReplacer("-", "+", "_", "/").Replace(payload)
 	if std == payload {
 		t.Fatal("vector has no URL-safe characters; the test would prove nothing")
@@ -56,8 +54,8 @@ func TestParseEngagementURILenient(t *testing.T) {
 }
 
 func TestParseEngagementURIRejects(t *testing.T) {
-	uri, _ := os.ReadFile("../testdata/iso18013-5/device_engagement_qr_uri.txt")
-	payload := strings.TrimPrefix(string(uri), "mdoc:")
+	uri := testvectors.AnnexDText(t, "device_engagement_qr_uri.txt")
+	payload := strings.TrimPrefix(uri, "mdoc:")
 	for name, in := range map[string]string{
 		"no prefix":     payload,
 		"other scheme":  "openid4vp:" + payload,
@@ -66,7 +64,7 @@ func TestParseEngagementURIRejects(t *testing.T) {
 		"bad base64":    "mdoc:!!!!",
 		"truncated":     "mdoc:" + payload[:len(payload)/2],
 		"not an engmt":  "mdoc:" + EngagementURI([]byte{0xa0})[5:],
-		"trailing data": "mdoc:" + EngagementURI(append(annexD(t, "device_engagement_qr"), 0x00))[5:],
+		"trailing data": "mdoc:" + EngagementURI(append(testvectors.AnnexD(t, "device_engagement_qr"), 0x00))[5:],
 		"too long":      "mdoc:" + strings.Repeat("A", MaxEngagementURILength),
 	} {
 		_, err := ParseEngagementURI(in)

@@ -3,24 +3,11 @@ package messages
 import (
 	"bytes"
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func annexD(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "iso18013-5", name+".hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+	"github.com/mdocgate/mdocgate/internal/testvectors"
+)
 
 func roundTrip[T any](t *testing.T, name string, data []byte, v *T) {
 	t.Helper()
@@ -37,45 +24,45 @@ func roundTrip[T any](t *testing.T, name string, data []byte, v *T) {
 }
 
 func TestAnnexDRoundTrips(t *testing.T) {
-	roundTrip(t, "device_engagement_qr", annexD(t, "device_engagement_qr"), &Engagement{})
-	roundTrip(t, "device_engagement_nfc", annexD(t, "device_engagement_nfc"), &Engagement{})
-	roundTrip(t, "session_establishment", annexD(t, "session_establishment"), &SessionEstablishment{})
-	roundTrip(t, "session_data_response", annexD(t, "session_data_response"), &SessionData{})
-	roundTrip(t, "session_termination", annexD(t, "session_termination"), &SessionData{})
-	roundTrip(t, "session_transcript", annexD(t, "session_transcript"), &SessionTranscript{})
-	roundTrip(t, "device_request", annexD(t, "device_request"), &DeviceRequest{})
-	roundTrip(t, "items_request", annexD(t, "items_request"), &ItemsRequest{})
-	roundTrip(t, "device_response", annexD(t, "device_response"), &DeviceResponse{})
-	roundTrip(t, "issuer_signed", annexD(t, "issuer_signed"), &IssuerSigned{})
-	roundTrip(t, "device_signed", annexD(t, "device_signed"), &DeviceSigned{})
-	roundTrip(t, "device_auth", annexD(t, "device_auth"), &DeviceAuth{})
-	roundTrip(t, "issuer_auth", annexD(t, "issuer_auth"), &CoseSign1{})
-	roundTrip(t, "reader_auth", annexD(t, "reader_auth"), &CoseSign1{})
-	roundTrip(t, "mobile_security_object", annexD(t, "mobile_security_object"), &MobileSecurityObject{})
-	roundTrip(t, "edevice_key_cose", annexD(t, "edevice_key_cose"), &COSEKey{})
-	roundTrip(t, "ereader_key_cose", annexD(t, "ereader_key_cose"), &COSEKey{})
-	roundTrip(t, "sdevice_key_cose", annexD(t, "sdevice_key_cose"), &COSEKey{})
-	roundTrip(t, "edevice_key_bytes", annexD(t, "edevice_key_bytes"), &EncodedCBOR{})
-	roundTrip(t, "items_request_bytes", annexD(t, "items_request_bytes"), &EncodedCBOR{})
-	roundTrip(t, "oid4vp_session_transcript", annexD(t, "oid4vp_session_transcript"), &SessionTranscript{})
+	roundTrip(t, "device_engagement_qr", testvectors.AnnexD(t, "device_engagement_qr"), &Engagement{})
+	roundTrip(t, "device_engagement_nfc", testvectors.AnnexD(t, "device_engagement_nfc"), &Engagement{})
+	roundTrip(t, "session_establishment", testvectors.AnnexD(t, "session_establishment"), &SessionEstablishment{})
+	roundTrip(t, "session_data_response", testvectors.AnnexD(t, "session_data_response"), &SessionData{})
+	roundTrip(t, "session_termination", testvectors.AnnexD(t, "session_termination"), &SessionData{})
+	roundTrip(t, "session_transcript", testvectors.AnnexD(t, "session_transcript"), &SessionTranscript{})
+	roundTrip(t, "device_request", testvectors.AnnexD(t, "device_request"), &DeviceRequest{})
+	roundTrip(t, "items_request", testvectors.AnnexD(t, "items_request"), &ItemsRequest{})
+	roundTrip(t, "device_response", testvectors.AnnexD(t, "device_response"), &DeviceResponse{})
+	roundTrip(t, "issuer_signed", testvectors.AnnexD(t, "issuer_signed"), &IssuerSigned{})
+	roundTrip(t, "device_signed", testvectors.AnnexD(t, "device_signed"), &DeviceSigned{})
+	roundTrip(t, "device_auth", testvectors.AnnexD(t, "device_auth"), &DeviceAuth{})
+	roundTrip(t, "issuer_auth", testvectors.AnnexD(t, "issuer_auth"), &CoseSign1{})
+	roundTrip(t, "reader_auth", testvectors.AnnexD(t, "reader_auth"), &CoseSign1{})
+	roundTrip(t, "mobile_security_object", testvectors.AnnexD(t, "mobile_security_object"), &MobileSecurityObject{})
+	roundTrip(t, "edevice_key_cose", testvectors.AnnexD(t, "edevice_key_cose"), &COSEKey{})
+	roundTrip(t, "ereader_key_cose", testvectors.AnnexD(t, "ereader_key_cose"), &COSEKey{})
+	roundTrip(t, "sdevice_key_cose", testvectors.AnnexD(t, "sdevice_key_cose"), &COSEKey{})
+	roundTrip(t, "edevice_key_bytes", testvectors.AnnexD(t, "edevice_key_bytes"), &EncodedCBOR{})
+	roundTrip(t, "items_request_bytes", testvectors.AnnexD(t, "items_request_bytes"), &EncodedCBOR{})
+	roundTrip(t, "oid4vp_session_transcript", testvectors.AnnexD(t, "oid4vp_session_transcript"), &SessionTranscript{})
 }
 
 func TestAnnexDEngagement(t *testing.T) {
-	de, err := DecodeEngagement(annexD(t, "device_engagement_qr"))
+	de, err := DecodeEngagement(testvectors.AnnexD(t, "device_engagement_qr"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if de.Version != "1.0" || de.Security.CipherSuite != 1 {
 		t.Fatalf("version %q suite %d", de.Version, de.Security.CipherSuite)
 	}
-	if !bytes.Equal(de.Security.KeyBytes.Raw(), annexD(t, "edevice_key_bytes")) {
+	if !bytes.Equal(de.Security.KeyBytes.Raw(), testvectors.AnnexD(t, "edevice_key_bytes")) {
 		t.Fatal("EDeviceKeyBytes differ from the vector")
 	}
 	key, err := de.Security.Key()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(key.X, annexD(t, "edevice_key_x")) || !bytes.Equal(key.Y, annexD(t, "edevice_key_y")) {
+	if !bytes.Equal(key.X, testvectors.AnnexD(t, "edevice_key_x")) || !bytes.Equal(key.Y, testvectors.AnnexD(t, "edevice_key_y")) {
 		t.Fatal("EDeviceKey coordinates differ")
 	}
 	if len(de.DeviceRetrievalMethods) != 1 {
@@ -89,17 +76,17 @@ func TestAnnexDEngagement(t *testing.T) {
 		hex.EncodeToString(ble.CentralClientUUID) != "45efef742b2c4837a9a3b0e1d05a6917" {
 		t.Fatalf("BLE options %+v", ble)
 	}
-	if !bytes.Equal(de.Raw(), annexD(t, "device_engagement_qr")) {
+	if !bytes.Equal(de.Raw(), testvectors.AnnexD(t, "device_engagement_qr")) {
 		t.Fatal("Raw() is not the received bytes")
 	}
-	uri, _ := os.ReadFile("../testdata/iso18013-5/device_engagement_qr_uri.txt")
-	if !strings.HasPrefix(string(uri), "mdoc:") {
+	uri := testvectors.AnnexDText(t, "device_engagement_qr_uri.txt")
+	if !strings.HasPrefix(uri, "mdoc:") {
 		t.Fatal("uri vector")
 	}
 }
 
 func TestAnnexDTranscript(t *testing.T) {
-	st, err := DecodeSessionTranscript(annexD(t, "session_transcript_bytes"))
+	st, err := DecodeSessionTranscript(testvectors.AnnexD(t, "session_transcript_bytes"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,23 +94,23 @@ func TestAnnexDTranscript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(b.Raw(), annexD(t, "session_transcript_bytes")) {
+	if !bytes.Equal(b.Raw(), testvectors.AnnexD(t, "session_transcript_bytes")) {
 		t.Fatal("SessionTranscriptBytes differ")
 	}
-	de := NewEncodedCBOR(annexD(t, "device_engagement_nfc"))
-	rk, err := ParseEncodedCBOR(annexD(t, "ereader_key_bytes"))
+	de := NewEncodedCBOR(testvectors.AnnexD(t, "device_engagement_nfc"))
+	rk, err := ParseEncodedCBOR(testvectors.AnnexD(t, "ereader_key_bytes"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	built := NewProximityTranscript(de, rk, NFCHandover(annexD(t, "nfc_handover_select"), annexD(t, "nfc_handover_request")))
+	built := NewProximityTranscript(de, rk, NFCHandover(testvectors.AnnexD(t, "nfc_handover_select"), testvectors.AnnexD(t, "nfc_handover_request")))
 	enc, err := Marshal(built)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(enc, annexD(t, "session_transcript")) {
-		t.Fatalf("built NFC transcript differs\n got %x\nwant %x", enc, annexD(t, "session_transcript"))
+	if !bytes.Equal(enc, testvectors.AnnexD(t, "session_transcript")) {
+		t.Fatalf("built NFC transcript differs\n got %x\nwant %x", enc, testvectors.AnnexD(t, "session_transcript"))
 	}
-	if !bytes.Equal(built.Handover, annexD(t, "session_handover_nfc")) {
+	if !bytes.Equal(built.Handover, testvectors.AnnexD(t, "session_handover_nfc")) {
 		t.Fatal("NFC handover differs")
 	}
 }
@@ -131,41 +118,41 @@ func TestAnnexDTranscript(t *testing.T) {
 func TestOpenID4VPHandovers(t *testing.T) {
 	// Inputs from the OpenID4VP 1.0 examples; the info vectors hold them.
 	var info []any
-	if err := Unmarshal(annexD(t, "oid4vp_handover_info"), &info); err != nil {
+	if err := Unmarshal(testvectors.AnnexD(t, "oid4vp_handover_info"), &info); err != nil {
 		t.Fatal(err)
 	}
 	clientID, nonce, thumb, responseURI := info[0].(string), info[1].(string), info[2].([]byte), info[3].(string)
-	if !bytes.Equal(thumb, annexD(t, "oid4vp_jwk_thumbprint")) {
+	if !bytes.Equal(thumb, testvectors.AnnexD(t, "oid4vp_jwk_thumbprint")) {
 		t.Fatal("thumbprint in info differs")
 	}
-	if got := OpenID4VPHandoverInfo(clientID, nonce, thumb, responseURI); !bytes.Equal(got, annexD(t, "oid4vp_handover_info")) {
+	if got := OpenID4VPHandoverInfo(clientID, nonce, thumb, responseURI); !bytes.Equal(got, testvectors.AnnexD(t, "oid4vp_handover_info")) {
 		t.Fatal("handover info differs")
 	}
 	h := OpenID4VPHandover(clientID, nonce, thumb, responseURI)
-	if !bytes.Equal(h, annexD(t, "oid4vp_handover")) {
+	if !bytes.Equal(h, testvectors.AnnexD(t, "oid4vp_handover")) {
 		t.Fatalf("OpenID4VPHandover differs: %x", []byte(h))
 	}
 	st, _ := Marshal(SessionTranscript{Handover: h})
-	if !bytes.Equal(st, annexD(t, "oid4vp_session_transcript")) {
+	if !bytes.Equal(st, testvectors.AnnexD(t, "oid4vp_session_transcript")) {
 		t.Fatal("OpenID4VP transcript differs")
 	}
 	var dinfo []any
-	if err := Unmarshal(annexD(t, "oid4vp_dcapi_handover_info"), &dinfo); err != nil {
+	if err := Unmarshal(testvectors.AnnexD(t, "oid4vp_dcapi_handover_info"), &dinfo); err != nil {
 		t.Fatal(err)
 	}
 	origin, dnonce := dinfo[0].(string), dinfo[1].(string)
 	dh := OpenID4VPDCAPIHandover(origin, dnonce, dinfo[2].([]byte))
-	if !bytes.Equal(dh, annexD(t, "oid4vp_dcapi_handover")) {
+	if !bytes.Equal(dh, testvectors.AnnexD(t, "oid4vp_dcapi_handover")) {
 		t.Fatal("DC API handover differs")
 	}
 	dst, _ := Marshal(SessionTranscript{Handover: dh})
-	if !bytes.Equal(dst, annexD(t, "oid4vp_dcapi_session_transcript")) {
+	if !bytes.Equal(dst, testvectors.AnnexD(t, "oid4vp_dcapi_session_transcript")) {
 		t.Fatal("DC API transcript differs")
 	}
 }
 
 func TestAnnexDResponseStructure(t *testing.T) {
-	dr, err := DecodeDeviceResponse(annexD(t, "device_response"))
+	dr, err := DecodeDeviceResponse(testvectors.AnnexD(t, "device_response"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +163,7 @@ func TestAnnexDResponseStructure(t *testing.T) {
 	if doc.DocType != "org.iso.18013.5.1.mDL" {
 		t.Fatal(doc.DocType)
 	}
-	if !bytes.Equal(doc.IssuerSigned.IssuerAuth.Payload, annexD(t, "mobile_security_object_bytes")) {
+	if !bytes.Equal(doc.IssuerSigned.IssuerAuth.Payload, testvectors.AnnexD(t, "mobile_security_object_bytes")) {
 		t.Fatal("issuerAuth payload differs from MobileSecurityObjectBytes")
 	}
 	mso, err := DecodeMSO(doc.IssuerSigned.IssuerAuth.Payload)
@@ -190,7 +177,7 @@ func TestAnnexDResponseStructure(t *testing.T) {
 		t.Fatal(mso.ValidityInfo.ValidFrom)
 	}
 	certs, asArray, inProtected, err := doc.IssuerSigned.IssuerAuth.X5Chain()
-	if err != nil || asArray || inProtected || !bytes.Equal(certs[0], annexD(t, "ds_cert")) {
+	if err != nil || asArray || inProtected || !bytes.Equal(certs[0], testvectors.AnnexD(t, "ds_cert")) {
 		t.Fatalf("x5chain: %v %v %v", err, asArray, inProtected)
 	}
 	alg, inProt, err := doc.IssuerSigned.IssuerAuth.Alg()

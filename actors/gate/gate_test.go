@@ -17,6 +17,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/profile"
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -58,14 +59,7 @@ func present(t *testing.T, p *profile.Profile, ageOver18 bool) profile.Input {
 
 func presentWithTrust(t *testing.T, p *profile.Profile, ageOver18 bool) (profile.Input, *verify.TrustStore) {
 	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pki := testpki.New(t, testpki.Options{})
 	nss := issuer.SampleMDL(nil)
 	for i, e := range nss[0].Elements {
 		if e.Identifier == "age_over_18" {
@@ -73,10 +67,7 @@ func presentWithTrust(t *testing.T, p *profile.Profile, ageOver18 bool) (profile
 		}
 	}
 	nss[0].Elements = append(nss[0].Elements, issuer.Element{Identifier: "portrait_capture_date", Value: messages.NewTDate(captured)})
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: nss})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := pki.Issue(t, issuer.IssueRequest{NameSpaces: nss})
 	st := messages.NewProximityTranscript(messages.NewEncodedCBOR([]byte{0xa0}), messages.NewEncodedCBOR([]byte{0xa0}), messages.QRHandover())
 	req, err := request.Build(p.Request(), nil, st)
 	if err != nil {
@@ -87,7 +78,7 @@ func presentWithTrust(t *testing.T, p *profile.Profile, ageOver18 bool) (profile
 		t.Fatal(err)
 	}
 	now := time.Now()
-	trust := verify.NewTrustStore(iaca.Certificate)
+	trust := verify.NewTrustStore(pki.IACA.Certificate)
 	res := verify.VerifyDecodedResponse(resp, verify.Options{Trust: trust, Transcript: &st, Now: now})
 	return profile.Input{Result: res, Response: resp, Now: now}, trust
 }

@@ -12,42 +12,20 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/session"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
 type fixture struct {
-	iaca       *issuer.Authority
-	ds         *issuer.Signer
-	readerRoot *issuer.Authority
-	readerCert *issuer.ReaderSigner
-	cred       *issuer.Credential
+	*testpki.PKI
+	cred *issuer.Credential
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := issuer.NewReaderAuthority(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := rr.NewReaderCert(issuer.ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := testpki.New(t, testpki.Options{})
 	now := time.Now()
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil),
-		ValidFrom: now, ValidUntil: now.Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{iaca: iaca, ds: ds, readerRoot: rr, readerCert: rc, cred: cred}
+	return &fixture{PKI: p, cred: p.Issue(t, issuer.IssueRequest{ValidFrom: now, ValidUntil: now.Add(24 * time.Hour)})}
 }
 
 // reader is a reader built by hand on top of the crypto packages, so the tests control
@@ -93,8 +71,7 @@ func engage(t *testing.T, h *holdersession.Session, handover cbor.RawMessage) *r
 
 func (r *reader) request(t *testing.T, auth request.Signer, elements ...string) []byte {
 	t.Helper()
-	req, err := request.Build([]request.Doc{{DocType: issuer.DocTypeMDL,
-		NameSpaces: []request.NameSpace{{Name: issuer.NamespaceMDL, Elements: elements}}}}, auth, r.transcript)
+	req, err := request.Build(testpki.MDLRequest(elements...), auth, r.transcript)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +131,7 @@ func (r *reader) response(t *testing.T, f *fixture, msg []byte) (*messages.Devic
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, verify.VerifyDecodedResponse(resp, verify.Options{Trust: verify.NewTrustStore(f.iaca.Certificate),
+	return resp, verify.VerifyDecodedResponse(resp, verify.Options{Trust: verify.NewTrustStore(f.IACA.Certificate),
 		Transcript: &r.transcript, ReaderKey: r.key})
 }
 
@@ -403,14 +380,14 @@ func TestReaderAuthentication(t *testing.T) {
 		now    func() time.Time
 		status uint64
 	}{
-		{"trusted reader", f.readerCert, nil, messages.ResponseOK},
+		{"trusted reader", f.Reader, nil, messages.ResponseOK},
 		{"no reader auth", nil, nil, messages.ResponseGeneralError},
-		{"reader from another root", other.readerCert, nil, messages.ResponseGeneralError},
-		{"reader certificate expired", f.readerCert, func() time.Time { return time.Now().AddDate(2, 0, 0) }, messages.ResponseGeneralError},
+		{"reader from another root", other.Reader, nil, messages.ResponseGeneralError},
+		{"reader certificate expired", f.Reader, func() time.Time { return time.Now().AddDate(2, 0, 0) }, messages.ResponseGeneralError},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{f.cred},
-				ReaderTrust: verify.NewTrustStore(f.readerRoot.Certificate), Now: c.now})
+				ReaderTrust: verify.NewTrustStore(f.ReaderRoot.Certificate), Now: c.now})
 			r := engage(t, h, nil)
 			st := h.Receive(r.establishment(t, r.request(t, c.auth, "family_name", "age_over_18")))
 			if st.Done || st.Err != nil || st.Send == nil {

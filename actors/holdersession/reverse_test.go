@@ -7,8 +7,8 @@ import (
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
-	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -57,14 +57,8 @@ func drive(t *testing.T, r *readersession.Session, h *holdersession.Session, ste
 
 func TestReverse(t *testing.T) {
 	f := newFixture(t)
-	dk, _ := keys.Generate(messages.CurveP256, nil)
-	cred, err := f.ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
-	rc := &readersession.Config{Trust: verify.NewTrustStore(f.iaca.Certificate), Request: []request.Doc{{
-		DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{Name: issuer.NamespaceMDL, Elements: []string{"family_name"}}}}}}
+	cred := f.IssueOn(t, messages.CurveP256, issuer.IssueRequest{})
+	rc := &readersession.Config{Trust: verify.NewTrustStore(f.IACA.Certificate), Request: testpki.MDLRequest("family_name")}
 	hc := &holdersession.Config{Credentials: []*issuer.Credential{cred}}
 
 	// NewReverse: the DeviceEngagement is 1.1 with the origin, the first message MessageData

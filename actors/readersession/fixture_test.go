@@ -14,39 +14,18 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
-// pki is an IACA with a Document Signer and a reader root with a reader certificate.
-type pki struct {
-	iaca       *issuer.Authority
-	ds         *issuer.Signer
-	readerRoot *issuer.Authority
-	readerCert *issuer.ReaderSigner
-}
+// pki is the test PKI with the fixtures' reader configuration.
+type pki struct{ *testpki.PKI }
 
 func newPKI(t testing.TB, curve int64) *pki {
 	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "test IACA", Curve: curve})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "test DS", Curve: curve})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := issuer.NewReaderAuthority(issuer.IACAOptions{CommonName: "test reader root", Curve: curve})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := rr.NewReaderCert(issuer.ReaderOptions{CommonName: "test reader", Curve: curve})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pki{iaca: iaca, ds: ds, readerRoot: rr, readerCert: rc}
+	return &pki{testpki.New(t, testpki.Options{Curve: curve})}
 }
 
 var (
@@ -67,41 +46,15 @@ func otherPKI(t testing.TB) *pki {
 	return otherPKIVal
 }
 
-// issueMDL issues a sample mDL with a device key on deviceCurve (0: P-256). The request
-// fields Signed, ValidFrom, ValidUntil are taken from tmpl.
-func (p *pki) issueMDL(t testing.TB, deviceCurve int64, tmpl issuer.IssueRequest) *issuer.Credential {
-	t.Helper()
-	if deviceCurve == 0 {
-		deviceCurve = messages.CurveP256
-	}
-	dk, err := keys.Generate(deviceCurve, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.DocType = issuer.DocTypeMDL
-	tmpl.NameSpaces = issuer.SampleMDL(nil)
-	tmpl.DeviceKey = dk.COSEKey()
-	cred, err := p.ds.Issue(tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
-	return cred
-}
-
 var requested = []string{"family_name", "given_name", "portrait", "age_over_18", "document_number", "expiry_date"}
 
-func mdlRequest() []request.Doc {
-	return []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
-		Name: issuer.NamespaceMDL, Elements: requested,
-	}}}}
-}
+func mdlRequest() []request.Doc { return testpki.MDLRequest(requested...) }
 
 // readerConfig is a reader trusting p's IACA, asking for the sample elements.
 func (p *pki) readerConfig(withAuth bool) *readersession.Config {
-	cfg := &readersession.Config{Request: mdlRequest(), Trust: verify.NewTrustStore(p.iaca.Certificate)}
+	cfg := &readersession.Config{Request: mdlRequest(), Trust: verify.NewTrustStore(p.IACA.Certificate)}
 	if withAuth {
-		cfg.ReaderAuth = p.readerCert
+		cfg.ReaderAuth = p.Reader
 	}
 	return cfg
 }

@@ -38,10 +38,10 @@ func TestHappyPaths(t *testing.T) {
 					if mac {
 						deviceCurve = curve
 					}
-					cred := p.issueMDL(t, deviceCurve, issuer.IssueRequest{})
+					cred := p.IssueOn(t, deviceCurve, issuer.IssueRequest{})
 					hcfg := &holdersession.Config{Credentials: []*issuer.Credential{cred}, Curve: curve, UseMAC: mac}
 					if auth {
-						hcfg.ReaderTrust = verify.NewTrustStore(p.readerRoot.Certificate)
+						hcfg.ReaderTrust = verify.NewTrustStore(p.ReaderRoot.Certificate)
 					}
 					r := readersession.New(p.readerConfig(auth))
 					h := newHolder(t, hcfg)
@@ -92,10 +92,10 @@ func TestHappyPathIssuerCurves(t *testing.T) {
 	} {
 		t.Run(curveName(c.pki)+"/device="+curveName(c.device), func(t *testing.T) {
 			p := newPKI(t, c.pki)
-			cred := p.issueMDL(t, c.device, issuer.IssueRequest{})
+			cred := p.IssueOn(t, c.device, issuer.IssueRequest{})
 			r := readersession.New(p.readerConfig(true))
 			h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred},
-				ReaderTrust: verify.NewTrustStore(p.readerRoot.Certificate)})
+				ReaderTrust: verify.NewTrustStore(p.ReaderRoot.Certificate)})
 			run(t, r, h, nil)
 			expectDisclosed(t, expectVerdict(t, r, readersession.Accepted, ""))
 		})
@@ -108,10 +108,10 @@ func TestNFCHandover(t *testing.T) {
 	hs := []byte{0xd1, 0x02, 0x0a, 'H', 's', 0x15}
 	for _, ho := range [][]byte{messages.NFCHandover(hs, nil), messages.NFCHandover(hs, []byte{0x91, 0x02, 0x01, 'H', 'r'})} {
 		for _, mac := range []bool{false, true} {
-			cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+			cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 			r := readersession.New(p.readerConfig(true))
 			h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}, UseMAC: mac,
-				ReaderTrust: verify.NewTrustStore(p.readerRoot.Certificate)})
+				ReaderTrust: verify.NewTrustStore(p.ReaderRoot.Certificate)})
 			h.SetHandover(ho)
 			run(t, r, h, ho)
 			expectDisclosed(t, expectVerdict(t, r, readersession.Accepted, ""))
@@ -126,7 +126,7 @@ func TestNFCHandover(t *testing.T) {
 // decrypt the SessionEstablishment and answers status 10, which the reader reports.
 func TestHandoverMismatch(t *testing.T) {
 	p := defaultPKI(t)
-	cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+	cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 	r := readersession.New(p.readerConfig(false))
 	h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}})
 	x := run(t, r, h, messages.NFCHandover([]byte{1, 2, 3}, nil))
@@ -159,7 +159,7 @@ func TestHolderMisbehaviour(t *testing.T) {
 		{holdersession.SkipCounter, false, readersession.Error, readersession.ReasonSessionEncryption, messages.StatusSessionEncryptionError},
 	} {
 		t.Run(fmt.Sprintf("%s/mac=%v", c.mis, c.mac), func(t *testing.T) {
-			cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+			cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 			r := readersession.New(p.readerConfig(false))
 			h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}, UseMAC: c.mac, Misbehave: c.mis})
 			x := run(t, r, h, nil)
@@ -200,7 +200,7 @@ func TestHolderMisbehaviour(t *testing.T) {
 
 func TestSilentHolderTimesOut(t *testing.T) {
 	p := defaultPKI(t)
-	cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+	cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 	r := readersession.New(p.readerConfig(false))
 	h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}, Misbehave: holdersession.Silent})
 	x := run(t, r, h, nil)
@@ -229,14 +229,14 @@ func TestCredentialFailures(t *testing.T) {
 	p := defaultPKI(t)
 	now := time.Now()
 	t.Run("expired MSO", func(t *testing.T) {
-		cred := p.issueMDL(t, 0, issuer.IssueRequest{Signed: now.Add(-50 * time.Minute),
+		cred := p.IssueOn(t, 0, issuer.IssueRequest{Signed: now.Add(-50 * time.Minute),
 			ValidFrom: now.Add(-50 * time.Minute), ValidUntil: now.Add(-10 * time.Minute)})
 		r := readersession.New(p.readerConfig(false))
 		run(t, r, newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}}), nil)
 		expectVerdict(t, r, readersession.Rejected, verify.CheckMSOValidity)
 	})
 	t.Run("reader clock after validUntil", func(t *testing.T) {
-		cred := p.issueMDL(t, 0, issuer.IssueRequest{ValidUntil: now.Add(24 * time.Hour)})
+		cred := p.IssueOn(t, 0, issuer.IssueRequest{ValidUntil: now.Add(24 * time.Hour)})
 		cfg := p.readerConfig(false)
 		cfg.Now = fixedNow(now.Add(48 * time.Hour))
 		r := readersession.New(cfg)
@@ -244,19 +244,19 @@ func TestCredentialFailures(t *testing.T) {
 		expectVerdict(t, r, readersession.Rejected, verify.CheckMSOValidity)
 	})
 	t.Run("MSO not yet valid", func(t *testing.T) {
-		cred := p.issueMDL(t, 0, issuer.IssueRequest{ValidFrom: now.Add(time.Hour)})
+		cred := p.IssueOn(t, 0, issuer.IssueRequest{ValidFrom: now.Add(time.Hour)})
 		r := readersession.New(p.readerConfig(false))
 		run(t, r, newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}}), nil)
 		expectVerdict(t, r, readersession.Rejected, verify.CheckMSOValidity)
 	})
 	t.Run("untrusted issuer", func(t *testing.T) {
-		cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+		cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 		r := readersession.New(otherPKI(t).readerConfig(false))
 		run(t, r, newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}}), nil)
 		expectVerdict(t, r, readersession.Rejected, verify.CheckIssuerAuthChain)
 	})
 	t.Run("document not held", func(t *testing.T) {
-		cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+		cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 		cred.DocType = "org.example.other" // the holder has no mDL to answer with
 		r := readersession.New(p.readerConfig(false))
 		run(t, r, newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}}), nil)
@@ -276,17 +276,17 @@ func TestHolderRefusesReader(t *testing.T) {
 		auth *issuer.ReaderSigner
 	}{
 		{"no reader auth", nil},
-		{"reader cert from another root", otherPKI(t).readerCert},
+		{"reader cert from another root", otherPKI(t).Reader},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+			cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 			cfg := p.readerConfig(false)
 			if c.auth != nil {
 				cfg.ReaderAuth = c.auth
 			}
 			r := readersession.New(cfg)
 			h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred},
-				ReaderTrust: verify.NewTrustStore(p.readerRoot.Certificate)})
+				ReaderTrust: verify.NewTrustStore(p.ReaderRoot.Certificate)})
 			x := run(t, r, h, nil)
 			v := expectVerdict(t, r, readersession.Rejected, readersession.ReasonResponseStatus)
 			if v.Result.Status != messages.ResponseGeneralError || len(v.Result.Documents) != 0 {
@@ -299,7 +299,7 @@ func TestHolderRefusesReader(t *testing.T) {
 
 func TestCustomDecide(t *testing.T) {
 	p := defaultPKI(t)
-	cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+	cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 	cfg := p.readerConfig(false)
 	cfg.Decide = func(res *verify.Result) (readersession.Outcome, string) {
 		return readersession.Rejected, "policy.age"
@@ -316,7 +316,7 @@ func TestCustomDecide(t *testing.T) {
 // call Decide, and Decided ends the session as an inline decision would have.
 func TestDecideMayWait(t *testing.T) {
 	p := defaultPKI(t)
-	cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+	cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 	for _, tc := range []struct {
 		outcome readersession.Outcome
 		reason  string
@@ -463,7 +463,7 @@ func TestWrongState(t *testing.T) {
 		protocolError(t, r, r.Start(h.DeviceEngagement(), messages.QRHandover()))
 	})
 	t.Run("Receive while verifying", func(t *testing.T) {
-		cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+		cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 		r := readersession.New(cfg)
 		h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}})
 		resp := h.Receive(r.Start(h.DeviceEngagement(), messages.QRHandover()).Send)
@@ -479,7 +479,7 @@ func TestWrongState(t *testing.T) {
 		expectVerdict(t, r, readersession.Error, readersession.ReasonProtocol)
 	})
 	t.Run("Verified(nil)", func(t *testing.T) {
-		cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+		cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 		r := readersession.New(cfg)
 		h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}})
 		resp := h.Receive(r.Start(h.DeviceEngagement(), messages.QRHandover()).Send)
@@ -516,7 +516,7 @@ func TestFail(t *testing.T) {
 		expectVerdict(t, r, readersession.Error, "link")
 	})
 	t.Run("verifying", func(t *testing.T) {
-		cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+		cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 		r := readersession.New(cfg)
 		h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}})
 		resp := h.Receive(r.Start(h.DeviceEngagement(), messages.QRHandover()).Send)
@@ -536,7 +536,7 @@ func TestFail(t *testing.T) {
 		expectVerdict(t, r, readersession.Timeout, "verify_deadline")
 	})
 	t.Run("after verdict", func(t *testing.T) {
-		cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+		cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 		r := readersession.New(cfg)
 		run(t, r, newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}}), nil)
 		expectVerdict(t, r, readersession.Accepted, "")
@@ -675,7 +675,7 @@ func TestReceiveErrors(t *testing.T) {
 // poked after the end (expectVerdict does the poking).
 func TestOneVerdictPerSession(t *testing.T) {
 	p := defaultPKI(t)
-	cred := p.issueMDL(t, 0, issuer.IssueRequest{})
+	cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 	cfg := p.readerConfig(true)
 	for i, mis := range []holdersession.Misbehaviour{holdersession.Honest, holdersession.TamperElement,
 		holdersession.GarbageResponse, holdersession.TerminateEarly, holdersession.Honest} {

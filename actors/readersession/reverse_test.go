@@ -32,7 +32,7 @@ func readerEngagement(t *testing.T) (*keys.PrivateKey, []byte) {
 
 func TestReverseEngagement(t *testing.T) {
 	p := defaultPKI(t)
-	cred := p.issueMDL(t, messages.CurveP256, issuer.IssueRequest{})
+	cred := p.IssueOn(t, messages.CurveP256, issuer.IssueRequest{})
 	for _, via := range []string{"StartReverse"} {
 		t.Run(via, func(t *testing.T) {
 			key, re := readerEngagement(t)
@@ -60,7 +60,7 @@ func TestReverseEngagement(t *testing.T) {
 
 func TestReverseEngagementErrors(t *testing.T) {
 	p := defaultPKI(t)
-	cred := p.issueMDL(t, messages.CurveP256, issuer.IssueRequest{})
+	cred := p.IssueOn(t, messages.CurveP256, issuer.IssueRequest{})
 	key, re := readerEngagement(t)
 	h, err := holdersession.NewReverse(&holdersession.Config{Credentials: []*issuer.Credential{cred}}, re, "")
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -15,17 +14,9 @@ import (
 // for another request) is rejected even though every signature checks out.
 func TestUnrequestedDocumentIsRejected(t *testing.T) {
 	p := defaultPKI(t)
-	dk, err := keys.Generate(messages.CurveP256, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now().Truncate(time.Second)
-	photo, err := p.ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypePhotoID, NameSpaces: issuer.SamplePhotoID(nil),
-		DeviceKey: dk.COSEKey(), Signed: now, ValidFrom: now, ValidUntil: now.Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	photo.DevicePrivateKey = dk
+	photo := p.IssueOn(t, messages.CurveP256, issuer.IssueRequest{DocType: issuer.DocTypePhotoID,
+		Signed: now, ValidFrom: now, ValidUntil: now.Add(24 * time.Hour)})
 	h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{photo}, Misbehave: holdersession.AnswerAnything})
 	r := readersession.New(p.readerConfig(false))
 	run(t, r, h, messages.QRHandover())

@@ -14,7 +14,7 @@ import (
 // what it concludes reaches Decide (how a profile that checks the MSO plugs in).
 func TestConfigVerifyHookSeesTheResponse(t *testing.T) {
 	p := defaultPKI(t)
-	cred := p.issueMDL(t, messages.CurveP256, issuer.IssueRequest{})
+	cred := p.IssueOn(t, messages.CurveP256, issuer.IssueRequest{})
 	seen := map[*verify.Result]string{}
 	cfg := p.readerConfig(false)
 	cfg.Verify = func(job *readersession.VerifyJob) *verify.Result {

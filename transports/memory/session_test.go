@@ -8,8 +8,8 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/memory"
@@ -95,22 +95,11 @@ func readerLoop(ctx context.Context, r *readersession.Session, a *transports.Arr
 // A whole 18013-5 session over the memory bearer: engagement through a Listener, chunked
 // session messages on 64-byte frames, air time accounted.
 func TestSessionOverMemoryBearer(t *testing.T) {
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := testpki.New(t, testpki.Options{})
+	cred := p.Issue(t, issuer.IssueRequest{})
 	rcfg := &readersession.Config{
-		Request: []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
-			Name: issuer.NamespaceMDL, Elements: []string{"family_name", "portrait", "age_over_18"}}}}},
-		Trust: verify.NewTrustStore(iaca.Certificate),
+		Request: testpki.MDLRequest("family_name", "portrait", "age_over_18"),
+		Trust:   verify.NewTrustStore(p.IACA.Certificate),
 	}
 	for _, c := range []struct {
 		name    string

@@ -13,8 +13,8 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/nfc/ndef"
@@ -30,14 +30,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, portrait int) *fixture {
 	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "nfc test IACA", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := testpki.New(t, testpki.Options{Name: "nfc test"})
 	ns := issuer.SampleMDL(nil)
 	if portrait > 0 {
 		img := append([]byte{0xff, 0xd8, 0xff, 0xe0}, bytes.Repeat([]byte{0x42}, portrait-6)...)
@@ -49,16 +42,11 @@ func newFixture(t testing.TB, portrait int) *fixture {
 		}
 	}
 	now := time.Now().Truncate(time.Second)
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: ns,
+	cred := p.Issue(t, issuer.IssueRequest{NameSpaces: ns,
 		Signed: now.Add(-time.Minute), ValidFrom: now.Add(-time.Minute), ValidUntil: now.Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &fixture{cred: cred, reader: &readersession.Config{
-		Request: []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
-			Name: issuer.NamespaceMDL, Elements: []string{"family_name", "given_name", "portrait", "age_over_18"},
-		}}}},
-		Trust: verify.NewTrustStore(iaca.Certificate),
+		Request: testpki.MDLRequest("family_name", "given_name", "portrait", "age_over_18"),
+		Trust:   verify.NewTrustStore(p.IACA.Certificate),
 	}}
 }
 

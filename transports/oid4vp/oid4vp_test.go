@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,25 +22,12 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-const vectors = "../../testdata/iso18013-5"
-
-func readHex(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // pki is the test world: an IACA with a DS, a reader root with the verifier identity, a
 // credential.
@@ -61,30 +46,13 @@ func getPKI(t testing.TB) *pki {
 	if testPKI != nil {
 		return testPKI
 	}
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
+	tp := testpki.New(t, testpki.Options{})
+	ident, err := NewIdentity(tp.ReaderRoot, "test verifier", "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := issuer.NewReaderAuthority(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ident, err := NewIdentity(root, "test verifier", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func() *issuer.Credential {
-		c, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	testPKI = &pki{iaca: iaca, root: root, ident: ident, cred: issue(), otherCred: issue()}
+	testPKI = &pki{iaca: tp.IACA, root: tp.ReaderRoot, ident: ident,
+		cred: tp.Issue(t, issuer.IssueRequest{}), otherCred: tp.Issue(t, issuer.IssueRequest{})}
 	return testPKI
 }
 
@@ -123,39 +91,36 @@ func mdlQuery() *DCQL {
 }
 
 func TestHandoverEqualsSpecExamples(t *testing.T) {
-	jwk, err := os.ReadFile(filepath.Join(vectors, "oid4vp_verifier_jwk.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	jwk := testvectors.File(t, "iso18013-5", "oid4vp_verifier_jwk.json")
 	var k jose.JSONWebKey
 	if err := json.Unmarshal(jwk, &k); err != nil {
 		t.Fatal(err)
 	}
 	tp := (&EncryptionKey{Private: &ecdsa.PrivateKey{PublicKey: *k.Key.(*ecdsa.PublicKey)}}).Thumbprint()
-	if want := readHex(t, filepath.Join(vectors, "oid4vp_jwk_thumbprint.hex")); !bytes.Equal(tp, want) {
+	if want := testvectors.AnnexD(t, "oid4vp_jwk_thumbprint"); !bytes.Equal(tp, want) {
 		t.Fatalf("thumbprint %x, want %x", tp, want)
 	}
 	const nonce = "exc7gBkxjx1rdc9udRrveKvSsJIq80avlXeLHhGwqtA"
 	tx := &Transaction{ClientID: "x509_san_dns:example.com", Nonce: nonce, ResponseURI: "https://example.com/response",
 		Key: &EncryptionKey{Private: &ecdsa.PrivateKey{PublicKey: *k.Key.(*ecdsa.PublicKey)}}}
 	tr := tx.Transcript()
-	if want := readHex(t, filepath.Join(vectors, "oid4vp_handover.hex")); !bytes.Equal(tr.Handover, want) {
+	if want := testvectors.AnnexD(t, "oid4vp_handover"); !bytes.Equal(tr.Handover, want) {
 		t.Fatalf("handover %x\nwant     %x", []byte(tr.Handover), want)
 	}
 	enc, err := messages.Marshal(tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := readHex(t, filepath.Join(vectors, "oid4vp_session_transcript.hex")); !bytes.Equal(enc, want) {
+	if want := testvectors.AnnexD(t, "oid4vp_session_transcript"); !bytes.Equal(enc, want) {
 		t.Fatalf("transcript %x\nwant %x", enc, want)
 	}
 	dc := DCAPIRequest{Origin: "https://example.com", Nonce: nonce, Key: tx.Key}
 	dtr := dc.Transcript()
-	if want := readHex(t, filepath.Join(vectors, "oid4vp_dcapi_handover.hex")); !bytes.Equal(dtr.Handover, want) {
+	if want := testvectors.AnnexD(t, "oid4vp_dcapi_handover"); !bytes.Equal(dtr.Handover, want) {
 		t.Fatalf("DC API handover %x\nwant %x", []byte(dtr.Handover), want)
 	}
 	enc, _ = messages.Marshal(dtr)
-	if want := readHex(t, filepath.Join(vectors, "oid4vp_dcapi_session_transcript.hex")); !bytes.Equal(enc, want) {
+	if want := testvectors.AnnexD(t, "oid4vp_dcapi_session_transcript"); !bytes.Equal(enc, want) {
 		t.Fatalf("DC API transcript %x\nwant %x", enc, want)
 	}
 }
@@ -335,14 +300,8 @@ func TestDCAPIHandover(t *testing.T) {
 }
 
 func TestRealWalletJWESample(t *testing.T) {
-	dir := "../../testdata/wallets/simpledigicreds-google-cm-wallet-dcapi-encrypted-mvrc"
-	read := func(f string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	const sample = "simpledigicreds-google-cm-wallet-dcapi-encrypted-mvrc"
+	read := func(f string) []byte { return testvectors.File(t, "wallets", sample, f) }
 	var jwk jose.JSONWebKey
 	if err := json.Unmarshal(read("verifier_encryption_private.jwk.json"), &jwk); err != nil {
 		t.Fatal(err)
@@ -363,7 +322,7 @@ func TestRealWalletJWESample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := readHex(t, filepath.Join(dir, "device_response.hex")); !bytes.Equal(dr, want) {
+	if want := testvectors.Hex(t, "wallets", sample, "device_response.hex"); !bytes.Equal(dr, want) {
 		t.Fatal("decrypted DeviceResponse differs from device_response.hex")
 	}
 	var ho struct {
@@ -392,7 +351,7 @@ func TestRealWalletJWESample(t *testing.T) {
 		t.Fatalf("sample not valid: %v", out.Err)
 	}
 	// the recorded transcript is the one rebuilt
-	if tb, _ := messages.Marshal(r.Transcript()); !bytes.Equal(tb, readHex(t, filepath.Join(dir, "session_transcript.hex"))) {
+	if tb, _ := messages.Marshal(r.Transcript()); !bytes.Equal(tb, testvectors.Hex(t, "wallets", sample, "session_transcript.hex")) {
 		t.Fatal("rebuilt transcript differs from session_transcript.hex")
 	}
 	// a foreign transcript: same response, another origin
@@ -409,25 +368,25 @@ func TestRealWalletJWESample(t *testing.T) {
 }
 
 func TestRealWalletRedirectTranscript(t *testing.T) {
-	dir := "../../testdata/wallets/mdoc-ts-animo-paradym"
+	const sample = "mdoc-ts-animo-paradym"
 	var ho struct {
 		ClientID    string `json:"client_id"`
 		Nonce       string
 		Thumb       string `json:"jwk_thumbprint_hex"`
 		ResponseURI string `json:"response_uri"`
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, "handover.json"))
+	b := testvectors.File(t, "wallets", sample, "handover.json")
 	if err := json.Unmarshal(b, &ho); err != nil {
 		t.Fatal(err)
 	}
 	tp, _ := hex.DecodeString(ho.Thumb)
 	tr := messages.SessionTranscript{Handover: messages.OpenID4VPHandover(ho.ClientID, ho.Nonce, tp, ho.ResponseURI)}
-	pem, _ := os.ReadFile(filepath.Join(dir, "iaca_animo.pem"))
+	pem := testvectors.File(t, "wallets", sample, "iaca_animo.pem")
 	certs, err := verify.ParseCertificates(pem)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dr := readHex(t, filepath.Join(dir, "device_response.hex"))
+	dr := testvectors.Hex(t, "wallets", sample, "device_response.hex")
 	tok, _ := json.Marshal(map[string][]string{"pid": {base64.RawURLEncoding.EncodeToString(dr)}})
 	opts := verify.Options{Trust: verify.NewTrustStore(certs...), Now: time.Date(2026, 1, 12, 0, 0, 0, 0, time.UTC)}
 	if out := VerifyVPToken(tok, MdocQuery("pid", "eu.europa.ec.eudi.pid.1"), tr, opts); !out.Valid {

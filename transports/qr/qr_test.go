@@ -4,48 +4,23 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
-	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
-const vectors = "../../testdata/iso18013-5/"
-
-func annexDURI(t testing.TB) string {
-	t.Helper()
-	b, err := os.ReadFile(vectors + "device_engagement_qr_uri.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func annexDBytes(t testing.TB) []byte {
-	t.Helper()
-	b, err := os.ReadFile(vectors + "device_engagement_qr.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestAnnexDPNGRoundTrip(t *testing.T) {
-	uri := annexDURI(t)
+	uri := testvectors.AnnexDText(t, "device_engagement_qr_uri.txt")
 	for _, size := range []int{0, 256, 1000} {
 		pngBytes, err := PNG(uri, size)
 		if err != nil {
@@ -69,20 +44,20 @@ func TestAnnexDPNGRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := annexDBytes(t); !bytes.Equal(raw, want) {
+		if want := testvectors.AnnexD(t, "device_engagement_qr"); !bytes.Equal(raw, want) {
 			t.Fatalf("engagement bytes %x, want %x", raw, want)
 		}
 		if e.Version != "1.0" || len(e.DeviceRetrievalMethods) != 1 {
 			t.Fatalf("engagement %+v", e)
 		}
 	}
-	if DeviceEngagementQR(annexDBytes(t)) != uri {
+	if DeviceEngagementQR(testvectors.AnnexD(t, "device_engagement_qr")) != uri {
 		t.Fatal("DeviceEngagementQR does not reproduce the Annex D URI")
 	}
 }
 
 func TestLevelsAndJPEG(t *testing.T) {
-	uri := annexDURI(t)
+	uri := testvectors.AnnexDText(t, "device_engagement_qr_uri.txt")
 	prev := 0
 	for _, l := range []Level{LevelL, LevelM, LevelQ, LevelH} {
 		c, err := Encode(uri, l)
@@ -172,7 +147,7 @@ func terminalImage(t *testing.T, s string, paintedDark bool) image.Image {
 }
 
 func TestTerminal(t *testing.T) {
-	uri := annexDURI(t)
+	uri := testvectors.AnnexDText(t, "device_engagement_qr_uri.txt")
 	c, err := Encode(uri, LevelM)
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +328,7 @@ func TestHostileImages(t *testing.T) {
 	var noisePNG bytes.Buffer
 	png.Encode(&noisePNG, noise)
 
-	validPNG, err := PNG(annexDURI(t), 0)
+	validPNG, err := PNG(testvectors.AnnexDText(t, "device_engagement_qr_uri.txt"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,9 +379,9 @@ func TestHostileImages(t *testing.T) {
 }
 
 func FuzzParseQRText(f *testing.F) {
-	f.Add(annexDURI(f))
-	f.Add("mdoc://" + strings.TrimPrefix(annexDURI(f), "mdoc:"))
-	f.Add(" MDOC:" + base64.StdEncoding.EncodeToString(annexDBytes(f)))
+	f.Add(testvectors.AnnexDText(f, "device_engagement_qr_uri.txt"))
+	f.Add("mdoc://" + strings.TrimPrefix(testvectors.AnnexDText(f, "device_engagement_qr_uri.txt"), "mdoc:"))
+	f.Add(" MDOC:" + base64.StdEncoding.EncodeToString(testvectors.AnnexD(f, "device_engagement_qr")))
 	f.Add("mdoc:")
 	f.Add("mdoc://")
 	f.Fuzz(func(t *testing.T, text string) {

@@ -2,15 +2,12 @@ package serverretrieval
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,39 +17,19 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports/oid4vp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../testdata/iso18013-5/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func readCert(t testing.TB, name string) *x509.Certificate {
-	t.Helper()
-	der, err := hex.DecodeString(strings.TrimSpace(string(readFile(t, name))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func TestAnnexDJWTVector(t *testing.T) {
-	jwt := strings.TrimSpace(string(readFile(t, "server_retrieval_jwt.txt")))
-	iaca := readCert(t, "iaca_cert.hex")
-	signer := readCert(t, "server_retrieval_jwt_cert.hex")
-	at := time.Date(2021, 1, 5, 14, 1, 0, 0, time.UTC)
+	jwt := testvectors.AnnexDText(t, "server_retrieval_jwt.txt")
+	iaca := testvectors.AnnexDCertificate(t, "iaca_cert")
+	signer := testvectors.AnnexDCertificate(t, "server_retrieval_jwt_cert")
+	at := testvectors.AnnexDNow
 	d, err := VerifyDocumentJWT(jwt, verify.NewTrustStore(iaca), at, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +48,7 @@ func TestAnnexDJWTVector(t *testing.T) {
 		t.Fatal(err)
 	}
 	pj, _ := base64.RawURLEncoding.DecodeString(portrait)
-	want, _ := hex.DecodeString(strings.TrimSpace(string(readFile(t, "portrait_jpeg.hex"))))
+	want := testvectors.AnnexD(t, "portrait_jpeg")
 	if string(pj) != string(want) {
 		t.Fatal("portrait differs from portrait_jpeg.hex")
 	}
@@ -87,7 +64,7 @@ func TestAnnexDJWTVector(t *testing.T) {
 		"after exp":       {verify.NewTrustStore(iaca), at.Add(2 * time.Minute), "expired"},
 		"before iat":      {verify.NewTrustStore(iaca), at.Add(-10 * time.Minute), "future"},
 		"cert not valid":  {verify.NewTrustStore(iaca), time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC), "chain"},
-		"other IACA":      {verify.NewTrustStore(readCert(t, "reader_root_cert.hex")), at, "chain"},
+		"other IACA":      {verify.NewTrustStore(testvectors.AnnexDCertificate(t, "reader_root_cert")), at, "chain"},
 		"no trust anchor": {verify.NewTrustStore(), at, "no IACA"},
 	} {
 		if _, err := VerifyDocumentJWT(jwt, c.trust, c.at, 0); err == nil || !errors.Is(err, ErrJWT) || !strings.Contains(err.Error(), c.want) {
@@ -114,10 +91,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	iaca := testpki.New(t, testpki.Options{}).IACA
 	signer, err := NewJWSSigner(iaca)
 	if err != nil {
 		t.Fatal(err)
@@ -349,10 +323,10 @@ func TestIssuerHostile(t *testing.T) {
 }
 
 func FuzzVerifyDocumentJWT(f *testing.F) {
-	f.Add(strings.TrimSpace(string(readFile(f, "server_retrieval_jwt.txt"))))
+	f.Add(testvectors.AnnexDText(f, "server_retrieval_jwt.txt"))
 	f.Add("eyJhbGciOiJFUzI1NiIsIng1YyI6WyJNSUkiXX0.e30.AAAA")
-	trust := verify.NewTrustStore(readCert(f, "iaca_cert.hex"))
-	at := time.Date(2021, 1, 5, 14, 1, 0, 0, time.UTC)
+	trust := verify.NewTrustStore(testvectors.AnnexDCertificate(f, "iaca_cert"))
+	at := testvectors.AnnexDNow
 	c := &Client{Trust: trust, Now: func() time.Time { return at }}
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = VerifyDocumentJWT(s, trust, at, 0)

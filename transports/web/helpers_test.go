@@ -16,10 +16,8 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
-	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
-	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
@@ -45,42 +43,20 @@ type world struct {
 var (
 	worldOnce sync.Once
 	worldVal  *world
-	worldErr  error
 )
 
 func getWorld(t testing.TB) *world {
 	t.Helper()
 	worldOnce.Do(func() {
-		iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "web test IACA", NotBefore: time.Now().Add(-time.Hour)})
-		if err != nil {
-			worldErr = err
-			return
-		}
-		ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "web test DS", NotBefore: time.Now().Add(-time.Hour)})
-		if err != nil {
-			worldErr = err
-			return
-		}
-		dk, err := keys.Generate(messages.CurveP256, nil)
-		if err != nil {
-			worldErr = err
-			return
-		}
+		p := testpki.New(t, testpki.Options{Name: "web test"})
 		now := time.Now().Truncate(time.Second)
-		cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil),
-			DeviceKey: dk.COSEKey(), Signed: now.Add(-time.Minute), ValidFrom: now.Add(-time.Minute), ValidUntil: now.Add(24 * time.Hour)})
-		if err != nil {
-			worldErr = err
-			return
-		}
-		cred.DevicePrivateKey = dk
+		cred := p.Issue(t, issuer.IssueRequest{Signed: now.Add(-time.Minute), ValidFrom: now.Add(-time.Minute), ValidUntil: now.Add(24 * time.Hour)})
 		worldVal = &world{cred: cred, reader: &readersession.Config{
-			Request: []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
-				Name: issuer.NamespaceMDL, Elements: []string{"family_name", "age_over_18"}}}}},
-			Trust: verify.NewTrustStore(iaca.Certificate)}}
+			Request: testpki.MDLRequest("family_name", "age_over_18"),
+			Trust:   verify.NewTrustStore(p.IACA.Certificate)}}
 	})
-	if worldErr != nil {
-		t.Fatal(worldErr)
+	if worldVal == nil {
+		t.Fatal("the test PKI could not be set up")
 	}
 	return worldVal
 }

@@ -3,13 +3,15 @@ package ndef
 import (
 	"bytes"
 	"testing"
+
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
 // FuzzParse: any input either fails to parse or re-encodes to itself; handover and
 // carrier decoders never panic.
 func FuzzParse(f *testing.F) {
-	f.Add(vector(f, "nfc_handover_select.hex"))
-	f.Add(vector(f, "nfc_handover_request.hex"))
+	f.Add(testvectors.AnnexD(f, "nfc_handover_select.hex"))
+	f.Add(testvectors.AnnexD(f, "nfc_handover_request.hex"))
 	f.Add(Message{ServiceParameter{URI: ServiceHandover}.Record()}.MustEncode())
 	f.Add(append(Message{NewRecord(TNFWellKnown, "T", "", nil)}, Chunk(NewRecord(TNFMedia, "a/b", "1", make([]byte, 40)), 7)...).MustEncode())
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -4,34 +4,19 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func vector(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "iso18013-5", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestAnnexDRoundTrip(t *testing.T) {
 	for _, name := range []string{"nfc_handover_select.hex", "nfc_handover_request.hex"} {
-		raw := vector(t, name)
+		raw := testvectors.AnnexD(t, name)
 		m, err := Parse(raw)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -58,7 +43,7 @@ func TestAnnexDRoundTrip(t *testing.T) {
 }
 
 func TestAnnexDSelect(t *testing.T) {
-	h, err := ParseHandover(vector(t, "nfc_handover_select.hex"))
+	h, err := ParseHandover(testvectors.AnnexD(t, "nfc_handover_select.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +55,7 @@ func TestAnnexDSelect(t *testing.T) {
 		t.Fatalf("ac %+v", ac)
 	}
 	de, ok := h.DeviceEngagement()
-	if !ok || !bytes.Equal(de, vector(t, "device_engagement_nfc.hex")) {
+	if !ok || !bytes.Equal(de, testvectors.AnnexD(t, "device_engagement_nfc.hex")) {
 		t.Fatalf("device engagement %x", de)
 	}
 	if _, err := messages.DecodeEngagement(de); err != nil {
@@ -90,7 +75,7 @@ func TestAnnexDSelect(t *testing.T) {
 }
 
 func TestAnnexDRequest(t *testing.T) {
-	h, err := ParseHandover(vector(t, "nfc_handover_request.hex"))
+	h, err := ParseHandover(testvectors.AnnexD(t, "nfc_handover_request.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,20 +126,20 @@ func TestAnnexDRequest(t *testing.T) {
 }
 
 func TestAnnexDTranscript(t *testing.T) {
-	hs, hr := vector(t, "nfc_handover_select.hex"), vector(t, "nfc_handover_request.hex")
+	hs, hr := testvectors.AnnexD(t, "nfc_handover_select.hex"), testvectors.AnnexD(t, "nfc_handover_request.hex")
 	ho := messages.NFCHandover(hs, hr)
-	if !bytes.Equal(ho, vector(t, "session_handover_nfc.hex")) {
+	if !bytes.Equal(ho, testvectors.AnnexD(t, "session_handover_nfc.hex")) {
 		t.Fatalf("handover %x", ho)
 	}
 	h, _ := ParseHandover(hs)
 	de, _ := h.DeviceEngagement()
 	var erk messages.EncodedCBOR
-	if err := erk.UnmarshalCBOR(vector(t, "ereader_key_bytes.hex")); err != nil {
+	if err := erk.UnmarshalCBOR(testvectors.AnnexD(t, "ereader_key_bytes.hex")); err != nil {
 		t.Fatal(err)
 	}
 	st := messages.NewProximityTranscript(messages.NewEncodedCBOR(de), erk, ho)
 	b, err := messages.Marshal(st)
-	if err != nil || !bytes.Equal(b, vector(t, "session_transcript.hex")) {
+	if err != nil || !bytes.Equal(b, testvectors.AnnexD(t, "session_transcript.hex")) {
 		t.Fatalf("transcript %x (%v)", b, err)
 	}
 }
