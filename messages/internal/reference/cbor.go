@@ -20,10 +20,7 @@ const (
 	MaxMapPairs = 16384
 )
 
-var (
-	decMode cbor.DecMode
-	encMode cbor.EncMode
-)
+var decMode cbor.DecMode
 
 func init() {
 	var err error
@@ -45,23 +42,7 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
-	encMode, err = cbor.EncOptions{
-		Sort:          cbor.SortNone, // struct fields in declaration order, Map in insertion order
-		ShortestFloat: cbor.ShortestFloat16,
-		IndefLength:   cbor.IndefLengthForbidden,
-		Time:          cbor.TimeRFC3339,
-		TimeTag:       cbor.EncTagRequired,
-	}.EncMode()
-	if err != nil {
-		panic(err)
-	}
 }
-
-// DecMode returns the shared, immutable decode mode with mdocgate's limits.
-func DecMode() cbor.DecMode { return decMode }
-
-// EncMode returns the shared encode mode (preferred serialization, definite lengths).
-func EncMode() cbor.EncMode { return encMode }
 
 // ErrTooLarge is returned for input over MaxMessageSize.
 var ErrTooLarge = errors.New("messages: CBOR input exceeds the size limit")
@@ -87,22 +68,10 @@ func Unmarshal(data []byte, v any) error {
 	return decMode.Unmarshal(data, v)
 }
 
-// Marshal encodes v in preferred serialization.
-func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
-
 // decodeAs decodes data into v and wraps any error with the structure's name.
 func decodeAs(structure string, data []byte, v any) error {
 	if err := Unmarshal(data, v); err != nil {
 		return &DecodeError{Structure: structure, Err: err}
 	}
 	return nil
-}
-
-// mustMarshal is for values whose encoding cannot fail (fixed-shape literals).
-func mustMarshal(v any) []byte {
-	b, err := encMode.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

@@ -10,18 +10,8 @@ import (
 // COSE header labels used by mdoc.
 const (
 	HeaderAlg     = 1
-	HeaderCrit    = 2
 	HeaderKID     = 4
 	HeaderX5Chain = 33
-)
-
-// COSE algorithm identifiers used by mdoc.
-const (
-	AlgES256       = -7
-	AlgES384       = -35
-	AlgES512       = -36
-	AlgEdDSA       = -8
-	AlgHMAC256_256 = 5
 )
 
 // CoseSign1 is a COSE_Sign1 structure (RFC 9052 §4.2) as data: the protected header as the
@@ -108,28 +98,6 @@ func (s *CoseSign1) UnmarshalCBOR(data []byte) error {
 	return nil
 }
 
-// MarshalCBOR writes the untagged array (mdoc uses untagged COSE_Sign1).
-func (s CoseSign1) MarshalCBOR() ([]byte, error) {
-	return marshalCoseArray(s.Protected, s.Unprotected, s.Payload, s.Detached, s.Signature)
-}
-
-func marshalCoseArray(protected []byte, unprotected cbor.RawMessage, payload []byte, detached bool, last []byte) ([]byte, error) {
-	if len(unprotected) == 0 {
-		unprotected = cbor.RawMessage{0xa0}
-	}
-	var p any = payload
-	switch {
-	case detached:
-		p = nil
-	case payload == nil:
-		p = []byte{} // attached and empty, not null
-	}
-	if protected == nil {
-		protected = []byte{}
-	}
-	return encMode.Marshal([]any{protected, unprotected, p, last})
-}
-
 // ProtectedHeader decodes the protected header map.
 func (s *CoseSign1) ProtectedHeader() (map[any]cbor.RawMessage, error) {
 	return decodeHeader(s.Protected)
@@ -203,37 +171,6 @@ func (m *CoseMac0) UnmarshalCBOR(data []byte) error {
 	*m = CoseMac0{Protected: a.Protected, Unprotected: a.Unprotected, Payload: payload,
 		Detached: detached, Tag: a.Last, Tagged: tagged}
 	return nil
-}
-
-// MarshalCBOR writes the untagged array.
-func (m CoseMac0) MarshalCBOR() ([]byte, error) {
-	return marshalCoseArray(m.Protected, m.Unprotected, m.Payload, m.Detached, m.Tag)
-}
-
-// Alg returns the MAC algorithm from the protected header.
-func (m *CoseMac0) Alg() (alg int64, inProtected bool, err error) {
-	return headerAlg(m.Protected, m.Unprotected)
-}
-
-// EncodeProtectedHeader serializes a protected header {1: alg} (plus extra labels in order).
-func EncodeProtectedHeader(alg int64) []byte {
-	var m Map[int64, any]
-	m.Set(HeaderAlg, alg)
-	b, _ := m.MarshalCBOR()
-	return b
-}
-
-// EncodeX5ChainHeader builds an unprotected header {33: x5chain}: a single bstr for one
-// certificate, an array for more (RFC 9360).
-func EncodeX5ChainHeader(chain [][]byte) cbor.RawMessage {
-	var m Map[int64, any]
-	if len(chain) == 1 {
-		m.Set(HeaderX5Chain, chain[0])
-	} else {
-		m.Set(HeaderX5Chain, chain)
-	}
-	b, _ := m.MarshalCBOR()
-	return b
 }
 
 func decodeHeader(serialized []byte) (map[any]cbor.RawMessage, error) {

@@ -1,7 +1,6 @@
 package reference
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -65,28 +64,11 @@ var curves = map[int64]CurveInfo{
 	CurveBrainpoolP512r1: {CurveBrainpoolP512r1, "brainpoolP512r1", KtyEC2, 64, 64, true, true},
 }
 
-// LookupCurve returns what is known of a COSE curve identifier.
-func LookupCurve(id int64) (CurveInfo, bool) {
-	c, ok := curves[id]
-	return c, ok
-}
-
-// CurveByName finds a curve by its name ("P-256", "Ed25519", "brainpoolP256r1", ...).
-func CurveByName(name string) (CurveInfo, bool) {
-	for _, c := range curves {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return CurveInfo{}, false
-}
-
 // COSEKey is a COSE_Key (RFC 9052 §7) of type EC2 or OKP.
 //
 // Decoding is lenient: EC coordinates and OKP keys shorter than the field size are
 // left-padded with zeros (some producers strip leading zero bytes), and a compressed EC2
-// point (y as a bool) is kept as YSign. Encoding is strict: coordinates are always written
-// at full field length, labels in the order kty, kid, alg, crv, x, y, d, then others.
+// point (y as a bool) is kept as YSign.
 type COSEKey struct {
 	Kty   int64
 	Crv   int64
@@ -112,18 +94,6 @@ func (k *COSEKey) Curve() (CurveInfo, error) {
 	return c, nil
 }
 
-// Public returns a copy of k without the private part.
-func (k *COSEKey) Public() *COSEKey {
-	c := *k
-	c.D = nil
-	return &c
-}
-
-// Equal reports whether two keys denote the same public key on the same curve.
-func (k *COSEKey) Equal(o *COSEKey) bool {
-	return k.Kty == o.Kty && k.Crv == o.Crv && bytes.Equal(k.X, o.X) && bytes.Equal(k.Y, o.Y)
-}
-
 func leftPad(b []byte, n int) ([]byte, error) {
 	if len(b) > n {
 		return nil, fmt.Errorf("coordinate of %d bytes exceeds the field size %d", len(b), n)
@@ -134,53 +104,6 @@ func leftPad(b []byte, n int) ([]byte, error) {
 	out := make([]byte, n)
 	copy(out[n-len(b):], b)
 	return out, nil
-}
-
-// MarshalCBOR writes the key with full-length coordinates.
-func (k COSEKey) MarshalCBOR() ([]byte, error) {
-	c, err := k.Curve()
-	if err != nil {
-		return nil, err
-	}
-	var m Map[int64, any]
-	m.Set(coseKeyKty, k.Kty)
-	if k.KID != nil {
-		m.Set(coseKeyKid, k.KID)
-	}
-	if k.Alg != nil {
-		m.Set(coseKeyAlg, *k.Alg)
-	}
-	m.Set(coseKeyCrv, k.Crv)
-	x, err := leftPad(k.X, c.FieldSize)
-	if err != nil {
-		return nil, err
-	}
-	m.Set(coseKeyX, x)
-	if k.Kty == KtyEC2 {
-		switch {
-		case k.Y != nil:
-			y, err := leftPad(k.Y, c.FieldSize)
-			if err != nil {
-				return nil, err
-			}
-			m.Set(coseKeyY, y)
-		case k.YSign != nil:
-			m.Set(coseKeyY, *k.YSign)
-		default:
-			return nil, errors.New("EC2 key without y")
-		}
-	}
-	if k.D != nil {
-		d, err := leftPad(k.D, c.ScalarLen)
-		if err != nil {
-			return nil, err
-		}
-		m.Set(coseKeyD, d)
-	}
-	for label, v := range k.Other.All() {
-		m.Set(label, v)
-	}
-	return m.MarshalCBOR()
 }
 
 // UnmarshalCBOR decodes an EC2 or OKP COSE_Key.

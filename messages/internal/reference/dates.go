@@ -11,29 +11,13 @@ import (
 // Decoding is lenient: fractional seconds and offsets other than Z are accepted (and
 // reported through Fractional / NonUTC so a policy can warn), as is an untagged text
 // string (Untagged), and one level of byte string wrapping the tdate (Embedded, seen in
-// pyMDOC-CBOR output). Encoding is strict: #6.0, UTC with "Z", no fractional seconds,
-// and an error when the UTC year is outside 0000-9999 (RFC 3339 has four-digit years).
+// pyMDOC-CBOR output).
 type TDate struct {
 	time.Time
 	Fractional bool // received with fractional seconds
 	NonUTC     bool // received with an offset other than Z
 	Untagged   bool // received as a plain text string without tag 0
 	Embedded   bool // received as a byte string holding the encoded tdate
-}
-
-// NewTDate returns t truncated to whole seconds in UTC.
-func NewTDate(t time.Time) TDate { return TDate{Time: t.UTC().Truncate(time.Second)} }
-
-// MarshalCBOR writes #6.0("YYYY-MM-DDTHH:MM:SSZ").
-func (d TDate) MarshalCBOR() ([]byte, error) {
-	u := d.UTC().Truncate(time.Second)
-	if y := u.Year(); y < 0 || y > 9999 {
-		return nil, fmt.Errorf("tdate: UTC year %d is outside 0000-9999", y)
-	}
-	s := u.Format("2006-01-02T15:04:05Z")
-	out := []byte{0xc0}
-	out = appendHead(out, majorText, uint64(len(s)))
-	return append(out, s...), nil
 }
 
 // UnmarshalCBOR reads #6.0(tstr) or a plain tstr, or either of them encoded in a byte
@@ -86,12 +70,6 @@ type FullDate struct {
 	Untagged bool
 }
 
-// String returns YYYY-MM-DD.
-func (d FullDate) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Month), d.Day) }
-
-// Time returns midnight UTC of the date.
-func (d FullDate) Time() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
-
 // ParseFullDate parses YYYY-MM-DD.
 func ParseFullDate(s string) (FullDate, error) {
 	t, err := time.Parse(time.DateOnly, s)
@@ -99,14 +77,6 @@ func ParseFullDate(s string) (FullDate, error) {
 		return FullDate{}, fmt.Errorf("full-date %q: %w", s, err)
 	}
 	return FullDate{Year: t.Year(), Month: t.Month(), Day: t.Day()}, nil
-}
-
-// MarshalCBOR writes #6.1004("YYYY-MM-DD").
-func (d FullDate) MarshalCBOR() ([]byte, error) {
-	s := d.String()
-	out := []byte{0xd9, 0x03, 0xec}
-	out = appendHead(out, majorText, uint64(len(s)))
-	return append(out, s...), nil
 }
 
 // UnmarshalCBOR reads #6.1004(tstr) or a plain tstr.

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-
-	"github.com/fxamacker/cbor/v2"
 )
 
 // EncodedCBOR is an "encoded CBOR data item", #6.24(bstr .cbor T): every ...Bytes type of
 // the CDDL. It keeps the complete item exactly as received (tag, byte-string head and
-// content), because digests, MACs and signatures cover those bytes. Encoding it writes
-// the same bytes back.
+// content), because digests, MACs and signatures cover those bytes.
 type EncodedCBOR struct {
 	raw     []byte // the whole #6.24(bstr) item
 	content []byte // the embedded CBOR, a sub-slice of raw
@@ -25,15 +22,6 @@ func NewEncodedCBOR(content []byte) EncodedCBOR {
 	off := len(raw)
 	raw = append(raw, content...)
 	return EncodedCBOR{raw: raw, content: raw[off:]}
-}
-
-// EncodeToCBOR encodes v and wraps the result in tag 24.
-func EncodeToCBOR(v any) (EncodedCBOR, error) {
-	b, err := encMode.Marshal(v)
-	if err != nil {
-		return EncodedCBOR{}, err
-	}
-	return NewEncodedCBOR(b), nil
 }
 
 // ParseEncodedCBOR takes a complete #6.24(bstr) item.
@@ -54,23 +42,12 @@ func (e EncodedCBOR) Content() []byte { return e.content }
 // IsZero reports whether e holds nothing.
 func (e EncodedCBOR) IsZero() bool { return len(e.raw) == 0 }
 
-// Equal reports whether both items have the same encoded bytes.
-func (e EncodedCBOR) Equal(o EncodedCBOR) bool { return bytes.Equal(e.raw, o.raw) }
-
 // Decode decodes the embedded CBOR into v with the shared limits.
 func (e EncodedCBOR) Decode(v any) error {
 	if e.IsZero() {
 		return errors.New("empty encoded CBOR item")
 	}
 	return Unmarshal(e.content, v)
-}
-
-// MarshalCBOR writes the bytes as received or built.
-func (e EncodedCBOR) MarshalCBOR() ([]byte, error) {
-	if e.IsZero() {
-		return nil, errors.New("messages: encoding an empty tag-24 item")
-	}
-	return e.raw, nil
 }
 
 // UnmarshalCBOR accepts #6.24(bstr) with a definite-length byte string whose content is
@@ -102,5 +79,3 @@ func (e *EncodedCBOR) UnmarshalCBOR(data []byte) error {
 	e.raw, e.content = raw, raw[start:]
 	return nil
 }
-
-var _ cbor.Marshaler = EncodedCBOR{}

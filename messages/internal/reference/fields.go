@@ -93,15 +93,6 @@ func (f *fieldMap[K]) rest() Map[K, cbor.RawMessage] {
 	return out
 }
 
-// appendRest adds extension fields after the known ones when encoding.
-func appendRest[K MapKey](m *Map[K, any], rest Map[K, cbor.RawMessage]) {
-	for k, v := range rest.All() {
-		if _, taken := m.Get(k); !taken {
-			m.Set(k, v)
-		}
-	}
-}
-
 // isNullOrUndefined reports whether the data item at the start of data is CBOR null or undefined,
 // looking through self-described CBOR tags (55799), which the CBOR library strips before
 // it treats null as "leave the zero value".

@@ -2,7 +2,6 @@ package reference
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -16,7 +15,7 @@ type MobileSecurityObject struct {
 	DeviceKeyInfo   DeviceKeyInfo
 	DocType         string
 	ValidityInfo    ValidityInfo
-	Status          cbor.RawMessage // kept raw; StatusList() reads the token status list form
+	Status          cbor.RawMessage // kept raw
 	Other           Map[string, cbor.RawMessage]
 
 	// NotTagged is set when the issuerAuth payload held the MSO directly instead of
@@ -29,7 +28,6 @@ type MobileSecurityObject struct {
 // deviceKey is mandatory. For lenience one non-conformant form is decoded: deviceKey
 // null (seen in pyMDOC-CBOR output) leaves DeviceKey zero and sets DeviceKeyMissing, so
 // that the issuer-signed data stays readable while mdoc authentication fails clearly.
-// Encoding such a value fails (there is no key to write).
 type DeviceKeyInfo struct {
 	DeviceKey         COSEKey            `cbor:"deviceKey"`
 	KeyAuthorizations *KeyAuthorizations `cbor:"keyAuthorizations,omitempty"`
@@ -98,42 +96,6 @@ func (v *ValidityInfo) UnmarshalCBOR(data []byte) error {
 	}
 	*v = out
 	return nil
-}
-
-// StatusListRef is the token status list reference in MSO "status".
-type StatusListRef struct {
-	Idx uint64 `cbor:"idx"`
-	URI string `cbor:"uri"`
-}
-
-// StatusList returns the status_list reference when the MSO carries one.
-func (m *MobileSecurityObject) StatusList() (*StatusListRef, error) {
-	if m.Status == nil {
-		return nil, nil
-	}
-	var st struct {
-		StatusList *StatusListRef `cbor:"status_list"`
-	}
-	if err := decMode.Unmarshal(m.Status, &st); err != nil {
-		return nil, fmt.Errorf("MSO status: %w", err)
-	}
-	return st.StatusList, nil
-}
-
-// MarshalCBOR writes the MSO fields in the 18013-5 order.
-func (m MobileSecurityObject) MarshalCBOR() ([]byte, error) {
-	var o Map[string, any]
-	o.Set("version", m.Version)
-	o.Set("digestAlgorithm", m.DigestAlgorithm)
-	o.Set("valueDigests", m.ValueDigests)
-	o.Set("deviceKeyInfo", m.DeviceKeyInfo)
-	o.Set("docType", m.DocType)
-	o.Set("validityInfo", m.ValidityInfo)
-	if m.Status != nil {
-		o.Set("status", m.Status)
-	}
-	appendRest(&o, m.Other)
-	return o.MarshalCBOR()
 }
 
 // UnmarshalCBOR decodes an MSO in any key order.

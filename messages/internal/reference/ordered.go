@@ -3,9 +3,10 @@ package reference
 import (
 	"errors"
 	"fmt"
-	"github.com/fxamacker/cbor/v2"
 	"iter"
 	"math"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // MapKey is the kind of key mdoc maps use: text (name spaces, element identifiers) or
@@ -14,8 +15,8 @@ type MapKey interface {
 	~string | ~int64 | ~uint64 | ~int
 }
 
-// Map is a CBOR map that keeps its entries in the order they were decoded or added, so
-// that re-encoding a received map reproduces its bytes. The zero value is an empty map.
+// Map is a CBOR map that keeps its entries in the order they were decoded or added. The
+// zero value is an empty map.
 type Map[K MapKey, V any] struct {
 	keys []K
 	vals map[K]V
@@ -50,23 +51,6 @@ func (m *Map[K, V]) Set(k K, v V) {
 	m.vals[k] = v
 }
 
-// Delete removes k.
-func (m *Map[K, V]) Delete(k K) {
-	if m == nil || m.vals == nil {
-		return
-	}
-	if _, ok := m.vals[k]; !ok {
-		return
-	}
-	delete(m.vals, k)
-	for i, key := range m.keys {
-		if key == k {
-			m.keys = append(m.keys[:i:i], m.keys[i+1:]...)
-			break
-		}
-	}
-}
-
 // Keys returns the keys in order. Callers must not modify the slice.
 func (m *Map[K, V]) Keys() []K {
 	if m == nil {
@@ -87,23 +71,6 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 			}
 		}
 	}
-}
-
-// MarshalCBOR writes a definite-length map in insertion order.
-func (m Map[K, V]) MarshalCBOR() ([]byte, error) {
-	out := appendHead(nil, majorMap, uint64(len(m.keys)))
-	for _, k := range m.keys {
-		kb, err := encMode.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		vb, err := encMode.Marshal(m.vals[k])
-		if err != nil {
-			return nil, fmt.Errorf("map value for %v: %w", k, err)
-		}
-		out = append(append(out, kb...), vb...)
-	}
-	return out, nil
 }
 
 // UnmarshalCBOR reads a definite or indefinite-length map, keeping key order and

@@ -32,21 +32,6 @@ type ItemsRequest struct {
 	Other       Map[string, cbor.RawMessage]
 }
 
-// MarshalCBOR writes version, docRequests, deviceRequestInfo, readerAuthAll, extensions.
-func (r DeviceRequest) MarshalCBOR() ([]byte, error) {
-	var m Map[string, any]
-	m.Set("version", r.Version)
-	m.Set("docRequests", r.DocRequests)
-	if r.DeviceRequestInfo != nil {
-		m.Set("deviceRequestInfo", *r.DeviceRequestInfo)
-	}
-	if r.ReaderAuthAll != nil {
-		m.Set("readerAuthAll", r.ReaderAuthAll)
-	}
-	appendRest(&m, r.Other)
-	return m.MarshalCBOR()
-}
-
 // UnmarshalCBOR decodes a DeviceRequest.
 func (r *DeviceRequest) UnmarshalCBOR(data []byte) error {
 	f, err := newFieldMap[string]("DeviceRequest", data)
@@ -81,17 +66,6 @@ func DecodeDeviceRequest(data []byte) (*DeviceRequest, error) {
 	return &r, nil
 }
 
-// MarshalCBOR writes itemsRequest, readerAuth, extensions.
-func (d DocRequest) MarshalCBOR() ([]byte, error) {
-	var m Map[string, any]
-	m.Set("itemsRequest", d.ItemsRequest)
-	if d.ReaderAuth != nil {
-		m.Set("readerAuth", *d.ReaderAuth)
-	}
-	appendRest(&m, d.Other)
-	return m.MarshalCBOR()
-}
-
 // UnmarshalCBOR decodes a DocRequest.
 func (d *DocRequest) UnmarshalCBOR(data []byte) error {
 	f, err := newFieldMap[string]("DocRequest", data)
@@ -119,18 +93,6 @@ func (d *DocRequest) Items() (*ItemsRequest, error) {
 		return nil, fmt.Errorf("ItemsRequest: %w", err)
 	}
 	return &ir, nil
-}
-
-// MarshalCBOR writes docType, nameSpaces, requestInfo, extensions.
-func (ir ItemsRequest) MarshalCBOR() ([]byte, error) {
-	var m Map[string, any]
-	m.Set("docType", ir.DocType)
-	m.Set("nameSpaces", ir.NameSpaces)
-	if ir.RequestInfo != nil {
-		m.Set("requestInfo", *ir.RequestInfo)
-	}
-	appendRest(&m, ir.Other)
-	return m.MarshalCBOR()
 }
 
 // UnmarshalCBOR decodes an ItemsRequest.
@@ -170,16 +132,6 @@ type UseCase struct {
 	PurposeHints cbor.RawMessage `cbor:"purposeHints,omitempty"`
 }
 
-// MarshalCBOR writes useCases and extensions.
-func (d DeviceRequestInfo) MarshalCBOR() ([]byte, error) {
-	var m Map[string, any]
-	if d.UseCases != nil {
-		m.Set("useCases", d.UseCases)
-	}
-	appendRest(&m, d.Other)
-	return m.MarshalCBOR()
-}
-
 // UnmarshalCBOR decodes a DeviceRequestInfo.
 func (d *DeviceRequestInfo) UnmarshalCBOR(data []byte) error {
 	f, err := newFieldMap[string]("DeviceRequestInfo", data)
@@ -194,43 +146,4 @@ func (d *DeviceRequestInfo) UnmarshalCBOR(data []byte) error {
 	out.Other = f.rest()
 	*d = out
 	return nil
-}
-
-// Validate checks the use cases against the number of DocRequests.
-func (d *DeviceRequestInfo) Validate(numDocRequests int) error {
-	for i, uc := range d.UseCases {
-		if len(uc.DocumentSets) == 0 {
-			return fmt.Errorf("useCase %d has no document sets", i)
-		}
-		for _, set := range uc.DocumentSets {
-			if len(set) == 0 {
-				return fmt.Errorf("useCase %d has an empty document set", i)
-			}
-			for _, id := range set {
-				if id >= uint64(numDocRequests) {
-					return fmt.Errorf("useCase %d names docRequest %d of %d", i, id, numDocRequests)
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// ReaderAuthentication is ["ReaderAuthentication", SessionTranscript, ItemsRequestBytes];
-// ReaderAuthenticationBytes wraps it in tag 24.
-func ReaderAuthenticationBytes(t SessionTranscript, itemsRequest EncodedCBOR) (EncodedCBOR, error) {
-	return EncodeToCBOR([]any{"ReaderAuthentication", t, itemsRequest})
-}
-
-// ReaderAuthenticationAllBytes is #6.24(["ReaderAuthenticationAll", SessionTranscript,
-// [ItemsRequestBytes...], DeviceRequestInfoBytes / null]).
-func ReaderAuthenticationAllBytes(t SessionTranscript, items []EncodedCBOR, info *EncodedCBOR) (EncodedCBOR, error) {
-	var i any
-	if info != nil {
-		i = *info
-	}
-	if items == nil {
-		items = []EncodedCBOR{}
-	}
-	return EncodeToCBOR([]any{"ReaderAuthenticationAll", t, items, i})
 }

@@ -7,14 +7,6 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// DeviceResponse status codes (18013-5 Table 8).
-const (
-	ResponseOK                  = 0
-	ResponseGeneralError        = 10
-	ResponseCBORDecodingError   = 11
-	ResponseCBORValidationError = 12
-)
-
 // DeviceResponse is the mdoc's answer (18013-5 §8.3.2.1.2.2, with the 2nd-edition
 // zkDocuments and encryptedDocuments kept raw).
 type DeviceResponse struct {
@@ -52,8 +44,7 @@ type IssuerSignedItem struct {
 
 // UnmarshalCBOR decodes an IssuerSignedItem in any key order. digestID, random,
 // elementIdentifier and elementValue are required; random must be a byte string;
-// elementValue may be any value, null included. Unknown keys are ignored. Encoding uses
-// the struct layout: digestID, random, elementIdentifier, elementValue.
+// elementValue may be any value, null included. Unknown keys are ignored.
 func (it *IssuerSignedItem) UnmarshalCBOR(data []byte) error {
 	f, err := newFieldMap[string]("IssuerSignedItem", data)
 	if err != nil {
@@ -81,27 +72,6 @@ type DeviceSigned struct {
 type DeviceAuth struct {
 	DeviceSignature *CoseSign1
 	DeviceMac       *CoseMac0
-}
-
-// MarshalCBOR writes version, documents, zkDocuments, encryptedDocuments, documentErrors, status.
-func (r DeviceResponse) MarshalCBOR() ([]byte, error) {
-	var m Map[string, any]
-	m.Set("version", r.Version)
-	if r.Documents != nil {
-		m.Set("documents", r.Documents)
-	}
-	if r.ZkDocuments != nil {
-		m.Set("zkDocuments", r.ZkDocuments)
-	}
-	if r.EncryptedDocuments != nil {
-		m.Set("encryptedDocuments", r.EncryptedDocuments)
-	}
-	if r.DocumentErrors != nil {
-		m.Set("documentErrors", r.DocumentErrors)
-	}
-	m.Set("status", r.Status)
-	appendRest(&m, r.Other)
-	return m.MarshalCBOR()
 }
 
 // UnmarshalCBOR decodes a DeviceResponse.
@@ -134,21 +104,6 @@ func DecodeDeviceResponse(data []byte) (*DeviceResponse, error) {
 	return &r, nil
 }
 
-// MarshalCBOR writes docType, issuerSigned, deviceSigned, errors.
-func (d Document) MarshalCBOR() ([]byte, error) {
-	var m Map[string, any]
-	m.Set("docType", d.DocType)
-	m.Set("issuerSigned", d.IssuerSigned)
-	if d.DeviceSigned != nil {
-		m.Set("deviceSigned", *d.DeviceSigned)
-	}
-	if d.Errors != nil {
-		m.Set("errors", *d.Errors)
-	}
-	appendRest(&m, d.Other)
-	return m.MarshalCBOR()
-}
-
 // UnmarshalCBOR decodes a Document. deviceSigned is optional here; the verifier requires it.
 func (d *Document) UnmarshalCBOR(data []byte) error {
 	f, err := newFieldMap[string]("Document", data)
@@ -172,16 +127,6 @@ func (d *Document) UnmarshalCBOR(data []byte) error {
 	out.Other = f.rest()
 	*d = out
 	return nil
-}
-
-// MarshalCBOR writes nameSpaces (when present) then issuerAuth.
-func (s IssuerSigned) MarshalCBOR() ([]byte, error) {
-	var m Map[string, any]
-	if s.NameSpaces != nil && s.NameSpaces.Len() > 0 {
-		m.Set("nameSpaces", *s.NameSpaces)
-	}
-	m.Set("issuerAuth", s.IssuerAuth)
-	return m.MarshalCBOR()
 }
 
 // UnmarshalCBOR decodes IssuerSigned in any key order.
@@ -224,14 +169,6 @@ func DecodeIssuerSignedItem(b EncodedCBOR) (*IssuerSignedItem, error) {
 	return &it, nil
 }
 
-// MarshalCBOR writes nameSpaces then deviceAuth.
-func (s DeviceSigned) MarshalCBOR() ([]byte, error) {
-	var m Map[string, any]
-	m.Set("nameSpaces", s.NameSpaces)
-	m.Set("deviceAuth", s.DeviceAuth)
-	return m.MarshalCBOR()
-}
-
 // UnmarshalCBOR decodes DeviceSigned.
 func (s *DeviceSigned) UnmarshalCBOR(data []byte) error {
 	f, err := newFieldMap[string]("DeviceSigned", data)
@@ -255,20 +192,6 @@ func (s *DeviceSigned) DeviceNameSpaces() (Map[string, Map[string, cbor.RawMessa
 		return ns, fmt.Errorf("DeviceNameSpaces: %w", err)
 	}
 	return ns, nil
-}
-
-// MarshalCBOR writes the one authentication present.
-func (a DeviceAuth) MarshalCBOR() ([]byte, error) {
-	var m Map[string, any]
-	switch {
-	case a.DeviceSignature != nil && a.DeviceMac == nil:
-		m.Set("deviceSignature", *a.DeviceSignature)
-	case a.DeviceMac != nil && a.DeviceSignature == nil:
-		m.Set("deviceMac", *a.DeviceMac)
-	default:
-		return nil, errors.New("DeviceAuth: exactly one of deviceSignature and deviceMac")
-	}
-	return m.MarshalCBOR()
 }
 
 // UnmarshalCBOR decodes DeviceAuth and requires exactly one of its two forms.
@@ -295,12 +218,3 @@ func (a *DeviceAuth) UnmarshalCBOR(data []byte) error {
 	*a = out
 	return nil
 }
-
-// DeviceAuthenticationBytes is #6.24(["DeviceAuthentication", SessionTranscript, DocType,
-// DeviceNameSpacesBytes]), with DeviceNameSpacesBytes exactly as received.
-func DeviceAuthenticationBytes(t SessionTranscript, docType string, deviceNameSpaces EncodedCBOR) (EncodedCBOR, error) {
-	return EncodeToCBOR([]any{"DeviceAuthentication", t, docType, deviceNameSpaces})
-}
-
-// EmptyDeviceNameSpaces is #6.24(<<{}>>).
-func EmptyDeviceNameSpaces() EncodedCBOR { return NewEncodedCBOR([]byte{0xa0}) }

@@ -1,18 +1,10 @@
 package reference
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
-)
-
-// SessionData status codes (18013-5 Table 20).
-const (
-	StatusSessionEncryptionError = 10
-	StatusCBORDecodingError      = 11
-	StatusSessionTermination     = 20
 )
 
 // SessionEstablishment is the reader's first message: its ephemeral key and the encrypted
@@ -55,15 +47,6 @@ func DecodeSessionEstablishment(data []byte) (*SessionEstablishment, error) {
 	return &s, nil
 }
 
-// ReaderKey decodes EReaderKey.
-func (s *SessionEstablishment) ReaderKey() (*COSEKey, error) {
-	var k COSEKey
-	if err := s.EReaderKey.Decode(&k); err != nil {
-		return nil, fmt.Errorf("eReaderKey: %w", err)
-	}
-	return &k, nil
-}
-
 // SessionData is every later session message: encrypted data, a status, or both.
 type SessionData struct {
 	Data   []byte  `cbor:"data,omitempty"`
@@ -91,9 +74,6 @@ func (s *SessionData) UnmarshalCBOR(data []byte) error {
 	return nil
 }
 
-// NewSessionStatus builds a SessionData carrying only a status.
-func NewSessionStatus(status uint64) SessionData { return SessionData{Status: &status} }
-
 // DecodeSessionData decodes a SessionData; at least one of data and status must be present.
 func DecodeSessionData(data []byte) (*SessionData, error) {
 	var s SessionData
@@ -104,12 +84,6 @@ func DecodeSessionData(data []byte) (*SessionData, error) {
 		return nil, &DecodeError{"SessionData", errors.New("neither data nor status")}
 	}
 	return &s, nil
-}
-
-// IsTermination reports a status 10, 11 or 20: each ends the session.
-func (s *SessionData) IsTermination() bool {
-	return s.Status != nil && (*s.Status == StatusSessionTermination ||
-		*s.Status == StatusSessionEncryptionError || *s.Status == StatusCBORDecodingError)
 }
 
 // MessageData is the mdoc's first message in reverse engagement.
@@ -131,16 +105,6 @@ type transcriptArray struct {
 	Handover              cbor.RawMessage
 }
 
-// MarshalCBOR writes the 3-element array (the form embedded in ReaderAuthentication and
-// DeviceAuthentication).
-func (t SessionTranscript) MarshalCBOR() ([]byte, error) {
-	if len(t.Handover) == 0 {
-		return nil, errors.New("SessionTranscript: handover missing")
-	}
-	return encMode.Marshal(transcriptArray{DeviceEngagementBytes: t.DeviceEngagementBytes,
-		EReaderKeyBytes: t.EReaderKeyBytes, Handover: t.Handover})
-}
-
 // UnmarshalCBOR reads the array; null elements become nil.
 func (t *SessionTranscript) UnmarshalCBOR(data []byte) error {
 	var a transcriptArray
@@ -151,10 +115,6 @@ func (t *SessionTranscript) UnmarshalCBOR(data []byte) error {
 		EReaderKeyBytes: a.EReaderKeyBytes, Handover: a.Handover}
 	return nil
 }
-
-// Bytes returns SessionTranscriptBytes = #6.24(bstr .cbor SessionTranscript), the input
-// to the session key salt and EMacKey.
-func (t SessionTranscript) Bytes() (EncodedCBOR, error) { return EncodeToCBOR(t) }
 
 // DecodeSessionTranscript accepts either the array or SessionTranscriptBytes (tag 24).
 func DecodeSessionTranscript(data []byte) (*SessionTranscript, error) {
@@ -170,69 +130,4 @@ func DecodeSessionTranscript(data []byte) (*SessionTranscript, error) {
 		return nil, err
 	}
 	return &t, nil
-}
-
-// NewProximityTranscript builds the transcript of a proximity or reverse engagement.
-func NewProximityTranscript(deviceEngagementBytes, eReaderKeyBytes EncodedCBOR, handover cbor.RawMessage) SessionTranscript {
-	return SessionTranscript{DeviceEngagementBytes: &deviceEngagementBytes,
-		EReaderKeyBytes: &eReaderKeyBytes, Handover: handover}
-}
-
-// QRHandover is the Handover of a QR engagement: null.
-func QRHandover() cbor.RawMessage { return cbor.RawMessage{0xf6} }
-
-// NFCHandover is [HandoverSelect message, HandoverRequest message or null]; pass a nil
-// request for static handover.
-func NFCHandover(handoverSelect, handoverRequest []byte) cbor.RawMessage {
-	var hr any
-	if handoverRequest != nil {
-		hr = handoverRequest
-	}
-	return mustMarshal([]any{handoverSelect, hr})
-}
-
-// ReaderEngagementHandover is the Handover of a reverse engagement: ReaderEngagementBytes.
-func ReaderEngagementHandover(readerEngagementBytes EncodedCBOR) cbor.RawMessage {
-	return cbor.RawMessage(readerEngagementBytes.Raw())
-}
-
-// OpenID4VPHandover is the OpenID4VP 1.0 (redirect) handover:
-// ["OpenID4VPHandover", SHA-256(CBOR([client_id, nonce, jwk_thumbprint / null, response_uri]))].
-// A nil thumbprint encodes as null (response not encrypted).
-func OpenID4VPHandover(clientID, nonce string, jwkThumbprint []byte, responseURI string) cbor.RawMessage {
-	info := mustMarshal([]any{clientID, nonce, nilIfEmpty(jwkThumbprint), responseURI})
-	h := sha256.Sum256(info)
-	return mustMarshal([]any{"OpenID4VPHandover", h[:]})
-}
-
-// OpenID4VPHandoverInfo returns the CBOR the OpenID4VP handover hashes.
-func OpenID4VPHandoverInfo(clientID, nonce string, jwkThumbprint []byte, responseURI string) []byte {
-	return mustMarshal([]any{clientID, nonce, nilIfEmpty(jwkThumbprint), responseURI})
-}
-
-// OpenID4VPDCAPIHandover is the OpenID4VP 1.0 DC API handover:
-// ["OpenID4VPDCAPIHandover", SHA-256(CBOR([origin, nonce, jwk_thumbprint / null]))].
-func OpenID4VPDCAPIHandover(origin, nonce string, jwkThumbprint []byte) cbor.RawMessage {
-	h := sha256.Sum256(OpenID4VPDCAPIHandoverInfo(origin, nonce, jwkThumbprint))
-	return mustMarshal([]any{"OpenID4VPDCAPIHandover", h[:]})
-}
-
-// OpenID4VPDCAPIHandoverInfo returns the CBOR the DC API handover hashes.
-func OpenID4VPDCAPIHandoverInfo(origin, nonce string, jwkThumbprint []byte) []byte {
-	return mustMarshal([]any{origin, nonce, nilIfEmpty(jwkThumbprint)})
-}
-
-// OID4VPHandover is the ISO/IEC 18013-7:2024 Annex B handover:
-// [SHA-256(CBOR([client_id, mdocGeneratedNonce])), SHA-256(CBOR([response_uri, mdocGeneratedNonce])), nonce].
-func OID4VPHandover(clientID, responseURI, nonce, mdocGeneratedNonce string) cbor.RawMessage {
-	c := sha256.Sum256(mustMarshal([]any{clientID, mdocGeneratedNonce}))
-	r := sha256.Sum256(mustMarshal([]any{responseURI, mdocGeneratedNonce}))
-	return mustMarshal([]any{c[:], r[:], nonce})
-}
-
-func nilIfEmpty(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
 }
