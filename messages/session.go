@@ -285,9 +285,10 @@ func OpenID4VPDCAPIHandoverInfo(origin, nonce string, jwkThumbprint []byte) []by
 	return mustMarshal([]any{origin, nonce, nilIfEmpty(jwkThumbprint)})
 }
 
-// OID4VPHandover is the ISO/IEC 18013-7:2024 Annex B handover:
+// ISO18013_7AnnexBHandover is the handover of ISO/IEC 18013-7:2024 Annex B (the
+// OpenID4VP draft profile that came before OpenID4VP 1.0; not OpenID4VPHandover):
 // [SHA-256(CBOR([client_id, mdocGeneratedNonce])), SHA-256(CBOR([response_uri, mdocGeneratedNonce])), nonce].
-func OID4VPHandover(clientID, responseURI, nonce, mdocGeneratedNonce string) cbor.RawMessage {
+func ISO18013_7AnnexBHandover(clientID, responseURI, nonce, mdocGeneratedNonce string) cbor.RawMessage {
 	c := sha256.Sum256(mustMarshal([]any{clientID, mdocGeneratedNonce}))
 	r := sha256.Sum256(mustMarshal([]any{responseURI, mdocGeneratedNonce}))
 	return mustMarshal([]any{c[:], r[:], nonce})

@@ -3,6 +3,7 @@ package messages
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -148,6 +149,32 @@ func TestOpenID4VPHandovers(t *testing.T) {
 	dst, _ := Marshal(SessionTranscript{Handover: dh})
 	if !bytes.Equal(dst, testvectors.AnnexD(t, "oid4vp_dcapi_session_transcript")) {
 		t.Fatal("DC API transcript differs")
+	}
+}
+
+// The 18013-7:2024 Annex B handover rebuilds the transcript of a wallet sample that used
+// it (mdoc-ts-ubique; inputs in its handover.json).
+func TestISO18013_7AnnexBHandover(t *testing.T) {
+	var in struct {
+		Handover           string `json:"handover"`
+		ClientID           string `json:"client_id"`
+		ResponseURI        string `json:"response_uri"`
+		Nonce              string `json:"nonce"`
+		MdocGeneratedNonce string `json:"mdoc_generated_nonce"`
+	}
+	if err := json.Unmarshal(testvectors.File(t, "wallets", "mdoc-ts-ubique", "handover.json"), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Handover != "ISO18013-7-2024-AnnexB-OID4VPHandover" {
+		t.Fatalf("sample handover kind %q", in.Handover)
+	}
+	h := ISO18013_7AnnexBHandover(in.ClientID, in.ResponseURI, in.Nonce, in.MdocGeneratedNonce)
+	st, err := Marshal(SessionTranscript{Handover: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := testvectors.Hex(t, "wallets", "mdoc-ts-ubique", "session_transcript.hex"); !bytes.Equal(st, want) {
+		t.Fatalf("transcript\n got %x\nwant %x", st, want)
 	}
 }
 

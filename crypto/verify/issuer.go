@@ -86,14 +86,40 @@ func verifySign1(s *messages.CoseSign1, payload []byte, pub any) error {
 	return nil
 }
 
-// VerifyIssuerAuth performs issuer data authentication of one IssuerSigned for docType:
-// the DS certificate chain to a trust anchor, the COSE_Sign1 signature over the MSO, the
-// MSO docType and validity window, and the digest of every IssuerSignedItemBytes exactly
-// as received. Every step is recorded in c; nothing panics on hostile input.
+// verifyIssuerAuth is issuer data authentication (18013-5 9.3.1) of one IssuerSigned for
+// docType. It records every check in c, in this order, and never panics on hostile input:
+//
+//  1. the issuerAuth header: alg in the protected header, the x5chain parsed (dsChain);
+//  2. the MSO signature with the DS key, and the DS chain to a trust anchor with the DS
+//     certificate's profile (verifyDS);
+//  3. the MSO decoded (decodeMSO);
+//  4. its digestAlgorithm, its docType against the document's, its validityInfo against
+//     now and the DS certificate (checkDigestAlgorithm, checkMSODocType, checkValidity);
+//  5. the digest of every IssuerSignedItemBytes exactly as received (checkValueDigests).
 func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts IssuerOptions) *IssuerResult {
 	res := &IssuerResult{Verified: map[string]map[string]*messages.IssuerSignedItem{}}
 	ia := &is.IssuerAuth
+	checkIssuerAuthAlg(c, ia)
+	if chain := dsChain(c, ia, opts.Cache); chain != nil {
+		res.DSCert = chain[0]
+		res.Anchor = verifyDS(c, ia, chain, opts)
+	}
+	mso := decodeMSO(c, ia.Payload)
+	if mso == nil {
+		return res
+	}
+	res.MSO = mso
+	newHash := checkDigestAlgorithm(c, mso)
+	checkMSODocType(c, mso, docType)
+	checkValidity(c, mso.ValidityInfo, res.DSCert, opts.Now)
+	if newHash != nil {
+		checkValueDigests(c, is, mso, newHash, res.Verified)
+	}
+	return res
+}
 
+// checkIssuerAuthAlg requires the signature algorithm in the protected header.
+func checkIssuerAuthAlg(c *checks, ia *messages.CoseSign1) {
 	alg, inProtected, err := ia.Alg()
 	switch {
 	case err != nil:
@@ -103,12 +129,16 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 	default:
 		c.pass(CheckIssuerAuthAlg)
 	}
+}
 
+// dsChain parses the x5chain of issuerAuth, DS certificate first; nil when it cannot. The
+// encodings real wallets use but 18013-5 does not are warnings.
+func dsChain(c *checks, ia *messages.CoseSign1, cache *ChainCache) []*x509.Certificate {
 	chainDER, asArray, inProt, err := ia.X5Chain()
 	var chain []*x509.Certificate
 	if err == nil {
 		for i, der := range chainDER {
-			cert, perr := opts.Cache.ParseCertificate(der)
+			cert, perr := cache.ParseCertificate(der)
 			if perr != nil {
 				err = fmt.Errorf("x5chain certificate %d: %w", i, perr)
 				break
@@ -116,45 +146,53 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 			chain = append(chain, cert)
 		}
 	}
-	if c.result(CheckIssuerAuthX5Chain, err) {
-		res.DSCert = chain[0]
-		var quirks []string
-		if asArray && len(chainDER) == 1 {
-			quirks = append(quirks, "x5chain is a one-element array")
-		}
-		if inProt {
-			quirks = append(quirks, "x5chain is in the protected header")
-		}
-		if ia.Tagged {
-			quirks = append(quirks, "COSE_Sign1 is tagged 18")
-		}
-		if ia.Detached {
-			quirks = append(quirks, "payload is detached")
-		}
-		if len(quirks) > 0 {
-			c.warn(CheckIssuerAuthEncoding, "%s", strings.Join(quirks, "; "))
-		}
+	if !c.result(CheckIssuerAuthX5Chain, err) {
+		return nil
 	}
-
-	if res.DSCert != nil {
-		err := verifySign1(ia, ia.Payload, res.DSCert.PublicKey)
-		c.result(CheckIssuerAuthSignature, err)
-		anchor, err := VerifyChain(chain, opts.Trust, opts.Now, opts.Cache)
-		if c.result(CheckIssuerAuthChain, err) {
-			res.Anchor = anchor
-			if dev := profileDeviations(res.DSCert, anchor, OIDMdlDS, OIDMdocDS); len(dev) > 0 {
-				c.warn(CheckIssuerAuthProfile, "%s", strings.Join(dev, "; "))
-			} else {
-				c.pass(CheckIssuerAuthProfile)
-			}
-		}
+	var quirks []string
+	if asArray && len(chainDER) == 1 {
+		quirks = append(quirks, "x5chain is a one-element array")
 	}
+	if inProt {
+		quirks = append(quirks, "x5chain is in the protected header")
+	}
+	if ia.Tagged {
+		quirks = append(quirks, "COSE_Sign1 is tagged 18")
+	}
+	if ia.Detached {
+		quirks = append(quirks, "payload is detached")
+	}
+	if len(quirks) > 0 {
+		c.warn(CheckIssuerAuthEncoding, "%s", strings.Join(quirks, "; "))
+	}
+	return chain
+}
 
-	mso, err := messages.DecodeMSO(ia.Payload)
+// verifyDS verifies the MSO signature with the DS certificate's key, then the chain to
+// a trust anchor and the DS certificate's profile; it returns the anchor, nil when the
+// chain does not verify.
+func verifyDS(c *checks, ia *messages.CoseSign1, chain []*x509.Certificate, opts IssuerOptions) *x509.Certificate {
+	ds := chain[0]
+	c.result(CheckIssuerAuthSignature, verifySign1(ia, ia.Payload, ds.PublicKey))
+	anchor, err := VerifyChain(chain, opts.Trust, opts.Now, opts.Cache)
+	if !c.result(CheckIssuerAuthChain, err) {
+		return nil
+	}
+	if dev := profileDeviations(ds, anchor, OIDMdlDS, OIDMdocDS); len(dev) > 0 {
+		c.warn(CheckIssuerAuthProfile, "%s", strings.Join(dev, "; "))
+	} else {
+		c.pass(CheckIssuerAuthProfile)
+	}
+	return anchor
+}
+
+// decodeMSO decodes the signed payload; encodings real issuers use but 18013-5 does not
+// are warnings. nil when it does not decode.
+func decodeMSO(c *checks, payload []byte) *messages.MobileSecurityObject {
+	mso, err := messages.DecodeMSO(payload)
 	if !c.result(CheckMSODecode, err) {
-		return res
+		return nil
 	}
-	res.MSO = mso
 	if mso.NotTagged {
 		c.warn(CheckMSOEncoding, "MSO is not wrapped in tag 24")
 	}
@@ -165,7 +203,12 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 	if vi.Signed.Untagged || vi.ValidFrom.Untagged || vi.ValidUntil.Untagged {
 		c.warn(CheckMSOEncoding, "validityInfo tdate without tag 0")
 	}
+	return mso
+}
 
+// checkDigestAlgorithm returns the hash of the MSO's digestAlgorithm, nil when it is not
+// one of SHA-256, SHA-384, SHA-512 (other spellings are warnings).
+func checkDigestAlgorithm(c *checks, mso *messages.MobileSecurityObject) func() hash.Hash {
 	newHash, ok := digestFor(mso.DigestAlgorithm)
 	switch {
 	case !ok:
@@ -175,37 +218,47 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 	default:
 		c.pass(CheckMSODigestAlgorithm)
 	}
+	return newHash
+}
 
+// checkMSODocType requires the MSO's docType to be the document's.
+func checkMSODocType(c *checks, mso *messages.MobileSecurityObject, docType string) {
 	if mso.DocType != docType {
 		c.fail(CheckMSODocType, "MSO docType %q does not match document docType %q", mso.DocType, docType)
 	} else {
 		c.pass(CheckMSODocType)
 	}
+}
 
+// checkValidity requires now within validFrom..validUntil and signed not after now; an
+// MSO signed outside the DS certificate's validity (ds nil: no certificate) is a warning.
+func checkValidity(c *checks, vi messages.ValidityInfo, ds *x509.Certificate, now time.Time) {
 	switch {
 	case vi.ValidFrom.After(vi.ValidUntil.Time):
 		c.fail(CheckMSOValidity, "validFrom %s is after validUntil %s", rfc(vi.ValidFrom.Time), rfc(vi.ValidUntil.Time))
-	case opts.Now.Before(vi.ValidFrom.Time):
-		c.fail(CheckMSOValidity, "not yet valid: validFrom %s is after %s", rfc(vi.ValidFrom.Time), rfc(opts.Now))
-	case opts.Now.After(vi.ValidUntil.Time):
-		c.fail(CheckMSOValidity, "expired: validUntil %s is before %s", rfc(vi.ValidUntil.Time), rfc(opts.Now))
-	case vi.Signed.After(opts.Now):
-		c.fail(CheckMSOValidity, "signed %s lies after %s", rfc(vi.Signed.Time), rfc(opts.Now))
+	case now.Before(vi.ValidFrom.Time):
+		c.fail(CheckMSOValidity, "not yet valid: validFrom %s is after %s", rfc(vi.ValidFrom.Time), rfc(now))
+	case now.After(vi.ValidUntil.Time):
+		c.fail(CheckMSOValidity, "expired: validUntil %s is before %s", rfc(vi.ValidUntil.Time), rfc(now))
+	case vi.Signed.After(now):
+		c.fail(CheckMSOValidity, "signed %s lies after %s", rfc(vi.Signed.Time), rfc(now))
 	default:
 		c.pass(CheckMSOValidity)
 	}
-	if res.DSCert != nil {
-		if vi.Signed.Before(res.DSCert.NotBefore) || vi.Signed.After(res.DSCert.NotAfter) {
-			c.warn(CheckMSOSigned, "MSO signed %s outside the DS certificate validity %s to %s",
-				rfc(vi.Signed.Time), rfc(res.DSCert.NotBefore), rfc(res.DSCert.NotAfter))
-		} else {
-			c.pass(CheckMSOSigned)
-		}
+	if ds == nil {
+		return
 	}
+	if vi.Signed.Before(ds.NotBefore) || vi.Signed.After(ds.NotAfter) {
+		c.warn(CheckMSOSigned, "MSO signed %s outside the DS certificate validity %s to %s",
+			rfc(vi.Signed.Time), rfc(ds.NotBefore), rfc(ds.NotAfter))
+	} else {
+		c.pass(CheckMSOSigned)
+	}
+}
 
-	if newHash == nil {
-		return res
-	}
+// checkValueDigests hashes every IssuerSignedItemBytes as received and compares it with
+// the MSO's valueDigests; the items that match, each disclosed once, go into verified.
+func checkValueDigests(c *checks, is *messages.IssuerSigned, mso *messages.MobileSecurityObject, newHash func() hash.Hash, verified map[string]map[string]*messages.IssuerSignedItem) {
 	var bad []string
 	if is.NameSpaces != nil {
 		h := newHash()
@@ -232,14 +285,14 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 				if len(it.Random) < 16 {
 					c.warn(CheckMSOEncoding, "%s/%s: random shorter than 16 bytes", ns, it.ElementIdentifier)
 				}
-				if res.Verified[ns] == nil {
-					res.Verified[ns] = make(map[string]*messages.IssuerSignedItem, len(items))
+				if verified[ns] == nil {
+					verified[ns] = make(map[string]*messages.IssuerSignedItem, len(items))
 				}
-				if _, dup := res.Verified[ns][it.ElementIdentifier]; dup {
+				if _, dup := verified[ns][it.ElementIdentifier]; dup {
 					bad = append(bad, fmt.Sprintf("%s/%s: element disclosed twice", ns, it.ElementIdentifier))
 					continue
 				}
-				res.Verified[ns][it.ElementIdentifier] = it
+				verified[ns][it.ElementIdentifier] = it
 			}
 		}
 	}
@@ -248,7 +301,6 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 	} else {
 		c.pass(CheckValueDigests)
 	}
-	return res
 }
 
 func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
