@@ -60,9 +60,8 @@ type gateLane struct {
 	cache    *verify.ChainCache
 	// hv decides (profile decision, holder verification) without an actuator: it runs
 	// inside the session, which has no id there.
-	hv      *gate.Gate
-	decided gateDecisions
-	act     *actuation
+	hv  *gate.Gate
+	act *actuation
 	// bearer is the supervisor bearer of a radio lane; nil for web lanes.
 	bearer supervisor.Bearer
 }
@@ -77,26 +76,25 @@ func (l *gateLane) readerConfig(ts *verify.TrustStore) *readersession.Config {
 // decide is the lane's readersession.Config.Decide: the profile's decision made on the
 // crypto worker (SessionDecider.Run), then holder verification when the lane or the
 // profile asks for it. With holder verification it runs on a goroutine of its own
-// (DecideMayWait), so an operator's wait holds that session only. The gate verdict is
-// kept for the session's verdict (final).
-func (l *gateLane) decide(res *verify.Result) (readersession.Outcome, string) {
-	d, ok := l.decider.Decision(res)
+// (DecideMayWait), so an operator's wait holds that session only. The gate verdict
+// travels into the session's verdict as its Note (final).
+func (l *gateLane) decide(vr readersession.Verification) readersession.Decision {
+	d, ok := l.decider.Decision(vr)
 	if !ok { // not from Run: decide without the response, MSO checks fail closed
-		d = l.profile.Decide(res, time.Now())
+		d = l.profile.Decide(vr.Result, time.Now())
 	}
-	v := l.hv.ProcessDecision(context.Background(), l.cfg.Name, "", res, d)
-	l.decided.put(res, v)
+	v := l.hv.ProcessDecision(context.Background(), l.cfg.Name, "", vr.Result, d)
 	if v.Action == gate.ActionOpen {
-		return readersession.Accepted, ""
+		return readersession.Decision{Outcome: readersession.Accepted, Note: v}
 	}
-	return readersession.Rejected, v.Reason
+	return readersession.Decision{Outcome: readersession.Rejected, Reason: v.Reason, Note: v}
 }
 
 // final is the gate verdict of a published session verdict: the one decide made when it
 // agrees with the session's outcome, otherwise the action the outcome maps onto
 // (accepted → open, rejected → deny, error or timeout → call staff).
 func (l *gateLane) final(sv *actors.SessionVerdict) gate.Verdict {
-	v, ok := l.decided.take(sv.Result)
+	v, ok := sv.Note.(gate.Verdict)
 	if ok && v.Reason == sv.Reason && (v.Action == gate.ActionOpen) == (sv.Outcome == readersession.Accepted) {
 		return v
 	}
@@ -113,49 +111,6 @@ func (l *gateLane) final(sv *actors.SessionVerdict) gate.Verdict {
 		out.Match, out.MatchError = v.Match, v.MatchError
 	}
 	return out
-}
-
-// gateDecisions holds the gate verdicts decide made until their session verdict is
-// published, by verification result; bounded like SessionDecider.
-type gateDecisions struct {
-	mu    sync.Mutex
-	m     map[*verify.Result]gate.Verdict
-	order []*verify.Result
-}
-
-const maxGateDecisions = 4096
-
-func (g *gateDecisions) put(res *verify.Result, v gate.Verdict) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.m == nil {
-		g.m = map[*verify.Result]gate.Verdict{}
-	}
-	for len(g.order) >= maxGateDecisions {
-		delete(g.m, g.order[0])
-		g.order = g.order[1:]
-	}
-	g.m[res] = v
-	g.order = append(g.order, res)
-}
-
-func (g *gateDecisions) take(res *verify.Result) (gate.Verdict, bool) {
-	if res == nil {
-		return gate.Verdict{}, false
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	v, ok := g.m[res]
-	if ok {
-		delete(g.m, res)
-		for i, r := range g.order {
-			if r == res {
-				g.order = append(g.order[:i], g.order[i+1:]...)
-				break
-			}
-		}
-	}
-	return v, ok
 }
 
 // actJob is one session verdict for the lane's actuator.
