@@ -6,7 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/actors/readersession"
 )
 
 // CryptoPoolProps returns the props of the crypto pool: a dispatcher that supervises
@@ -102,7 +102,7 @@ func (w *cryptoWorker) Receive(ctx actor.Context) {
 	}
 }
 
-func runJob(req verifyRequest) *verify.Result {
+func runJob(req verifyRequest) readersession.Verification {
 	if req.job.Options.Now.IsZero() {
 		req.job.Options.Now = time.Now()
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/memory"
 )
@@ -165,7 +164,7 @@ func TestPanicInSessionIsContained(t *testing.T) {
 	rc := *defaultReaderConfig(w)
 	var calls sync.Mutex
 	n := 0
-	rc.Decide = func(res *verify.Result) (readersession.Outcome, string) {
+	rc.Decide = func(v readersession.Verification) readersession.Decision {
 		calls.Lock()
 		n++
 		first := n == 1
@@ -173,10 +172,10 @@ func TestPanicInSessionIsContained(t *testing.T) {
 		if first {
 			panic("injected panic in the session's decision")
 		}
-		if res.Valid {
-			return readersession.Accepted, ""
+		if v.Result.Valid {
+			return readersession.Decision{Outcome: readersession.Accepted}
 		}
-		return readersession.Rejected, "not_valid"
+		return readersession.Decision{Outcome: readersession.Rejected, Reason: "not_valid"}
 	}
 	eng, l, _ := engineWith(t, &actors.LaneConfig{Name: "p", Sessions: actors.SessionSettings{Reader: &rc}})
 	c := collect(eng)
@@ -262,7 +261,7 @@ func TestWaitingDecisionsHoldUpNobody(t *testing.T) {
 	held := 0
 	cfg := defaultReaderConfig(w)
 	cfg.DecideMayWait = true
-	cfg.Decide = func(res *verify.Result) (readersession.Outcome, string) {
+	cfg.Decide = func(readersession.Verification) readersession.Decision {
 		mu.Lock()
 		wait := held < waiting
 		held++
@@ -270,9 +269,9 @@ func TestWaitingDecisionsHoldUpNobody(t *testing.T) {
 		if wait {
 			entered.Done()
 			<-release
-			return readersession.Rejected, "holder_verification.no_match"
+			return readersession.Decision{Outcome: readersession.Rejected, Reason: "holder_verification.no_match"}
 		}
-		return readersession.Accepted, ""
+		return readersession.Decision{Outcome: readersession.Accepted}
 	}
 	eng, l, _ := engineWith(t, &actors.LaneConfig{Name: "operator", MaxInFlight: 100,
 		Sessions: actors.SessionSettings{Reader: cfg, EngagementTimeout: 30 * time.Second, InactivityTimeout: 30 * time.Second}})
@@ -311,7 +310,7 @@ func TestPanickingDecisionIsAnErrorVerdict(t *testing.T) {
 	}
 	cfg := defaultReaderConfig(w)
 	cfg.DecideMayWait = true
-	cfg.Decide = func(*verify.Result) (readersession.Outcome, string) { panic("matcher exploded") }
+	cfg.Decide = func(readersession.Verification) readersession.Decision { panic("matcher exploded") }
 	eng, l, _ := engineWith(t, &actors.LaneConfig{Name: "panicky",
 		Sessions: actors.SessionSettings{Reader: cfg, EngagementTimeout: 10 * time.Second, InactivityTimeout: 10 * time.Second}})
 	c := collect(eng)

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"crypto/rand"
@@ -62,8 +62,12 @@ func (d *operatorDesk) run() {
 	}
 }
 
-// close stops taking requests; those still pending time out in their matcher.
+// close stops taking requests; those still pending time out in their matcher. A nil
+// desk (no operator lane) has nothing to close.
 func (d *operatorDesk) close() {
+	if d == nil {
+		return
+	}
 	close(d.stop)
 	<-d.done
 }

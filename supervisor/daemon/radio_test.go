@@ -1,8 +1,6 @@
-package main
+package daemon
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,45 +17,15 @@ import (
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/profile"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/nfc"
 )
 
-// syncBuffer collects serve's log (zap writes from many goroutines).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// entries returns the JSON log lines whose msg is msg.
-func (s *syncBuffer) entries(msg string) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// radioGate is serve --config with radio lanes, the supervisor bearer of each, and an
-// engine of simulated holders to send through them.
+// radioGate is a gate with radio lanes, the supervisor bearer of each, and an engine of
+// simulated holders to send through them.
 type radioGate struct {
 	*runningGate
-	log     *syncBuffer
 	bearers map[string]supervisor.Bearer
 	holders *supervisor.Engine
 	seq     atomic.Int64
@@ -88,22 +55,15 @@ func writeGateConfig(t *testing.T, extra, lanes string, authorities ...*gateAuth
 
 func startRadioGate(t *testing.T, cfgFile string) *radioGate {
 	t.Helper()
-	got := make(chan map[string]supervisor.Bearer, 1)
-	ctx := context.WithValue(context.Background(), gateLanesKey{}, func(m map[string]supervisor.Bearer) { got <- m })
-	log := &syncBuffer{}
-	g := &radioGate{log: log, runningGate: startGateWith(t, ctx, log, cfgFile)}
-	select {
-	case g.bearers = <-got:
-	default:
-		t.Fatal("serve did not hand over its radio lanes")
-	}
+	g := &radioGate{runningGate: startGate(t, cfgFile)}
+	g.bearers = g.radios
 	g.holders = supervisor.Start(supervisor.Config{})
 	t.Cleanup(func() { g.holders.Shutdown(context.Background()) })
 	return g
 }
 
-// present sends one simulated holder through lane's bearer and returns the verdict line.
-func (g *radioGate) present(t *testing.T, lane string, hs *holdersession.Config) map[string]any {
+// present sends one simulated holder through lane's bearer and returns the verdict.
+func (g *radioGate) present(t *testing.T, lane string, hs *holdersession.Config) Verdict {
 	t.Helper()
 	b := g.bearers[lane]
 	if b == nil {
@@ -114,9 +74,9 @@ func (g *radioGate) present(t *testing.T, lane string, hs *holdersession.Config)
 		Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
 			return b.Engage(ctx, lane, de, handover, supervisor.LinkFaults{})
 		}})
-	v := g.next(t, isVerdict)
-	if v["lane"] != lane {
-		t.Fatalf("verdict of lane %v, want %s: %v", v["lane"], lane, v)
+	v := g.verdict(t)
+	if v.Lane != lane {
+		t.Fatalf("verdict of lane %v, want %s: %+v", v.Lane, lane, v)
 	}
 	return v
 }
@@ -207,14 +167,14 @@ func TestServeGateRadioLanes(t *testing.T) {
 	lanes := map[string]string{"nfc-1": "nfc", "ble-c": "ble", "ble-p": "ble", "ble-any": "ble", "nan-1": "wifiaware", "mem-1": "memory"}
 	for lane, bearer := range lanes {
 		for i := 0; i < 2; i++ {
-			if v := g.present(t, lane, holderOf(a.cred)); v["outcome"] != "accepted" || v["bearer"] != bearer || v["action"] != "open" {
-				t.Fatalf("%s: %v", lane, v)
+			if v := g.present(t, lane, holderOf(a.cred)); v.Outcome != "accepted" || v.Bearer != bearer || v.Action != "open" {
+				t.Fatalf("%s: %+v", lane, v)
 			}
 		}
 	}
 	// an untrusted issuer is rejected on a radio lane like on the web
-	if v := g.present(t, "nfc-1", holderOf(other.cred)); v["outcome"] != "rejected" || v["reason"] != "issuer_auth.chain" || v["action"] != "deny" {
-		t.Fatalf("untrusted: %v", v)
+	if v := g.present(t, "nfc-1", holderOf(other.cred)); v.Outcome != "rejected" || v.Reason != "issuer_auth.chain" || v.Action != "deny" {
+		t.Fatalf("untrusted: %+v", v)
 	}
 	for lane, bearer := range lanes {
 		waitMetric(t, g.info.HTTP, "mdocgate_sessions_total", map[string]string{"lane": lane, "bearer": bearer, "outcome": "accepted"}, 2)
@@ -223,8 +183,8 @@ func TestServeGateRadioLanes(t *testing.T) {
 	waitMetric(t, g.info.HTTP, "mdocgate_sessions_total", map[string]string{"lane": "nfc-1", "bearer": "nfc", "outcome": "rejected",
 		"reason": "issuer_auth.chain"}, 1)
 	waitMetric(t, g.info.HTTP, "mdocgate_sessions_total", map[string]string{}, 13)
-	if code := g.stop(t); code != exitOK {
-		t.Fatalf("exit %d", code)
+	if err := g.stop(t); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -247,9 +207,9 @@ func TestServeGateBLEModeMismatch(t *testing.T) {
 		Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
 			return b.Engage(ctx, "ble-p", de, handover, supervisor.LinkFaults{})
 		}})
-	v := g.next(t, isVerdict)
-	if v["outcome"] != "error" || v["action"] != "call_staff" || !strings.Contains(fmt.Sprint(v["detail"]), "the only mode of this lane") {
-		t.Fatalf("verdict %v", v)
+	v := g.verdict(t)
+	if v.Outcome != "error" || v.Action != "call_staff" || !strings.Contains(v.Detail, "the only mode of this lane") {
+		t.Fatalf("verdict %+v", v)
 	}
 }
 
@@ -265,16 +225,16 @@ func TestServeGateHolderVerification(t *testing.T) {
 	g := startRadioGate(t, cfg)
 	for i := 0; i < 3; i++ {
 		v := g.present(t, "nfc-reject", holderOf(a.cred))
-		if v["outcome"] != "rejected" || v["reason"] != "holder_verification.no_match" || v["action"] != "deny" || v["holder_verification"] != "no_match" {
-			t.Fatalf("test-reject lane: %v", v)
+		if v.Outcome != "rejected" || v.Reason != "holder_verification.no_match" || v.Action != "deny" || v.HolderVerification != "no_match" {
+			t.Fatalf("test-reject lane: %+v", v)
 		}
 		v = g.present(t, "ble-accept", holderOf(a.cred))
-		if v["outcome"] != "accepted" || v["action"] != "open" || v["holder_verification"] != "match" {
-			t.Fatalf("test-accept lane: %v", v)
+		if v.Outcome != "accepted" || v.Action != "open" || v.HolderVerification != "match" {
+			t.Fatalf("test-accept lane: %+v", v)
 		}
 		v = g.present(t, "nfc-none", holderOf(a.cred))
-		if v["outcome"] != "accepted" || v["action"] != "open" || v["holder_verification"] != nil {
-			t.Fatalf("lane without holder verification: %v", v)
+		if v.Outcome != "accepted" || v.Action != "open" || v.HolderVerification != "" {
+			t.Fatalf("lane without holder verification: %+v", v)
 		}
 	}
 	waitMetric(t, g.info.HTTP, "mdocgate_sessions_total", map[string]string{"lane": "nfc-reject", "bearer": "nfc", "outcome": "rejected",
@@ -315,7 +275,7 @@ func TestServeGateActuatorLog(t *testing.T) {
 			for _, hs := range []*holdersession.Config{holderOf(a.cred), holderOf(other.cred),
 				{Credentials: []*issuer.Credential{a.cred}, Misbehave: holdersession.Silent}} {
 				v := g.present(t, "tap", hs)
-				want[v["session"].(string)] = [3]string{v["outcome"].(string), v["action"].(string), fmt.Sprint(v["reason"])}
+				want[v.Session] = [3]string{v.Outcome, v.Action, v.Reason}
 			}
 			outcomes := map[string]string{}
 			for _, w := range want {
@@ -411,15 +371,15 @@ func TestServeGateOperator(t *testing.T) {
 		if code := post(ops + "/operator/" + p[0].ID + "/" + c.answer); code != http.StatusNotFound {
 			t.Fatalf("second answer: %d", code)
 		}
-		v := g.next(t, isVerdict)
-		if v["outcome"] != c.outcome || v["action"] != c.action || v["holder_verification"] != c.match {
-			t.Fatalf("%s: verdict %v", c.answer, v)
+		v := g.verdict(t)
+		if v.Outcome != c.outcome || v.Action != c.action || v.HolderVerification != c.match {
+			t.Fatalf("%s: verdict %+v", c.answer, v)
 		}
 	}
 	// nobody answers at the hurried lane: staff is called
 	v := g.present(t, "hurry", holderOf(a.cred))
-	if v["outcome"] != "rejected" || v["reason"] != "holder_verification.undecided" || v["action"] != "call_staff" {
-		t.Fatalf("unanswered: %v", v)
+	if v.Outcome != "rejected" || v.Reason != "holder_verification.undecided" || v.Action != "call_staff" {
+		t.Fatalf("unanswered: %+v", v)
 	}
 	for _, e := range waitLog(t, g.log, "gate action", 3) {
 		if e["holder_verification"] == "match" && e["verified_by"] != "op-7" {
@@ -454,83 +414,14 @@ func TestServeGatePCSC(t *testing.T) {
 		outcome, action string
 	}{{a.cred, "accepted", "open"}, {other.cred, "rejected", "deny"}, {a.cred, "accepted", "open"}} {
 		v := g.present(t, "turnstile", holderOf(c.cred))
-		if v["outcome"] != c.outcome || v["bearer"] != "nfc-pcsc" || v["action"] != c.action {
-			t.Fatalf("verdict %v", v)
+		if v.Outcome != c.outcome || v.Bearer != "nfc-pcsc" || v.Action != c.action {
+			t.Fatalf("verdict %+v", v)
 		}
-		t.Logf("%s at %q: %s in %v ms", v["session"], slot.Reader, v["outcome"], v["latency_ms"])
+		t.Logf("%s at %q: %s in %v ms", v.Session, slot.Reader, v.Outcome, v.LatencyMs)
 	}
 	waitMetric(t, g.info.HTTP, "mdocgate_sessions_total", map[string]string{"lane": "turnstile", "bearer": "nfc-pcsc", "outcome": "accepted"}, 2)
 	waitMetric(t, g.info.HTTP, "mdocgate_gate_actions_total", map[string]string{"lane": "turnstile", "action": "deny"}, 1)
-	if code := g.stop(t); code != exitOK {
-		t.Fatalf("exit %d", code)
-	}
-}
-
-// Errors in the lane fields of the radio bearers, holder verification and the actuator
-// name the field and exit 2, without a panic.
-func TestServeGateLaneConfigErrors(t *testing.T) {
-	a := newGateAuthority(t, "cfg")
-	_, iacaDir := gateConfigFile(t, a)
-	head := "trust: {iaca_dir: " + iacaDir + "}\nlanes:\n"
-	for _, c := range []struct{ lanes, want string }{
-		{"  - {name: a, bearer: nfc-pcsc, profile: mdl}\n", "config: lanes[0].reader: an nfc-pcsc lane needs"},
-		{"  - {name: a, bearer: nfc, reader: ACR122, profile: mdl}\n", "config: lanes[0].reader: only nfc-pcsc lanes"},
-		{"  - {name: a, bearer: nfc-pcsc, reader: X, profile: mdl}\n  - {name: b, bearer: nfc-pcsc, reader: X, profile: mdl}\n",
-			`config: lanes[1].reader: reader "X" is already the reader of lanes[0]`},
-		{"  - {name: a, bearer: nfc, ble_mode: central_client, profile: mdl}\n", "config: lanes[0].ble_mode: only ble lanes"},
-		{"  - {name: a, bearer: websocket, ble_l2cap: true, profile: mdl}\n", "config: lanes[0].ble_l2cap: only ble lanes"},
-		{"  - {name: a, bearer: ble, ble_mode: sideways, profile: mdl}\n", `config: lanes[0].ble_mode: unknown mode "sideways"`},
-		{"  - {name: a, bearer: ble, profile: mdl, holder_verification: face}\n", `config: lanes[0].holder_verification: unknown matcher "face"`},
-		{"  - {name: a, bearer: ble, profile: age_over_18}\n", "config: lanes[0].holder_verification: profile age_over_18 asks for holder verification"},
-		{"  - {name: a, bearer: ble, profile: age_over_18, holder_verification: none}\n", "config: lanes[0].holder_verification: profile age_over_18 asks"},
-		{"  - {name: a, bearer: ble, profile: mdl, operator_timeout: 5s}\n", "config: lanes[0].operator_timeout: only with holder_verification: operator"},
-		{"  - {name: a, bearer: ble, profile: mdl, holder_verification: operator, operator_timeout: -1s}\n", "config: lanes[0].operator_timeout: must not be negative"},
-		{"  - {name: a, bearer: ble, profile: mdl, holder_verification: operator}\n", "config: lanes[0].holder_verification: operator needs http_addr"},
-		{"  - {name: a, bearer: ble, profile: mdl, actuator: relay}\n", `config: lanes[0].actuator: unknown actuator "relay"`},
-		{"  - {name: a, bearer: zigbee, profile: mdl}\n", `config: lanes[0].bearer: unknown bearer "zigbee" (want websocket, http, nfc, nfc-pcsc, ble, wifiaware or memory)`},
-		{"  - {name: a, bearer: nfc-pcsc, reader: no such reader anywhere, profile: mdl}\n", "config: lanes[0].reader:"},
-	} {
-		f := filepath.Join(t.TempDir(), "gate.yaml")
-		if err := os.WriteFile(f, []byte(head+c.lanes), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		code, _, stderr := runCLI(t, "serve", "--config", f, "--listen", "127.0.0.1:0")
-		if code != exitUsage || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
-			t.Errorf("%q: exit %d, stderr %q, want %q", c.lanes, code, stderr, c.want)
-		}
-	}
-}
-
-// holder_verification on a profile that does not request the portrait is refused,
-// naming the field.
-func TestWithHolderVerificationNeedsPortrait(t *testing.T) {
-	noPortrait := func() *profile.Profile {
-		return &profile.Profile{Name: "names", Docs: []profile.Doc{{DocType: issuer.DocTypeMDL,
-			Elements: []profile.Element{{NameSpace: profile.NamespaceMDL, Identifier: "family_name"}}}}}
-	}
-	if _, err := withHolderVerification(noPortrait(), hvTestAccept); err == nil ||
-		!strings.HasPrefix(err.Error(), "holder_verification: test-accept needs a profile requesting the portrait") {
-		t.Fatalf("%v", err)
-	}
-	if p, err := withHolderVerification(noPortrait(), hvNone); err != nil || p.HolderVerification {
-		t.Fatalf("%v", err)
-	}
-	p, err := withHolderVerification(profile.MDL(), hvOperator)
-	if err != nil || !p.HolderVerification {
-		t.Fatalf("%v", err)
-	}
-}
-
-// `mdocgate serve --config examples/gate.yaml` starts as shipped (its example IACA).
-func TestServeExampleConfigStarts(t *testing.T) {
-	g := startGate(t, "../../examples/gate.yaml", "--listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "error")
-	if g.info.Name != "demo-gate" || g.info.Engage == "" || len(g.info.Lanes) != 2 {
-		t.Fatalf("info %+v", g.info)
-	}
-	if code, body := httpGet(t, "http://"+g.info.HTTP+"/healthz"); code != 200 || body != "ok" {
-		t.Fatalf("/healthz %d %q", code, body)
-	}
-	if code := g.stop(t); code != exitOK {
-		t.Fatalf("exit %d", code)
+	if err := g.stop(t); err != nil {
+		t.Fatal(err)
 	}
 }
