@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mdocgate/mdocgate/supervisor/load"
@@ -55,9 +54,6 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 			if k != "credential" && k != "metrics" {
 				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential= and metrics= apply", k))
 			}
-		}
-		if *holders < 0 || *concurrency <= 0 || (*holders == 0 && *duration <= 0) {
-			return fail(stderr, "loadtest", fmt.Errorf("--target: --holders ≥ 0 (0 only with --duration) and --concurrency > 0 please"))
 		}
 		cfg := load.TargetConfig{Target: *target, Holders: *holders, Concurrency: *concurrency, Duration: *duration,
 			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"]}
@@ -115,7 +111,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 		rep.FloorRatio = rep.SessionsPerSecond / fps
 	}
 	if *reportFile != "" {
-		if err := writeReport(*reportFile, rep); err != nil {
+		if err := report.WriteFile(*reportFile, rep); err != nil {
 			return fail(stderr, "loadtest", fmt.Errorf("--report: %w", err))
 		}
 	}
@@ -139,15 +135,15 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 func runWithProgress(run func(context.Context, func(done, total int64)) (*load.Report, error), stderr io.Writer) (*load.Report, int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	var bar *load.ProgressBar
 	var progress func(done, total int64)
-	var bar *progressBar
 	if isTTY(stderr) {
-		bar = &progressBar{w: stderr, start: time.Now()}
-		progress = bar.update
+		bar = load.NewProgressBar(stderr)
+		progress = bar.Update
 	}
 	rep, err := run(ctx, progress)
 	if bar != nil {
-		bar.finish()
+		bar.Finish()
 	}
 	if rep == nil {
 		return nil, fail(stderr, "loadtest", err)
@@ -158,52 +154,8 @@ func runWithProgress(run func(context.Context, func(done, total int64)) (*load.R
 	return rep, exitOK
 }
 
-type progressBar struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
-	last  time.Time
-}
-
-func (p *progressBar) update(done, total int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	if now.Sub(p.last) < 100*time.Millisecond && done != total {
-		return
-	}
-	p.last = now
-	rate := float64(done) / now.Sub(p.start).Seconds()
-	if total > 0 {
-		const width = 30
-		n := int(float64(width) * float64(done) / float64(total))
-		fmt.Fprintf(p.w, "\r[%s%s] %d/%d holders  %.0f/s ", strings.Repeat("#", n), strings.Repeat(".", width-n), done, total, rate)
-	} else {
-		fmt.Fprintf(p.w, "\r%d holders  %.0f/s ", done, rate)
-	}
-}
-
-func (p *progressBar) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintln(p.w)
-}
-
 func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-// writeReport writes the HTML report of rep to path.
-func writeReport(path string, rep *load.Report) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := report.WriteHTML(f, rep); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

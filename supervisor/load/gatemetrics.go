@@ -37,12 +37,12 @@ func (m *gateMetrics) verdicts() (s float64) {
 }
 
 // scrapeGate reads a gate's /metrics.
-func scrapeGate(ctx context.Context, url string) (*gateMetrics, error) {
+func scrapeGate(ctx context.Context, client *http.Client, url string) (*gateMetrics, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,8 @@ type Config struct {
 	BearerOptions transports.BearerOptions
 	Log           *zap.Logger
 	Progress      func(done, total int64)
-	// Interval is the length of the report's Series points (default 1 s).
+	// Interval is the length of the report's Series points; 0 picks one that suits the
+	// run's length (at most 80 points).
 	Interval time.Duration
 }
 
@@ -128,7 +129,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	unsub := eng.Results().Subscribe(t.verdict)
 	defer unsub()
-	stopSampling := sampleEvery(b, cfg.Interval, sampleThisProcess)
+	stopSampling := sampleEvery(b, SampleResources, sampleThisProcess)
 
 	pace := newPacer(start, cfg.Concurrency, cfg.Holders, cfg.Rate, cfg.Duration)
 	var wg sync.WaitGroup

@@ -120,7 +120,7 @@ func RunOID4VP(ctx context.Context, cfg Config) (*Report, error) {
 
 	start := time.Now()
 	b := newBuilder(start, cfg.Interval)
-	stopSampling := sampleEvery(b, cfg.Interval, sampleThisProcess)
+	stopSampling := sampleEvery(b, SampleResources, sampleThisProcess)
 	defer stopSampling()
 
 	pace := newPacer(start, cfg.Concurrency, cfg.Holders, cfg.Rate, cfg.Duration)

@@ -115,7 +115,7 @@ type builder struct {
 }
 
 // newBuilder starts a report of a run that starts at start, with a series of points of
-// interval (0: one second).
+// interval (0: one that suits the run's length).
 func newBuilder(start time.Time, interval time.Duration) *builder {
 	return &builder{start: start, series: newSeries(start, interval),
 		rep: &Report{ByTransport: map[string]*Counts{}, ByLane: map[string]*Counts{}, ByBehaviour: map[string]*Counts{},

@@ -9,18 +9,21 @@ import (
 	"time"
 )
 
-// sampleEvery samples memory and goroutines with probe into b every interval (0: one
-// second) from now, until the returned stop, which takes a last sample. A probe that
-// reports false had nothing to say.
+// SampleResources is how often runs sample the memory and goroutines they measure
+// (Point.RSSBytes, Point.Goroutines): a few times a second is cheap (reading
+// /proc/self/status, or a gate's /metrics) and draws even a short run.
+const SampleResources = 250 * time.Millisecond
+
+// sampleEvery samples memory and goroutines with probe into b now and every interval
+// after, until the returned stop, which takes a last sample. A probe that reports false
+// had nothing to say.
 func sampleEvery(b *builder, interval time.Duration, probe func() (rssBytes int64, goroutines int, ok bool)) (stop func()) {
-	if interval <= 0 {
-		interval = time.Second
-	}
 	take := func() {
 		if rss, g, ok := probe(); ok {
 			b.sample(time.Now(), rss, g)
 		}
 	}
+	take()
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)

@@ -36,17 +36,27 @@ type Point struct {
 	sumMs float64
 }
 
+// Without an interval of its own, a series starts at autoInterval and ends with at most
+// autoPoints points: the interval suits the run's length (10 ms for a run of half a
+// second, about 40 s for a soak of half an hour).
+const (
+	autoInterval = 10 * time.Millisecond
+	autoPoints   = 80
+)
+
 // series buckets a run into fixed intervals from its start. The builder serialises its use.
 type series struct {
 	start    time.Time
 	interval time.Duration
+	auto     bool
 	points   []Point
 }
 
-// newSeries starts a series at start with the given interval (at least 1 ms; 0 means 1 s).
+// newSeries starts a series at start with the given interval (at least 1 ms; 0 means one
+// that suits the run's length).
 func newSeries(start time.Time, interval time.Duration) *series {
 	if interval <= 0 {
-		interval = time.Second
+		return &series{start: start, interval: autoInterval, auto: true}
 	}
 	return &series{start: start, interval: max(interval, time.Millisecond)}
 }
@@ -79,6 +89,9 @@ func (s *series) sample(t time.Time, rssBytes int64, goroutines int) {
 // until returns the points from the start to end, empty intervals included.
 func (s *series) until(end time.Time) []Point {
 	s.point(end) // extend to the end
+	for s.auto && len(s.points) > autoPoints {
+		s.compact()
+	}
 	elapsed := end.Sub(s.start)
 	out := make([]Point, len(s.points))
 	for i, p := range s.points {

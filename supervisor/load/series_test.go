@@ -81,3 +81,22 @@ func TestSeriesCompaction(t *testing.T) {
 		t.Errorf("merged sample %+v", mid)
 	}
 }
+
+// Without an interval of its own, a series suits the run's length: 10 ms points for a
+// short run, merged to at most autoPoints for a longer one.
+func TestSeriesAutoInterval(t *testing.T) {
+	for _, tc := range []struct {
+		run      time.Duration
+		interval time.Duration
+	}{{500 * time.Millisecond, 10 * time.Millisecond}, {8 * time.Second, 160 * time.Millisecond}, {30 * time.Minute, 40960 * time.Millisecond}} {
+		t0 := time.Now()
+		b := newBuilder(t0, 0)
+		for at := time.Duration(0); at < tc.run; at += tc.run / 1000 {
+			b.session("memory", "l", readersession.Accepted, "", time.Millisecond, t0.Add(at))
+		}
+		rep := b.finish(t0.Add(tc.run))
+		if rep.Interval != tc.interval || len(rep.Series) > autoPoints || rep.Sessions != 1000 {
+			t.Errorf("%v run: %d points of %v, want %v; %d sessions", tc.run, len(rep.Series), rep.Interval, tc.interval, rep.Sessions)
+		}
+	}
+}

@@ -34,7 +34,8 @@ type TargetConfig struct {
 	// them), and the gate's memory and goroutines are sampled.
 	Metrics  string
 	Progress func(done, total int64)
-	// Interval is the length of the report's Series points (default 1 s).
+	// Interval is the length of the report's Series points; 0 picks one that suits the
+	// run's length (at most 80 points).
 	Interval time.Duration
 }
 
@@ -59,24 +60,24 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential %s: %w", cfg.Credential, err)
 	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
+	defer client.CloseIdleConnections()
 	var before *gateMetrics
 	if cfg.Metrics != "" {
-		if before, err = scrapeGate(ctx, cfg.Metrics); err != nil {
+		if before, err = scrapeGate(ctx, client, cfg.Metrics); err != nil {
 			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
 		}
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
-	defer client.CloseIdleConnections()
 
 	start := time.Now()
 	b := newBuilder(start, cfg.Interval)
 	var gate gateSamples
 	stopSampling := func() {}
 	if cfg.Metrics != "" {
-		stopSampling = sampleEvery(b, cfg.Interval, func() (int64, int, bool) {
+		stopSampling = sampleEvery(b, SampleResources, func() (int64, int, bool) {
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			m, err := scrapeGate(sctx, cfg.Metrics)
+			m, err := scrapeGate(sctx, client, cfg.Metrics)
 			return gate.add(m, err)
 		})
 	}
@@ -122,7 +123,7 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 		return rep, nil
 	}
 	rep.ResourcesOf = ResourcesTarget
-	after, err := awaitVerdicts(ctx, cfg.Metrics, before, rep.Sessions)
+	after, err := awaitVerdicts(ctx, client, cfg.Metrics, before, rep.Sessions)
 	if err != nil {
 		return rep, fmt.Errorf("metrics %s after the run: %w", cfg.Metrics, err)
 	}
@@ -179,9 +180,9 @@ func targetHolder(ctx context.Context, client *http.Client, cfg TargetConfig, cr
 
 // awaitVerdicts reads the gate's metrics until they count the run's sessions (verdicts
 // are published just after the holder's last message) or 5 s have passed.
-func awaitVerdicts(ctx context.Context, url string, before *gateMetrics, sessions int64) (*gateMetrics, error) {
+func awaitVerdicts(ctx context.Context, client *http.Client, url string, before *gateMetrics, sessions int64) (*gateMetrics, error) {
 	for wait := time.Now().Add(5 * time.Second); ; {
-		after, err := scrapeGate(ctx, url)
+		after, err := scrapeGate(ctx, client, url)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,9 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
+	"sync"
+	"time"
 )
 
 // WriteText prints the report's summary and tables, per bearer (when several), lane,
@@ -53,4 +56,42 @@ func (r *SoakReport) WriteText(w io.Writer) {
 	r.Load.WriteText(w, "soak")
 	fmt.Fprintf(w, "\nafter warm-up: RSS %d → %d bytes (%+.2f %%), goroutines %d → %d (%+d), %d samples\n",
 		r.RSSStartBytes, r.RSSEndBytes, r.RSSGrowthPct, r.GoroutinesStart, r.GoroutinesEnd, r.GoroutineGrowth, len(r.Samples))
+}
+
+// ProgressBar draws a run's progress on a terminal, at most ten times a second: a bar
+// and the holders done of a known total, or the count alone.
+type ProgressBar struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+	last  time.Time
+}
+
+// NewProgressBar starts a progress bar on w.
+func NewProgressBar(w io.Writer) *ProgressBar { return &ProgressBar{w: w, start: time.Now()} }
+
+// Update draws the progress; its signature fits Config.Progress.
+func (p *ProgressBar) Update(done, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if now.Sub(p.last) < 100*time.Millisecond && done != total {
+		return
+	}
+	p.last = now
+	rate := float64(done) / now.Sub(p.start).Seconds()
+	if total > 0 {
+		const width = 30
+		n := int(float64(width) * float64(done) / float64(total))
+		fmt.Fprintf(p.w, "\r[%s%s] %d/%d holders  %.0f/s ", strings.Repeat("#", n), strings.Repeat(".", width-n), done, total, rate)
+	} else {
+		fmt.Fprintf(p.w, "\r%d holders  %.0f/s ", done, rate)
+	}
+}
+
+// Finish ends the bar's line.
+func (p *ProgressBar) Finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.w)
 }

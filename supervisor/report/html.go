@@ -14,6 +14,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -81,6 +82,19 @@ func WriteHTML(w io.Writer, rep *load.Report) error {
 	d.LatencyOverTime = latencyOverTimeSVG(rep.Series)
 	d.Memory, d.Goroutines, d.ResourcesNote = resourcesSVG(rep)
 	return page.Execute(w, d)
+}
+
+// WriteFile writes the report of rep to a file at path.
+func WriteFile(path string, rep *load.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteHTML(f, rep); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // value is a figure of the report, or (NA) why it is not there.
@@ -238,9 +252,9 @@ func lineChart(label, unit string, xs []float64, lines []line) template.HTML {
 		right = max(xs[len(xs)-1], 1e-3)
 	}
 	yAxis(&b, top, unit)
-	for i := 0; i <= 5; i++ {
-		t := right * float64(i) / 5
-		x := float64(padL) + float64(plotW)*float64(i)/5
+	step := niceMax(right / 6)
+	for t := 0.0; t <= right*(1+1e-9); t += step {
+		x := float64(padL) + float64(plotW)*t/right
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="11" fill="%s">%s</text>`, x, padT+plotH+16, colTxt, esc(ffmt(t)))
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="11" fill="%s">time (s)</text>`, padL+plotW/2, chartH-6, colTxt)
@@ -257,9 +271,10 @@ func lineChart(label, unit string, xs []float64, lines []line) template.HTML {
 			fmt.Fprintf(&dots, `<circle class="point" data-series="%s" data-t="%s" data-v="%s" cx="%.1f" cy="%.1f" r="2" fill="%s"><title>%s s: %s %s</title></circle>`,
 				esc(l.name), ffmt(xs[i]), ffmt(y), px, py, l.colour, esc(ffmt(xs[i])), esc(ffmt(y)), esc(unit))
 		}
-		if li == 0 {
-			fmt.Fprintf(&b, `<polygon points="%d,%d %s %.1f,%d" fill="%s" fill-opacity="0.15"/>`, padL, padT+plotH,
-				strings.Join(pts, " "), float64(padL)+float64(plotW)*xs[len(xs)-1]/right, padT+plotH, l.colour)
+		if li == 0 { // the area under the first line, from its first point to its last
+			fmt.Fprintf(&b, `<polygon points="%.1f,%d %s %.1f,%d" fill="%s" fill-opacity="0.15"/>`,
+				float64(padL)+float64(plotW)*xs[0]/right, padT+plotH, strings.Join(pts, " "),
+				float64(padL)+float64(plotW)*xs[len(xs)-1]/right, padT+plotH, l.colour)
 		}
 		fmt.Fprintf(&b, `<polyline class="series" data-series="%s" points="%s" fill="none" stroke="%s" stroke-width="2"/>`,
 			esc(l.name), strings.Join(pts, " "), l.colour)
@@ -330,7 +345,7 @@ func resourcesSVG(rep *load.Report) (mem, gor template.HTML, note string) {
 		rss[i], g[i] = float64(p.RSSBytes)/(1<<20), float64(p.Goroutines)
 	}
 	xs := seconds(sampled)
-	note = fmt.Sprintf("Sampled every %s: %s.", rep.Interval, rep.ResourcesOf)
+	note = fmt.Sprintf("Sampled every %s: %s.", load.SampleResources, rep.ResourcesOf)
 	return lineChart("resident memory over time", "MiB", xs, []line{{"resident memory (MiB)", colAccent, rss}}),
 		lineChart("goroutines over time", "goroutines", xs, []line{{"goroutines", colSecond, g}}), note
 }
