@@ -47,3 +47,18 @@ func TestRunOID4VPRefusesUnknownBehaviour(t *testing.T) {
 		t.Fatal("accepted")
 	}
 }
+
+// OpenID4VP wallets misbehave as proximity holders do (holdersession.Misbehaviour.Apply):
+// a tampered item fails its digest, a forged device signature its check.
+func TestOID4VPMisbehavesAsTheHolder(t *testing.T) {
+	rep, err := RunOID4VP(context.Background(), Config{Holders: 40, Concurrency: 8, Mix: []Weighted{{Tampered, 1}, {WrongKey, 1}},
+		Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered, forged := rep.Reasons["rejected:mso.value_digests"], rep.Reasons["rejected:device_auth.signature"]
+	if rep.Rejected != 40 || rep.Mismatched != 0 || tampered != rep.ByBehaviour["tampered"].Sessions ||
+		forged != rep.ByBehaviour["wrong_key"].Sessions || tampered+forged != 40 {
+		t.Fatalf("rejected %d, reasons %v", rep.Rejected, rep.Reasons)
+	}
+}
