@@ -78,8 +78,8 @@ func TestBLEBearerWrongIdentRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The holders refuse the reader before they are engaged, so RunLoad's drain can
-	// finish before the lane has yielded the last refused arrival (RunLoad then counts
+	// The holders refuse the reader before they are engaged, so Run's drain can
+	// finish before the lane has yielded the last refused arrival (Run then counts
 	// that late session as lost or misses it): every session that did end has an error
 	// verdict and none is accepted. Exactly one verdict per refused holder is checked by
 	// TestBLEWrongIdentExactlyOneVerdict.
