@@ -8,8 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -131,11 +129,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer unsub()
 	stopSampling := sampleEvery(b, SampleResources, sampleThisProcess)
 
-	pace := newPacer(start, cfg.Concurrency, cfg.Holders, cfg.Rate, cfg.Duration)
-	var wg sync.WaitGroup
+	pace := newPacer(start, cfg.Concurrency, cfg.Holders, cfg.Rate, cfg.Duration, cfg.Progress)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	var doneCount atomic.Int64
-	total := int64(cfg.Holders)
 	for i := 0; pace.next(ctx, i); i++ {
 		beh := pick(cfg.Mix, rng)
 		hc := holderConfigFor(beh, w, i, cfg)
@@ -155,19 +150,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		hc.EngageAtOnce = lane.bearer.Capabilities().EngagesAtOnce
 		hc.Retries, hc.RetryAfter = 50, 20*time.Millisecond
-		wg.Add(1)
 		hc.Done = func(r actors.HolderReport) {
 			t.holder(beh, r)
-			d := doneCount.Add(1)
-			if cfg.Progress != nil {
-				cfg.Progress(d, total)
-			}
 			pace.done()
-			wg.Done()
 		}
 		eng.SpawnHolder(hc)
 	}
-	wg.Wait()
+	pace.wait()
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Timeout*3+5*time.Second)
 	t.waitForVerdicts(drainCtx)
 	drainErr := eng.Drain(drainCtx)

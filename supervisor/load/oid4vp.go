@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
@@ -123,12 +121,8 @@ func RunOID4VP(ctx context.Context, cfg Config) (*Report, error) {
 	stopSampling := sampleEvery(b, SampleResources, sampleThisProcess)
 	defer stopSampling()
 
-	pace := newPacer(start, cfg.Concurrency, cfg.Holders, cfg.Rate, cfg.Duration)
-	var wg sync.WaitGroup
+	pace := newPacer(start, cfg.Concurrency, cfg.Holders, cfg.Rate, cfg.Duration, cfg.Progress)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
-	var spawned int64
-	var done atomic.Int64
-	total := int64(cfg.Holders)
 	for i := 0; pace.next(ctx, i); i++ {
 		beh := pick(cfg.Mix, rng)
 		l := lanes[i%len(lanes)]
@@ -154,23 +148,14 @@ func RunOID4VP(ctx context.Context, cfg Config) (*Report, error) {
 		if i%3 == 0 {
 			opts.RequestURIMethod = "post"
 		}
-		wg.Add(1)
-		spawned++
 		go func() {
-			defer func() {
-				d := done.Add(1)
-				if cfg.Progress != nil {
-					cfg.Progress(d, total)
-				}
-				pace.done()
-				wg.Done()
-			}()
+			defer pace.done()
 			o, reason, lat := oid4vpHolder(ctx, l.v, oid4vp.NewWallet(wcfg), opts, beh, think)
 			b.session(TransportOID4VP, l.name, o, reason, lat, time.Now())
 			b.holder(beh, o, true, l.name, reason, "")
 		}()
 	}
-	wg.Wait()
+	pace.wait()
 	end := time.Now()
 	stopSampling()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -179,9 +164,6 @@ func RunOID4VP(ctx context.Context, cfg Config) (*Report, error) {
 	<-serveDone
 	transport.CloseIdleConnections()
 
-	if unanswered := spawned - done.Load(); unanswered > 0 {
-		b.lost("", unanswered, fmt.Sprintf("%d holders never came back", unanswered))
-	}
 	rep := b.finish(end)
 	rep.Transport = TransportOID4VP
 	rep.NotMeasured["air_time_seconds"] = "not modelled on " + TransportOID4VP

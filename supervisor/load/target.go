@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
@@ -81,21 +80,10 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 			return gate.add(m, err)
 		})
 	}
-	pace := newPacer(start, cfg.Concurrency, cfg.Holders, 0, cfg.Duration)
-	var wg sync.WaitGroup
-	var done atomic.Int64
-	total := int64(cfg.Holders)
+	pace := newPacer(start, cfg.Concurrency, cfg.Holders, 0, cfg.Duration, cfg.Progress)
 	for i := 0; pace.next(ctx, i); i++ {
-		wg.Add(1)
 		go func() {
-			defer func() {
-				d := done.Add(1)
-				if cfg.Progress != nil {
-					cfg.Progress(d, total)
-				}
-				pace.done()
-				wg.Done()
-			}()
+			defer pace.done()
 			bearer, o, reason, latency := targetHolder(ctx, client, cfg, cred, i)
 			if o == "" {
 				b.busy(Valid)
@@ -105,7 +93,7 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 			b.holder(Valid, o, false, "", reason, "")
 		}()
 	}
-	wg.Wait()
+	pace.wait()
 	end := time.Now()
 	stopSampling()
 	rep := b.finish(end)
