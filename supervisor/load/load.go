@@ -122,9 +122,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	start := time.Now()
 	b := newBuilder(start, cfg.Interval)
 	t := newTally(b, cfg.Chaos == 0)
-	if cfg.Chaos > 0 {
-		b.rep.NotMeasured["mismatched"] = "not checked: injected faults change the verdicts holders should get"
-	}
 	unsub := eng.Results().Subscribe(t.verdict)
 	defer unsub()
 	stopSampling := sampleEvery(b, SampleResources, sampleThisProcess)
@@ -179,6 +176,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if !airTime {
 		rep.NotMeasured["air_time_seconds"] = "not modelled on " + rep.Transport
+	}
+	if cfg.Chaos > 0 {
+		rep.NotMeasured["mismatched"] = "not checked: injected faults change the verdicts holders should get"
 	}
 	rep.Restarts = counters.Restarts.Load()
 	rep.Panics = counters.Panics.Load()

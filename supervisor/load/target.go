@@ -101,20 +101,21 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	rep.VerdictsFrom = "holders"
 	rep.NotMeasured["air_time_seconds"] = "not modelled on the web bearers"
 	rep.NotMeasured["mismatched"] = "not checked: the gate's verdicts are not matched holder by holder"
-	if cfg.Metrics == "" {
-		why := "not measured: a holder cannot see the gate's verdict; give the gate's /metrics (--bearer-opt metrics=URL)"
-		for _, f := range []string{"lost", "rejected", "restarts", "panics"} {
-			rep.NotMeasured[f] = why
+	holdersOnly := func(why string) {
+		for _, f := range []string{"lost", "rejected", "restarts", "panics", "peak_rss_bytes", "goroutines_end"} {
+			rep.NotMeasured[f] = "not measured: " + why
 		}
-		why = "not measured: the gate's own figures come from its /metrics (--bearer-opt metrics=URL)"
-		rep.NotMeasured["peak_rss_bytes"], rep.NotMeasured["goroutines_end"] = why, why
+	}
+	if cfg.Metrics == "" {
+		holdersOnly("a holder sees neither the gate's verdict nor its process; give the gate's /metrics (loadtest --bearer-opt metrics=URL)")
 		return rep, nil
 	}
-	rep.ResourcesOf = ResourcesTarget
 	after, err := awaitVerdicts(ctx, client, cfg.Metrics, before, rep.Sessions)
 	if err != nil {
+		holdersOnly("the gate's /metrics could not be read after the run")
 		return rep, fmt.Errorf("metrics %s after the run: %w", cfg.Metrics, err)
 	}
+	rep.ResourcesOf = ResourcesTarget
 	gate.add(after, nil)
 	d := func(outcome string) int64 { return int64(after.sessions[outcome] - before.sessions[outcome]) }
 	rep.Accepted, rep.Rejected, rep.Errors, rep.Timeouts = d("accepted"), d("rejected"), d("error"), d("timeout")
