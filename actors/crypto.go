@@ -108,23 +108,3 @@ func runJob(req verifyRequest) readersession.Verification {
 	}
 	return req.job.Run()
 }
-
-// restartCounting restarts failed children and counts every decision.
-func restartCounting(env *Env) actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(1<<30, time.Second, func(reason interface{}) actor.Directive {
-		env.Counters.Restarts.Add(1)
-		return actor.RestartDirective
-	})
-}
-
-// stopCounting stops failed children (a session cannot be resumed after a panic) and
-// counts every decision.
-func stopCounting(env *Env) actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(1<<30, time.Second, func(reason interface{}) actor.Directive {
-		env.Counters.Restarts.Add(1)
-		if env.Log != nil {
-			env.Log.Warn("actor failed and was stopped", zapReason(reason))
-		}
-		return actor.StopDirective
-	})
-}

@@ -20,8 +20,8 @@ type EngageFunc func(ctx context.Context, deviceEngagement, handover []byte) (tr
 type HolderConfig struct {
 	Session *holdersession.Config
 	Engage  EngageFunc
-	// EngageAtOnce says Engage never waits (an in-process bearer's): the actor calls it
-	// itself instead of on a goroutine of its own.
+	// EngageAtOnce says Engage never waits (transports.Capabilities.EngagesAtOnce): the
+	// actor calls it itself instead of on a goroutine of its own.
 	EngageAtOnce bool
 	Framer       transports.Framer
 	// Think is the holder's delay before each answer (a person confirming on a phone).
@@ -188,10 +188,18 @@ func (h *holderActor) engaged(ctx actor.Context, m holderEngaged) {
 		return
 	}
 	h.report.Engaged = true
-	// Bearers whose engagement has its own handover (NFC: the Hs and Hr messages) tell
-	// the holder, so that both sides build the same SessionTranscript.
-	if hc, ok := conn.(interface{ Handover() []byte }); ok {
-		h.hs.SetHandover(hc.Handover())
+	// Bearers whose engagement has its own handover (NFC: the Hs and Hr messages), or
+	// that engaged by reverse engagement (the web), tell the holder, so that both sides
+	// build the same SessionTranscript.
+	switch c := conn.(type) {
+	case transports.HandoverConn:
+		h.hs.SetHandover(c.Handover())
+	case transports.ReverseEngagedConn:
+		if err := h.hs.BindReverse(c.ReaderEngagement()); err != nil {
+			conn.Close() // the reader sees the link end: an error verdict
+			h.finish(ctx, err)
+			return
+		}
 	}
 	h.link = ctx.Spawn(LinkProps(h.env, conn, h.cfg.Framer))
 }

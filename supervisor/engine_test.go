@@ -14,26 +14,6 @@ import (
 	"github.com/mdocgate/mdocgate/transports/memory"
 )
 
-func TestThousandsOfSessionsUnderChaos(t *testing.T) {
-	rep, err := RunLoad(context.Background(), LoadConfig{Lanes: 4, Holders: 2000, Concurrency: 128, Chaos: 0.3,
-		Mix: DemoMix, Timeout: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Lost != 0 {
-		t.Fatalf("lost %d sessions under chaos", rep.Lost)
-	}
-	if rep.Sessions+rep.Busy != 2000 {
-		t.Fatalf("sessions %d + busy %d != 2000", rep.Sessions, rep.Busy)
-	}
-	if rep.Panics == 0 || rep.Restarts == 0 {
-		t.Fatalf("chaos injected no worker panics (panics %d restarts %d)", rep.Panics, rep.Restarts)
-	}
-	if rep.Reasons["error:crypto_worker"] == 0 {
-		t.Fatalf("no session ended with a crypto_worker error: %v", rep.Reasons)
-	}
-}
-
 // engineWith starts an engine with one lane on a memory listener.
 func engineWith(t *testing.T, lane *actors.LaneConfig) (*Engine, *memory.Listener, *world) {
 	t.Helper()

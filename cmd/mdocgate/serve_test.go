@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
+	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
@@ -127,7 +128,7 @@ func TestServeSessions(t *testing.T) {
 		if e.QRPNGBase64 == "" || !strings.HasPrefix(e.UniversalLink, s.info.Origin+"/engage?re=") {
 			t.Fatalf("engagement %+v", e)
 		}
-		if err := web.Present(context.Background(), e.MdocURI, hc, "", web.DialOptions{WebSocket: bearer == "websocket"}); err != nil {
+		if err := webholder.Present(context.Background(), e.MdocURI, hc, "", web.DialOptions{WebSocket: bearer == "websocket"}); err != nil {
 			t.Fatalf("%s: %v; verdict %v", bearer, err, s.verdict(t))
 		}
 		v := s.verdict(t)
@@ -141,7 +142,7 @@ func TestServeSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = web.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{other}}, "", web.DialOptions{WebSocket: true})
+	_ = webholder.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{other}}, "", web.DialOptions{WebSocket: true})
 	if v := s.verdict(t); v["outcome"] != "rejected" {
 		t.Fatalf("untrusted: verdict %v", v)
 	}

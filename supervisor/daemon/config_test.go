@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/profile"
 	"github.com/mdocgate/mdocgate/transports/web"
@@ -318,7 +319,7 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := web.Present(context.Background(), e.MdocURI, holderOf(a.cred), "", web.DialOptions{WebSocket: ws, Client: client}); err != nil {
+		if err := webholder.Present(context.Background(), e.MdocURI, holderOf(a.cred), "", web.DialOptions{WebSocket: ws, Client: client}); err != nil {
 			t.Fatalf("websocket %v: %v", ws, err)
 		}
 		if v := g.verdict(t); v.Outcome != "accepted" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
+	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
@@ -88,7 +89,7 @@ lanes:
 		log.Fatal(err)
 	}
 	holder := &holdersession.Config{Credentials: []*issuer.Credential{cred}}
-	if err := web.Present(ctx, e.MdocURI, holder, "", web.DialOptions{WebSocket: true}); err != nil {
+	if err := webholder.Present(ctx, e.MdocURI, holder, "", web.DialOptions{WebSocket: true}); err != nil {
 		log.Fatal(err)
 	}
 	v := <-verdicts

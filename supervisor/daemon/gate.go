@@ -24,6 +24,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/bearers"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -92,7 +93,7 @@ type Gate struct {
 	eng     *supervisor.Engine
 	lanes   []*lane
 	byName  map[string]*lane
-	radios  map[string]supervisor.Bearer // the bearer of every radio lane, by lane name
+	radios  map[string]transports.Bearer // the bearer of every radio lane, by lane name
 	actions *prometheus.CounterVec
 	desk    *operatorDesk
 	ln      net.Listener
@@ -122,7 +123,7 @@ type lane struct {
 	hv      *gate.Gate
 	act     *actuation
 	// bearer is the supervisor bearer of a radio lane; nil for web lanes.
-	bearer supervisor.Bearer
+	bearer transports.Bearer
 }
 
 func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
@@ -199,7 +200,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		log = zap.NewNop()
 	}
 	g := &Gate{cfg: cfg, log: log.With(zap.String("gate", cfg.Name)), onVerdict: opts.OnVerdict, onEvent: opts.OnEvent,
-		byName: map[string]*lane{}, radios: map[string]supervisor.Bearer{}}
+		byName: map[string]*lane{}, radios: map[string]transports.Bearer{}}
 	ts, err := cfg.loadTrust(time.Now())
 	if err != nil {
 		return nil, err
@@ -339,7 +340,7 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 		if l.cfg.Bearer == bearerNFCPCSC {
 			field = fmt.Sprintf("lanes[%d].reader", i)
 		}
-		b, err := supervisor.OpenBearer(l.cfg.Bearer, l.cfg.bearerOptions())
+		b, err := bearers.Open(l.cfg.Bearer, l.cfg.bearerOptions())
 		if err != nil {
 			return &fieldError{field, err}
 		}

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
+	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/request"
@@ -281,7 +282,7 @@ func presentOnce(t *testing.T, origin string, cred *issuer.Credential) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = web.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{cred}}, "", web.DialOptions{WebSocket: true})
+	_ = webholder.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{cred}}, "", web.DialOptions{WebSocket: true})
 }
 
 // plainConfig is what serve builds from its flags: the http and websocket lanes asking
@@ -312,7 +313,7 @@ func TestPlainLanes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := web.Present(context.Background(), e.MdocURI, hc, "", web.DialOptions{WebSocket: bearer == "websocket"}); err != nil {
+		if err := webholder.Present(context.Background(), e.MdocURI, hc, "", web.DialOptions{WebSocket: bearer == "websocket"}); err != nil {
 			t.Fatalf("%s: %v", bearer, err)
 		}
 		if v := g.verdict(t); v.Outcome != "accepted" || v.Bearer != bearer || v.Lane != bearer || v.Action != "" {

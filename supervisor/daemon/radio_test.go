@@ -19,6 +19,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/bearers"
 	"github.com/mdocgate/mdocgate/transports/nfc"
 )
 
@@ -26,7 +27,7 @@ import (
 // simulated holders to send through them.
 type radioGate struct {
 	*runningGate
-	bearers map[string]supervisor.Bearer
+	bearers map[string]transports.Bearer
 	holders *supervisor.Engine
 	seq     atomic.Int64
 }
@@ -72,7 +73,7 @@ func (g *radioGate) present(t *testing.T, lane string, hs *holdersession.Config)
 	hs.Methods = b.HolderMethods(int(g.seq.Add(1)))
 	g.holders.SpawnHolder(&actors.HolderConfig{Session: hs, Framer: b.Framer(), Retries: 20, RetryAfter: 20 * time.Millisecond,
 		Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
-			return b.Engage(ctx, lane, de, handover, supervisor.LinkFaults{})
+			return b.Engage(ctx, lane, de, handover, transports.LinkFaults{})
 		}})
 	v := g.verdict(t)
 	if v.Lane != lane {
@@ -197,7 +198,7 @@ func TestServeGateBLEModeMismatch(t *testing.T) {
 	// the lane's bearer makes peripheral-server holders; offer central client instead
 	hs := holderOf(a.cred)
 	b := g.bearers["ble-p"]
-	central, err := supervisor.OpenBearer("ble", supervisor.BearerOptions{"ble-mode": "central"})
+	central, err := bearers.Open("ble", transports.BearerOptions{"ble-mode": "central"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestServeGateBLEModeMismatch(t *testing.T) {
 	hs.Methods = central.HolderMethods(0)
 	g.holders.SpawnHolder(&actors.HolderConfig{Session: hs, Framer: b.Framer(),
 		Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
-			return b.Engage(ctx, "ble-p", de, handover, supervisor.LinkFaults{})
+			return b.Engage(ctx, "ble-p", de, handover, transports.LinkFaults{})
 		}})
 	v := g.verdict(t)
 	if v.Outcome != "error" || v.Action != "call_staff" || !strings.Contains(v.Detail, "the only mode of this lane") {
@@ -355,7 +356,7 @@ func TestServeGateOperator(t *testing.T) {
 		hs.Methods = b.HolderMethods(0)
 		g.holders.SpawnHolder(&actors.HolderConfig{Session: hs, Framer: b.Framer(),
 			Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
-				return b.Engage(ctx, "desk", de, handover, supervisor.LinkFaults{})
+				return b.Engage(ctx, "desk", de, handover, transports.LinkFaults{})
 			}})
 		p := pending()
 		if len(p) != 1 || p[0].Lane != "desk" || p[0].MediaType != "image/jpeg" || p[0].DocType != issuer.DocTypeMDL {
