@@ -48,7 +48,9 @@ func TestHolderStoppedDuringEngagement(t *testing.T) {
 	var reports []HolderReport
 	var mu sync.Mutex
 	cfg := &HolderConfig{
-		Session: &holdersession.Config{Credentials: []*issuer.Credential{cred}},
+		NewSession: func() (HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}})
+		},
 		Engage: func(ctx context.Context, _, _ []byte) (transports.Conn, error) {
 			close(entered)
 			<-release
@@ -84,7 +86,9 @@ func TestHolderEngagesAtOnce(t *testing.T) {
 	calls := 0
 	reports := make(chan HolderReport, 1)
 	cfg := &HolderConfig{
-		Session:      &holdersession.Config{Credentials: []*issuer.Credential{cred}},
+		NewSession: func() (HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}})
+		},
 		EngageAtOnce: true,
 		Engage: func(context.Context, []byte, []byte) (transports.Conn, error) {
 			calls++ // only ever called from the actor, one call at a time
@@ -137,7 +141,9 @@ func TestHolderBindsReverseEngagement(t *testing.T) {
 	readerSide, holderSide := memory.Pipe(memory.LinkConfig{})
 	reports := make(chan HolderReport, 1)
 	system.Root.Spawn(HolderProps(env, &HolderConfig{
-		Session:      &holdersession.Config{Credentials: []*issuer.Credential{cred}},
+		NewSession: func() (HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}})
+		},
 		EngageAtOnce: true,
 		Engage: func(context.Context, []byte, []byte) (transports.Conn, error) {
 			return reverseConn{Conn: holderSide, re: []byte{0xa0}}, nil // no Security: not answerable

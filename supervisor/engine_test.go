@@ -68,7 +68,9 @@ func (c *collector) next(t *testing.T) *actors.SessionVerdict {
 
 func spawnHolder(eng *Engine, l *memory.Listener, w *world, mis holdersession.Misbehaviour, done func(actors.HolderReport)) {
 	eng.SpawnHolder(&actors.HolderConfig{
-		Session: &holdersession.Config{Credentials: w.valid[:1], Misbehave: mis},
+		NewSession: func() (actors.HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: w.valid[:1], Misbehave: mis})
+		},
 		Engage: func(ctx context.Context, de, h []byte) (transports.Conn, error) {
 			return l.Engage(ctx, de, h, memory.LinkConfig{})
 		},

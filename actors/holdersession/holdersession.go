@@ -117,6 +117,12 @@ func (s *Session) end(send []byte, err error) Step {
 	return Step{Send: send, Done: true, Err: err}
 }
 
+// Answer is Receive for a holder actor (actors.HolderSession).
+func (s *Session) Answer(msg []byte) (send []byte, done bool, err error) {
+	st := s.Receive(msg)
+	return st.Send, st.Done, st.Err
+}
+
 // Receive handles one message from the reader.
 func (s *Session) Receive(msg []byte) Step {
 	if s.done {

@@ -71,7 +71,7 @@ func (g *radioGate) present(t *testing.T, lane string, hs *holdersession.Config)
 		t.Fatalf("no radio lane %s (have %v)", lane, g.bearers)
 	}
 	hs.Methods = b.HolderMethods(int(g.seq.Add(1)))
-	g.holders.SpawnHolder(&actors.HolderConfig{Session: hs, Framer: b.Framer(), Retries: 20, RetryAfter: 20 * time.Millisecond,
+	g.holders.SpawnHolder(&actors.HolderConfig{NewSession: func() (actors.HolderSession, error) { return holdersession.New(hs) }, Framer: b.Framer(), Retries: 20, RetryAfter: 20 * time.Millisecond,
 		Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
 			return b.Engage(ctx, lane, de, handover, transports.LinkFaults{})
 		}})
@@ -204,7 +204,7 @@ func TestServeGateBLEModeMismatch(t *testing.T) {
 	}
 	defer central.Close()
 	hs.Methods = central.HolderMethods(0)
-	g.holders.SpawnHolder(&actors.HolderConfig{Session: hs, Framer: b.Framer(),
+	g.holders.SpawnHolder(&actors.HolderConfig{NewSession: func() (actors.HolderSession, error) { return holdersession.New(hs) }, Framer: b.Framer(),
 		Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
 			return b.Engage(ctx, "ble-p", de, handover, transports.LinkFaults{})
 		}})
@@ -354,7 +354,7 @@ func TestServeGateOperator(t *testing.T) {
 		b := g.bearers["desk"]
 		hs := holderOf(a.cred)
 		hs.Methods = b.HolderMethods(0)
-		g.holders.SpawnHolder(&actors.HolderConfig{Session: hs, Framer: b.Framer(),
+		g.holders.SpawnHolder(&actors.HolderConfig{NewSession: func() (actors.HolderSession, error) { return holdersession.New(hs) }, Framer: b.Framer(),
 			Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
 				return b.Engage(ctx, "desk", de, handover, transports.LinkFaults{})
 			}})

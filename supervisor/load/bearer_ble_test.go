@@ -117,8 +117,10 @@ func TestBLEWrongIdentExactlyOneVerdict(t *testing.T) {
 	defer eng.Results().Subscribe(func(v *actors.SessionVerdict) { verdicts <- v })()
 	reports := make(chan actors.HolderReport, 1)
 	eng.SpawnHolder(&actors.HolderConfig{
-		Session: &holdersession.Config{Credentials: w.valid[:1], Methods: b.HolderMethods(0)},
-		Framer:  b.Framer(),
+		NewSession: func() (actors.HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: w.valid[:1], Methods: b.HolderMethods(0)})
+		},
+		Framer: b.Framer(),
 		Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
 			return b.Engage(ctx, "ble-1", de, handover, transports.LinkFaults{})
 		},
@@ -216,8 +218,10 @@ func benchAirTime(b *testing.B, bearerName string, opts transports.BearerOptions
 	defer eng.Results().Subscribe(func(v *actors.SessionVerdict) { verdicts <- v })()
 	session := func(i int) {
 		eng.SpawnHolder(&actors.HolderConfig{
-			Session: &holdersession.Config{Credentials: []*issuer.Credential{cred}, Methods: bearer.HolderMethods(i)},
-			Framer:  bearer.Framer(),
+			NewSession: func() (actors.HolderSession, error) {
+				return holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}, Methods: bearer.HolderMethods(i)})
+			},
+			Framer: bearer.Framer(),
 			Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
 				return bearer.Engage(ctx, lane, de, handover, transports.LinkFaults{})
 			},

@@ -130,9 +130,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for i := 0; pace.next(ctx, i); i++ {
 		beh := pick(cfg.Mix, rng)
-		hc := holderConfigFor(beh, w, i, cfg)
 		lane := lanes[i%len(lanes)]
-		hc.Session.Methods = lane.bearer.HolderMethods(i)
+		hc := holderConfigFor(beh, w, i, cfg, lane.bearer.HolderMethods(i))
 		hc.Framer = lane.bearer.Framer()
 		var faults transports.LinkFaults
 		if beh == Dropping {

@@ -36,7 +36,9 @@ func RunSingle(ctx context.Context) (*actors.SessionVerdict, error) {
 	})
 	defer unsub()
 	eng.SpawnHolder(&actors.HolderConfig{
-		Session: &holdersession.Config{Credentials: w.valid[:1], UseMAC: true, ReaderTrust: w.readerRoot},
+		NewSession: func() (actors.HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: w.valid[:1], UseMAC: true, ReaderTrust: w.readerRoot})
+		},
 		Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
 			return l.Engage(ctx, de, handover, memory.LinkConfig{})
 		},

@@ -104,9 +104,9 @@ func defaultReaderConfig(w *world) *readersession.Config {
 }
 
 // holderConfigFor is simulated holder number i showing behaviour b.
-func holderConfigFor(b Behaviour, w *world, i int, cfg Config) *actors.HolderConfig {
+func holderConfigFor(b Behaviour, w *world, i int, cfg Config, methods []messages.RetrievalMethod) *actors.HolderConfig {
 	hs := &holdersession.Config{Credentials: []*issuer.Credential{w.valid[i%len(w.valid)]}, UseMAC: i%2 == 0,
-		ReaderTrust: w.readerRoot, ReaderTrustCache: w.holderCache, Index: w.holderIndex}
+		ReaderTrust: w.readerRoot, ReaderTrustCache: w.holderCache, Index: w.holderIndex, Methods: methods}
 	think := cfg.Think
 	switch b {
 	case Slow:
@@ -124,5 +124,5 @@ func holderConfigFor(b Behaviour, w *world, i int, cfg Config) *actors.HolderCon
 	case Garbage:
 		hs.Misbehave = holdersession.GarbageResponse
 	}
-	return &actors.HolderConfig{Session: hs, Think: think}
+	return &actors.HolderConfig{NewSession: func() (actors.HolderSession, error) { return holdersession.New(hs) }, Think: think}
 }

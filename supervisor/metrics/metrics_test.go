@@ -256,7 +256,9 @@ func TestRealEngineCountsMatchVerdicts(t *testing.T) {
 	for i := 0; i < n; i++ {
 		l := lanes[[]string{"north", "south"}[i%2]]
 		eng.SpawnHolder(&actors.HolderConfig{
-			Session: &holdersession.Config{Credentials: []*issuer.Credential{cred}, Misbehave: mix[i%len(mix)]},
+			NewSession: func() (actors.HolderSession, error) {
+				return holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}, Misbehave: mix[i%len(mix)]})
+			},
 			Engage: func(ctx context.Context, de, h []byte) (transports.Conn, error) {
 				return l.Engage(ctx, de, h, memory.LinkConfig{})
 			},
