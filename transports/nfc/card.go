@@ -66,8 +66,15 @@ type CardConfig struct {
 	// TNEPWaits is how many reads of the NDEF file after the Hr find it empty (NLEN 0,
 	// "wait") before the Hs is there; at most the Tp's N_wait.
 	TNEPWaits int
-	// PollWindow is how long a final ENVELOPE is held for the mdoc's message (default 50 ms).
-	PollWindow time.Duration
+	// NoExtended makes the card refuse extended-length APDUs with 6700 (a phone, or a
+	// reader front end, that cannot carry them) while still announcing MaxCommand and
+	// MaxResponse: what a reader's extended_apdu auto probe must cope with.
+	NoExtended bool
+	// MaxHold bounds how long the card withholds the response to a last ENVELOPE while
+	// its holder has no message yet (default DefaultMaxHold). Past it the phone is taken
+	// away: the card leaves the field. 18013-5 sets no bound: the mdoc withholds the
+	// response until it is ready, and the reader waits (ISO-DEP waiting-time extensions).
+	MaxHold time.Duration
 	// MaxMessage bounds a reassembled reader message (default messages.MaxMessageSize).
 	MaxMessage int
 	// LeaveAfterMessages, when > 0, takes the card out of the field as soon as it has
@@ -75,6 +82,10 @@ type CardConfig struct {
 	// pulled away mid-session).
 	LeaveAfterMessages int
 }
+
+// DefaultMaxHold is how long a simulated phone withholds a response for its holder
+// before it is taken away (CardConfig.MaxHold).
+const DefaultMaxHold = 10 * time.Second
 
 // Card is a simulated mdoc: a Type 4 Tag with the NDEF application (static or negotiated
 // handover) and the 18013-5 data retrieval application. Process answers one command
@@ -132,8 +143,8 @@ func NewCard(cfg CardConfig) (*Card, error) {
 	if cfg.MaxResponse <= 0 {
 		cfg.MaxResponse = apdu.MaxExtendedNe
 	}
-	if cfg.PollWindow <= 0 {
-		cfg.PollWindow = 50 * time.Millisecond
+	if cfg.MaxHold <= 0 {
+		cfg.MaxHold = DefaultMaxHold
 	}
 	if cfg.MaxMessage <= 0 {
 		cfg.MaxMessage = messages.MaxMessageSize
@@ -141,7 +152,8 @@ func NewCard(cfg CardConfig) (*Card, error) {
 	cfg.TNEPWaits = min(max(cfg.TNEPWaits, 0), 15)
 	c := &Card{cfg: cfg, engaged: make(chan struct{}), inbox: make(chan []byte, 4), outbox: make(chan []byte, 4),
 		fieldOff: make(chan struct{}), holderClosed: make(chan struct{})}
-	c.applet = apdu.Applet{MaxCommand: cfg.MaxCommand, MaxMessage: cfg.MaxMessage}
+	c.applet = apdu.Applet{MaxCommand: cfg.MaxCommand, MaxResponse: cfg.MaxResponse, ShortOnly: cfg.NoExtended,
+		MaxMessage: cfg.MaxMessage}
 	c.conn = &cardConn{c: c}
 	if cfg.Negotiated {
 		c.setFile(ndef.Message{ndef.ServiceParameter{URI: ndef.ServiceHandover, WTInt: 0, NWait: 15, MaxNDEFSize: 0xFFFF}.Record()}.MustEncode())
@@ -263,8 +275,9 @@ func (c *Card) Gone() bool {
 }
 
 // Process answers one command APDU. It returns ErrCardRemoved when the card has left
-// the field (the link then reports the card as gone). A final ENVELOPE is held for up to
-// PollWindow while the mdoc has no message ready.
+// the field (the link then reports the card as gone). The last ENVELOPE of a message is
+// answered once the holder has its next message (18013-5: the response is withheld until
+// ready); ctx ending, the field going off or MaxHold passing end the wait.
 func (c *Card) Process(ctx context.Context, raw []byte) ([]byte, error) {
 	if c.Gone() {
 		return nil, ErrCardRemoved
@@ -317,30 +330,30 @@ func (c *Card) Process(ctx context.Context, raw []byte) ([]byte, error) {
 
 func ok() []byte { return []byte{0x90, 0x00} }
 
-// await delivers a reader message to the holder and waits up to PollWindow for the
-// holder's next message.
+// await delivers a reader message to the holder and withholds the response until the
+// holder's next message is there. A holder that ends without one takes the phone away.
 func (c *Card) await(ctx context.Context, st apdu.AppletStep) ([]byte, error) {
-	if st.Message != nil {
-		c.mu.Lock()
-		c.received++
-		leave := c.cfg.LeaveAfterMessages > 0 && c.received >= c.cfg.LeaveAfterMessages
-		c.mu.Unlock()
-		if leave {
-			c.FieldOff(ErrCardRemoved)
-			return nil, ErrCardRemoved
-		}
-		select {
-		case c.inbox <- st.Message:
-		default:
-			return apdu.Response{SW: apdu.SWUnknown}.Encode(), nil // holder not reading
-		}
+	c.mu.Lock()
+	c.received++
+	leave := c.cfg.LeaveAfterMessages > 0 && c.received >= c.cfg.LeaveAfterMessages
+	c.mu.Unlock()
+	if leave {
+		c.FieldOff(ErrCardRemoved)
+		return nil, ErrCardRemoved
 	}
-	t := time.NewTimer(c.cfg.PollWindow)
+	select {
+	case c.inbox <- st.Message:
+	default:
+		return apdu.Response{SW: apdu.SWUnknown}.Encode(), nil // holder not reading
+	}
+	t := time.NewTimer(c.cfg.MaxHold)
 	defer t.Stop()
 	var out []byte
 	select {
 	case out = <-c.outbox:
 	case <-t.C:
+		c.FieldOff(ErrCardRemoved)
+		return nil, ErrCardRemoved
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-c.fieldOff:

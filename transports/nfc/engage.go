@@ -26,9 +26,43 @@ type ReaderOptions struct {
 	ReaderEngagement []byte
 	// MaxMessage bounds a session message from the mdoc (default messages.MaxMessageSize).
 	MaxMessage int
+	// Extended says when data retrieval uses extended-length APDUs (default ExtendedAuto).
+	Extended ExtendedMode
+}
+
+// ExtendedMode says when a reader uses extended-length APDUs for data retrieval (the
+// extended_apdu setting of a lane). Whatever the mode, extended APDUs are used only when
+// the mdoc's NFC carrier sizes and the reader's own exceed the short limits (255-byte
+// commands, 256-byte responses).
+type ExtendedMode string
+
+// Extended-length modes.
+const (
+	// ExtendedAuto probes: the mdoc application is selected with an extended-length
+	// SELECT; when the reader cannot send it or the mdoc refuses it, the reader selects
+	// again with a short SELECT and uses short APDUs.
+	ExtendedAuto ExtendedMode = "auto"
+	// ExtendedOn uses extended APDUs whenever the sizes allow, without a probe.
+	ExtendedOn ExtendedMode = "on"
+	// ExtendedOff uses short APDUs only: command chaining and GET RESPONSE.
+	ExtendedOff ExtendedMode = "off"
+)
+
+// ParseExtendedMode reads auto, on or off ("" is auto).
+func ParseExtendedMode(s string) (ExtendedMode, error) {
+	switch m := ExtendedMode(s); m {
+	case "":
+		return ExtendedAuto, nil
+	case ExtendedAuto, ExtendedOn, ExtendedOff:
+		return m, nil
+	}
+	return "", fmt.Errorf("extended-length mode %q: want auto, on or off", s)
 }
 
 func (o *ReaderOptions) defaults() {
+	if o.Extended == "" {
+		o.Extended = ExtendedAuto
+	}
 	if len(o.Prefer) == 0 {
 		o.Prefer = []ndef.Kind{ndef.KindNFC}
 	}
@@ -52,6 +86,31 @@ type Engagement struct {
 	Carrier          ndef.Kind       // the selected carrier (NFC)
 	NFC              ndef.NFCCarrier // the mdoc's sizes
 	Handover         cbor.RawMessage // messages.NFCHandover(hs, hr or nil)
+	// Extended is set by SelectData when data retrieval uses extended-length APDUs.
+	Extended bool
+}
+
+// SelectData selects the data retrieval application on t after engagement e, choosing
+// short or extended-length APDUs as o.Extended says (see ExtendedMode); e.Extended
+// records the choice.
+func SelectData(ctx context.Context, t apdu.Transceiver, e *Engagement, o ReaderOptions) error {
+	o.defaults()
+	r := &apdu.Reader{T: t, MaxCommand: min(o.MaxCommand, e.NFC.MaxCommand), MaxResponse: min(o.MaxResponse, e.NFC.MaxResponse)}
+	e.Extended = false
+	if !r.Extended() || o.Extended == ExtendedOff {
+		return r.SelectMdoc(ctx)
+	}
+	if o.Extended == ExtendedOn {
+		e.Extended = true
+		return r.SelectMdoc(ctx)
+	}
+	if ok, _ := r.ProbeExtended(ctx); ok {
+		e.Extended = true
+		return nil
+	}
+	// refused by the mdoc, or the reader could not send it: short APDUs (a card that
+	// is gone fails this SELECT too)
+	return r.SelectMdoc(ctx)
 }
 
 // engagementStep wraps an error with the step of engagement that failed.

@@ -75,7 +75,7 @@ func (n *Network) Engage(ctx context.Context, lane string, cfg CardConfig, f Fau
 	}
 	e, err := Engage(ctx, link, n.Reader)
 	if err == nil {
-		err = SelectMdoc(ctx, link)
+		err = SelectData(ctx, link, e, n.Reader)
 	}
 	if err != nil {
 		link.FieldOff(err)

@@ -264,7 +264,7 @@ func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival
 	defer cancel()
 	e, err := Engage(ectx, t, l.opts)
 	if err == nil {
-		err = SelectMdoc(ectx, t)
+		err = SelectData(ectx, t, e, l.opts)
 	}
 	if err != nil {
 		return nil, err
@@ -277,19 +277,35 @@ func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival
 		Reject: func(error) { conn.Close() }}, nil
 }
 
-// pcscCard is an apdu.Transceiver on a pcscd card handle. go-libpcsclite has no
-// cancellation: a Transmit runs to its end (the card bounds it with its poll window).
+// pcscCard is an apdu.Transceiver on a pcscd card handle. go-libpcsclite cannot cancel a
+// Transmit: one waiting for a response the mdoc withholds runs on its own goroutine, so
+// that the caller can give up when ctx ends; the card handle (and the lane) stays busy
+// until the response or the card's removal ends it.
 type pcscCard struct{ card *pcsc.Card }
+
+type transmitted struct {
+	out []byte
+	err error
+}
 
 func (p *pcscCard) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out, _, err := p.card.Transmit(cmd)
-	if err != nil {
-		return nil, pcscErr("Transmit", err)
+	done := make(chan transmitted, 1)
+	go func() {
+		out, _, err := p.card.Transmit(cmd)
+		done <- transmitted{out, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, pcscErr("Transmit", r.err)
+		}
+		return r.out, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return out, nil
 }
 
 // Readers lists every reader pcscd offers, vpcd or not, in pcscd's order. A vpcd slot
