@@ -81,6 +81,8 @@ type CardConfig struct {
 	// received that many session messages from the reader, before answering (a phone
 	// pulled away mid-session).
 	LeaveAfterMessages int
+	// Trace, when set, receives the card's events on the PC/SC path (VirtualCard).
+	Trace Trace
 }
 
 // DefaultMaxHold is how long a simulated phone withholds a response for its holder
@@ -256,14 +258,21 @@ func (c *Card) FieldOff(err error) {
 	})
 }
 
-// Gone reports whether the card has left the field: the holder closed its side and
-// everything it wrote has been fetched, or the field went off.
+// Gone reports whether the card has left the field (the field went off, or it was
+// taken away).
 func (c *Card) Gone() bool {
 	select {
 	case <-c.fieldOff:
 		return true
 	default:
+		return false
 	}
+}
+
+// Finished reports whether the holder closed its side and everything it wrote has been
+// fetched: the phone has nothing more to say and stays in the field until the reader
+// switches it off.
+func (c *Card) Finished() bool {
 	select {
 	case <-c.holderClosed:
 		c.mu.Lock()
@@ -277,10 +286,15 @@ func (c *Card) Gone() bool {
 // Process answers one command APDU. It returns ErrCardRemoved when the card has left
 // the field (the link then reports the card as gone). The last ENVELOPE of a message is
 // answered once the holder has its next message (18013-5: the response is withheld until
-// ready); ctx ending, the field going off or MaxHold passing end the wait.
+// ready); ctx ending, the field going off or MaxHold passing end the wait. Once the
+// holder has finished, every command gets 6F00 (as Multipaz answers after its transport
+// closed) until the reader switches the field off.
 func (c *Card) Process(ctx context.Context, raw []byte) ([]byte, error) {
 	if c.Gone() {
 		return nil, ErrCardRemoved
+	}
+	if c.Finished() {
+		return apdu.Response{SW: apdu.SWUnknown}.Encode(), nil
 	}
 	cmd, err := apdu.ParseCommand(raw)
 	if err != nil {
@@ -361,8 +375,7 @@ func (c *Card) await(ctx context.Context, st apdu.AppletStep) ([]byte, error) {
 	case <-c.holderClosed:
 		select {
 		case out = <-c.outbox:
-		default:
-			return nil, ErrCardRemoved
+		default: // the holder ended without an answer: 6F00
 		}
 	}
 	c.mu.Lock()

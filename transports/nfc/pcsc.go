@@ -104,6 +104,12 @@ func pcscErr(op string, err error) error {
 	return e
 }
 
+// absent reports whether a pcscd error says the slot has no card.
+func absent(err error) bool {
+	var pe *PCSCError
+	return errors.As(pcscErr("", err), &pe) && pe.Code == 0x8010000C
+}
+
 // establish opens a pcscd client, retrying while pcscd's listen backlog is full.
 func establish(ctx context.Context) (*pcsc.Client, error) {
 	if _, err := os.Stat(PCSCSocket); err != nil {
@@ -180,6 +186,8 @@ type Lane struct {
 	EngagementTimeout time.Duration
 	// Failed counts cards that failed engagement.
 	Failed int
+	// Trace, when set before the first Accept, receives the lane's events.
+	Trace Trace
 
 	busy   chan struct{} // holds a token while a session is open
 	closed chan struct{}
@@ -242,12 +250,19 @@ func (l *Lane) Accept(ctx context.Context) (*transports.Arrival, error) {
 		}
 		card, err := l.client.Connect(l.slot.Reader, pcsc.ShareExclusive, pcsc.ProtocolT1)
 		if err != nil {
-			if sleepCtx(ctx, l.Poll) != nil {
+			wait := l.Poll
+			if errors.Is(pcscErr("Connect", err), ErrCardRemoved) && !absent(err) {
+				// a card is there, not powered yet (vpcd swapped the card behind a slot
+				// pcscd still sees as occupied): the next Connect powers it
+				wait = time.Millisecond
+			}
+			if sleepCtx(ctx, wait) != nil {
 				<-l.busy
 				return nil, ctx.Err()
 			}
 			continue
 		}
+		l.Trace.event(TraceReader, TraceConnected, 0, 0)
 		a, err := l.engage(ctx, card)
 		if err != nil {
 			l.Failed++
@@ -259,7 +274,7 @@ func (l *Lane) Accept(ctx context.Context) (*transports.Arrival, error) {
 }
 
 func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival, error) {
-	t := &pcscCard{card: card}
+	t := &pcscCard{card: card, trace: l.Trace}
 	ectx, cancel := context.WithTimeout(ctx, l.EngagementTimeout)
 	defer cancel()
 	e, err := Engage(ectx, t, l.opts)
@@ -269,8 +284,11 @@ func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival
 	if err != nil {
 		return nil, err
 	}
+	l.Trace.event(TraceReader, TraceEngaged, 0, 0)
 	conn := NewReaderConn(t, e, l.opts, nil, func() {
+		l.Trace.event(TraceReader, TraceClose, 0, 0)
 		card.Disconnect(pcsc.UnpowerCard)
+		l.Trace.event(TraceReader, TraceReleased, 0, 0)
 		<-l.busy
 	})
 	return &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: e.Handover, Conn: conn, Bearer: PCSCBearer,
@@ -281,7 +299,10 @@ func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival
 // Transmit: one waiting for a response the mdoc withholds runs on its own goroutine, so
 // that the caller can give up when ctx ends; the card handle (and the lane) stays busy
 // until the response or the card's removal ends it.
-type pcscCard struct{ card *pcsc.Card }
+type pcscCard struct {
+	card  *pcsc.Card
+	trace Trace
+}
 
 type transmitted struct {
 	out []byte
@@ -294,7 +315,9 @@ func (p *pcscCard) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	}
 	done := make(chan transmitted, 1)
 	go func() {
+		p.trace.event(TraceReader, TraceTransmit, insOf(cmd), len(cmd))
 		out, _, err := p.card.Transmit(cmd)
+		p.trace.event(TraceReader, TraceTransmitted, insOf(cmd), len(out))
 		done <- transmitted{out, err}
 	}()
 	select {
