@@ -36,7 +36,7 @@ func (l *traceLog) take() []TraceEvent {
 // sessionTimes is one session's time taken apart (see breakdown).
 type sessionTimes struct {
 	detect, connect, engageXfer, engageCard, engageReader, dataXfer, dataCard, holder, dataReader, teardown, total time.Duration
-	apdus                                                                                                             int
+	apdus                                                                                                          int
 }
 
 // phases names the parts of a session, in order, with who they belong to.

@@ -33,10 +33,10 @@ type VirtualCard struct {
 	card  *Card
 	addr  string
 	trace Trace
-	mu   sync.Mutex
-	conn *net.TCPConn
-	done chan struct{}
-	err  error
+	mu    sync.Mutex
+	conn  *net.TCPConn
+	done  chan struct{}
+	err   error
 	// Retaps counts re-dials of a card that pcscd did not power on in time.
 	Retaps  int
 	removed atomic.Bool
