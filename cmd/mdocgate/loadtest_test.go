@@ -51,3 +51,19 @@ func TestLoadtestReport(t *testing.T) {
 		t.Fatalf("unwritable report: exit %d", code)
 	}
 }
+
+// A --bearer-opt key the chosen bearer does not read is a usage error (exit 2) naming
+// the key and the bearer's options.
+func TestLoadtestUnknownBearerOption(t *testing.T) {
+	for _, args := range [][]string{
+		{"--transport", "memory", "--bearer-opt", "nosuch=1"},
+		{"--transport", "ble", "--bearer-opt", "bitrate=106"},
+		{"--transport", "nfc", "--ble-mode", "central"},
+		{"--transport", "oid4vp", "--bearer-opt", "mtu=100"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"loadtest", "--holders", "1"}, args...)...)
+		if code != exitUsage || !strings.Contains(stderr, "has no such option") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}

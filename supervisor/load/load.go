@@ -36,7 +36,8 @@ type Config struct {
 	Timeout time.Duration
 	// MaxInFlightPerLane bounds each lane (default 4×Concurrency/Lanes, at least 64).
 	MaxInFlightPerLane int
-	// BearerOptions are passed to the bearer (e.g. BLE mode, MTU).
+	// BearerOptions are passed to the bearer (e.g. BLE mode, MTU); with several
+	// Transports each gets the keys it reads. A key no chosen bearer reads is an error.
 	BearerOptions transports.BearerOptions
 	Log           *zap.Logger
 	Progress      func(done, total int64)
@@ -55,6 +56,9 @@ func Transports() []string {
 // alone) is not a session over a bearer: RunOID4VP runs it.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Transport == TransportOID4VP && len(cfg.Transports) <= 1 {
+		if err := cfg.BearerOptions.Check(TransportOID4VP, nil); err != nil {
+			return nil, err
+		}
 		return RunOID4VP(ctx, cfg)
 	}
 	if cfg.Transport == "" {
@@ -69,8 +73,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			b.Close()
 		}
 	}()
+	opts := map[string]transports.BearerOptions{cfg.Transports[0]: cfg.BearerOptions}
+	if len(cfg.Transports) > 1 { // each bearer takes its own options; one none reads is an error
+		var err error
+		if opts, err = bearers.Split(cfg.Transports, cfg.BearerOptions); err != nil {
+			return nil, err
+		}
+	}
 	for _, name := range cfg.Transports {
-		b, err := bearers.Open(name, cfg.BearerOptions)
+		b, err := bearers.Open(name, opts[name])
 		if err != nil {
 			return nil, err
 		}

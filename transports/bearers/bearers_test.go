@@ -86,3 +86,27 @@ func TestNFCPCSCMissing(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// A key the chosen bearer does not read is an error naming the key and the bearer's
+// options; with several bearers each gets its own keys and a key none reads fails.
+func TestUnknownOptions(t *testing.T) {
+	for name, opts := range map[string]transports.BearerOptions{
+		"memory": {"mtu": "100"}, "ble": {"bitrate": "106"}, "nfc": {"reader": "x"}, "wifiaware": {"l2cap": "true"},
+		"http": {"ping": "1s", "frobnicate": "1"},
+	} {
+		_, err := bearers.Open(name, opts)
+		var ue *transports.UnknownOptionError
+		if !errors.As(err, &ue) || ue.Bearer != name || !strings.Contains(err.Error(), strings.Join(bearers.Keys(name), ", ")) {
+			t.Errorf("%s %v: %v", name, opts, err)
+		}
+	}
+	split, err := bearers.Split([]string{"memory", "ble"}, transports.BearerOptions{"memory-frame": "64", "mtu": "100"})
+	if err != nil || len(split["memory"]) != 1 || split["memory"]["memory-frame"] != "64" || len(split["ble"]) != 1 || split["ble"]["mtu"] != "100" {
+		t.Fatalf("split %v %v", split, err)
+	}
+	_, err = bearers.Split([]string{"memory", "ble"}, transports.BearerOptions{"reader": "x"})
+	var ue *transports.UnknownOptionError
+	if !errors.As(err, &ue) || ue.Key != "reader" || ue.Bearer != "memory,ble" {
+		t.Fatalf("key of no bearer: %v", err)
+	}
+}

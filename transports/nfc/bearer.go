@@ -14,6 +14,12 @@ import (
 	"github.com/mdocgate/mdocgate/transports"
 )
 
+// OptionKeys are the options OpenBearer reads, PCSCOptionKeys those OpenPCSCBearer reads.
+var (
+	OptionKeys     = []string{"bitrate", "fsc", "fsd", "realtime", "handover", "short", "extended"}
+	PCSCOptionKeys = []string{"reader", "handover", "short", "extended"}
+)
+
 // OpenBearer returns the adapter (transports.Bearer) of the in-memory NFC bearer
 // ("nfc"), OpenPCSCBearer that of pcscd + vpcd ("nfc-pcsc"). Their options:
 //   - "bitrate" 106|212|424|848 (kbit/s, in-memory only; default 106)
@@ -21,6 +27,8 @@ import (
 //   - "realtime" true: the in-memory link sleeps the modelled air time
 //   - "handover" static|negotiated|alternate (default alternate: even holders static)
 //   - "short" true: the mdoc announces 255/256-byte sizes, so the reader uses short APDUs
+//   - "extended" auto|on|off: when the lanes use extended-length APDUs (ExtendedMode;
+//     default auto: probe, short APDUs with chaining and GET RESPONSE when refused)
 //   - "reader" NAME (nfc-pcsc only): the one PC/SC reader the bearer's lane uses, by name
 //     or unique substring (FindReader), vpcd or not; without it the lanes take the
 //     vpcd slots in port order. Simulated holders reach a vpcd reader only.
@@ -68,17 +76,14 @@ func openBearer(o transports.BearerOptions, pcsc bool) (transports.Bearer, error
 		case "short":
 			b.short, err = strconv.ParseBool(v)
 		case "reader":
-			if !pcsc {
-				err = errors.New("only the nfc-pcsc bearer has readers")
-			}
 			b.reader = v
+		case "extended":
+			b.network.Reader.Extended, err = ParseExtendedMode(v)
 		case "handover":
 			if v != "static" && v != "negotiated" && v != "alternate" {
 				err = errors.New("want static, negotiated or alternate")
 			}
 			b.mode = v
-		default:
-			continue // options of other bearers
 		}
 		if err != nil {
 			return nil, fmt.Errorf("nfc option %s=%q: %w", k, v, err)
@@ -126,7 +131,7 @@ func (b *bearer) Listen(lane string, backlog int) (transports.Listener, error) {
 		b.slotOf[lane] = slot
 		b.slotSem[lane] = make(chan struct{}, 1)
 		b.mu.Unlock()
-		l, err := OpenLane(context.Background(), slot, ReaderOptions{})
+		l, err := OpenLane(context.Background(), slot, b.network.Reader)
 		if err != nil {
 			return nil, err
 		}
