@@ -56,10 +56,15 @@ type CardConfig struct {
 	// Negotiated offers TNEP negotiated handover (Tp in the initial NDEF file) instead
 	// of a static Handover Select.
 	Negotiated bool
-	// Offer lists the carriers the mdoc offers, in its order; default NFC only. Only NFC
-	// can carry data retrieval here; BLE and Wi-Fi Aware records are placeholders used to
-	// exercise carrier selection.
+	// Offer lists the carriers the mdoc offers, in its order; default NFC only, or the
+	// kinds of Carriers when those are given. A BLE or Wi-Fi Aware kind without a
+	// Carrier gets a placeholder record (carrier selection tests).
 	Offer []ndef.Kind
+	// Carriers are the mdoc's offers for carriers other than NFC (handoff.Offer): the
+	// records of its Handover Select for them. The engagement then ends when the reader
+	// has read the Hs (Handed), and the session continues on the carrier the reader
+	// picked, outside the card.
+	Carriers []Carrier
 	// MaxCommand and MaxResponse are the mdoc's NFC carrier values (default 65535 and
 	// 65536); MaxCommand ≤ 255 makes the reader use short APDUs.
 	MaxCommand, MaxResponse int
@@ -85,6 +90,16 @@ type CardConfig struct {
 	Trace Trace
 }
 
+// Carrier is a data carrier other than NFC that a simulated mdoc offers in its Handover
+// Select (handoff.Offer is one).
+type Carrier interface {
+	// CarrierKind is the kind of the carrier configuration record.
+	CarrierKind() ndef.Kind
+	// Select returns the record for the Hs: for static handover (hr nil) the mdoc's
+	// offer, for negotiated handover its answer to the reader's record of that kind.
+	Select(hr *ndef.Record) (ndef.Record, error)
+}
+
 // DefaultMaxHold is how long a simulated phone withholds a response for its holder
 // before it is taken away (CardConfig.MaxHold).
 const DefaultMaxHold = 10 * time.Second
@@ -108,6 +123,8 @@ type Card struct {
 
 	engaged      chan struct{}
 	engagedOnce  sync.Once
+	handed       chan struct{}
+	handedOnce   sync.Once
 	inbox        chan []byte
 	outbox       chan []byte
 	fieldOff     chan struct{}
@@ -137,6 +154,11 @@ func NewCard(cfg CardConfig) (*Card, error) {
 		return nil, errors.New("nfc: card without a DeviceEngagement")
 	}
 	if len(cfg.Offer) == 0 {
+		for _, c := range cfg.Carriers {
+			cfg.Offer = append(cfg.Offer, c.CarrierKind())
+		}
+	}
+	if len(cfg.Offer) == 0 {
 		cfg.Offer = []ndef.Kind{ndef.KindNFC}
 	}
 	if cfg.MaxCommand <= 0 {
@@ -152,7 +174,7 @@ func NewCard(cfg CardConfig) (*Card, error) {
 		cfg.MaxMessage = messages.MaxMessageSize
 	}
 	cfg.TNEPWaits = min(max(cfg.TNEPWaits, 0), 15)
-	c := &Card{cfg: cfg, engaged: make(chan struct{}), inbox: make(chan []byte, 4), outbox: make(chan []byte, 4),
+	c := &Card{cfg: cfg, engaged: make(chan struct{}), handed: make(chan struct{}), inbox: make(chan []byte, 4), outbox: make(chan []byte, 4),
 		fieldOff: make(chan struct{}), holderClosed: make(chan struct{})}
 	c.applet = apdu.Applet{MaxCommand: cfg.MaxCommand, MaxResponse: cfg.MaxResponse, ShortOnly: cfg.NoExtended,
 		MaxMessage: cfg.MaxMessage}
@@ -164,7 +186,7 @@ func NewCard(cfg CardConfig) (*Card, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.hs = hs
+		c.hs, c.handover = hs, messages.NFCHandover(hs, nil)
 		c.setFile(hs)
 	}
 	return c, nil
@@ -175,8 +197,19 @@ func (c *Card) setFile(msg []byte) {
 	c.ndefFile = append(c.ndefFile, msg...)
 }
 
-// carrierRecord returns the configuration record the mdoc offers for kind.
-func (c *Card) carrierRecord(k ndef.Kind) ndef.Record {
+// carrierRecord returns the configuration record the mdoc offers for kind: its Carrier's
+// for that kind (answering hr, the reader's record, in negotiated handover), else a
+// placeholder (BLE, Wi-Fi Aware) or its NFC sizes.
+func (c *Card) carrierRecord(k ndef.Kind, hr *ndef.Record) (ndef.Record, error) {
+	for _, cr := range c.cfg.Carriers {
+		if cr.CarrierKind() == k {
+			return cr.Select(hr)
+		}
+	}
+	return c.placeholder(k), nil
+}
+
+func (c *Card) placeholder(k ndef.Kind) ndef.Record {
 	switch k {
 	case ndef.KindBLE:
 		role := byte(ndef.RoleCentral)
@@ -192,26 +225,34 @@ func (c *Card) carrierRecord(k ndef.Kind) ndef.Record {
 // negotiated handover the first carrier of the Hr the mdoc offers (the reader's
 // preference), each with the DeviceEngagement as auxiliary data.
 func (c *Card) buildHs(hr *ndef.Handover) ([]byte, error) {
-	kinds := c.cfg.Offer
-	if hr != nil {
-		kinds = nil
+	var records []ndef.Record
+	if hr == nil {
+		for _, k := range c.cfg.Offer {
+			r, err := c.carrierRecord(k, nil)
+			if err != nil {
+				return nil, err
+			}
+			records = append(records, r)
+		}
+	} else {
 		for _, a := range hr.Carriers {
-			r, ok := hr.Carrier(a)
+			hrr, ok := hr.Carrier(a)
 			if !ok {
 				continue
 			}
-			if k := ndef.KindOf(r); k != "" && containsKind(c.cfg.Offer, k) {
-				kinds = []ndef.Kind{k}
-				break
+			if k := ndef.KindOf(hrr); k != "" && containsKind(c.cfg.Offer, k) {
+				if r, err := c.carrierRecord(k, hrr); err == nil {
+					records = []ndef.Record{r}
+					break
+				}
 			}
 		}
-		if kinds == nil {
+		if records == nil {
 			return nil, fmt.Errorf("%w: no carrier of the Hr is offered", ErrEngagement)
 		}
 	}
 	h := &ndef.Handover{Select: true, Version: ndef.HandoverVersion}
-	for _, k := range kinds {
-		r := c.carrierRecord(k)
+	for _, r := range records {
 		h.Carriers = append(h.Carriers, ndef.AlternativeCarrier{CPS: ndef.CPSActive, CarrierRef: r.ID,
 			AuxRefs: [][]byte{[]byte(ndef.IDDeviceEngagement)}})
 		h.Records = append(h.Records, r)
@@ -233,14 +274,33 @@ func containsKind(ks []ndef.Kind, k ndef.Kind) bool {
 // reading the Handover Select.
 func (c *Card) Engaged() <-chan struct{} { return c.engaged }
 
-// Handover returns messages.NFCHandover(hs, hr or nil) once engaged, else nil.
+// HandoverMessages returns the Handover Select and Request (nil for static handover)
+// messages once the reader read the final Hs, else nils.
+func (c *Card) HandoverMessages() (hs, hr []byte) {
+	if c.Handover() == nil {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hs, c.hr
+}
+
+// Handed is closed when the reader has read the whole final Handover Select: the
+// engagement is over, whatever carrier the session continues on.
+func (c *Card) Handed() <-chan struct{} { return c.handed }
+
+// Handover returns messages.NFCHandover(hs, hr or nil) once the reader read the final Hs
+// (or selected the data retrieval application), else nil.
 func (c *Card) Handover() []byte {
 	select {
 	case <-c.engaged:
-		return c.handover
+	case <-c.handed:
 	default:
 		return nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.handover
 }
 
 // Conn returns the holder's side of the data retrieval connection.
@@ -314,7 +374,6 @@ func (c *Card) Process(ctx context.Context, raw []byte) ([]byte, error) {
 			}
 			c.app = appMdoc
 			c.applet.Command(cmd)
-			c.handover = messages.NFCHandover(c.hs, c.hr)
 			c.mu.Unlock()
 			c.engagedOnce.Do(func() { close(c.engaged) })
 			return ok(), nil
@@ -415,6 +474,9 @@ func (c *Card) tag(cmd apdu.Command) apdu.Response {
 			return apdu.Response{SW: apdu.SWWrongP1P2}
 		}
 		end := min(off+max(cmd.Ne, 1), len(content))
+		if c.file == fileNDEF && len(content) > 2 && end == len(content) && c.finalHs() { // not a TNEP wait's NLEN 0
+			c.handedOnce.Do(func() { close(c.handed) })
+		}
 		return apdu.Response{Data: content[off:end], SW: apdu.SWOK}
 	case apdu.INSUpdate:
 		if c.file != fileNDEF || !c.cfg.Negotiated {
@@ -441,6 +503,12 @@ func (c *Card) tag(cmd apdu.Command) apdu.Response {
 		return apdu.Response{SW: apdu.SWOK}
 	}
 	return apdu.Response{SW: apdu.SWINSNotSupported}
+}
+
+// finalHs reports whether the NDEF file holds the final Handover Select (not the TNEP
+// offer, status or wait). Called with mu held.
+func (c *Card) finalHs() bool {
+	return c.hs != nil && (!c.cfg.Negotiated || (c.tnep == tnepHs && c.waits == 0))
 }
 
 // readNDEF returns the NDEF file as a read at off sees it: during the TNEP wait an NLEN
@@ -480,6 +548,7 @@ func (c *Card) written(msg []byte) error {
 			return err
 		}
 		c.hr, c.hs = bytes.Clone(msg), hs
+		c.handover = messages.NFCHandover(c.hs, c.hr)
 		c.tnep, c.waits = tnepHs, c.cfg.TNEPWaits
 		c.setFile(hs)
 		return nil

@@ -3,22 +3,29 @@ package nfc
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 	"math/rand/v2"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports/handoff"
 	"github.com/mdocgate/mdocgate/transports/nfc/apdu"
 	"github.com/mdocgate/mdocgate/transports/nfc/ndef"
 )
 
 // ReaderOptions are the reader's side of engagement and data retrieval.
 type ReaderOptions struct {
-	// Prefer is the reader's carrier preference, best first (default NFC only). Data
-	// retrieval here is over NFC, so a choice other than NFC ends with ErrNoNFCCarrier.
+	// Prefer is the reader's carrier preference, best first (default NFC, then the
+	// carriers of Handoff). It orders the Hr's carriers and the choice in a static Hs. A
+	// choice other than NFC needs Handoff to allow it, or ends with ErrNoNFCCarrier.
 	Prefer []ndef.Kind
+	// Handoff, when set, lets sessions continue on BLE or Wi-Fi Aware when that is what
+	// the mdoc selects or offers (its Allowed carriers, its radio).
+	Handoff *handoff.Reader
 	// MaxCommand and MaxResponse are the reader's own limits on command and response
 	// data (default 65535 and 65536); the smaller of these and the mdoc's are used.
 	MaxCommand, MaxResponse int
@@ -65,6 +72,13 @@ func (o *ReaderOptions) defaults() {
 	}
 	if len(o.Prefer) == 0 {
 		o.Prefer = []ndef.Kind{ndef.KindNFC}
+		if o.Handoff != nil {
+			for _, k := range o.Handoff.Allowed {
+				if ck := carrierOf(k); !containsKind(o.Prefer, ck) {
+					o.Prefer = append(o.Prefer, ck)
+				}
+			}
+		}
 	}
 	if o.MaxCommand <= 0 {
 		o.MaxCommand = apdu.MaxExtendedData
@@ -83,8 +97,10 @@ type Engagement struct {
 	HandoverSelect   []byte
 	HandoverRequest  []byte // nil for static handover
 	DeviceEngagement []byte
-	Carrier          ndef.Kind       // the selected carrier (NFC)
-	NFC              ndef.NFCCarrier // the mdoc's sizes
+	Carrier          ndef.Kind       // the selected carrier
+	NFC              ndef.NFCCarrier // the mdoc's sizes (NFC)
+	// Target is where the session continues when the carrier is not NFC (hand-off).
+	Target *handoff.Target
 	Handover         cbor.RawMessage // messages.NFCHandover(hs, hr or nil)
 	// Extended is set by SelectData when data retrieval uses extended-length APDUs.
 	Extended bool
@@ -220,7 +236,18 @@ func (e *Engagement) choose(o ReaderOptions) error {
 		if r, ok := offered[k]; ok {
 			e.Carrier = k
 			if k != ndef.KindNFC {
-				return engagementStep("carrier selection", fmt.Errorf("%w (reader chose %s)", ErrNoNFCCarrier, k))
+				if o.Handoff == nil {
+					return engagementStep("carrier selection", fmt.Errorf("%w (reader chose %s)", ErrNoNFCCarrier, k))
+				}
+				t, err := handoff.FromHandover(de, e.HandoverSelect, e.HandoverRequest, kindsOf(o.Handoff.Allowed, k), o.Handoff.L2CAP)
+				if errors.Is(err, handoff.ErrNoCarrier) {
+					continue // offered, but not in a way this reader may use
+				}
+				if err != nil {
+					return engagementStep("hand-off", err)
+				}
+				e.Target = &t
+				return nil
 			}
 			c, err := ndef.ParseNFCCarrier(r.Payload)
 			if err != nil {
@@ -234,6 +261,25 @@ func (e *Engagement) choose(o ReaderOptions) error {
 		}
 	}
 	return engagementStep("carrier selection", ErrNoNFCCarrier)
+}
+
+// carrierOf is the carrier record kind of a hand-off carrier.
+func carrierOf(k handoff.Kind) ndef.Kind {
+	if k == handoff.WiFiAware {
+		return ndef.KindWiFiAware
+	}
+	return ndef.KindBLE
+}
+
+// kindsOf returns the hand-off carriers of allowed that have records of kind ck.
+func kindsOf(allowed []handoff.Kind, ck ndef.Kind) []handoff.Kind {
+	var out []handoff.Kind
+	for _, k := range allowed {
+		if carrierOf(k) == ck {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // t4t reads and writes the NDEF file of a Type 4 Tag with short APDUs.
@@ -359,16 +405,26 @@ func (g *t4t) negotiate(ctx context.Context, e *Engagement, initial ndef.Message
 		return engagementStep("TNEP status", fmt.Errorf("status %d (%v)", s, err))
 	}
 	hr := &ndef.Handover{Version: ndef.HandoverVersion, Random: uint16(rand.Uint32())}
+	var handed []ndef.Record // the records of the carriers the reader may hand off to
+	if o.Handoff != nil {
+		handed = handoff.RequestRecords(o.Handoff.Allowed)
+	}
 	for _, k := range o.Prefer {
 		var r ndef.Record
 		switch k {
 		case ndef.KindNFC:
 			r = ndef.NFCCarrier{}.Record()
-		case ndef.KindBLE:
-			role := byte(ndef.RoleBothPeripheralFirst)
-			r = ndef.BLECarrier{Role: &role}.Record()
-		case ndef.KindWiFiAware:
-			r = ndef.WiFiAwareCarrier{Bands: []byte{0x14}}.Record()
+		case ndef.KindBLE, ndef.KindWiFiAware:
+			i := slices.IndexFunc(handed, func(h ndef.Record) bool { return ndef.KindOf(&h) == k })
+			switch {
+			case i >= 0:
+				r = handed[i]
+			case k == ndef.KindBLE: // offered without a way to hand off: selection tests
+				role := byte(ndef.RoleBothPeripheralFirst)
+				r = ndef.BLECarrier{Role: &role}.Record()
+			default:
+				r = ndef.WiFiAwareCarrier{CipherSuites: []byte{0x01}, Bands: []byte{0x14}}.Record()
+			}
 		default:
 			continue
 		}

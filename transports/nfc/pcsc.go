@@ -16,6 +16,7 @@ import (
 	pcsc "github.com/gballet/go-libpcsclite"
 
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/handoff"
 )
 
 // DefaultVPCDPort is vpcd's first card port; a vpcd entry has two slots (P and P+1).
@@ -263,7 +264,7 @@ func (l *Lane) Accept(ctx context.Context) (*transports.Arrival, error) {
 			continue
 		}
 		l.Trace.event(TraceReader, TraceConnected, 0, 0)
-		a, err := l.engage(ctx, card)
+		a, err := l.engage(ctx, card, time.Now())
 		if err != nil {
 			l.Failed++
 			card.Disconnect(pcsc.UnpowerCard)
@@ -273,11 +274,23 @@ func (l *Lane) Accept(ctx context.Context) (*transports.Arrival, error) {
 	}
 }
 
-func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival, error) {
+// engage runs engagement on a card found at tapped. A session continuing on another
+// carrier leaves the NFC reader at once: the card is switched off and the lane looks for
+// the next one while the session goes on over BLE or Wi-Fi Aware.
+func (l *Lane) engage(ctx context.Context, card *pcsc.Card, tapped time.Time) (*transports.Arrival, error) {
 	t := &pcscCard{card: card, trace: l.Trace}
 	ectx, cancel := context.WithTimeout(ctx, l.EngagementTimeout)
 	defer cancel()
 	e, err := Engage(ectx, t, l.opts)
+	if err == nil && e.Target != nil {
+		l.Trace.event(TraceReader, TraceEngaged, 0, 0)
+		card.Disconnect(pcsc.UnpowerCard)
+		l.Trace.event(TraceReader, TraceReleased, 0, 0)
+		<-l.busy
+		conn := l.opts.Handoff.Dial(*e.Target, nil)
+		return &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: e.Handover, Conn: conn,
+			Bearer: handoff.Label(PCSCBearer, e.Target.Kind), EngagedAt: tapped, Reject: conn.Reject}, nil
+	}
 	if err == nil {
 		err = SelectData(ectx, t, e, l.opts)
 	}
@@ -292,7 +305,7 @@ func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival
 		<-l.busy
 	})
 	return &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: e.Handover, Conn: conn, Bearer: PCSCBearer,
-		Reject: func(error) { conn.Close() }}, nil
+		EngagedAt: tapped, Reject: func(error) { conn.Close() }}, nil
 }
 
 // pcscCard is an apdu.Transceiver on a pcscd card handle. go-libpcsclite cannot cancel a

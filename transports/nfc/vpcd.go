@@ -199,6 +199,9 @@ func (v *VirtualCard) session(ctx context.Context, conn *net.TCPConn) error {
 				case <-v.card.Engaged():
 					v.card.FieldOff(ErrFieldOff)
 					return nil // the phone is taken away after its transaction
+				case <-v.card.Handed():
+					v.card.FieldOff(ErrFieldOff)
+					return nil // engaged: the session goes on over another carrier
 				default:
 				}
 			case vpcdGetATR:
