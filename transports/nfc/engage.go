@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -100,8 +100,8 @@ type Engagement struct {
 	Carrier          ndef.Kind       // the selected carrier
 	NFC              ndef.NFCCarrier // the mdoc's sizes (NFC)
 	// Target is where the session continues when the carrier is not NFC (hand-off).
-	Target *handoff.Target
-	Handover         cbor.RawMessage // messages.NFCHandover(hs, hr or nil)
+	Target   *handoff.Target
+	Handover cbor.RawMessage // messages.NFCHandover(hs, hr or nil)
 	// Extended is set by SelectData when data retrieval uses extended-length APDUs.
 	Extended bool
 }
