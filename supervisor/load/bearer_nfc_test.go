@@ -89,9 +89,13 @@ func TestLoadNFCHandoff(t *testing.T) {
 				t.Fatalf("lost %d mismatched %d sessions %d busy %d by transport %v: %v %v", rep.Lost, rep.Mismatched, rep.Sessions,
 					rep.Busy, rep.ByTransport, rep.Mismatches, rep.Losses)
 			}
-			if k != "wifiaware" && rep.AirTimeSeconds <= 0 {
-				t.Fatalf("no air time modelled for %s", k)
+			tm := rep.Timing[label]
+			// the NFC engagement's air time is modelled, and BLE's after it
+			if tm == nil || tm.Sessions != rep.Sessions || tm.EngagementToVerdictMs.P50 <= 0 || !tm.AirModelled ||
+				rep.AirTimeSeconds <= 0 || tm.AirTimeMsPerSession <= 0 {
+				t.Fatalf("timing of %s: %+v, air time %v s", label, tm, rep.AirTimeSeconds)
 			}
+			t.Logf("%s: engagement to verdict p50 %.1f ms, air time %.2f ms per session", label, tm.EngagementToVerdictMs.P50, tm.AirTimeMsPerSession)
 		})
 	}
 }

@@ -191,7 +191,7 @@ func (n *Network) Engage(ctx context.Context, name string, deviceEngagement, han
 	}
 	h := newHolderConn(&n.cfg, pub, f)
 	e := &engagement{de: append([]byte(nil), deviceEngagement...), handover: append([]byte(nil), handover...),
-		abandon: h.closeWith}
+		at: time.Now(), abandon: h.closeWith}
 	if err := l.enqueue(e); err != nil {
 		h.Close()
 		return nil, err
@@ -248,6 +248,7 @@ func (n *Network) Close() error {
 // engagement is a DeviceEngagement shown to a lane, waiting for discovery.
 type engagement struct {
 	de, handover []byte
+	at           time.Time // when the holder showed its engagement
 	// abandon tells the holder the lane gave up on it before a data path existed (in
 	// reality the person walks away; here the holder learns it at once).
 	abandon func(error)
@@ -328,7 +329,7 @@ func (l *Listener) work() {
 
 // arrive runs discovery for one engagement.
 func (l *Listener) arrive(e *engagement) *transports.Arrival {
-	a := &transports.Arrival{DeviceEngagement: e.de, Handover: e.handover, Bearer: Bearer}
+	a := &transports.Arrival{DeviceEngagement: e.de, Handover: e.handover, Bearer: Bearer, EngagedAt: e.at}
 	c, err := l.discover(e)
 	if err != nil {
 		e.abandon(fmt.Errorf("%w: %w", transports.ErrClosed, err))
