@@ -24,8 +24,8 @@ type Config struct {
 	// Transport is a bearer ("memory"; see Transports()), or ENGAGEMENT>DATA for
 	// sessions engaged on one and handed to another ("nfc>ble-central": the nfc bearer
 	// with the handoff option).
-	Transport  string
-	Transports []string // several at once (Lanes lanes each); overrides Transport
+	Transport   string
+	Transports  []string // several at once (Lanes lanes each); overrides Transport
 	Lanes       int
 	Holders     int           // total holders; 0 with Duration means no limit
 	Concurrency int           // holders active at once

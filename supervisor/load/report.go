@@ -27,15 +27,15 @@ type Report struct {
 	ByTransport       map[string]*Counts `json:"by_transport"`
 	// Timing is, per bearer, the time from engagement to verdict next to the modelled
 	// air time (in-process runs).
-	Timing map[string]*Timing `json:"timing_by_transport,omitempty"`
-	ByLane            map[string]*Counts `json:"by_lane"`
-	ByBehaviour       map[string]*Counts `json:"by_behaviour"`
-	Reasons           map[string]int64   `json:"reasons"`
-	Restarts          int64              `json:"restarts"`
-	Panics            int64              `json:"panics"`
-	PeakRSSBytes      int64              `json:"peak_rss_bytes"`
-	GoroutinesEnd     int                `json:"goroutines_end"`
-	Mismatches        []string           `json:"mismatch_examples,omitempty"`
+	Timing        map[string]*Timing `json:"timing_by_transport,omitempty"`
+	ByLane        map[string]*Counts `json:"by_lane"`
+	ByBehaviour   map[string]*Counts `json:"by_behaviour"`
+	Reasons       map[string]int64   `json:"reasons"`
+	Restarts      int64              `json:"restarts"`
+	Panics        int64              `json:"panics"`
+	PeakRSSBytes  int64              `json:"peak_rss_bytes"`
+	GoroutinesEnd int                `json:"goroutines_end"`
+	Mismatches    []string           `json:"mismatch_examples,omitempty"`
 	// Losses says, for the first few lost sessions, what was left unmatched.
 	Losses []string `json:"lost_examples,omitempty"`
 	// AirTimeSeconds is the modelled air time of all sessions on the bearer (0 if not modelled).
