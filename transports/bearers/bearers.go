@@ -10,6 +10,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/ble"
+	"github.com/mdocgate/mdocgate/transports/handoff"
 	"github.com/mdocgate/mdocgate/transports/memory"
 	"github.com/mdocgate/mdocgate/transports/nfc"
 	"github.com/mdocgate/mdocgate/transports/web"
@@ -24,11 +25,12 @@ type entry struct {
 }
 
 var open = map[string]entry{
-	memory.Bearer:    {memory.OpenBearer, memory.OptionKeys},
-	nfc.Bearer:       {nfc.OpenBearer, nfc.OptionKeys},
-	nfc.PCSCBearer:   {nfc.OpenPCSCBearer, nfc.PCSCOptionKeys},
-	ble.Bearer:       {ble.OpenBearer, ble.OptionKeys},
-	wifiaware.Bearer: {wifiaware.OpenBearer, wifiaware.OptionKeys},
+	memory.Bearer:       {memory.OpenBearer, memory.OptionKeys},
+	nfc.Bearer:          {nfc.OpenBearer, nfc.OptionKeys},
+	nfc.PCSCBearer:      {nfc.OpenPCSCBearer, nfc.PCSCOptionKeys},
+	ble.Bearer:          {ble.OpenBearer, ble.OptionKeys},
+	handoff.EngagedByQR: {handoff.OpenQRBearer, handoff.OptionKeys},
+	wifiaware.Bearer:    {wifiaware.OpenBearer, wifiaware.OptionKeys},
 	web.BearerHTTP: {func(o transports.BearerOptions) (transports.Bearer, error) {
 		return web.OpenBearer(web.BearerHTTP, o)
 	}, web.OptionKeys},

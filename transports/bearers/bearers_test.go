@@ -12,14 +12,14 @@ import (
 )
 
 func TestNamesAndCapabilities(t *testing.T) {
-	want := []string{"ble", "http", "memory", "nfc", "nfc-pcsc", "websocket", "wifiaware"}
+	want := []string{"ble", "http", "memory", "nfc", "nfc-pcsc", "qr", "websocket", "wifiaware"}
 	if got := bearers.Names(); !slices.Equal(got, want) {
 		t.Fatalf("names %v, want %v", got, want)
 	}
 	if _, err := bearers.Open("carrier-pigeon", nil); err == nil || !strings.Contains(err.Error(), "memory") {
 		t.Fatalf("unknown bearer: %v", err)
 	}
-	for _, name := range []string{"ble", "http", "memory", "nfc", "websocket", "wifiaware"} {
+	for _, name := range []string{"ble", "http", "memory", "nfc", "qr", "websocket", "wifiaware"} {
 		b, err := bearers.Open(name, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -31,7 +31,7 @@ func TestNamesAndCapabilities(t *testing.T) {
 		if c.EngagesAtOnce != (name == "memory") {
 			t.Errorf("%s: EngagesAtOnce %v", name, c.EngagesAtOnce)
 		}
-		if c.ModelsAirTime != (name == "ble" || name == "nfc") {
+		if c.ModelsAirTime != (name == "ble" || name == "nfc" || name == "qr") {
 			t.Errorf("%s: ModelsAirTime %v", name, c.ModelsAirTime)
 		}
 		b.Close()
