@@ -9,6 +9,7 @@ FUZZTIME ?= 20s
 test: vet
 	./.ci/pcscd.sh
 	./.ci/chromium.sh
+	./.ci/dbus.sh
 	$(GO) test -race ./...
 
 vet:
