@@ -36,9 +36,9 @@ import (
 //   - Callbacks come from tinygo's D-Bus goroutines: values are queued (bounded); when
 //     the queue is full the callback blocks, which holds up BlueZ.
 type RealAdapter struct {
-	a    *bluetooth.Adapter
-	id   string
-	bus  *dbus.Conn // the system bus connection tinygo uses too
+	a   *bluetooth.Adapter
+	id  string
+	bus *dbus.Conn // the system bus connection tinygo uses too
 
 	mu      sync.Mutex
 	current *realLink // the connection the connect handler reports on
