@@ -357,7 +357,7 @@ func (c *Card) Process(ctx context.Context, raw []byte) ([]byte, error) {
 		return apdu.Response{SW: apdu.SWUnknown}.Encode(), nil
 	}
 	cmd, err := apdu.ParseCommand(raw)
-	if err != nil {
+	if err != nil || (cmd.Extended && c.cfg.NoExtended) {
 		return apdu.Response{SW: apdu.SWWrongLength}.Encode(), nil
 	}
 	c.mu.Lock()

@@ -14,7 +14,8 @@ import (
 // LinkError is a failure of the NFC link on the reader's side, naming the step. It
 // matches (errors.Is) its cause and one transports class: transports.ErrMessageLimit for
 // an oversized message, transports.ErrBadFrame for a protocol violation by the mdoc
-// (malformed APDU, DO'53', status word, endless 61XX), transports.ErrClosed for a card
+// (malformed APDU, DO'53', status word, endless 61XX, an empty final response),
+// transports.ErrClosed for a card
 // that left, a field switched off or a closed connection.
 type LinkError struct {
 	Step string
@@ -29,7 +30,8 @@ func (e *LinkError) Unwrap() []error {
 	switch {
 	case errors.Is(e.Err, apdu.ErrTooLarge):
 		return []error{e.Err, transports.ErrMessageLimit}
-	case errors.Is(e.Err, apdu.ErrMalformed), errors.Is(e.Err, apdu.ErrChainTooLong), errors.As(e.Err, &se):
+	case errors.Is(e.Err, apdu.ErrMalformed), errors.Is(e.Err, apdu.ErrChainTooLong), errors.Is(e.Err, apdu.ErrEmptyResponse),
+		errors.As(e.Err, &se):
 		return []error{e.Err, transports.ErrBadFrame}
 	case errors.Is(e.Err, transports.ErrClosed):
 		return []error{e.Err}

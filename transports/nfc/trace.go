@@ -16,6 +16,8 @@ type TraceEvent struct {
 	What  string
 	INS   byte
 	Bytes int
+	// APDU is the command APDU of a TraceCommand event (a copy).
+	APDU []byte
 }
 
 // Where events happen.

@@ -1,6 +1,7 @@
 package nfc
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -215,7 +216,9 @@ func (v *VirtualCard) session(ctx context.Context, conn *net.TCPConn) error {
 			continue
 		}
 		v.talked.Store(true)
-		v.trace.event(TraceCard, TraceCommand, insOf(buf), n)
+		if v.trace != nil {
+			v.trace(TraceEvent{At: time.Now(), Where: TraceCard, What: TraceCommand, INS: insOf(buf), Bytes: n, APDU: bytes.Clone(buf)})
+		}
 		resp, err := v.card.Process(ctx, buf)
 		if err != nil {
 			return err
