@@ -270,3 +270,20 @@ func TestRadioConnections(t *testing.T) {
 	}
 	none.Close()
 }
+
+// FuzzFromHandover: whatever Handover Select and Request a phone sends, the reader gets
+// a target it can use or an error, never a panic.
+func FuzzFromHandover(f *testing.F) {
+	f.Add(testvectors.AnnexD(f, "nfc_handover_select.hex"), testvectors.AnnexD(f, "nfc_handover_request.hex"))
+	f.Add(testvectors.AnnexD(f, "nfc_handover_select.hex"), []byte{})
+	de := testvectors.AnnexD(f, "device_engagement_nfc.hex")
+	f.Fuzz(func(t *testing.T, hs, hr []byte) {
+		if len(hr) == 0 {
+			hr = nil
+		}
+		tg, err := FromHandover(de, hs, hr, Kinds, true)
+		if err == nil && tg.Kind != WiFiAware && tg.BLE.Service == (ble.UUID{}) {
+			t.Fatalf("BLE target without a service: %+v", tg)
+		}
+	})
+}
