@@ -74,12 +74,13 @@ func TestLoadNFCPCSC(t *testing.T) {
 func TestLoadNFCHandoff(t *testing.T) {
 	for _, k := range []string{"ble-central", "ble-peripheral", "wifiaware"} {
 		t.Run(k, func(t *testing.T) {
-			timeout, holders := 1500*time.Millisecond, 120
+			timeout, holders, mix := 1500*time.Millisecond, 120, DemoMix
 			if k == "wifiaware" { // the data path's set-up (PBKDF2 on both sides) is inside the session's time
 				timeout, holders = 5*time.Second, 60
+				mix, _ = ParseMix("valid=6,tampered=1,wrong_key=1,dropping=1,garbage=1") // none waits for the long timeout
 			}
 			rep, err := Run(context.Background(), Config{Transport: nfc.Bearer, Lanes: 2, Holders: holders, Concurrency: 12,
-				Mix: DemoMix, Timeout: timeout, BearerOptions: transports.BearerOptions{"handoff": k, "l2cap": "true"}})
+				Mix: mix, Timeout: timeout, BearerOptions: transports.BearerOptions{"handoff": k, "l2cap": "true"}})
 			if err != nil {
 				t.Fatal(err)
 			}
