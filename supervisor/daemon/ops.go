@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -16,8 +17,8 @@ import (
 	"github.com/mdocgate/mdocgate/supervisor/metrics"
 )
 
-// opsServer serves /metrics, /healthz and /dashboard/ (and /operator/ when a lane has
-// an operator).
+// opsServer serves /metrics, /healthz (liveness), /readyz (readiness), /dashboard/
+// (and /operator/ when a lane has an operator).
 type opsServer struct {
 	addr    string
 	healthy atomic.Bool
@@ -27,12 +28,17 @@ type opsServer struct {
 	served  chan struct{}
 }
 
-// startOps listens on addr and serves the operations endpoints of eng; extra, when not
-// nil, adds handlers, and the collectors join the /metrics registry.
-func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), collectors ...prometheus.Collector) (*opsServer, error) {
+// startOps listens on addr (over TLS with tlsConfig) and serves the operations
+// endpoints of eng, /readyz from ready; extra, when not nil, adds handlers, and the
+// collectors join the /metrics registry.
+func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), tlsConfig *tls.Config, ready http.Handler,
+	collectors ...prometheus.Collector) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	o := &opsServer{addr: ln.Addr().String(), served: make(chan struct{})}
 	o.healthy.Store(true)
@@ -55,6 +61,7 @@ func startOps(addr string, eng *supervisor.Engine, title string, extra func(*htt
 		}
 		io.WriteString(w, "ok")
 	})
+	mux.Handle("/readyz", ready)
 	if extra != nil {
 		extra(mux)
 	}
