@@ -2,9 +2,12 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +34,10 @@ type TargetConfig struct {
 	// Metrics is the gate's /metrics URL. With it the outcomes are the gate's own
 	// verdicts (counted between before and after the run; other traffic at the gate skews
 	// them), and the gate's memory and goroutines are sampled.
-	Metrics  string
+	Metrics string
+	// CA is a PEM file of the certificates an https:// gate's (and its /metrics')
+	// certificate must chain to; empty means the system's roots.
+	CA       string
 	Progress func(done, total int64)
 	// Interval is the length of the report's Series points; 0 picks one that suits the
 	// run's length (at most 80 points).
@@ -59,7 +65,19 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential %s: %w", cfg.Credential, err)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
+	transport := &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}
+	if cfg.CA != "" {
+		pem, err := os.ReadFile(cfg.CA)
+		if err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca %s: no PEM certificate", cfg.CA)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	client := &http.Client{Transport: transport}
 	defer client.CloseIdleConnections()
 	var before *gateMetrics
 	if cfg.Metrics != "" {
