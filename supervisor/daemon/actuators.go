@@ -141,7 +141,17 @@ func (l *LaneConfig) validateActuator() error {
 type laneActuator struct {
 	kind string
 	act  gate.Actuator
+	net  *actuator.Actuator // nil for log
 	sink actuator.Sink
+}
+
+// connect starts the network side of the actuator (an MQTT client connects); until
+// then it was only checked.
+func (a *laneActuator) connect() {
+	if a.net != nil {
+		a.net.Sink = connectSink(a.net.Sink)
+		a.sink = a.net.Sink
+	}
 }
 
 // newActuator builds lane lc's actuator, reading its files (the webhook secret) and
@@ -158,7 +168,7 @@ func (g *Gate) newActuator(i int, lc *LaneConfig) (*laneActuator, error) {
 	}
 	o := lc.ActuatorOptions
 	net := &actuator.Actuator{Sink: sink, Attempts: o.Attempts, Metrics: g.actMetrics}
-	return &laneActuator{kind: lc.Actuator, act: loggedActuator{net: net, log: logAct}, sink: sink}, nil
+	return &laneActuator{kind: lc.Actuator, act: loggedActuator{net: net, log: logAct}, net: net, sink: sink}, nil
 }
 
 // actuatorSink builds the network sink of a lane (fields relative to the lane). It reads

@@ -304,7 +304,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	g.eng = supervisor.Start(supervisor.Config{Log: g.log})
 	for i, l := range g.lanes {
 		if acts[i] != nil {
-			acts[i].sink = connectSink(acts[i].sink)
+			acts[i].connect()
 			l.act = newActuation(l.cfg.Name, acts[i], l.cfg.ActuatorOptions.Queue, g.actions, g.actMetrics, g.log)
 		}
 	}
@@ -323,7 +323,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		if g.desk != nil {
 			extra = g.desk.register
 		}
-		if g.ops, err = startOps(cfg.HTTPAddr, g.eng, cfg.Name, extra, g.opsTLS(), g.ready, g.collectors()...); err != nil {
+		if g.ops, err = startOps(cfg.HTTPAddr, g.eng, cfg.Name, extra, g.opsTLS(), g.ready, opsErrorLog(g.log), g.collectors()...); err != nil {
 			g.abort()
 			return nil, &fieldError{"http_addr", err}
 		}

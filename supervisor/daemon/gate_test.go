@@ -247,7 +247,13 @@ func httpGet(t *testing.T, url string) (int, string) {
 // flight; finish completes it.
 func beginSession(t *testing.T, origin string, cred *issuer.Credential) (finish func() error) {
 	t.Helper()
-	e, err := web.FetchEngagement(context.Background(), nil, origin, false)
+	return beginSessionWith(t, nil, origin, cred)
+}
+
+// beginSessionWith is beginSession with an HTTP client (nil: the default one).
+func beginSessionWith(t *testing.T, client *http.Client, origin string, cred *issuer.Credential) (finish func() error) {
+	t.Helper()
+	e, err := web.FetchEngagement(context.Background(), client, origin, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +261,7 @@ func beginSession(t *testing.T, origin string, cred *issuer.Credential) (finish 
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: true})
+	conn, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: true, Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}

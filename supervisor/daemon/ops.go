@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -32,7 +33,7 @@ type opsServer struct {
 // endpoints of eng, /readyz from ready; extra, when not nil, adds handlers, and the
 // collectors join the /metrics registry.
 func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), tlsConfig *tls.Config, ready http.Handler,
-	collectors ...prometheus.Collector) (*opsServer, error) {
+	errLog *log.Logger, collectors ...prometheus.Collector) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -65,7 +66,7 @@ func startOps(addr string, eng *supervisor.Engine, title string, extra func(*htt
 	if extra != nil {
 		extra(mux)
 	}
-	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	go func() {
 		defer close(o.served)
 		o.http.Serve(ln)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log"
 	"reflect"
 	"time"
 
@@ -115,7 +116,7 @@ func (g *Gate) reload() (restart []string, err error) {
 		l.rules.Store(rules[i])
 		if acts[i] != nil {
 			l.actFrom, _ = next.lane(l.cfg.Name)
-			acts[i].sink = connectSink(acts[i].sink)
+			acts[i].connect()
 			l.act.swap(acts[i])
 		}
 	}
@@ -259,6 +260,16 @@ func (g *Gate) collectors() []prometheus.Collector {
 	out = append(out, g.vical.collectors()...)
 	out = append(out, auditCollectors(g.audit)...)
 	return append(out, certCollectors(g.webCerts, g.opsCerts)...)
+}
+
+// opsErrorLog takes the operations server's own errors (failed TLS handshakes: clients
+// without a certificate of client_ca) into the gate's log at debug level.
+func opsErrorLog(l *zap.Logger) *log.Logger {
+	std, err := zap.NewStdLogAt(l.Named("ops"), zap.DebugLevel)
+	if err != nil { // only for a level zap does not know
+		return zap.NewStdLog(l.Named("ops"))
+	}
+	return std
 }
 
 // opsTLS is the operations listener's TLS configuration; nil without ops_tls.
