@@ -60,7 +60,7 @@ func genKey(t *testing.T, curve int64) *keys.PrivateKey {
 
 func token(t *testing.T, k *keys.PrivateKey, uri string, bits int, st []uint8, exp time.Time, ttl time.Duration) string {
 	t.Helper()
-	tok, err := SignStatusListJWT(k, uri, bits, st, time.Now().Add(-time.Minute), exp, ttl)
+	tok, err := StatusListToken{URI: uri, Bits: bits, Statuses: st, IssuedAt: time.Now().Add(-time.Minute), Expires: exp, TTL: ttl}.SignJWT(k, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestStatusListFailures(t *testing.T) {
 		t.Fatalf("after fix: %d %v", st, err)
 	}
 
-	// CWT is refused clearly
+	// a JWT served as a CWT is refused clearly (CWT tokens themselves: TestStatusListCWT)
 	srv.mu.Lock()
 	srv.ctype = "application/statuslist+cwt"
 	srv.mu.Unlock()
