@@ -44,23 +44,23 @@ func (f *statusFlags) revocation(now time.Time) (verify.Revocation, error) {
 		return nil, fmt.Errorf("--status %q: want online, offline or off", mode)
 	}
 	c := &trust.StatusClient{Offline: mode == "offline", Now: func() time.Time { return now }}
+	var lists, crls []trust.OfflineFile
 	for _, name := range f.lists {
 		b, err := readInput(name)
 		if err != nil {
 			return nil, fmt.Errorf("--status-list: %w", err)
 		}
-		if err := c.AddStatusListToken(b); err != nil {
-			return nil, fmt.Errorf("--status-list %s: %w", name, err)
-		}
+		lists = append(lists, trust.OfflineFile{Name: name, Data: b})
 	}
 	for _, name := range f.crls {
 		b, err := readFileLimited(name, trust.DefaultStatusMaxBody*4)
 		if err != nil {
 			return nil, fmt.Errorf("--crl: %w", err)
 		}
-		if err := c.AddCRL(b, name); err != nil {
-			return nil, fmt.Errorf("--crl: %w", err)
-		}
+		crls = append(crls, trust.OfflineFile{Name: name, Data: b})
+	}
+	if err := c.SetOffline(lists, crls); err != nil {
+		return nil, fmt.Errorf("--status-list/--crl: %w", err)
 	}
 	return c, nil
 }

@@ -88,26 +88,6 @@ func decodeCRL(data []byte) (*crlData, error) {
 var crlReasons = map[int]string{0: "unspecified", 1: "keyCompromise", 2: "cACompromise", 3: "affiliationChanged",
 	4: "superseded", 5: "cessationOfOperation", 6: "certificateHold", 8: "removeFromCRL", 9: "privilegeWithdrawn", 10: "aACompromise"}
 
-// AddCRL loads a CRL for offline use (a file an offline gate was given; name says where
-// it came from). Its signature is checked against the issuer of each certificate it is
-// consulted for.
-func (c *StatusClient) AddCRL(data []byte, name string) error {
-	d, err := decodeCRL(data)
-	if err != nil {
-		return fmt.Errorf("CRL %s: %w", name, err)
-	}
-	now := c.now()
-	e := c.crlEntry(name, d, now, true)
-	e.lastUsed = now
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = map[string]*entry{}
-	}
-	c.offline++
-	return c.store(fmt.Sprintf("%s file %d %s", KindCRL, c.offline, name), e, now)
-}
-
 // offlineCRL returns the newest loaded CRL of issuer whose signature verifies, nil when
 // none was loaded (an error when some were and none verifies).
 func (c *StatusClient) offlineCRL(issuer *x509.Certificate) (*entry, error) {

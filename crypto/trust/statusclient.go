@@ -87,7 +87,7 @@ type StatusClient struct {
 	// FailOpen makes a check pass, with a note, when no usable list or CRL can be had
 	// (ErrStatusUnavailable); by default it fails.
 	FailOpen bool
-	// Offline never fetches: only what AddStatusListToken and AddCRL loaded is used.
+	// Offline never fetches: only what SetOffline loaded is used.
 	Offline bool
 	// RequireHTTPS refuses http:// URIs.
 	RequireHTTPS bool
@@ -103,7 +103,6 @@ type StatusClient struct {
 	entries  map[string]*entry // by key(kind, uri); offline CRLs under "crl file N"
 	inflight map[string]*statusCall
 	total    int64
-	offline  int
 	stats    map[string]*kindStats
 }
 
@@ -553,26 +552,73 @@ func (c *StatusClient) checkSigner(e *entry, anchor *x509.Certificate) error {
 	return err
 }
 
-// AddStatusListToken loads a token for offline use (a file an offline gate was given):
-// its signature is checked now (with its certificate, or Keys), its signer per lookup.
-// It replaces an earlier token of the same sub.
-func (c *StatusClient) AddStatusListToken(body []byte) error {
-	l, err := DecodeStatusListToken(body, c.Keys, orDefault(c.MaxList, DefaultStatusMaxList))
-	if err != nil {
-		return err
-	}
+// OfflineFile is revocation data given as a file: a status list token (CWT or JWT) or
+// a CRL (DER or PEM).
+type OfflineFile struct {
+	Name string
+	Data []byte
+}
+
+// SetOffline replaces the loaded status list tokens and CRLs (what an offline gate, or
+// a gate next to its online lookups, was given as files). Everything is decoded first:
+// on an error, which names the file, what was loaded before stays. A token's signature
+// is checked now (with its certificate, or Keys) and its signer per lookup; a CRL's
+// signature per lookup, against the issuer of the certificate it is consulted for. An
+// expired token is refused; of two tokens with one sub the later issued is kept.
+func (c *StatusClient) SetOffline(lists, crls []OfflineFile) error {
 	now := c.now()
-	if !l.Expires.IsZero() && !now.Before(l.Expires) {
-		return fmt.Errorf("status list %s: %w at %s", l.URI, ErrStatusExpired, rfc3339(l.Expires))
+	fresh := map[string]*entry{}
+	for _, f := range lists {
+		l, err := DecodeStatusListToken(f.Data, c.Keys, orDefault(c.MaxList, DefaultStatusMaxList))
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		if !l.Expires.IsZero() && !now.Before(l.Expires) {
+			return fmt.Errorf("%s: status list %s: %w at %s", f.Name, l.URI, ErrStatusExpired, rfc3339(l.Expires))
+		}
+		key := entryKey(KindStatusList, l.URI)
+		if old := fresh[key]; old != nil && old.list.IssuedAt.After(l.IssuedAt) {
+			continue
+		}
+		fresh[key], _ = c.listEntry(l, now, true)
 	}
-	e, _ := c.listEntry(l, now, true)
+	for i, f := range crls {
+		d, err := decodeCRL(f.Data)
+		if err != nil {
+			return fmt.Errorf("%s: CRL: %w", f.Name, err)
+		}
+		fresh[fmt.Sprintf("%s file %d %s", KindCRL, i, f.Name)] = c.crlEntry(f.Name, d, now, true)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
 		c.entries = map[string]*entry{}
 	}
-	e.lastUsed = now
-	return c.store(entryKey(KindStatusList, l.URI), e, now)
+	old := map[string]*entry{}
+	for k, e := range c.entries {
+		if e.offline {
+			old[k] = e
+			c.total -= e.size
+			delete(c.entries, k)
+		}
+	}
+	for k, e := range fresh {
+		e.lastUsed = now
+		if err := c.store(k, e, now); err != nil {
+			for k := range fresh {
+				if e := c.entries[k]; e != nil && e.offline {
+					c.total -= e.size
+					delete(c.entries, k)
+				}
+			}
+			for k, e := range old {
+				c.total += e.size
+				c.entries[k] = e
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // Refresh fetches again every online entry that is due (within a tenth of its

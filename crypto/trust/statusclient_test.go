@@ -353,7 +353,7 @@ func TestStatusClientOffline(t *testing.T) {
 	if _, err := c.TokenStatus(messages.StatusListRef{URI: uri}, pki.IACA.Certificate); !errors.Is(err, ErrStatusUnavailable) || !strings.Contains(err.Error(), "offline") {
 		t.Fatalf("nothing loaded: %v", err)
 	}
-	if err := c.AddStatusListToken(tok); err != nil {
+	if err := c.SetOffline([]OfflineFile{{Name: "list.cwt", Data: tok}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if a, err := c.TokenStatus(messages.StatusListRef{Idx: 1, URI: uri}, pki.IACA.Certificate); err != nil || a.Status != StatusInvalid {
@@ -363,8 +363,18 @@ func TestStatusClientOffline(t *testing.T) {
 		t.Fatalf("an offline client fetched %d times", srv.hits.Load())
 	}
 	expired := signedList(t, signer, uri, []uint8{0}, now.Add(-2*time.Hour), now.Add(-time.Hour), 0)
-	if err := c.AddStatusListToken(expired); !errors.Is(err, ErrStatusExpired) {
+	if err := c.SetOffline([]OfflineFile{{Name: "old.cwt", Data: expired}}, nil); !errors.Is(err, ErrStatusExpired) || !strings.Contains(err.Error(), "old.cwt") {
 		t.Fatalf("expired file: %v", err)
+	}
+	// the failed load kept the list loaded before
+	if a, err := c.TokenStatus(messages.StatusListRef{Idx: 1, URI: uri}, pki.IACA.Certificate); err != nil || a.Status != StatusInvalid {
+		t.Fatalf("after a failed load: %+v %v", a, err)
+	}
+	if err := c.SetOffline(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TokenStatus(messages.StatusListRef{URI: uri}, pki.IACA.Certificate); !errors.Is(err, ErrStatusUnavailable) {
+		t.Fatalf("after unloading: %v", err)
 	}
 }
 
@@ -401,7 +411,7 @@ func TestStatusClientCRL(t *testing.T) {
 
 	// offline: a CRL file, checked against the issuer it is consulted for
 	off := &StatusClient{Offline: true}
-	if err := off.AddCRL(pki.CRL(t, ds), "iaca.crl"); err != nil {
+	if err := off.SetOffline(nil, []OfflineFile{{Name: "iaca.crl", Data: pki.CRL(t, ds)}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := off.Certificate(ds, iaca); err == nil || !strings.Contains(err.Error(), "revoked") {
@@ -419,7 +429,7 @@ func TestStatusClientCRL(t *testing.T) {
 		t.Fatal(err)
 	}
 	off = &StatusClient{Offline: true}
-	if err := off.AddCRL(old, "old.crl"); err != nil {
+	if err := off.SetOffline(nil, []OfflineFile{{Name: "old.crl", Data: old}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := off.Certificate(ds, iaca); !errors.Is(err, ErrStatusUnavailable) || !strings.Contains(err.Error(), "nextUpdate") {

@@ -65,15 +65,14 @@ func TestStatusPublisher(t *testing.T) {
 	}
 	off := &trust.StatusClient{Offline: true}
 	crl := get(t, p.CRLURI())
-	if err := off.AddCRL(crl, "before"); err != nil {
+	if err := off.SetOffline(nil, []trust.OfflineFile{{Name: "before", Data: crl}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := off.Certificate(pki.DS.Certificate, anchor); err != nil {
 		t.Fatalf("DS not revoked yet: %v", err)
 	}
 	p.Revoke(pki.DS.Certificate, 1)
-	off = &trust.StatusClient{Offline: true}
-	if err := off.AddCRL(get(t, p.CRLURI()), "after"); err != nil {
+	if err := off.SetOffline(nil, []trust.OfflineFile{{Name: "after", Data: get(t, p.CRLURI())}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := off.Certificate(pki.DS.Certificate, anchor); err == nil || !strings.Contains(err.Error(), "revoked") {
