@@ -68,8 +68,9 @@ type StatusClient struct {
 	// (see KeysFromCertificates). Tokens with an x5chain are checked against the
 	// credential's trust anchor instead.
 	Keys []crypto.PublicKey
-	// HTTP is the client used; nil means one with at most 3 redirects, http(s) only and
-	// never from https to http.
+	// HTTP is the client used (nil: http.DefaultClient's settings); unless it has its
+	// own CheckRedirect, at most 3 redirects are followed, to http(s) only and never from
+	// https to http.
 	HTTP *http.Client
 	// Timeout bounds one download (default DefaultStatusTimeout).
 	Timeout time.Duration
@@ -446,20 +447,28 @@ func (c *StatusClient) crlEntry(uri string, d *crlData, now time.Time, offline b
 }
 
 func (c *StatusClient) httpClient() *http.Client {
+	var hc http.Client
 	if c.HTTP != nil {
-		return c.HTTP
+		hc = *c.HTTP
 	}
-	return &http.Client{CheckRedirect: func(r *http.Request, via []*http.Request) error {
-		switch {
-		case len(via) >= maxRedirects:
-			return errors.New("too many redirects")
-		case r.URL.Scheme != "https" && r.URL.Scheme != "http":
-			return fmt.Errorf("redirect to %s refused", r.URL.Scheme)
-		case via[len(via)-1].URL.Scheme == "https" && r.URL.Scheme != "https":
-			return errors.New("redirect from https to http refused")
-		}
-		return nil
-	}}
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = checkRedirect
+	}
+	return &hc
+}
+
+// checkRedirect follows at most maxRedirects redirects, to http(s) only, never from https
+// to http.
+func checkRedirect(r *http.Request, via []*http.Request) error {
+	switch {
+	case len(via) >= maxRedirects:
+		return errors.New("too many redirects")
+	case r.URL.Scheme != "https" && r.URL.Scheme != "http":
+		return fmt.Errorf("redirect to %s refused", r.URL.Scheme)
+	case via[len(via)-1].URL.Scheme == "https" && r.URL.Scheme != "https":
+		return errors.New("redirect from https to http refused")
+	}
+	return nil
 }
 
 // integrityError is a failure that the fail-open policy never covers.

@@ -599,3 +599,28 @@ func findCheck(cs []verify.Check, name string) verify.Check {
 	}
 	return verify.Check{}
 }
+
+// Redirects: at most three, and never from https down to http.
+func TestStatusClientRedirects(t *testing.T) {
+	plain := newRevServer(t)
+	plain.set("/l", MediaTypeStatusListCWT, []byte("x"))
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/down":
+			http.Redirect(w, r, plain.URL+"/l", http.StatusFound)
+		default: // /loop/n
+			http.Redirect(w, r, r.URL.Path+"x", http.StatusFound)
+		}
+	}))
+	defer tlsSrv.Close()
+	c := &StatusClient{HTTP: tlsSrv.Client()}
+	for path, want := range map[string]string{"/down": "https to http", "/loop": "too many redirects"} {
+		_, err := c.TokenStatus(messages.StatusListRef{URI: tlsSrv.URL + path}, nil)
+		if !errors.Is(err, ErrStatusUnavailable) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+	if plain.hits.Load() != 0 {
+		t.Fatal("followed a redirect from https to http")
+	}
+}
