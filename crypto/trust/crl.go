@@ -118,28 +118,16 @@ func (c *StatusClient) offlineCRL(issuer *x509.Certificate) (*entry, error) {
 
 // checkCRLIssuer checks once per issuer that the CRL is issuer's and signed by it.
 func (c *StatusClient) checkCRLIssuer(e *entry, issuer *x509.Certificate) error {
-	c.mu.Lock()
-	err, done := e.anchors[issuer]
-	c.mu.Unlock()
-	if done {
-		return err
-	}
-	rl := e.crl.rl
-	switch {
-	case !bytes.Equal(rl.RawIssuer, issuer.RawSubject):
-		err = fmt.Errorf("CRL %s is issued by %q, not by the certificate's issuer %q", e.uri, rl.Issuer, issuer.Subject)
-	default:
-		if serr := rl.CheckSignatureFrom(issuer); serr != nil {
-			err = fmt.Errorf("CRL %s: signature does not verify with %q: %w", e.uri, issuer.Subject.CommonName, serr)
+	return c.once(e, issuer, func() error {
+		rl := e.crl.rl
+		if !bytes.Equal(rl.RawIssuer, issuer.RawSubject) {
+			return fmt.Errorf("CRL %s is issued by %q, not by the certificate's issuer %q", e.uri, rl.Issuer, issuer.Subject)
 		}
-	}
-	c.mu.Lock()
-	if e.anchors == nil || len(e.anchors) >= maxAnchorMemo {
-		e.anchors = map[*x509.Certificate]error{}
-	}
-	e.anchors[issuer] = err
-	c.mu.Unlock()
-	return err
+		if err := rl.CheckSignatureFrom(issuer); err != nil {
+			return fmt.Errorf("CRL %s: signature does not verify with %q: %w", e.uri, issuer.Subject.CommonName, err)
+		}
+		return nil
+	})
 }
 
 // crlURLs returns the http(s) CRL distribution points of cert (others, e.g. ldap, are

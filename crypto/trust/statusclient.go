@@ -541,22 +541,33 @@ func (c *StatusClient) checkSigner(e *entry, anchor *x509.Certificate) error {
 		}
 		return fmt.Errorf("status list %s: no trust anchor to check its signer %q against", l.URI, l.Signer[0].Subject.CommonName)
 	}
+	return c.once(e, anchor, func() error {
+		if _, err := verify.VerifyChain(l.Signer, verify.NewTrustStore(anchor), c.now(), nil); err != nil {
+			return fmt.Errorf("status list %s: signer not under the credential's trust anchor %q: %w", l.URI, anchor.Subject.CommonName, err)
+		}
+		if err := statusSignerPurpose(l.Signer[0], anchor); err != nil {
+			return fmt.Errorf("status list %s: %w", l.URI, err)
+		}
+		return nil
+	})
+}
+
+// once runs check for e and cert the first time, and remembers its answer (for at most
+// maxAnchorMemo certificates per entry): a list's signer against an anchor, a CRL
+// against an issuer.
+func (c *StatusClient) once(e *entry, cert *x509.Certificate, check func() error) error {
 	c.mu.Lock()
-	err, done := e.anchors[anchor]
+	err, done := e.anchors[cert]
 	c.mu.Unlock()
 	if done {
 		return err
 	}
-	if _, err = verify.VerifyChain(l.Signer, verify.NewTrustStore(anchor), c.now(), nil); err != nil {
-		err = fmt.Errorf("status list %s: signer not under the credential's trust anchor %q: %w", l.URI, anchor.Subject.CommonName, err)
-	} else if err = statusSignerPurpose(l.Signer[0], anchor); err != nil {
-		err = fmt.Errorf("status list %s: %w", l.URI, err)
-	}
+	err = check()
 	c.mu.Lock()
 	if e.anchors == nil || len(e.anchors) >= maxAnchorMemo {
 		e.anchors = map[*x509.Certificate]error{}
 	}
-	e.anchors[anchor] = err
+	e.anchors[cert] = err
 	c.mu.Unlock()
 	return err
 }

@@ -62,6 +62,9 @@ func (s *revServer) set(path, ct string, b []byte) {
 	s.body[path], s.ct[path] = b, ct
 }
 
+// setJWT serves a JWT token at path.
+func (s *revServer) setJWT(path, token string) { s.set(path, MediaTypeStatusListJWT, []byte(token)) }
+
 func (s *revServer) setDown(d bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
