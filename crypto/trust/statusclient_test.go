@@ -34,7 +34,7 @@ type revServer struct {
 	down bool
 }
 
-func newRevServer(t *testing.T) *revServer {
+func newRevServer(t testing.TB) *revServer {
 	s := &revServer{body: map[string][]byte{}, ct: map[string]string{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
@@ -90,7 +90,7 @@ func (c *clock) advance(d time.Duration) {
 }
 
 // signedList is a CWT status list for uri signed by signer (x5chain: signer only).
-func signedList(t *testing.T, signer *issuer.CertKey, uri string, st []uint8, iat time.Time, exp time.Time, ttl time.Duration) []byte {
+func signedList(t testing.TB, signer *issuer.CertKey, uri string, st []uint8, iat time.Time, exp time.Time, ttl time.Duration) []byte {
 	t.Helper()
 	b, err := StatusListToken{URI: uri, Bits: 2, Statuses: st, IssuedAt: iat, Expires: exp, TTL: ttl}.SignCWT(signer.Key, [][]byte{signer.Certificate.Raw})
 	if err != nil {
