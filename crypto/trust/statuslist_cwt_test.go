@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,7 +73,11 @@ func draftKey(t testing.TB) crypto.PublicKey {
 	}
 	x, _ := base64.RawURLEncoding.DecodeString(jwk.X)
 	y, _ := base64.RawURLEncoding.DecodeString(jwk.Y)
-	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }
 
 // The draft's example tokens, CWT and JWT, decode to the same list with the draft's key.
