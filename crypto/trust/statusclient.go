@@ -198,6 +198,11 @@ func (c *StatusClient) get(ctx context.Context, kind, uri string) (*entry, strin
 		}
 	}
 	canFetch := !c.Offline && (e == nil || !e.offline) && (e == nil || !now.Before(e.nextTry))
+	if e != nil && e.usable(now, c.StaleIfError) && (e.lastErr != nil || c.inflight[key] != nil) {
+		// the last fetch failed, or one is under way: serve the copy at once rather than
+		// hold a verifier for a download; Run (or the next lookup past the bound) retries
+		canFetch = false
+	}
 	c.mu.Unlock()
 
 	var err error
@@ -214,7 +219,10 @@ func (c *StatusClient) get(ctx context.Context, kind, uri string) (*entry, strin
 	defer c.mu.Unlock()
 	if e = c.entries[key]; e != nil && e.usable(now, c.StaleIfError) {
 		c.kind(kind).stale++
-		why := "not refreshed"
+		why := "a refresh under way"
+		if err == nil {
+			err = e.lastErr
+		}
 		if err != nil {
 			why = "refresh failing: " + err.Error()
 		}

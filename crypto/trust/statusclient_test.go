@@ -170,7 +170,7 @@ func TestStatusClientSignerTrust(t *testing.T) {
 	}
 }
 
-func newClockedClient(srv *revServer) (*StatusClient, *clock) {
+func newClockedClient() (*StatusClient, *clock) {
 	clk := &clock{t: time.Now()}
 	return &StatusClient{Now: clk.Now, MinRefresh: time.Second}, clk
 }
@@ -183,7 +183,7 @@ func TestStatusClientStalePolicy(t *testing.T) {
 	pki := testpki.New(t, testpki.Options{})
 	signer := pki.StatusListSigner(t)
 	anchor := pki.IACA.Certificate
-	c, clk := newClockedClient(srv)
+	c, clk := newClockedClient()
 	c.StaleIfError = 10 * time.Minute
 	c.RetryAfter = 30 * time.Second
 	uri := srv.URL + "/l"
@@ -244,7 +244,7 @@ func TestStatusClientStalePolicy(t *testing.T) {
 func TestStatusClientNeverPastExp(t *testing.T) {
 	srv := newRevServer(t)
 	pki := testpki.New(t, testpki.Options{})
-	c, clk := newClockedClient(srv)
+	c, clk := newClockedClient()
 	c.StaleIfError = time.Hour
 	uri := srv.URL + "/l"
 	iat := clk.Now()
@@ -270,7 +270,7 @@ func TestStatusClientRefresh(t *testing.T) {
 	srv := newRevServer(t)
 	pki := testpki.New(t, testpki.Options{})
 	signer := pki.StatusListSigner(t)
-	c, clk := newClockedClient(srv)
+	c, clk := newClockedClient()
 	uri := srv.URL + "/l"
 	publish := func(st uint8) {
 		now := clk.Now()
@@ -626,4 +626,60 @@ func TestStatusClientRedirects(t *testing.T) {
 	if plain.hits.Load() != 0 {
 		t.Fatal("followed a redirect from https to http")
 	}
+}
+
+// While a refresh hangs, lookups answer from the copy within stale_if_error at once
+// instead of holding the verifier for the download.
+func TestStatusClientStaleDoesNotWait(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{})
+	release := make(chan struct{})
+	var slow atomic.Bool
+	var uri string
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", MediaTypeStatusListCWT)
+		w.Write(body)
+	}))
+	defer srv.Close()
+	defer close(release)
+	uri = srv.URL + "/l"
+	c, clk := newClockedClient()
+	c.StaleIfError = 10 * time.Minute
+	now := clk.Now()
+	body = signedList(t, pki.StatusListSigner(t), uri, []uint8{0}, now, now.Add(time.Hour), time.Minute)
+	ref := messages.StatusListRef{URI: uri}
+	if _, err := c.TokenStatus(ref, pki.IACA.Certificate); err != nil {
+		t.Fatal(err)
+	}
+	slow.Store(true)
+	clk.advance(2 * time.Minute)
+	refreshed := make(chan struct{})
+	go func() { c.Refresh(context.Background()); close(refreshed) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		n := len(c.inflight)
+		c.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background refresh never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	a, err := c.TokenStatus(ref, pki.IACA.Certificate)
+	if err != nil || !strings.Contains(a.Note, "under way") || time.Since(start) > time.Second {
+		t.Fatalf("lookup during a hanging refresh: %+v %v after %v", a, err, time.Since(start))
+	}
+	release <- struct{}{}
+	<-refreshed
 }
