@@ -166,10 +166,6 @@ func TestServeFlags(t *testing.T) {
 			t.Fatalf("%v: exit %d (%s)", args, code, stderr)
 		}
 	}
-	req, err := parseRequest("d", "a:x, a:y,b.c:z")
-	if err != nil || len(req[0].NameSpaces) != 2 || len(req[0].NameSpaces[0].Elements) != 2 {
-		t.Fatalf("parseRequest: %+v %v", req, err)
-	}
 }
 
 // gateAuthority is an IACA with a DS and an mDL written by issuer.WriteDir.
