@@ -7,6 +7,8 @@
 package testpki
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -110,6 +112,29 @@ func (p *PKI) IssueOn(t testing.TB, deviceCurve int64, req issuer.IssueRequest) 
 	cred := p.Issue(t, req)
 	cred.DevicePrivateKey = dk
 	return cred
+}
+
+// WriteCredential writes cred with the PKI's IACA and DS certificates into a fresh
+// folder as `mdocgate issue --out` does (issuer.WriteDir: iaca.pem, ds.pem,
+// device_key.pem, credential.cbor) and returns the folder. cred needs its
+// DevicePrivateKey (IssueOn sets it).
+func (p *PKI) WriteCredential(t testing.TB, cred *issuer.Credential) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "credential")
+	if err := issuer.WriteDir(dir, p.IACA, p.DS, cred, nil); err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return dir
+}
+
+// WriteIACA writes the IACA certificate (PEM) into a fresh folder and returns the file.
+func (p *PKI) WriteIACA(t testing.TB) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), issuer.FileIACA)
+	if err := os.WriteFile(f, p.IACA.CertificatePEM(), 0o644); err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return f
 }
 
 // MDLRequest asks for elements of the mDL name space, without intent to retain.
