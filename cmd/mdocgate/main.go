@@ -1,5 +1,6 @@
-// Command mdocgate is the mdoc reader engine's command line: verify and decode mdoc
-// structures, issue test credentials, present them, and run the demo.
+// Command mdocgate is the mdoc reader engine's command line: the gate daemon (serve),
+// demo, load and soak runs, and tools to verify, decode, issue, present and engage. It
+// parses flags, calls a library and prints.
 package main
 
 import (
