@@ -34,11 +34,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	return serveSignals(context.Background(), sigs, args, stdout, stderr)
 }
 
-// serve runs the service until ctx ends; see serveSignals.
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return serveSignals(ctx, nil, args, stdout, stderr)
-}
-
 // serveSignals runs the gate (supervisor/daemon) of --config, or of the other flags,
 // until ctx ends or SIGINT/SIGTERM arrives on sigs (SIGHUP reloads its trust anchors):
 // it prints a line once it listens, one per verdict and one per trust reload. sigs may

@@ -36,7 +36,7 @@ func startServe(t *testing.T, args ...string) *runningServe {
 	pr, pw := io.Pipe()
 	s := &runningServe{cancel: cancel, done: make(chan int, 1), lines: make(chan map[string]any, 100)}
 	go func() {
-		s.done <- serve(ctx, append([]string{"--listen", "127.0.0.1:0", "--log-level", "error"}, args...), pw, io.Discard)
+		s.done <- serveSignals(ctx, nil, append([]string{"--listen", "127.0.0.1:0", "--log-level", "error"}, args...), pw, io.Discard)
 		pw.Close()
 	}()
 	br := bufio.NewReader(pr)
