@@ -8,6 +8,8 @@ package testpki
 
 import (
 	"crypto/x509"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -139,6 +141,29 @@ func (p *PKI) CRL(t testing.TB, revoked ...*x509.Certificate) []byte {
 		t.Fatalf("testpki: %v", err)
 	}
 	return der
+}
+
+// WriteCredential writes cred with the PKI's IACA and DS certificates into a fresh
+// folder as `mdocgate issue --out` does (issuer.WriteDir: iaca.pem, ds.pem,
+// device_key.pem, credential.cbor) and returns the folder. cred needs its
+// DevicePrivateKey (IssueOn sets it).
+func (p *PKI) WriteCredential(t testing.TB, cred *issuer.Credential) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "credential")
+	if err := issuer.WriteDir(dir, p.IACA, p.DS, cred, nil); err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return dir
+}
+
+// WriteIACA writes the IACA certificate (PEM) into a fresh folder and returns the file.
+func (p *PKI) WriteIACA(t testing.TB) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), issuer.FileIACA)
+	if err := os.WriteFile(f, p.IACA.CertificatePEM(), 0o644); err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return f
 }
 
 // MDLRequest asks for elements of the mDL name space, without intent to retain.
