@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/internal/testpki"
 )
 
@@ -31,8 +32,8 @@ func TestVersion(t *testing.T) {
 // serve --check validates a configuration without starting the gate: exit 0 with a
 // summary, or 2 naming the field.
 func TestServeCheck(t *testing.T) {
-	a := newGateAuthority(t, "check")
-	cfg, _ := gateConfigFile(t, a)
+	a := testgate.NewAuthority(t, "check")
+	cfg, _ := testgate.ConfigFile(t, a)
 	code, stdout, stderr := runCLI(t, "serve", "--check", "--config", cfg)
 	var rep struct {
 		Config         string
@@ -57,8 +58,8 @@ func TestServeCheck(t *testing.T) {
 func TestLoadtestTargetHTTPS(t *testing.T) {
 	ca := testpki.NewTLSCA(t, "loadtest CA")
 	cert, key := ca.Server(t, "gate")
-	a := newGateAuthority(t, "https")
-	cfg, _ := gateConfigFile(t, a)
+	a := testgate.NewAuthority(t, "https")
+	cfg, _ := testgate.ConfigFile(t, a)
 	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	fmt.Fprintf(f, "\ntls: {cert: %s, key: %s}\n", cert, key)
 	f.Close()
@@ -68,7 +69,7 @@ func TestLoadtestTargetHTTPS(t *testing.T) {
 	}
 	const holders = 12
 	code, stdout, stderr := runCLI(t, "loadtest", "--target", g.info.Origin, "--holders", fmt.Sprint(holders), "--concurrency", "4",
-		"--timeout", "30s", "--json", "--bearer-opt", "ca="+ca.File, "--bearer-opt", "credential="+a.credDir,
+		"--timeout", "30s", "--json", "--bearer-opt", "ca="+ca.File, "--bearer-opt", "credential="+a.CredDir,
 		"--bearer-opt", "metrics=http://"+g.info.HTTP+"/metrics")
 	var rep struct {
 		Sessions, Accepted, Lost int64

@@ -21,6 +21,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/profile"
 	"github.com/mdocgate/mdocgate/crypto/request"
+	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/actuator"
@@ -116,6 +117,9 @@ type Gate struct {
 	unsub   func()
 	info    Info
 	anchors int // at start
+	// status checks revocation (nil: off); stopStatus ends its background refresh.
+	status     *trust.StatusClient
+	stopStatus func()
 
 	trust      atomic.Pointer[trustState]
 	webCerts   *certSource // nil without tls
@@ -156,6 +160,7 @@ type laneRules struct {
 	lane     string
 	request  []request.Doc
 	readAuth request.Signer
+	rev      verify.Revocation // nil: no revocation checks
 	// profile, decider and hv are nil on a plain lane (LaneConfig.Request). hv decides
 	// (holder verification) without an actuator: it runs inside the session, which
 	// has no id there.
@@ -166,7 +171,7 @@ type laneRules struct {
 }
 
 func (l *lane) readerConfig(ts *verify.TrustStore, r *laneRules) *readersession.Config {
-	rc := &readersession.Config{Request: r.request, ReaderAuth: r.readAuth, Trust: ts, Cache: l.cache}
+	rc := &readersession.Config{Request: r.request, ReaderAuth: r.readAuth, Trust: ts, Cache: l.cache, Revocation: r.rev}
 	if r.profile != nil {
 		// holder verification can wait (an operator looks at the portrait): the engine
 		// then runs the decision off its workers
@@ -258,6 +263,9 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g.status, err = cfg.newStatusClient(); err != nil {
+		return nil, err
+	}
 	if g.webCerts, err = cfg.newWebCerts(); err != nil {
 		return nil, err
 	}
@@ -339,6 +347,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer})
 	}
 	g.startBackground()
+	g.stopStatus = startStatusRefresh(g.status)
 	return g, nil
 }
 
@@ -358,7 +367,7 @@ func (g *Gate) newLane(i int, cfg *Config, readAuth request.Signer) (*lane, erro
 // decision and holder verification. Errors name the field after lanes[i].
 func (g *Gate) newRules(i int, cfg *Config, readAuth request.Signer) (*laneRules, error) {
 	lc := cfg.Lanes[i]
-	r := &laneRules{lane: lc.Name, request: lc.Request, readAuth: readAuth, hvMode: lc.HolderVerification}
+	r := &laneRules{lane: lc.Name, request: lc.Request, readAuth: readAuth, hvMode: lc.HolderVerification, rev: laneRevocation(g.status, nil)}
 	if lc.plain() {
 		return r, nil
 	}
@@ -380,7 +389,7 @@ func (g *Gate) newRules(i int, cfg *Config, readAuth request.Signer) (*laneRules
 	}
 	// the decider runs on the crypto worker with the DeviceResponse at hand, so the
 	// profile's MSO checks (freshness, device-auth kind, curves, status) apply
-	r.profile, r.request, r.decider, r.hv = p, p.Request(), &gate.SessionDecider{Profile: p}, hv
+	r.profile, r.request, r.decider, r.hv, r.rev = p, p.Request(), &gate.SessionDecider{Profile: p}, hv, laneRevocation(g.status, p)
 	return r, nil
 }
 
@@ -542,6 +551,7 @@ func (g *Gate) shutdown(served <-chan error) {
 	}
 	g.stopLanes(sctx)
 	g.stopBackground()
+	g.stopStatus()
 	if g.ops != nil {
 		g.ops.close(sctx)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/internal/testmqtt"
 	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/supervisor/actuator"
@@ -134,7 +135,7 @@ func TestTLSGateAndOps(t *testing.T) {
 	webCert, webKey := ca.Server(t, "web")
 	opsCert, opsKey := ca.Server(t, "ops")
 	monitorCert, monitorKey := ca.Client(t, "monitor")
-	a := newGateAuthority(t, "tls")
+	a := testgate.NewAuthority(t, "tls")
 	extra := fmt.Sprintf("tls: {cert: %s, key: %s}\nops_tls: {cert: %s, key: %s, client_ca: %s}\n", webCert, webKey, opsCert, opsKey, ca.File)
 	g := startGate(t, writeGateConfig(t, extra, "  - {name: web-ws, bearer: websocket, profile: mdl}\n  - {name: web-http, bearer: http, profile: mdl}\n", a))
 	if !strings.HasPrefix(g.info.Origin, "https://127.0.0.1:") {
@@ -149,7 +150,7 @@ func TestTLSGateAndOps(t *testing.T) {
 		if !strings.HasPrefix(e.SessionURL, "https://") {
 			t.Fatalf("session URL %q", e.SessionURL)
 		}
-		if err := webholder.Present(context.Background(), e.MdocURI, holderOf(a.cred), "", web.DialOptions{WebSocket: ws, Client: holders}); err != nil {
+		if err := webholder.Present(context.Background(), e.MdocURI, holderOf(a.Cred), "", web.DialOptions{WebSocket: ws, Client: holders}); err != nil {
 			t.Fatalf("websocket %v: %v", ws, err)
 		}
 		if v := g.verdict(t); v.Outcome != "accepted" || v.Action != "open" || (v.Bearer == "websocket") != ws {
@@ -236,10 +237,10 @@ func TestReloadWithSessionInFlight(t *testing.T) {
 	c1, k1 := ca.Server(t, "first")
 	copyFile(t, c1, cert)
 	copyFile(t, k1, key)
-	a, b := newGateAuthority(t, "A"), newGateAuthority(t, "B")
+	a, b := testgate.NewAuthority(t, "A"), testgate.NewAuthority(t, "B")
 	iacaDir := filepath.Join(dir, "iaca")
 	os.Mkdir(iacaDir, 0o755)
-	os.WriteFile(filepath.Join(iacaDir, "a.pem"), a.iacaPEM, 0o644)
+	os.WriteFile(filepath.Join(iacaDir, "a.pem"), a.IACAPEM(), 0o644)
 	hook := newWebhookReceiver(t)
 	script, relayLog := relayScript(t)
 	cfgFile := filepath.Join(dir, "gate.yaml")
@@ -264,10 +265,10 @@ func TestReloadWithSessionInFlight(t *testing.T) {
 		defer conn.Close()
 		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
 	}
-	if v := present(a.cred); v.Outcome != "accepted" {
+	if v := present(a.Cred); v.Outcome != "accepted" {
 		t.Fatalf("A before: %+v", v)
 	}
-	if v := present(b.cred); v.Outcome != "rejected" {
+	if v := present(b.Cred); v.Outcome != "rejected" {
 		t.Fatalf("B before: %+v", v)
 	}
 	if ev := hook.wait(t, 2); ev[0].Action != "open" || ev[1].Action != "deny" || ev[0].Gate != "reload-gate" || ev[0].Lane != "door" {
@@ -277,8 +278,8 @@ func TestReloadWithSessionInFlight(t *testing.T) {
 		t.Fatalf("certificate %q", cn)
 	}
 
-	finish := beginSessionWith(t, holders, g.info.Origin, a.cred) // in flight across the reload
-	os.WriteFile(filepath.Join(iacaDir, "b.pem"), b.iacaPEM, 0o644)
+	finish := beginSessionWith(t, holders, g.info.Origin, a.Cred) // in flight across the reload
+	os.WriteFile(filepath.Join(iacaDir, "b.pem"), b.IACAPEM(), 0o644)
 	c2, k2 := ca.Server(t, "second")
 	copyFile(t, c2, cert)
 	copyFile(t, k2, key)
@@ -297,7 +298,7 @@ func TestReloadWithSessionInFlight(t *testing.T) {
 	if inFlight.Outcome != "accepted" || inFlight.Action != "open" {
 		t.Fatalf("session in flight across the reload: %+v", inFlight)
 	}
-	if v := present(b.cred); v.Outcome != "accepted" {
+	if v := present(b.Cred); v.Outcome != "accepted" {
 		t.Fatalf("B after the reload: %+v", v)
 	}
 	lines := waitLines(t, relayLog, 2)
@@ -322,7 +323,7 @@ func TestReloadWithSessionInFlight(t *testing.T) {
 	if ev := g.event(t); ev.Event != "trust_reload_failed" || !strings.Contains(ev.Error, "lanes[0].actuator: unknown actuator") {
 		t.Fatalf("reload event %+v", ev)
 	}
-	if v := present(a.cred); v.Outcome != "accepted" {
+	if v := present(a.Cred); v.Outcome != "accepted" {
 		t.Fatalf("after a failed reload: %+v", v)
 	}
 	waitLines(t, relayLog, 3)
@@ -341,7 +342,7 @@ func TestActuatorsAndAuditLog(t *testing.T) {
 	hook := newWebhookReceiver(t)
 	script, relayLog := relayScript(t)
 	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
-	a, rogue := newGateAuthority(t, "act"), newGateAuthority(t, "rogue")
+	a, rogue := testgate.NewAuthority(t, "act"), testgate.NewAuthority(t, "rogue")
 	extra := fmt.Sprintf("audit_log: {path: %s, max_size_mb: 1, max_files: 2, fsync: always}\n", auditFile)
 	lanes := fmt.Sprintf(`  - {name: tap-mqtt, bearer: nfc, profile: mdl, actuator: mqtt, actuator_options: {broker: "%s", topic: "%s", qos: 1}}
   - {name: tap-hook, bearer: nfc, profile: mdl, actuator: webhook, actuator_options: {url: "%s", secret_file: %s}}
@@ -358,7 +359,7 @@ func TestActuatorsAndAuditLog(t *testing.T) {
 	}
 	want := map[string]string{} // session → action
 	for _, lane := range []string{"tap-mqtt", "tap-hook", "tap-exec"} {
-		for _, cred := range []*issuer.Credential{a.cred, rogue.cred} {
+		for _, cred := range []*issuer.Credential{a.Cred, rogue.Cred} {
 			v := g.present(t, lane, holderOf(cred))
 			want[v.Session] = v.Action
 		}
@@ -429,7 +430,7 @@ func TestActuatorsAndAuditLog(t *testing.T) {
 
 // Configuration errors of the operations fields name their field.
 func TestOpsConfigErrors(t *testing.T) {
-	iaca := filepath.Join(examplesDir(t), "iaca")
+	iaca := testgate.Example("iaca")
 	lane := func(extra string) string {
 		return "lanes:\n  - {name: l, bearer: nfc, profile: mdl" + extra + "}\n"
 	}
@@ -476,7 +477,7 @@ func TestOpsConfigErrors(t *testing.T) {
 // Check reads every file a configuration names without starting anything; an actuator
 // whose secret or program is missing is named.
 func TestCheck(t *testing.T) {
-	iaca := filepath.Join(examplesDir(t), "iaca")
+	iaca := testgate.Example("iaca")
 	script, _ := relayScript(t)
 	good := writeFiles(t, map[string]string{"secret": "k\n", "gate.yaml": "http_addr: 127.0.0.1:1\ntrust: {iaca_dir: " + iaca + "}\nlanes:\n" +
 		"  - {name: a, bearer: nfc, profile: mdl, actuator: webhook, actuator_options: {url: http://127.0.0.1:1/x, secret_file: secret}}\n" +

@@ -22,6 +22,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/trust"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/nfc"
@@ -33,7 +34,7 @@ func waitReady(t *testing.T, ops string, code int, want string) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, body := httpGet(t, "http://"+ops+"/readyz")
+		c, body := testgate.HTTPGet(t, "http://"+ops+"/readyz")
 		if c == code && strings.Contains(body, want) {
 			return body
 		}
@@ -182,11 +183,11 @@ func TestReadyzFollowsThePCSCReader(t *testing.T) {
 	nfc.PCSCSocket = p.sock
 	t.Cleanup(func() { nfc.PCSCSocket = old })
 	p.start(t, true)
-	a := newGateAuthority(t, "ready")
+	a := testgate.NewAuthority(t, "ready")
 	cfg := writeGateConfig(t, "", fmt.Sprintf("  - {name: turnstile, bearer: nfc-pcsc, reader: %q, profile: mdl}\n  - {name: tap, bearer: nfc, profile: mdl}\n", p.reader()), a)
 	g := startRadioGate(t, cfg)
 	waitReady(t, g.info.HTTP, 200, "ok lane turnstile\n")
-	if v := g.present(t, "turnstile", holderOf(a.cred)); v.Outcome != "accepted" {
+	if v := g.present(t, "turnstile", holderOf(a.Cred)); v.Outcome != "accepted" {
 		t.Fatalf("verdict %+v", v)
 	}
 
@@ -200,7 +201,7 @@ func TestReadyzFollowsThePCSCReader(t *testing.T) {
 	p.stop(t)
 	p.start(t, true) // and the reader back
 	waitReady(t, g.info.HTTP, 200, "ok lane turnstile\n")
-	if v := g.present(t, "turnstile", holderOf(a.cred)); v.Outcome != "accepted" || v.Bearer != "nfc-pcsc" {
+	if v := g.present(t, "turnstile", holderOf(a.Cred)); v.Outcome != "accepted" || v.Bearer != "nfc-pcsc" {
 		t.Fatalf("verdict after the reader came back: %+v", v)
 	}
 	if err := g.stop(t); err != nil {
@@ -231,9 +232,9 @@ func signVICAL(t *testing.T, provider *testpki.VICALProvider, iacas ...[]byte) [
 // someone else) keeps the last good list, until vical_max_age makes the gate not ready.
 func TestVICALURL(t *testing.T) {
 	provider, stranger := testpki.NewVICALProvider(t, "provider"), testpki.NewVICALProvider(t, "stranger")
-	a, b := newGateAuthority(t, "in-vical"), newGateAuthority(t, "later")
+	a, b := testgate.NewAuthority(t, "in-vical"), testgate.NewAuthority(t, "later")
 	var mu sync.Mutex
-	serve, status := signVICAL(t, provider, a.iacaPEM), http.StatusOK
+	serve, status := signVICAL(t, provider, a.IACAPEM()), http.StatusOK
 	var gets atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gets.Add(1)
@@ -264,25 +265,25 @@ lanes:
 `, srv.URL, anchor)), 0o644)
 	g := startRadioGate(t, cfgFile)
 	waitReady(t, g.info.HTTP, 200, "ok vical\n")
-	if v := g.present(t, "tap", holderOf(a.cred)); v.Outcome != "accepted" {
+	if v := g.present(t, "tap", holderOf(a.Cred)); v.Outcome != "accepted" {
 		t.Fatalf("IACA of the VICAL: %+v", v)
 	}
-	if v := g.present(t, "tap", holderOf(b.cred)); v.Outcome != "rejected" {
+	if v := g.present(t, "tap", holderOf(b.Cred)); v.Outcome != "rejected" {
 		t.Fatalf("IACA not in the VICAL: %+v", v)
 	}
-	_, body := httpGet(t, "http://"+g.info.HTTP+"/metrics")
+	_, body := testgate.HTTPGet(t, "http://"+g.info.HTTP+"/metrics")
 	if !strings.Contains(body, "mdocgate_vical_age_seconds ") || !strings.Contains(body, `mdocgate_vical_fetches_total{result="ok"}`) {
 		t.Fatalf("/metrics: no VICAL age or fetches")
 	}
 
 	// a list signed by a stranger, then the server down: the last good list stays
-	set(signVICAL(t, stranger, a.iacaPEM, b.iacaPEM), http.StatusOK)
+	set(signVICAL(t, stranger, a.IACAPEM(), b.IACAPEM()), http.StatusOK)
 	waitMetric(t, g.info.HTTP, "mdocgate_vical_fetches_total", map[string]string{"result": "error"}, 1)
 	set(nil, http.StatusServiceUnavailable)
-	if v := g.present(t, "tap", holderOf(a.cred)); v.Outcome != "accepted" {
+	if v := g.present(t, "tap", holderOf(a.Cred)); v.Outcome != "accepted" {
 		t.Fatalf("after failed fetches: %+v", v)
 	}
-	if v := g.present(t, "tap", holderOf(b.cred)); v.Outcome != "rejected" {
+	if v := g.present(t, "tap", holderOf(b.Cred)); v.Outcome != "rejected" {
 		t.Fatalf("a stranger's list was taken: %+v", v)
 	}
 	waitReady(t, g.info.HTTP, 503, "FAIL vical: the last good VICAL is")
@@ -291,10 +292,10 @@ lanes:
 	for len(g.events) > 0 {
 		<-g.events
 	}
-	set(signVICAL(t, provider, a.iacaPEM, b.iacaPEM), http.StatusOK)
+	set(signVICAL(t, provider, a.IACAPEM(), b.IACAPEM()), http.StatusOK)
 	for ev := g.event(t); ev.Event != "vical_updated" || ev.Anchors != 2; ev = g.event(t) {
 	}
-	if v := g.present(t, "tap", holderOf(b.cred)); v.Outcome != "accepted" {
+	if v := g.present(t, "tap", holderOf(b.Cred)); v.Outcome != "accepted" {
 		t.Fatalf("IACA of the new VICAL: %+v", v)
 	}
 	waitReady(t, g.info.HTTP, 200, "ok vical\n")
@@ -308,19 +309,19 @@ lanes:
 
 // A lane at its max_in_flight answers busy, counted per lane.
 func TestLaneBusyMetric(t *testing.T) {
-	a := newGateAuthority(t, "busy")
-	cfg := plainConfig(mdlNames, a.iacaFile(t))
+	a := testgate.NewAuthority(t, "busy")
+	cfg := plainConfig(mdlNames, a.IACAFile(t))
 	cfg.HTTPAddr = "127.0.0.1:0"
 	for i := range cfg.Lanes {
 		cfg.Lanes[i].MaxInFlight = 1
 	}
 	g := runGate(t, cfg)
-	finish := beginSession(t, g.info.Origin, a.cred) // the websocket lane's one session
+	finish := beginSession(t, g.info.Origin, a.Cred) // the websocket lane's one session
 	e, err := web.FetchEngagement(context.Background(), nil, g.info.Origin, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = webholder.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{a.cred}}, "", web.DialOptions{WebSocket: true})
+	err = webholder.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{a.Cred}}, "", web.DialOptions{WebSocket: true})
 	if !errorsIsBusy(err) {
 		t.Fatalf("second session: %v, want busy", err)
 	}

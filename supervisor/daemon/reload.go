@@ -3,14 +3,17 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/mdocgate/mdocgate/supervisor/metrics"
 	"github.com/mdocgate/mdocgate/transports"
 )
 
@@ -109,6 +112,12 @@ func (g *Gate) reload() (restart []string, err error) {
 			}
 		}
 	}
+	if g.status != nil { // the last step that can fail; on an error the client keeps its files
+		if err := next.loadStatusFiles(g.status); err != nil {
+			closeNew()
+			return nil, err
+		}
+	}
 	// everything is built: swap
 	g.webCerts.take(webCerts)
 	g.opsCerts.take(opsCerts)
@@ -175,6 +184,9 @@ func (g *Gate) restartNeeded(next *Config) []string {
 	diff("trust.vical_refresh", cur.Trust.VICALRefresh, next.Trust.VICALRefresh)
 	diff("trust.vical_max_age", cur.Trust.VICALMaxAge, next.Trust.VICALMaxAge)
 	diff("trust.expiry_warning_days", cur.Trust.ExpiryWarningDays, next.Trust.ExpiryWarningDays)
+	curStatus, nextStatus := cur.Status, next.Status // the files are reloaded, the rest is not
+	curStatus.StatusListFiles, curStatus.CRLFiles, nextStatus.StatusListFiles, nextStatus.CRLFiles = nil, nil, nil, nil
+	diff("status", curStatus, nextStatus)
 	type shape struct {
 		Name, Bearer, Reader, BLEMode string
 		BLEL2CAP                      bool
@@ -240,11 +252,20 @@ func (g *Gate) readyParts() {
 	}
 }
 
-// statusListsReady is the readiness part of revocation checking: the status lists the
-// gate holds are fresh within its policy. The gate has no status-list client yet (the
-// revocation work of issue 14 brings one, with a freshness check); this hook returns
-// that check once it exists, and nil (no part) until then.
-func (g *Gate) statusListsReady() func(context.Context) error { return nil }
+// statusListsReady is the readiness part of revocation checking: every status list and
+// CRL the gate uses fresh, or stale within status.stale_if_error (RevocationFresh);
+// nil (no part) with revocation checks off.
+func (g *Gate) statusListsReady() func(context.Context) error {
+	if g.status == nil {
+		return nil
+	}
+	return func(context.Context) error {
+		if ok, problems := g.RevocationFresh(); !ok {
+			return errors.New(strings.Join(problems, "; "))
+		}
+		return nil
+	}
+}
 
 // collectors are the gate's own /metrics families (besides supervisor/metrics'):
 // gate actions, build information, busy answers per lane, trust anchors by expiry,
@@ -255,6 +276,9 @@ func (g *Gate) collectors() []prometheus.Collector {
 		out = append(out, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_lane_busy_total",
 			Help: "Arrivals a lane refused for lack of capacity (max_in_flight or the engine's bound), by lane.", ConstLabels: prometheus.Labels{"lane": l.cfg.Name}},
 			func() float64 { return float64(l.busy.Load()) }))
+	}
+	if g.status != nil {
+		out = append(out, metrics.NewRevocationCollector(g.status))
 	}
 	out = append(out, g.actMetrics.Collectors()...)
 	out = append(out, g.vical.collectors()...)
