@@ -540,14 +540,10 @@ func (c *Config) path(p string) string {
 	return filepath.Join(c.Dir, p)
 }
 
-// loadTrust reads the IACA folder, files and VICAL into one trust store.
-func (c *Config) loadTrust(now time.Time) (*verify.TrustStore, error) {
-	return c.loadTrustWith(now, nil)
-}
-
-// loadTrustWith is loadTrust with the VICAL last fetched from trust.vical_url (nil when
-// there is none yet: with vical_url the trust may then be empty, the gate not ready).
-// It is called at start, on every reload and after every good VICAL fetch.
+// loadTrustWith reads the IACA folder, files and VICAL into one trust store, with the
+// VICAL last fetched from trust.vical_url (nil when there is none yet: with vical_url
+// the trust may then be empty, the gate not ready). It is called at start, on every
+// reload and after every good VICAL fetch.
 func (c *Config) loadTrustWith(now time.Time, fetched *trust.VICAL) (*verify.TrustStore, error) {
 	store := &trust.Store{}
 	if c.Trust.IACADir != "" {

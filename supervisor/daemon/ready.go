@@ -67,17 +67,6 @@ func (r *readiness) check(ctx context.Context) []readyResult {
 	return out
 }
 
-// failing names the parts that are not ready, with why ("lane turnstile: …").
-func (r *readiness) failing(ctx context.Context) []string {
-	var out []string
-	for _, res := range r.check(ctx) {
-		if res.err != nil {
-			out = append(out, res.name+": "+res.err.Error())
-		}
-	}
-	return out
-}
-
 // ServeHTTP answers 200 "ready" or 503 "not ready", then one line per part:
 // "ok NAME" or "FAIL NAME: why".
 func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
