@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -44,10 +43,7 @@ func (x *Exec) Send(ctx context.Context, e *Event, body []byte) error {
 	cmd.Stdin = bytes.NewReader(body)
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
-	// its own process group, killed whole on timeout: a script's children (a relay
-	// helper) do not outlive it
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	killGroup(cmd)
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	switch {

@@ -6,12 +6,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -344,4 +346,56 @@ func issuerCertificate(pemData []byte) (*x509.Certificate, error) {
 		return nil, errors.New("no PEM block")
 	}
 	return x509.ParseCertificate(block.Bytes)
+}
+
+// Anchors expiring within trust.expiry_warning_days are logged and counted, and
+// /metrics sorts every anchor by the time it has left.
+func TestExpiringAnchors(t *testing.T) {
+	notAfter := time.Now().Add(10 * 24 * time.Hour).Truncate(time.Second)
+	soon := testpki.New(t, testpki.Options{Name: "soon", NotAfter: notAfter})
+	later := testgate.NewAuthority(t, "later")
+	for _, c := range []struct {
+		days     int
+		expiring float64
+	}{{0, 1}, {5, 0}} { // 0: the default, 30 days
+		cfg := plainConfig(mdlNames, soon.WriteIACA(t), later.IACAFile(t))
+		cfg.HTTPAddr, cfg.LogLevel, cfg.Trust.ExpiryWarningDays = "127.0.0.1:0", "info", c.days
+		g := runGate(t, cfg)
+		waitPlainMetric(t, g.info.HTTP, "mdocgate_trust_anchors_expiring", c.expiring)
+		waitMetric(t, g.info.HTTP, "mdocgate_trust_anchors", map[string]string{"expires_in": "lt_30d"}, 1)
+		waitMetric(t, g.info.HTTP, "mdocgate_trust_anchors", map[string]string{"expires_in": "later"}, 1)
+		waitPlainMetric(t, g.info.HTTP, "mdocgate_trust_anchor_earliest_expiry_timestamp_seconds", float64(notAfter.Unix()))
+		warned := g.log.entries("trust anchor expires soon")
+		if c.expiring == 1 && (len(warned) != 1 || !strings.Contains(fmt.Sprint(warned[0]["subject"]), "soon IACA") || warned[0]["days_left"] != float64(9)) {
+			t.Fatalf("warnings %v", warned)
+		}
+		if c.expiring == 0 && len(warned) != 0 {
+			t.Fatalf("expiry_warning_days %d: warnings %v", c.days, warned)
+		}
+		if err := g.stop(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitPlainMetric polls /metrics until the family name, which has no labels, is want.
+func waitPlainMetric(t *testing.T, ops, name string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := testgate.HTTPGet(t, "http://"+ops+"/metrics")
+		got := math.NaN()
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				got, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v, want %v", name, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
