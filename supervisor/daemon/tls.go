@@ -21,19 +21,10 @@ type TLSConfig struct {
 	Key  string `yaml:"key"`
 }
 
-// OpsTLSConfig serves the operations endpoints (http_addr) over HTTPS: `ops_tls:`.
-// ClientCA, when set, makes every connection present a client certificate chaining to
-// one of its certificates (PEM or DER), /healthz and /metrics included.
-type OpsTLSConfig struct {
-	Cert     string `yaml:"cert"`
-	Key      string `yaml:"key"`
-	ClientCA string `yaml:"client_ca"`
-}
-
 // on reports whether the web listener serves TLS.
 func (t *TLSConfig) on() bool { return t != nil && t.Cert != "" }
 
-// validateTLS checks tls, ops_tls and the origin they imply: an origin given with tls
+// validateTLS checks tls, ops_tls and the origin tls implies: an origin given with tls
 // must be https://, since holders check the session URLs' scheme against it.
 func (c *Config) validateTLS() error {
 	if c.TLS != nil && (c.TLS.Cert == "") != (c.TLS.Key == "") {
@@ -42,15 +33,7 @@ func (c *Config) validateTLS() error {
 	if c.TLS.on() && c.Origin != "" && !strings.HasPrefix(c.Origin, "https://") {
 		return bad("origin", "%q: with tls the origin is https://", c.Origin)
 	}
-	if t := c.OpsTLS; t != nil {
-		switch {
-		case t.Cert == "" || t.Key == "":
-			return bad("ops_tls", "cert and key go together")
-		case c.HTTPAddr == "":
-			return bad("ops_tls", "no http_addr to serve over TLS")
-		}
-	}
-	return nil
+	return c.validateOpsTLS()
 }
 
 // certSource is a listener's TLS material, swapped whole by reload: handshakes after a
@@ -72,16 +55,6 @@ func (c *Config) newWebCerts() (*certSource, error) {
 		return nil, nil
 	}
 	s := &certSource{field: "tls"}
-	return s, s.reload(c)
-}
-
-// newOpsCerts reads the operations listener's certificate and client CAs; nil without
-// ops_tls.
-func (c *Config) newOpsCerts() (*certSource, error) {
-	if c.OpsTLS == nil {
-		return nil, nil
-	}
-	s := &certSource{field: "ops_tls"}
 	return s, s.reload(c)
 }
 
