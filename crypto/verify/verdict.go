@@ -63,6 +63,11 @@ func (c *checks) warn(name string, format string, args ...any) {
 	c.add(Check{Name: name, Reason: fmt.Sprintf(format, args...), Kind: Conformance})
 }
 
+// budgetExhausted records that b did not cover the next step, what.
+func (c *checks) budgetExhausted(b *budget, what string) {
+	c.fail(CheckCryptoBudget, "crypto budget of %d exhausted before %s (%d spent): verification stopped", b.limit, what, b.spent)
+}
+
 // result records an authenticity check from an error.
 func (c *checks) result(name string, err error) bool {
 	if err != nil {
@@ -113,6 +118,34 @@ type Result struct {
 	Status    uint64           `json:"status"`
 	Documents []DocumentResult `json:"documents"`
 	Errors    []string         `json:"errors"`
+	// Checks are the checks on the response as a whole: the documents against the
+	// request (CheckUnrequestedDocument, CheckRepeatedDocType) and the crypto budget.
+	Checks []Check `json:"checks,omitempty"`
+	// CryptoCost is what the verification spent on signatures and key agreements, in
+	// keys.Cost units (one P-256 verification each).
+	CryptoCost int `json:"crypto_cost"`
+}
+
+// Check returns the named response-level check.
+func (r *Result) Check(name string) (Check, bool) {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Check{}, false
+}
+
+// Refused returns the first failed response-level check: the response was refused as
+// a whole (documents not requested or repeated, before any signature was verified; the
+// crypto budget exhausted, verification stopped).
+func (r *Result) Refused() (Check, bool) {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return c, true
+		}
+	}
+	return Check{}, false
 }
 
 // finish applies the policy to the document's checks.
