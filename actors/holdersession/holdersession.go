@@ -34,6 +34,7 @@ const (
 	TerminateEarly  Misbehaviour = "terminate"          // answers the request with status 20 only
 	SkipCounter     Misbehaviour = "skip_counter"       // encrypts the response with a counter the reader does not expect
 	AnswerAnything  Misbehaviour = "unrequested"        // discloses every credential, whatever was asked
+	RepeatDocument  Misbehaviour = "repeat_document"    // answers with its document RepeatCount times
 )
 
 // Config describes one simulated holder. It is not modified by sessions.
@@ -247,9 +248,18 @@ func (s *Session) respond(plainRequest []byte) *messages.DeviceResponse {
 		tamper(resp)
 	case WrongDeviceKey:
 		forgeDeviceAuth(resp)
+	case RepeatDocument:
+		for len(resp.Documents) > 0 && len(resp.Documents) < RepeatCount {
+			resp.Documents = append(resp.Documents, resp.Documents[0])
+		}
 	}
 	return resp
 }
+
+// RepeatCount is how many copies of its document a RepeatDocument holder sends (the
+// attack of issue 14 sent 1,135; this many already cost a reader that verifies them all
+// about a hundred times a normal session).
+const RepeatCount = 100
 
 func (s *Session) readerAuthentic(req *messages.DeviceRequest) bool {
 	now := time.Now()
