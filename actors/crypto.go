@@ -6,7 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/actors/readersession"
 )
 
 // CryptoPoolProps returns the props of the crypto pool: a dispatcher that supervises
@@ -102,29 +102,9 @@ func (w *cryptoWorker) Receive(ctx actor.Context) {
 	}
 }
 
-func runJob(req verifyRequest) *verify.Result {
+func runJob(req verifyRequest) readersession.Verification {
 	if req.job.Options.Now.IsZero() {
 		req.job.Options.Now = time.Now()
 	}
 	return req.job.Run()
-}
-
-// restartCounting restarts failed children and counts every decision.
-func restartCounting(env *Env) actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(1<<30, time.Second, func(reason interface{}) actor.Directive {
-		env.Counters.Restarts.Add(1)
-		return actor.RestartDirective
-	})
-}
-
-// stopCounting stops failed children (a session cannot be resumed after a panic) and
-// counts every decision.
-func stopCounting(env *Env) actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(1<<30, time.Second, func(reason interface{}) actor.Directive {
-		env.Counters.Restarts.Add(1)
-		if env.Log != nil {
-			env.Log.Warn("actor failed and was stopped", zapReason(reason))
-		}
-		return actor.StopDirective
-	})
 }

@@ -6,7 +6,7 @@
 //   - crypto pool: workers that run verification jobs, sized to the CPUs.
 //   - lane: one per gate lane; owns a listener, admits or refuses arrivals, spawns sessions,
 //     publishes verdicts.
-//   - holder: a simulated mdoc driving holdersession.Session over a link.
+//   - holder: a simulated mdoc driving a HolderSession (holdersession.Session) over a link.
 //
 // A panic in any actor is contained: the session it belonged to ends with an error
 // verdict, and the failure is counted. Nothing blocks inside Receive: bearer I/O runs in

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/fxamacker/cbor/v2"
 
-	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/transports"
 )
 
@@ -16,12 +16,27 @@ import (
 // returns the holder's side of the connection, or transports.ErrBusy.
 type EngageFunc func(ctx context.Context, deviceEngagement, handover []byte) (transports.Conn, error)
 
+// HolderSession is the state machine a simulated holder actor drives
+// (holdersession.Session is one). The actor package names only this, so that a gate,
+// which runs no simulated holders, links no holder code and no test issuing authority.
+type HolderSession interface {
+	DeviceEngagement() []byte
+	// SetHandover sets the handover of a bearer whose engagement has its own (NFC).
+	SetHandover(handover cbor.RawMessage)
+	// BindReverse binds the session to the ReaderEngagement its bearer answered.
+	BindReverse(readerEngagement []byte) error
+	// Answer handles one message from the reader: what to send back, whether the
+	// session is over for the holder, and why it ended if not normally.
+	Answer(msg []byte) (send []byte, done bool, err error)
+}
+
 // HolderConfig describes one simulated holder.
 type HolderConfig struct {
-	Session *holdersession.Config
-	Engage  EngageFunc
-	// EngageAtOnce says Engage never waits (an in-process bearer's): the actor calls it
-	// itself instead of on a goroutine of its own.
+	// NewSession starts the holder's state machine when its actor starts.
+	NewSession func() (HolderSession, error)
+	Engage     EngageFunc
+	// EngageAtOnce says Engage never waits (transports.Capabilities.EngagesAtOnce): the
+	// actor calls it itself instead of on a goroutine of its own.
 	EngageAtOnce bool
 	Framer       transports.Framer
 	// Think is the holder's delay before each answer (a person confirming on a phone).
@@ -54,7 +69,7 @@ func HolderProps(env *Env, cfg *HolderConfig) *actor.Props {
 type holderActor struct {
 	env      *Env
 	cfg      *HolderConfig
-	hs       *holdersession.Session
+	hs       HolderSession
 	link     *actor.PID
 	report   HolderReport
 	reported bool
@@ -90,7 +105,7 @@ func (h *holderActor) Receive(ctx actor.Context) {
 func (h *holderActor) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		hs, err := holdersession.New(h.cfg.Session)
+		hs, err := h.cfg.NewSession()
 		if err != nil {
 			h.finish(ctx, err)
 			return
@@ -188,10 +203,18 @@ func (h *holderActor) engaged(ctx actor.Context, m holderEngaged) {
 		return
 	}
 	h.report.Engaged = true
-	// Bearers whose engagement has its own handover (NFC: the Hs and Hr messages) tell
-	// the holder, so that both sides build the same SessionTranscript.
-	if hc, ok := conn.(interface{ Handover() []byte }); ok {
-		h.hs.SetHandover(hc.Handover())
+	// Bearers whose engagement has its own handover (NFC: the Hs and Hr messages), or
+	// that engaged by reverse engagement (the web), tell the holder, so that both sides
+	// build the same SessionTranscript.
+	switch c := conn.(type) {
+	case transports.HandoverConn:
+		h.hs.SetHandover(c.Handover())
+	case transports.ReverseEngagedConn:
+		if err := h.hs.BindReverse(c.ReaderEngagement()); err != nil {
+			conn.Close() // the reader sees the link end: an error verdict
+			h.finish(ctx, err)
+			return
+		}
 	}
 	h.link = ctx.Spawn(LinkProps(h.env, conn, h.cfg.Framer))
 }
@@ -227,12 +250,12 @@ func (h *holderActor) abandonEngagement() {
 }
 
 func (h *holderActor) answer(ctx actor.Context, msg []byte) {
-	step := h.hs.Receive(msg)
-	if step.Send != nil {
-		ctx.Send(h.link, sendMessage{msg: step.Send, closeAfter: step.Done})
+	send, done, err := h.hs.Answer(msg)
+	if send != nil {
+		ctx.Send(h.link, sendMessage{msg: send, closeAfter: done})
 	}
-	if step.Done {
-		h.finish(ctx, step.Err)
+	if done {
+		h.finish(ctx, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,7 +48,9 @@ func TestHolderStoppedDuringEngagement(t *testing.T) {
 	var reports []HolderReport
 	var mu sync.Mutex
 	cfg := &HolderConfig{
-		Session: &holdersession.Config{Credentials: []*issuer.Credential{cred}},
+		NewSession: func() (HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}})
+		},
 		Engage: func(ctx context.Context, _, _ []byte) (transports.Conn, error) {
 			close(entered)
 			<-release
@@ -83,7 +86,9 @@ func TestHolderEngagesAtOnce(t *testing.T) {
 	calls := 0
 	reports := make(chan HolderReport, 1)
 	cfg := &HolderConfig{
-		Session:      &holdersession.Config{Credentials: []*issuer.Credential{cred}},
+		NewSession: func() (HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}})
+		},
 		EngageAtOnce: true,
 		Engage: func(context.Context, []byte, []byte) (transports.Conn, error) {
 			calls++ // only ever called from the actor, one call at a time
@@ -118,4 +123,45 @@ func mustStatus(t *testing.T, code uint64) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// reverseConn is a holder's side engaged by reverse engagement.
+type reverseConn struct {
+	transports.Conn
+	re []byte
+}
+
+func (c reverseConn) ReaderEngagement() []byte { return c.re }
+
+// A holder whose connection came from a reverse engagement binds its session to that
+// ReaderEngagement; one it cannot answer ends the holder with the reason, and the
+// reader sees the link close.
+func TestHolderBindsReverseEngagement(t *testing.T) {
+	cred, env, system := holderFixture(t)
+	readerSide, holderSide := memory.Pipe(memory.LinkConfig{})
+	reports := make(chan HolderReport, 1)
+	system.Root.Spawn(HolderProps(env, &HolderConfig{
+		NewSession: func() (HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}})
+		},
+		EngageAtOnce: true,
+		Engage: func(context.Context, []byte, []byte) (transports.Conn, error) {
+			return reverseConn{Conn: holderSide, re: []byte{0xa0}}, nil // no Security: not answerable
+		},
+		Done: func(r HolderReport) { reports <- r },
+	}))
+	select {
+	case r := <-reports:
+		if !r.Engaged || r.Err == nil || !strings.Contains(r.Err.Error(), "reader engagement") {
+			t.Fatalf("report %+v, want engaged and ended over the reader engagement", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the holder never reported")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := readerSide.ReadFrame(ctx); err == nil {
+		t.Error("the holder's link was left open")
+	}
+	env.Goroutines.Wait()
 }

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/transports"
 )
 
@@ -30,10 +29,10 @@ type verifyRequest struct {
 	seq uint64
 }
 
-// verifyResponse returns a job's result; failed is set when the worker crashed on it.
+// verifyResponse returns a job's answer; failed is set when the worker crashed on it.
 type verifyResponse struct {
 	seq    uint64
-	result *verify.Result
+	result readersession.Verification
 	failed string
 }
 
@@ -58,11 +57,10 @@ type acceptFailed struct{ err error }
 // holderThink fires after a simulated holder's think time.
 type holderThink struct{ msg []byte }
 
-// decideResponse carries the outcome of a decision that may wait (readersession
-// DecideJob) back to its session; failed is set when the decision panicked.
+// decideResponse carries a decision that may wait (readersession DecideJob) back to
+// its session; failed is set when the decision panicked.
 type decideResponse struct {
-	seq     uint64
-	outcome readersession.Outcome
-	reason  string
-	failed  string
+	seq      uint64
+	decision readersession.Decision
+	failed   string
 }

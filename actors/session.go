@@ -118,7 +118,7 @@ func (s *sessionActor) receive(ctx actor.Context) {
 			s.apply(ctx, s.rs.Fail(readersession.Error, "decision", "decision crashed: "+m.failed))
 			return
 		}
-		s.apply(ctx, s.rs.Decided(m.outcome, m.reason))
+		s.apply(ctx, s.rs.Decided(m.decision))
 	case sessionTimeout:
 		if m.gen != s.timerGen {
 			return
@@ -156,7 +156,7 @@ func (s *sessionActor) apply(ctx actor.Context, step readersession.Step) {
 		v, _ := s.rs.Verdict()
 		sv := &SessionVerdict{
 			SessionID: s.id, Lane: s.lane, Bearer: s.arrival.Bearer,
-			Outcome: v.Outcome, Reason: v.Reason, Detail: v.Detail, Result: v.Result,
+			Outcome: v.Outcome, Reason: v.Reason, Detail: v.Detail, Result: v.Result, Note: v.Note,
 			Started: s.started, Ended: time.Now(),
 			EngagementDigest: sha256.Sum256(s.arrival.DeviceEngagement),
 		}
@@ -182,8 +182,7 @@ func (s *sessionActor) decide(ctx actor.Context, job *readersession.DecideJob, s
 					resp = decideResponse{seq: seq, failed: fmt.Sprint(r)}
 				}
 			}()
-			outcome, reason := job.Run()
-			resp = decideResponse{seq: seq, outcome: outcome, reason: reason}
+			resp = decideResponse{seq: seq, decision: job.Run()}
 		}()
 		system.Root.Send(self, resp)
 	}()

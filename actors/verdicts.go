@@ -25,6 +25,9 @@ type SessionVerdict struct {
 	EngagementDigest [32]byte
 	// Result is the verification result when there was one.
 	Result *verify.Result
+	// Note is what the lane's decision carried into the verdict (readersession
+	// Verdict.Note), e.g. a gate's verdict; nil otherwise.
+	Note any
 }
 
 // Latency is the time from arrival to verdict.

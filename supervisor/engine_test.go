@@ -10,30 +10,9 @@ import (
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/memory"
 )
-
-func TestThousandsOfSessionsUnderChaos(t *testing.T) {
-	rep, err := RunLoad(context.Background(), LoadConfig{Lanes: 4, Holders: 2000, Concurrency: 128, Chaos: 0.3,
-		Mix: DemoMix, Timeout: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Lost != 0 {
-		t.Fatalf("lost %d sessions under chaos", rep.Lost)
-	}
-	if rep.Sessions+rep.Busy != 2000 {
-		t.Fatalf("sessions %d + busy %d != 2000", rep.Sessions, rep.Busy)
-	}
-	if rep.Panics == 0 || rep.Restarts == 0 {
-		t.Fatalf("chaos injected no worker panics (panics %d restarts %d)", rep.Panics, rep.Restarts)
-	}
-	if rep.Reasons["error:crypto_worker"] == 0 {
-		t.Fatalf("no session ended with a crypto_worker error: %v", rep.Reasons)
-	}
-}
 
 // engineWith starts an engine with one lane on a memory listener.
 func engineWith(t *testing.T, lane *actors.LaneConfig) (*Engine, *memory.Listener, *world) {
@@ -89,7 +68,9 @@ func (c *collector) next(t *testing.T) *actors.SessionVerdict {
 
 func spawnHolder(eng *Engine, l *memory.Listener, w *world, mis holdersession.Misbehaviour, done func(actors.HolderReport)) {
 	eng.SpawnHolder(&actors.HolderConfig{
-		Session: &holdersession.Config{Credentials: w.valid[:1], Misbehave: mis},
+		NewSession: func() (actors.HolderSession, error) {
+			return holdersession.New(&holdersession.Config{Credentials: w.valid[:1], Misbehave: mis})
+		},
 		Engage: func(ctx context.Context, de, h []byte) (transports.Conn, error) {
 			return l.Engage(ctx, de, h, memory.LinkConfig{})
 		},
@@ -165,7 +146,7 @@ func TestPanicInSessionIsContained(t *testing.T) {
 	rc := *defaultReaderConfig(w)
 	var calls sync.Mutex
 	n := 0
-	rc.Decide = func(res *verify.Result) (readersession.Outcome, string) {
+	rc.Decide = func(v readersession.Verification) readersession.Decision {
 		calls.Lock()
 		n++
 		first := n == 1
@@ -173,10 +154,10 @@ func TestPanicInSessionIsContained(t *testing.T) {
 		if first {
 			panic("injected panic in the session's decision")
 		}
-		if res.Valid {
-			return readersession.Accepted, ""
+		if v.Result.Valid {
+			return readersession.Decision{Outcome: readersession.Accepted}
 		}
-		return readersession.Rejected, "not_valid"
+		return readersession.Decision{Outcome: readersession.Rejected, Reason: "not_valid"}
 	}
 	eng, l, _ := engineWith(t, &actors.LaneConfig{Name: "p", Sessions: actors.SessionSettings{Reader: &rc}})
 	c := collect(eng)
@@ -262,7 +243,7 @@ func TestWaitingDecisionsHoldUpNobody(t *testing.T) {
 	held := 0
 	cfg := defaultReaderConfig(w)
 	cfg.DecideMayWait = true
-	cfg.Decide = func(res *verify.Result) (readersession.Outcome, string) {
+	cfg.Decide = func(readersession.Verification) readersession.Decision {
 		mu.Lock()
 		wait := held < waiting
 		held++
@@ -270,9 +251,9 @@ func TestWaitingDecisionsHoldUpNobody(t *testing.T) {
 		if wait {
 			entered.Done()
 			<-release
-			return readersession.Rejected, "holder_verification.no_match"
+			return readersession.Decision{Outcome: readersession.Rejected, Reason: "holder_verification.no_match"}
 		}
-		return readersession.Accepted, ""
+		return readersession.Decision{Outcome: readersession.Accepted}
 	}
 	eng, l, _ := engineWith(t, &actors.LaneConfig{Name: "operator", MaxInFlight: 100,
 		Sessions: actors.SessionSettings{Reader: cfg, EngagementTimeout: 30 * time.Second, InactivityTimeout: 30 * time.Second}})
@@ -311,7 +292,7 @@ func TestPanickingDecisionIsAnErrorVerdict(t *testing.T) {
 	}
 	cfg := defaultReaderConfig(w)
 	cfg.DecideMayWait = true
-	cfg.Decide = func(*verify.Result) (readersession.Outcome, string) { panic("matcher exploded") }
+	cfg.Decide = func(readersession.Verification) readersession.Decision { panic("matcher exploded") }
 	eng, l, _ := engineWith(t, &actors.LaneConfig{Name: "panicky",
 		Sessions: actors.SessionSettings{Reader: cfg, EngagementTimeout: 10 * time.Second, InactivityTimeout: 10 * time.Second}})
 	c := collect(eng)

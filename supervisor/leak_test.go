@@ -1,6 +1,10 @@
 package supervisor
 
-import "go.uber.org/goleak"
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
 
 // protoactorIgnores lists goroutines protoactor-go starts on its own and that end by
 // themselves: the dead-letter throttle waits one throttle interval (1 s) after a burst of
@@ -10,4 +14,8 @@ func protoactorIgnores() []goleak.Option {
 	return []goleak.Option{
 		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
 	}
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, protoactorIgnores()...)
 }

@@ -1,7 +1,9 @@
 // Package transports moves session messages between a holder and a reader over a bearer
 // (in memory here; NFC, BLE, Wi-Fi Aware, HTTP and WebSocket in their own packages). It
 // knows nothing of requests or keys: a bearer carries frames, a Framer cuts whole session
-// messages into frames and puts them back together.
+// messages into frames and puts them back together. Bearer is what a gate or a load run
+// needs of a bearer; each bearer package has its adapter, and transports/bearers opens
+// them by name.
 package transports
 
 import (

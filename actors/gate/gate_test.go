@@ -219,29 +219,36 @@ func TestSessionDecider(t *testing.T) {
 	st := messages.NewProximityTranscript(messages.NewEncodedCBOR([]byte{0xa0}), messages.NewEncodedCBOR([]byte{0xa0}), messages.QRHandover())
 	sd := &SessionDecider{Profile: p}
 	// empty trust store: verification fails and the verify check is the reason
-	res := sd.Run(&readersession.VerifyJob{Response: in.Response, Options: verify.Options{Trust: verify.NewTrustStore(), Transcript: &st, Now: in.Now}})
-	if out, reason := sd.Decide(res); out != readersession.Rejected || reason != verify.CheckIssuerAuthChain {
-		t.Fatalf("%s %s", out, reason)
+	v := sd.Run(&readersession.VerifyJob{Response: in.Response, Options: verify.Options{Trust: verify.NewTrustStore(), Transcript: &st, Now: in.Now}})
+	if out := sd.Decide(v); out.Outcome != readersession.Rejected || out.Reason != verify.CheckIssuerAuthChain {
+		t.Fatalf("%s %s", out.Outcome, out.Reason)
 	}
 	// the decision made in Run had the MSO evidence
-	res = sd.Run(&readersession.VerifyJob{Response: in.Response, Options: verify.Options{Trust: trust, Transcript: &st, Now: in.Now}})
-	if out, reason := sd.Decide(res); out != readersession.Accepted {
-		t.Fatalf("%s %s", out, reason)
+	v = sd.Run(&readersession.VerifyJob{Response: in.Response, Options: verify.Options{Trust: trust, Transcript: &st, Now: in.Now}})
+	out := sd.Decide(v)
+	if out.Outcome != readersession.Accepted {
+		t.Fatalf("%s %s", out.Outcome, out.Reason)
 	}
-	d, ok := sd.Decision(res)
+	d, ok := sd.Decision(v)
 	if !ok || d.Outcome != profile.Accept {
 		t.Fatalf("%+v", d)
 	}
-	if _, ok := sd.Decision(res); ok {
-		t.Fatal("decision not forgotten")
+	// the decision travels on into the verdict
+	if carried, ok := out.Note.(profile.Decision); !ok || carried.Outcome != profile.Accept || carried.Document != d.Document {
+		t.Fatalf("note %+v", out.Note)
+	}
+	// a result without Run's decision has none
+	bare := readersession.Verification{Result: v.Result}
+	if _, ok := sd.Decision(bare); ok {
+		t.Fatal("a decision without Run")
 	}
 	// without Run's evidence the MSO checks fail closed
-	if out, reason := sd.Decide(res); out != readersession.Rejected || reason != profile.CheckEvidence {
-		t.Fatalf("%s %s", out, reason)
+	if out := sd.Decide(bare); out.Outcome != readersession.Rejected || out.Reason != profile.CheckEvidence {
+		t.Fatalf("%s %s", out.Outcome, out.Reason)
 	}
-	v := (&Gate{Profile: p}).ProcessDecision(context.Background(), "L", "S", res, d)
-	if v.Action != ActionOpen {
-		t.Fatalf("%+v", v)
+	gv := (&Gate{Profile: p}).ProcessDecision(context.Background(), "L", "S", v.Result, d)
+	if gv.Action != ActionOpen {
+		t.Fatalf("%+v", gv)
 	}
 }
 

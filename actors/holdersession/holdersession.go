@@ -118,6 +118,12 @@ func (s *Session) end(send []byte, err error) Step {
 	return Step{Send: send, Done: true, Err: err}
 }
 
+// Answer is Receive for a holder actor (actors.HolderSession).
+func (s *Session) Answer(msg []byte) (send []byte, done bool, err error) {
+	st := s.Receive(msg)
+	return st.Send, st.Done, st.Err
+}
+
 // Receive handles one message from the reader.
 func (s *Session) Receive(msg []byte) Step {
 	if s.done {
@@ -148,9 +154,6 @@ func (s *Session) Receive(msg []byte) Step {
 }
 
 func (s *Session) establish(msg []byte) Step {
-	if st, ok := s.establishBound(msg); ok {
-		return st // reverse engagement declared with BindReverse
-	}
 	se, err := messages.DecodeSessionEstablishment(msg)
 	if err != nil {
 		return s.end(status(messages.StatusCBORDecodingError), err)
@@ -181,7 +184,7 @@ func (s *Session) answer(plainRequest []byte) Step {
 	case TerminateEarly:
 		return s.end(status(messages.StatusSessionTermination), errors.New("terminated on purpose"))
 	case GarbageResponse:
-		return Step{Send: []byte{0xff, 0x00, 0x13, 0x37}}
+		return Step{Send: Garbage()}
 	}
 	resp := s.respond(plainRequest)
 	if s.cfg.Misbehave == Honest {
@@ -243,7 +246,17 @@ func (s *Session) respond(plainRequest []byte) *messages.DeviceResponse {
 	if err != nil {
 		return &messages.DeviceResponse{Version: "1.0", Status: messages.ResponseCBORValidationError}
 	}
-	switch s.cfg.Misbehave {
+	s.cfg.Misbehave.Apply(resp)
+	return resp
+}
+
+// Apply alters a built DeviceResponse as m does to a holder's answers: TamperElement
+// alters a disclosed item, WrongDeviceKey forges the device authentication,
+// RepeatDocument repeats the first document up to RepeatCount copies; the other
+// misbehaviours are about the protocol, not the response's content, and change nothing.
+// Simulated holders over other protocols (OpenID4VP wallets) misbehave with it too.
+func (m Misbehaviour) Apply(resp *messages.DeviceResponse) {
+	switch m {
 	case TamperElement:
 		tamper(resp)
 	case WrongDeviceKey:
@@ -253,13 +266,16 @@ func (s *Session) respond(plainRequest []byte) *messages.DeviceResponse {
 			resp.Documents = append(resp.Documents, resp.Documents[0])
 		}
 	}
-	return resp
 }
 
 // RepeatCount is how many copies of its document a RepeatDocument holder sends (the
 // attack of issue 14 sent 1,135; this many already cost a reader that verifies them all
 // about a hundred times a normal session).
 const RepeatCount = 100
+
+// Garbage is what a GarbageResponse holder sends instead of its answer: bytes that are
+// not CBOR.
+func Garbage() []byte { return []byte{0xff, 0x00, 0x13, 0x37} }
 
 func (s *Session) readerAuthentic(req *messages.DeviceRequest) bool {
 	now := time.Now()

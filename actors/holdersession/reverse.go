@@ -3,7 +3,6 @@ package holdersession
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/session"
@@ -91,62 +90,18 @@ func (s *Session) bindReverse(readerEngagement []byte) error {
 	return nil
 }
 
-// bound maps the DeviceEngagement bytes of forward-built sessions to the
-// ReaderEngagement they answer (see BindReverse).
-var bound = struct {
-	sync.Mutex
-	m map[string]*binding
-}{m: map[string]*binding{}}
-
-type binding struct{ re []byte }
-
-// BindReverse is for simulated holders made with New by code that cannot reach their
-// Session (the engine's holder actors): it declares that the session whose
-// DeviceEngagement bytes are deviceEngagement engaged by reverse engagement with
-// readerEngagement, its transport having sent the MessageData itself. At its first
-// message the session then derives its keys as NewReverse does instead of taking the
-// reader key from a SessionEstablishment. The binding is consumed by that first message;
-// release drops it if it was not (an engagement that never got an answer) and is
-// idempotent.
-func BindReverse(deviceEngagement, readerEngagement []byte) (release func()) {
-	k := string(deviceEngagement)
-	b := &binding{re: append([]byte(nil), readerEngagement...)}
-	bound.Lock()
-	bound.m[k] = b
-	bound.Unlock()
-	return func() {
-		bound.Lock()
-		if bound.m[k] == b {
-			delete(bound.m, k)
-		}
-		bound.Unlock()
+// BindReverse makes a session built with New answer a reverse engagement: its transport
+// (the web bearer's Engage, a transports.ReverseEngagedConn) fetched readerEngagement
+// (bytes exactly as received) and sent the MessageData with this session's
+// DeviceEngagement itself. The session derives its keys from readerEngagement as
+// NewReverse does, instead of taking the reader key from a SessionEstablishment; call it
+// before the reader's first message reaches Receive.
+func (s *Session) BindReverse(readerEngagement []byte) error {
+	if s.cipher != nil {
+		return errors.New("holder: session keys already established")
 	}
-}
-
-// BoundReverse is the number of bindings not yet consumed (for leak checks).
-func BoundReverse() int {
-	bound.Lock()
-	defer bound.Unlock()
-	return len(bound.m)
-}
-
-// establishBound is establish's reverse branch for a session bound with BindReverse.
-func (s *Session) establishBound(msg []byte) (Step, bool) {
-	bound.Lock()
-	b, ok := bound.m[string(s.engagement)]
-	if ok {
-		delete(bound.m, string(s.engagement))
+	if len(readerEngagement) == 0 {
+		return errors.New("holder: empty reader engagement")
 	}
-	bound.Unlock()
-	if !ok {
-		return Step{}, false
-	}
-	re := b.re
-	if len(re) == 0 {
-		return s.end(status(messages.StatusSessionEncryptionError), errors.New("holder: empty reader engagement")), true
-	}
-	if err := s.bindReverse(re); err != nil {
-		return s.end(status(messages.StatusSessionEncryptionError), err), true
-	}
-	return s.Receive(msg), true
+	return s.bindReverse(readerEngagement)
 }

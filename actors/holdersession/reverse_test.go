@@ -89,24 +89,22 @@ func TestReverse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	release := holdersession.BindReverse(h2.DeviceEngagement(), re)
+	if err := h2.BindReverse(re); err != nil {
+		t.Fatal(err)
+	}
 	r = readersession.New(rc)
 	if v := drive(t, r, h2, r.StartReverse(key, re, h2.DeviceEngagement())); v.Outcome != readersession.Accepted {
 		t.Fatalf("BindReverse: %s (%s) %s", v.Outcome, v.Reason, v.Detail)
 	}
-	release()
-	release()
-	if n := holdersession.BoundReverse(); n != 0 {
-		t.Fatalf("%d bindings left", n)
+	// a session binds once, before its keys exist, and to a reader engagement
+	if err := h2.BindReverse(re); err == nil {
+		t.Fatal("bound twice")
 	}
-	// a binding never consumed is dropped by release
-	release = holdersession.BindReverse([]byte{1}, re)
-	if holdersession.BoundReverse() != 1 {
-		t.Fatal("not bound")
-	}
-	release()
-	if holdersession.BoundReverse() != 0 {
-		t.Fatal("release did not drop the binding")
+	h3, _ := holdersession.New(hc)
+	for _, bad := range [][]byte{nil, {0xa0}} {
+		if err := h3.BindReverse(bad); err == nil {
+			t.Fatalf("bound to reader engagement %x", bad)
+		}
 	}
 	// bad reader engagements
 	if _, err := holdersession.NewReverse(hc, []byte{0xa0}, ""); err == nil {

@@ -171,9 +171,11 @@ func checkVerdictStable(t testing.TB, r *readersession.Session) {
 		func() readersession.Step { return r.Fail(readersession.Timeout, "inactivity", "late timer") },
 		func() readersession.Step { return r.Receive([]byte{0xa0}) },
 		func() readersession.Step { return r.Receive(statusMsg(t, messages.StatusSessionTermination)) },
-		func() readersession.Step { return r.Verified(&verify.Result{Valid: true}) },
-		func() readersession.Step { return r.Verified(nil) },
-		func() readersession.Step { return r.Decided(readersession.Accepted, "") },
+		func() readersession.Step {
+			return r.Verified(readersession.Verification{Result: &verify.Result{Valid: true}})
+		},
+		func() readersession.Step { return r.Verified(readersession.Verification{}) },
+		func() readersession.Step { return r.Decided(readersession.Decision{Outcome: readersession.Accepted}) },
 		func() readersession.Step { return r.Start([]byte{0xf6}, messages.QRHandover()) },
 		func() readersession.Step { return r.Fail(readersession.Error, "link", "broken") },
 	}

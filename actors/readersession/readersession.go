@@ -58,6 +58,26 @@ type Verdict struct {
 	Detail string
 	// Result is the verification result when the response was verified.
 	Result *verify.Result
+	// Note is the Decision.Note of the decision the verdict came from, or the
+	// Verification.Note of a response refused as a whole; nil otherwise.
+	Note any
+}
+
+// Verification is a verification job's answer: the verification result and, when
+// Config.Verify added one, what it concluded with the DeviceResponse at hand (e.g. a
+// profile decision) for Decide. The session carries Note without looking at it.
+type Verification struct {
+	Result *verify.Result
+	Note   any
+}
+
+// Decision is what Decide concluded. The session carries Note into its Verdict (e.g. a
+// gate's verdict with its holder verification), so that whoever acts on the verdict
+// has what the decision found.
+type Decision struct {
+	Outcome Outcome
+	Reason  string
+	Note    any
 }
 
 // Config is shared by many sessions and never modified by them.
@@ -79,10 +99,11 @@ type Config struct {
 	Rand         io.Reader        // nil means crypto/rand
 	// Verify, when set, runs each verification job in place of VerifyJob.Verify (on a
 	// crypto worker): it must call job.Verify and may add work that needs the
-	// DeviceResponse, such as a profile decision Decide then reads.
-	Verify func(job *VerifyJob) *verify.Result
-	// Decide turns a verification result into an outcome; nil accepts exactly the valid ones.
-	Decide func(*verify.Result) (Outcome, string)
+	// DeviceResponse, such as a profile decision, which travels to Decide as
+	// Verification.Note.
+	Verify func(job *VerifyJob) Verification
+	// Decide turns a verification into an outcome; nil accepts exactly the valid results.
+	Decide func(Verification) Decision
 	// DecideMayWait says Decide can take long (an operator confirming a portrait): the
 	// session then hands it out as Step.Decide, to be run off the caller's loop and
 	// answered with Decided, instead of calling it inside Verified.
@@ -115,27 +136,27 @@ type Step struct {
 
 // DecideJob is a decision that may wait, detached from the session.
 type DecideJob struct {
-	Result *verify.Result
-	decide func(*verify.Result) (Outcome, string)
+	Verification
+	decide func(Verification) Decision
 }
 
 // Run makes the decision.
-func (j *DecideJob) Run() (Outcome, string) { return j.decide(j.Result) }
+func (j *DecideJob) Run() Decision { return j.decide(j.Verification) }
 
 // VerifyJob is the CPU-heavy part of a session, detachable from it.
 type VerifyJob struct {
 	Response *messages.DeviceResponse
 	Options  verify.Options
-	run      func(*VerifyJob) *verify.Result // Config.Verify, when set
+	run      func(*VerifyJob) Verification // Config.Verify, when set
 }
 
 // Run performs the job: Config.Verify when the session's config has one (verification
 // plus, say, a profile decision that needs the response), otherwise Verify.
-func (j *VerifyJob) Run() *verify.Result {
+func (j *VerifyJob) Run() Verification {
 	if j.run != nil {
 		return j.run(j)
 	}
-	return j.Verify()
+	return Verification{Result: j.Verify()}
 }
 
 // Verify performs the verification alone.
@@ -151,7 +172,7 @@ type Session struct {
 	readerKey  *keys.PrivateKey
 	cipher     *session.Cipher
 	verdict    *Verdict
-	deciding   *verify.Result // the result under decision in stateDeciding
+	deciding   Verification // what is under decision in stateDeciding
 }
 
 // New returns a session in its initial state.
@@ -303,56 +324,58 @@ func (s *Session) Receive(msg []byte) Step {
 	return Step{Verify: &VerifyJob{Response: resp, Options: opts, run: s.cfg.Verify}}
 }
 
-// Verified hands back the result of the VerifyJob and ends the session with its verdict
+// Verified hands back the answer of the VerifyJob and ends the session with its verdict
 // and a termination message.
-func (s *Session) Verified(res *verify.Result) Step {
+func (s *Session) Verified(v Verification) Step {
 	if s.state != stateVerifying {
 		if s.state == stateDone {
 			return Step{Done: true}
 		}
 		return s.end(Verdict{Outcome: Error, Reason: ReasonProtocol, Detail: "verification result in the wrong state"})
 	}
-	if res == nil {
+	if v.Result == nil {
 		return s.end(Verdict{Outcome: Error, Reason: ReasonInternal, Detail: "no verification result"})
 	}
-	if c, refused := res.Refused(); refused {
+	if c, refused := v.Result.Refused(); refused {
 		// refused as a whole: nothing for a decision to weigh
 		outcome := Rejected
 		if c.Name == ReasonCryptoBudget {
 			outcome = Error
 		}
-		st := s.end(Verdict{Outcome: outcome, Reason: c.Name, Detail: c.Reason, Result: res})
+		st := s.end(Verdict{Outcome: outcome, Reason: c.Name, Detail: c.Reason, Result: v.Result, Note: v.Note})
 		st.Send = statusMessage(messages.StatusSessionTermination)
 		return st
 	}
 	if s.cfg.Decide != nil && s.cfg.DecideMayWait {
-		s.state, s.deciding = stateDeciding, res
-		return Step{Decide: &DecideJob{Result: res, decide: s.cfg.Decide}}
+		s.state, s.deciding = stateDeciding, v
+		return Step{Decide: &DecideJob{Verification: v, decide: s.cfg.Decide}}
 	}
-	outcome, reason := decide(res)
+	var d Decision
 	if s.cfg.Decide != nil {
-		outcome, reason = s.cfg.Decide(res)
+		d = s.cfg.Decide(v)
+	} else {
+		d.Outcome, d.Reason = decide(v.Result)
 	}
-	return s.conclude(res, outcome, reason)
+	return s.conclude(v.Result, d)
 }
 
-// Decided hands back the outcome of the DecideJob and ends the session with its verdict
+// Decided hands back the decision of the DecideJob and ends the session with its verdict
 // and a termination message.
-func (s *Session) Decided(outcome Outcome, reason string) Step {
+func (s *Session) Decided(d Decision) Step {
 	if s.state != stateDeciding {
 		if s.state == stateDone {
 			return Step{Done: true}
 		}
 		return s.end(Verdict{Outcome: Error, Reason: ReasonProtocol, Detail: "decision in the wrong state"})
 	}
-	res := s.deciding
-	s.deciding = nil
-	return s.conclude(res, outcome, reason)
+	res := s.deciding.Result
+	s.deciding = Verification{}
+	return s.conclude(res, d)
 }
 
 // conclude ends the session on a decided verification result.
-func (s *Session) conclude(res *verify.Result, outcome Outcome, reason string) Step {
-	st := s.end(Verdict{Outcome: outcome, Reason: reason, Result: res})
+func (s *Session) conclude(res *verify.Result, d Decision) Step {
+	st := s.end(Verdict{Outcome: d.Outcome, Reason: d.Reason, Result: res, Note: d.Note})
 	st.Send = statusMessage(messages.StatusSessionTermination)
 	return st
 }

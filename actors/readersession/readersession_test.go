@@ -301,8 +301,8 @@ func TestCustomDecide(t *testing.T) {
 	p := defaultPKI(t)
 	cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 	cfg := p.readerConfig(false)
-	cfg.Decide = func(res *verify.Result) (readersession.Outcome, string) {
-		return readersession.Rejected, "policy.age"
+	cfg.Decide = func(readersession.Verification) readersession.Decision {
+		return readersession.Decision{Outcome: readersession.Rejected, Reason: "policy.age"}
 	}
 	r := readersession.New(cfg)
 	run(t, r, newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}}), nil)
@@ -323,12 +323,12 @@ func TestDecideMayWait(t *testing.T) {
 	}{{readersession.Accepted, ""}, {readersession.Rejected, "holder_verification.no_match"}} {
 		cfg := p.readerConfig(false)
 		calls := 0
-		cfg.Decide = func(res *verify.Result) (readersession.Outcome, string) {
+		cfg.Decide = func(v readersession.Verification) readersession.Decision {
 			calls++
-			if !res.Valid {
+			if !v.Result.Valid {
 				t.Error("Decide did not get the valid result")
 			}
-			return tc.outcome, tc.reason
+			return readersession.Decision{Outcome: tc.outcome, Reason: tc.reason}
 		}
 		cfg.DecideMayWait = true
 
@@ -349,7 +349,7 @@ func TestDecideMayWait(t *testing.T) {
 		if _, done := r.Verdict(); done {
 			t.Fatal("a verdict before the decision")
 		}
-		if st := r.Verified(step.Decide.Result); !st.Done {
+		if st := r.Verified(step.Decide.Verification); !st.Done {
 			t.Fatalf("a second Verified while deciding gave %+v, want a protocol error", st)
 		}
 		expectVerdict(t, r, readersession.Error, readersession.ReasonProtocol)
@@ -365,7 +365,7 @@ func TestDecideMayWait(t *testing.T) {
 	}
 	// Decided before any verification is a protocol error
 	r := readersession.New(p.readerConfig(false))
-	if st := r.Decided(readersession.Accepted, ""); !st.Done {
+	if st := r.Decided(readersession.Decision{Outcome: readersession.Accepted}); !st.Done {
 		t.Fatalf("Decided on a new session gave %+v", st)
 	}
 	expectVerdict(t, r, readersession.Error, readersession.ReasonProtocol)
@@ -446,7 +446,7 @@ func TestWrongState(t *testing.T) {
 	})
 	t.Run("Verified before Start", func(t *testing.T) {
 		r := readersession.New(cfg)
-		protocolError(t, r, r.Verified(&verify.Result{Valid: true}))
+		protocolError(t, r, r.Verified(readersession.Verification{Result: &verify.Result{Valid: true}}))
 	})
 	t.Run("Verified while awaiting the response", func(t *testing.T) {
 		r := readersession.New(cfg)
@@ -454,7 +454,7 @@ func TestWrongState(t *testing.T) {
 		if st := r.Start(h.DeviceEngagement(), messages.QRHandover()); st.Send == nil || st.Done {
 			t.Fatalf("Start step %+v", st)
 		}
-		protocolError(t, r, r.Verified(&verify.Result{Valid: true}))
+		protocolError(t, r, r.Verified(readersession.Verification{Result: &verify.Result{Valid: true}}))
 	})
 	t.Run("Start twice", func(t *testing.T) {
 		r := readersession.New(cfg)
@@ -478,7 +478,7 @@ func TestWrongState(t *testing.T) {
 		}
 		expectVerdict(t, r, readersession.Error, readersession.ReasonProtocol)
 	})
-	t.Run("Verified(nil)", func(t *testing.T) {
+	t.Run("Verified without a result", func(t *testing.T) {
 		cred := p.IssueOn(t, 0, issuer.IssueRequest{})
 		r := readersession.New(cfg)
 		h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{cred}})
@@ -486,7 +486,7 @@ func TestWrongState(t *testing.T) {
 		if st := r.Receive(resp.Send); st.Verify == nil {
 			t.Fatalf("step %+v", st)
 		}
-		st := r.Verified(nil)
+		st := r.Verified(readersession.Verification{})
 		if !st.Done || st.Send != nil {
 			t.Fatalf("step %+v", st)
 		}
@@ -527,8 +527,8 @@ func TestFail(t *testing.T) {
 		st := r.Fail(readersession.Timeout, "verify_deadline", "crypto pool saturated")
 		expectStatus(t, st.Send, messages.StatusSessionTermination)
 		// The job still runs to completion on its own (it holds what it needs).
-		if res := job.Run(); !res.Valid {
-			t.Fatalf("detached job: %+v", res)
+		if res := job.Run(); !res.Result.Valid {
+			t.Fatalf("detached job: %+v", res.Result)
 		}
 		if st := r.Verified(job.Run()); !st.Done || st.Send != nil {
 			t.Fatalf("late Verified: %+v", st)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/supervisor"
+	"github.com/mdocgate/mdocgate/supervisor/load"
 )
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
@@ -35,16 +35,19 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "mdocgate demo: %d simulated holders (valid, slow, tampered, expired, untrusted issuer, forged device auth, silent, dropping link, garbage) at %d lane(s) on each of %s\n",
 			*holders, *lanes, *bearers)
 	}
-	cfg := supervisor.LoadConfig{Transports: strings.Split(*bearers, ","), Lanes: *lanes, Holders: *holders, Concurrency: *concurrency,
-		Mix: supervisor.DemoMix, Timeout: 1500 * time.Millisecond, Think: 2 * time.Millisecond, Log: log}
-	rep, code := runWithProgress(cfg, stderr)
+	cfg := load.Config{Transports: strings.Split(*bearers, ","), Lanes: *lanes, Holders: *holders, Concurrency: *concurrency,
+		Mix: load.DemoMix, Timeout: 1500 * time.Millisecond, Think: 2 * time.Millisecond, Log: log}
+	rep, code := runWithProgress(func(ctx context.Context, progress func(done, total int64)) (*load.Report, error) {
+		cfg.Progress = progress
+		return load.Run(ctx, cfg)
+	}, stderr)
 	if rep == nil {
 		return code
 	}
 	if *jsonOut {
 		writeJSON(stdout, rep)
 	} else {
-		printReport(stdout, "demo", rep)
+		rep.WriteText(stdout, "demo")
 	}
 	if rep.Lost != 0 || rep.Mismatched != 0 {
 		return exitInvalid
@@ -56,7 +59,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 func runSingleDemo(stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	v, err := supervisor.RunSingle(ctx)
+	v, err := load.RunSingle(ctx)
 	if err != nil {
 		return fail(stderr, "demo", err)
 	}

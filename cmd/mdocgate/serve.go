@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,15 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/mdocgate/mdocgate/actors"
-	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/profile"
 	"github.com/mdocgate/mdocgate/crypto/request"
-	"github.com/mdocgate/mdocgate/crypto/verify"
-	"github.com/mdocgate/mdocgate/supervisor"
-	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/supervisor/daemon"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -49,40 +40,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return serveSignals(ctx, nil, args, stdout, stderr)
 }
 
-// serveInfo is the line printed once the service listens.
-type serveInfo struct {
-	// Listen, Origin and Engage are the web server's; a gate without web lanes has none.
-	Listen string `json:"listen,omitempty"`
-	Origin string `json:"origin,omitempty"`
-	Engage string `json:"engage,omitempty"`
-	// HTTP is where /metrics, /healthz and /dashboard/ listen, when they do.
-	HTTP  string          `json:"http,omitempty"`
-	Name  string          `json:"name,omitempty"`
-	Lanes []serveLaneInfo `json:"lanes,omitempty"`
-}
-
-// serveLaneInfo names a configured lane and its bearer.
-type serveLaneInfo struct {
-	Name   string `json:"name"`
-	Bearer string `json:"bearer"`
-}
-
-// serveVerdict is the line printed per session: never element values.
-type serveVerdict struct {
-	Session   string  `json:"session"`
-	Lane      string  `json:"lane"`
-	Bearer    string  `json:"bearer"`
-	Outcome   string  `json:"outcome"`
-	Reason    string  `json:"reason,omitempty"`
-	Detail    string  `json:"detail,omitempty"`
-	LatencyMs float64 `json:"latency_ms"`
-	// Action is what the lane's actuator was told (open, deny, call_staff); --config only.
-	Action string `json:"action,omitempty"`
-	// HolderVerification is the matcher's answer (match, no_match, undecided) when the
-	// lane verified the holder.
-	HolderVerification string `json:"holder_verification,omitempty"`
-}
-
 // lockedWriter serializes the JSON lines of concurrent sessions.
 type lockedWriter struct {
 	mu sync.Mutex
@@ -96,10 +53,10 @@ func (l *lockedWriter) line(v any) {
 	l.w.Write(append(b, '\n'))
 }
 
-// serveSignals runs the service until ctx ends or SIGINT/SIGTERM arrives on sigs, then
-// shuts down gracefully: no new engagements or sessions, sessions under way finish
-// (within --shutdown-timeout), then the HTTP server stops. SIGHUP reloads the trust
-// anchors of a --config service. sigs may be nil (tests inject their own channel).
+// serveSignals runs the gate (supervisor/daemon) of --config, or of the other flags,
+// until ctx ends or SIGINT/SIGTERM arrives on sigs (SIGHUP reloads its trust anchors):
+// it prints a line once it listens, one per verdict and one per trust reload. sigs may
+// be nil (tests inject their own channel).
 func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("serve", stderr)
 	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
@@ -122,173 +79,83 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var cfg *daemon.Config
 	if *config != "" {
-		o := gateOverrides{httpAddr: *httpAddr}
+		var err error
+		if cfg, err = daemon.LoadConfig(*config); err != nil {
+			return fail(stderr, "serve", err)
+		}
 		if set["listen"] {
-			o.listen = *listen
+			cfg.Listen = *listen
+		}
+		if *httpAddr != "" {
+			cfg.HTTPAddr = *httpAddr
 		}
 		if set["log-level"] {
-			o.logLevel = *logLevel
+			cfg.LogLevel = *logLevel
 		}
-		return serveGate(ctx, sigs, *config, o, stdout, stderr)
-	}
-	if len(trust) == 0 {
-		return fail(stderr, "serve", errors.New("--trust: give at least one IACA certificate"))
-	}
-	if (*tlsCert == "") != (*tlsKey == "") {
-		return fail(stderr, "serve", errors.New("--tls-cert and --tls-key go together"))
-	}
-	store := verify.NewTrustStore()
-	for _, f := range trust {
-		data, err := os.ReadFile(f)
+	} else {
+		if len(trust) == 0 {
+			return fail(stderr, "serve", errors.New("--trust: give at least one IACA certificate"))
+		}
+		if (*tlsCert == "") != (*tlsKey == "") {
+			return fail(stderr, "serve", errors.New("--tls-cert and --tls-key go together"))
+		}
+		req, err := parseRequest(*docType, *request)
 		if err != nil {
-			return fail(stderr, "serve", fmt.Errorf("--trust %s: %w", f, err))
+			return fail(stderr, "serve", fmt.Errorf("--request: %w", err))
 		}
-		certs, err := verify.ParseCertificates(data)
-		if err != nil {
-			return fail(stderr, "serve", fmt.Errorf("--trust %s: %w", f, err))
+		cfg = &daemon.Config{Listen: *listen, Origin: *origin, RequireOrigin: *requireOrigin, HTTPAddr: *httpAddr,
+			LogLevel: *logLevel, ShutdownTimeout: *shutdownTimeout, Trust: daemon.TrustConfig{IACAFiles: trust}}
+		if *tlsCert != "" {
+			cfg.TLS = &daemon.TLSConfig{Cert: *tlsCert, Key: *tlsKey}
 		}
-		store.Add(certs...)
+		for _, bearer := range []string{web.BearerHTTP, web.BearerWebSocket} {
+			cfg.Lanes = append(cfg.Lanes, daemon.LaneConfig{Name: bearer, Bearer: bearer, Request: req,
+				MaxInFlight: *maxInFlight, EngagementTimeout: *timeout, InactivityTimeout: *timeout})
+		}
 	}
-	req, err := parseRequest(*docType, *request)
+	log, err := newLogger(stderr, cfg.LogLevel)
 	if err != nil {
-		return fail(stderr, "serve", fmt.Errorf("--request: %w", err))
-	}
-	log, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return fail(stderr, "serve", fmt.Errorf("--log-level: %w", err))
+		return fail(stderr, "serve", flagError(*config, &daemon.ConfigError{Field: "log_level", Err: err}))
 	}
 	defer log.Sync()
-
-	var tlsConfig *tls.Config
-	if *tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
-		if err != nil {
-			return fail(stderr, "serve", fmt.Errorf("--tls-cert/--tls-key: %w", err))
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fail(stderr, "serve", fmt.Errorf("--listen: %w", err))
-	}
-	scheme := "http"
-	if tlsConfig != nil {
-		scheme = "https"
-		ln = tls.NewListener(ln, tlsConfig)
-	}
-	if *origin == "" {
-		*origin = scheme + "://" + ln.Addr().String()
-	}
-	srv, err := web.NewServer(web.Config{Origin: *origin, RequireOrigin: *requireOrigin, Backlog: 1024})
-	if err != nil {
-		ln.Close()
-		return fail(stderr, "serve", fmt.Errorf("--origin: %w", err))
-	}
-
-	eng := supervisor.Start(supervisor.Config{Log: log})
 	out := &lockedWriter{w: stdout}
-	unsub := eng.Results().Subscribe(func(v *actors.SessionVerdict) {
-		out.line(serveVerdict{Session: v.SessionID, Lane: v.Lane, Bearer: v.Bearer, Outcome: string(v.Outcome),
-			Reason: v.Reason, Detail: v.Detail, LatencyMs: float64(v.Latency().Microseconds()) / 1000})
-	})
-	defer unsub()
-	readerCfg := &readersession.Config{Request: req, Trust: store, Cache: verify.NewChainCache(64)}
-	for _, l := range []struct {
-		name     string
-		listener transports.Listener
-	}{{web.BearerHTTP, srv.HTTPListener()}, {web.BearerWebSocket, srv.WebSocketListener()}} {
-		lc := &actors.LaneConfig{Name: l.name, Listener: l.listener, MaxInFlight: *maxInFlight,
-			Sessions: actors.SessionSettings{Reader: readerCfg, EngagementTimeout: *timeout, InactivityTimeout: *timeout,
-				Framer: web.WholeMessage{}}}
-		if err := eng.AddLane(lc); err != nil {
-			eng.Shutdown(context.Background())
-			srv.Close()
-			ln.Close()
-			return fail(stderr, "serve", fmt.Errorf("lane %s: %w", l.name, err))
-		}
+	g, err := daemon.New(cfg, daemon.Options{Log: log, OnVerdict: func(v daemon.Verdict) { out.line(v) },
+		OnEvent: func(e daemon.Event) { out.line(e) }})
+	if err != nil {
+		return fail(stderr, "serve", flagError(*config, err))
 	}
-
-	var ops *opsServer
-	if *httpAddr != "" {
-		if ops, err = startOps(*httpAddr, eng, "mdocgate", nil); err != nil {
-			eng.Shutdown(context.Background())
-			srv.Close()
-			ln.Close()
-			return fail(stderr, "serve", fmt.Errorf("--http-addr: %w", err))
-		}
+	out.line(g.Info())
+	if err := g.Run(ctx, sigs); err != nil {
+		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
+		return exitInvalid // the web server failed
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	info := serveInfo{Listen: ln.Addr().String(), Origin: srv.Origin(), Engage: srv.Origin() + web.EngagePath}
-	if ops != nil {
-		info.HTTP = ops.addr
-	}
-	out.line(info)
-	log.Info("serving", zap.String("origin", srv.Origin()), zap.String("listen", ln.Addr().String()))
-
-	code := waitForStop(ctx, sigs, served, stderr, func() { log.Warn("SIGHUP: trust reload needs --config; ignored") })
-	log.Info("shutting down: finishing sessions under way", zap.Int64("in_flight", eng.Counters().InFlight.Load()))
-	shutdownWeb(srv, eng, ops, served, *shutdownTimeout, stderr, nil)
-	return code
+	return exitOK
 }
 
-// waitForStop serves until ctx ends, a stop signal arrives or the server fails (exit 1);
-// SIGHUP calls onHUP and goes on.
-func waitForStop(ctx context.Context, sigs <-chan os.Signal, served <-chan error, stderr io.Writer, onHUP func()) int {
-	for {
-		select {
-		case <-ctx.Done():
-			return exitOK
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				onHUP()
-				continue
-			}
-			return exitOK
-		case err := <-served:
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
-				return 1
-			}
-			return exitOK
-		}
-	}
-}
+// serveFlags are the flags behind the config fields of serve without --config.
+var serveFlags = map[string]string{"listen": "--listen", "origin": "--origin", "http_addr": "--http-addr",
+	"log_level": "--log-level", "shutdown_timeout": "--shutdown-timeout", "trust.iaca_files": "--trust",
+	"tls": "--tls-cert/--tls-key", "max_in_flight": "--max-in-flight", "engagement_timeout": "--timeout",
+	"inactivity_timeout": "--timeout"}
 
-// shutdownWeb stops a service in order: no new engagements, sessions under way finish
-// (within timeout), afterEngine (when not nil) runs with every verdict out, the
-// dashboard's event streams end, then the HTTP servers stop. srv may be nil (a gate
-// without web lanes).
-func shutdownWeb(srv *web.Server, eng *supervisor.Engine, ops *opsServer, served <-chan error,
-	timeout time.Duration, stderr io.Writer, afterEngine func(context.Context)) {
-	if ops != nil {
-		ops.healthy.Store(false)
+// flagError names the flag behind a config field in an error of serve without --config
+// (config is the --config value).
+func flagError(config string, err error) error {
+	var ce *daemon.ConfigError
+	if config != "" || !errors.As(err, &ce) {
+		return err
 	}
-	if srv != nil {
-		srv.Drain()
+	field := ce.Field
+	if _, rest, ok := strings.Cut(field, "]."); ok && strings.HasPrefix(field, "lanes[") {
+		field = rest
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := eng.Shutdown(sctx); err != nil {
-		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
+	field, _, _ = strings.Cut(field, "[")
+	if f := serveFlags[field]; f != "" {
+		return fmt.Errorf("%s: %w", f, ce.Err)
 	}
-	if afterEngine != nil {
-		afterEngine(sctx)
-	}
-	if ops != nil {
-		ops.close(sctx)
-	}
-	if srv == nil {
-		return
-	}
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
-	}
-	select {
-	case <-served:
-	case <-sctx.Done():
-	}
+	return err
 }
 
 // parseRequest reads "namespace:element,..." into one requested document.

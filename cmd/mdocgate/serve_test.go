@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,9 +16,11 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
+	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/supervisor/daemon"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -54,7 +55,7 @@ func serveFixture(t *testing.T) (iacaFile string, cred *issuer.Credential) {
 
 // runningServe is serve running in-process; its JSON lines come out of lines.
 type runningServe struct {
-	info   serveInfo
+	info   daemon.Info
 	cancel context.CancelFunc
 	done   chan int
 	lines  chan map[string]any
@@ -127,7 +128,7 @@ func TestServeSessions(t *testing.T) {
 		if e.QRPNGBase64 == "" || !strings.HasPrefix(e.UniversalLink, s.info.Origin+"/engage?re=") {
 			t.Fatalf("engagement %+v", e)
 		}
-		if err := web.Present(context.Background(), e.MdocURI, hc, "", web.DialOptions{WebSocket: bearer == "websocket"}); err != nil {
+		if err := webholder.Present(context.Background(), e.MdocURI, hc, "", web.DialOptions{WebSocket: bearer == "websocket"}); err != nil {
 			t.Fatalf("%s: %v; verdict %v", bearer, err, s.verdict(t))
 		}
 		v := s.verdict(t)
@@ -141,7 +142,7 @@ func TestServeSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = web.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{other}}, "", web.DialOptions{WebSocket: true})
+	_ = webholder.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{other}}, "", web.DialOptions{WebSocket: true})
 	if v := s.verdict(t); v["outcome"] != "rejected" {
 		t.Fatalf("untrusted: verdict %v", v)
 	}
@@ -150,67 +151,6 @@ func TestServeSessions(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	s.done <- exitOK // for Cleanup
-}
-
-// SIGTERM (here: ctx) in the middle of a session: no new engagements, the session
-// finishes, then serve exits.
-func TestServeGracefulShutdown(t *testing.T) {
-	iaca, cred := serveFixture(t)
-	s := startServe(t, "--trust", iaca)
-	e, err := web.FetchEngagement(context.Background(), nil, s.info.Origin, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := holdersession.NewReverse(&holdersession.Config{Credentials: []*issuer.Credential{cred}}, e.ReaderEngagement, s.info.Origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	msg, err := conn.ReadFrame(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cancel() // shutdown begins while the holder thinks
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := web.FetchEngagement(context.Background(), nil, s.info.Origin, false); err != nil {
-			break // draining: 503 (or the server is gone)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("still handing out engagements after shutdown began")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	st := h.Receive(msg)
-	if err := conn.WriteFrame(context.Background(), st.Send); err != nil {
-		t.Fatal(err)
-	}
-	// status 20, or the reader closing the session (the engine may stop the link before
-	// the status is written)
-	msg, err = conn.ReadFrame(context.Background())
-	if err == nil {
-		if st := h.Receive(msg); !st.Done || st.Err != nil {
-			t.Fatalf("holder end %+v", st)
-		}
-	} else if !errors.Is(err, web.ErrSessionEnded) {
-		t.Fatal(err)
-	}
-	if v := s.verdict(t); v["outcome"] != "accepted" {
-		t.Fatalf("verdict %v", v)
-	}
-	select {
-	case code := <-s.done:
-		if code != exitOK {
-			t.Fatalf("exit %d", code)
-		}
-		s.done <- code
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not exit")
-	}
 }
 
 func TestServeFlags(t *testing.T) {
@@ -267,9 +207,19 @@ func newGateAuthority(t *testing.T, name string) *gateAuthority {
 	return a
 }
 
-// gateConfigFile writes examples/gate.yaml with random ports, an error log level and
-// iaca_dir pointing at a fresh folder holding the given IACAs; it returns the config
-// file and the IACA folder.
+// examplesFile is the absolute path of a file of examples/.
+func examplesFile(t *testing.T, name string) string {
+	t.Helper()
+	f, err := filepath.Abs(filepath.Join("../../examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// gateConfigFile writes examples/gate.yaml with random ports, an error log level,
+// profiles pointing at examples/profiles.yaml and iaca_dir pointing at a fresh folder
+// holding the given IACAs; it returns the config file and the IACA folder.
 func gateConfigFile(t *testing.T, authorities ...*gateAuthority) (cfgFile, iacaDir string) {
 	t.Helper()
 	data, err := os.ReadFile("../../examples/gate.yaml")
@@ -288,7 +238,8 @@ func gateConfigFile(t *testing.T, authorities ...*gateAuthority) (cfgFile, iacaD
 	}
 	s := string(data)
 	for _, r := range [][2]string{{"listen: 127.0.0.1:8443", "listen: 127.0.0.1:0"}, {"http_addr: 127.0.0.1:9090", "http_addr: 127.0.0.1:0"},
-		{"log_level: info", "log_level: error"}, {"iaca_dir: iaca", "iaca_dir: " + iacaDir}} {
+		{"log_level: info", "log_level: error"}, {"iaca_dir: iaca", "iaca_dir: " + iacaDir},
+		{"\nprofiles: profiles.yaml\n", "\nprofiles: " + examplesFile(t, "profiles.yaml") + "\n"}} {
 		if !strings.Contains(s, r[0]) {
 			t.Fatalf("examples/gate.yaml has no %q", r[0])
 		}
@@ -303,7 +254,7 @@ func gateConfigFile(t *testing.T, authorities ...*gateAuthority) (cfgFile, iacaD
 
 // runningGate is serve --config running in-process with an injectable signal channel.
 type runningGate struct {
-	info  serveInfo
+	info  daemon.Info
 	sigs  chan os.Signal
 	done  chan int
 	lines chan map[string]any
@@ -312,17 +263,10 @@ type runningGate struct {
 
 func startGate(t *testing.T, cfgFile string, args ...string) *runningGate {
 	t.Helper()
-	return startGateWith(t, context.Background(), io.Discard, cfgFile, args...)
-}
-
-// startGateWith is startGate with serve's context (which may carry the gateLanesKey
-// seam) and its stderr (the zap log).
-func startGateWith(t *testing.T, ctx context.Context, stderr io.Writer, cfgFile string, args ...string) *runningGate {
-	t.Helper()
 	pr, pw := io.Pipe()
 	g := &runningGate{sigs: make(chan os.Signal, 1), done: make(chan int, 1), lines: make(chan map[string]any, 1000)}
 	go func() {
-		g.done <- serveSignals(ctx, g.sigs, append([]string{"--config", cfgFile}, args...), pw, stderr)
+		g.done <- serveSignals(context.Background(), g.sigs, append([]string{"--config", cfgFile}, args...), pw, io.Discard)
 		pw.Close()
 	}()
 	br := bufio.NewReader(pr)
@@ -393,8 +337,6 @@ func (g *runningGate) next(t *testing.T, keep func(map[string]any) bool) map[str
 	}
 }
 
-func isVerdict(m map[string]any) bool { return m["session"] != nil }
-
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -409,7 +351,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 // The acceptance run: serve --config examples/gate.yaml, loadtest --target against it
 // with no session lost, and /metrics agreeing with the loadtest's counts.
 func TestServeGateLoadtest(t *testing.T) {
-	if _, err := loadGateConfig("../../examples/gate.yaml"); err != nil {
+	if _, err := daemon.LoadConfig("../../examples/gate.yaml"); err != nil {
 		t.Fatalf("examples/gate.yaml: %v", err)
 	}
 	a := newGateAuthority(t, "gate")
@@ -508,143 +450,17 @@ func TestServeGateConfigErrors(t *testing.T) {
 	}
 }
 
-// beginSession engages and answers up to the reader's request, leaving the session in
-// flight; finish completes it.
-func beginSession(t *testing.T, origin string, cred *issuer.Credential) (finish func() error) {
-	t.Helper()
-	e, err := web.FetchEngagement(context.Background(), nil, origin, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := holdersession.NewReverse(&holdersession.Config{Credentials: []*issuer.Credential{cred}}, e.ReaderEngagement, origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := conn.ReadFrame(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return func() error {
-		defer conn.Close()
-		st := h.Receive(msg)
-		if err := conn.WriteFrame(context.Background(), st.Send); err != nil {
-			return err
-		}
-		if _, err := conn.ReadFrame(context.Background()); err != nil && !errors.Is(err, web.ErrSessionEnded) {
-			return err
-		}
-		return nil
-	}
-}
-
-func presentOnce(t *testing.T, origin string, cred *issuer.Credential) {
-	t.Helper()
-	e, err := web.FetchEngagement(context.Background(), nil, origin, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = web.Present(context.Background(), e.MdocURI, &holdersession.Config{Credentials: []*issuer.Credential{cred}}, "", web.DialOptions{WebSocket: true})
-}
-
-// SIGHUP swaps the trust anchors for new sessions; a session under way keeps the ones
-// it started with. A reload that fails keeps the current trust.
-func TestServeGateReload(t *testing.T) {
-	a, b := newGateAuthority(t, "A"), newGateAuthority(t, "B")
-	cfg, iacaDir := gateConfigFile(t, a)
+// SIGHUP prints the trust reload's outcome as a line.
+func TestServeGateReloadLine(t *testing.T) {
+	a := newGateAuthority(t, "A")
+	cfg, _ := gateConfigFile(t, a)
 	g := startGate(t, cfg)
-
-	presentOnce(t, g.info.Origin, b.cred)
-	if v := g.next(t, isVerdict); v["outcome"] != "rejected" {
-		t.Fatalf("B before reload: %v", v)
-	}
-	finish := beginSession(t, g.info.Origin, a.cred) // in flight across the reload
-
-	// trust B instead of A
-	if err := os.Remove(filepath.Join(iacaDir, "iaca0.pem")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(iacaDir, "b.pem"), b.iacaPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	g.sigs <- syscall.SIGHUP
 	if ev := g.next(t, func(m map[string]any) bool { return m["event"] != nil }); ev["event"] != "trust_reloaded" || ev["anchors"] != 1.0 {
 		t.Fatalf("reload event %v", ev)
 	}
-	if err := finish(); err != nil {
-		t.Fatal(err)
-	}
-	if v := g.next(t, isVerdict); v["outcome"] != "accepted" || v["lane"] != "web-ws" {
-		t.Fatalf("session in flight across the reload: %v", v)
-	}
-	presentOnce(t, g.info.Origin, b.cred)
-	if v := g.next(t, isVerdict); v["outcome"] != "accepted" || v["lane"] != "web-ws" {
-		t.Fatalf("B after reload: %v", v)
-	}
-	presentOnce(t, g.info.Origin, a.cred)
-	if v := g.next(t, isVerdict); v["outcome"] != "rejected" {
-		t.Fatalf("A after reload: %v", v)
-	}
-
-	// an empty folder fails the reload: B stays trusted
-	if err := os.Remove(filepath.Join(iacaDir, "b.pem")); err != nil {
-		t.Fatal(err)
-	}
-	g.sigs <- syscall.SIGHUP
-	if ev := g.next(t, func(m map[string]any) bool { return m["event"] != nil }); ev["event"] != "trust_reload_failed" ||
-		!strings.Contains(ev["error"].(string), "trust.iaca_dir") {
-		t.Fatalf("reload event %v", ev)
-	}
-	presentOnce(t, g.info.Origin, b.cred)
-	if v := g.next(t, isVerdict); v["outcome"] != "accepted" {
-		t.Fatalf("B after failed reload: %v", v)
-	}
 	if code := g.stop(t); code != exitOK {
 		t.Fatalf("exit %d", code)
-	}
-}
-
-// SIGTERM during a session: /healthz stops answering ok, no new engagements, the session
-// finishes with its verdict, then serve exits 0.
-func TestServeGateSIGTERM(t *testing.T) {
-	a := newGateAuthority(t, "A")
-	cfg, _ := gateConfigFile(t, a)
-	g := startGate(t, cfg)
-	finish := beginSession(t, g.info.Origin, a.cred)
-	g.sigs <- syscall.SIGTERM
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := web.FetchEngagement(context.Background(), nil, g.info.Origin, false); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("still handing out engagements after SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if resp, err := http.Get("http://" + g.info.HTTP + "/healthz"); err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == 200 {
-			t.Fatal("/healthz still ok while shutting down")
-		}
-	}
-	if err := finish(); err != nil {
-		t.Fatal(err)
-	}
-	if v := g.next(t, isVerdict); v["outcome"] != "accepted" {
-		t.Fatalf("verdict %v", v)
-	}
-	select {
-	case code := <-g.done:
-		if code != exitOK {
-			t.Fatalf("exit %d", code)
-		}
-		g.done <- code
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not exit")
 	}
 }
 
@@ -668,5 +484,95 @@ func TestServeGateHTTPAddrFlag(t *testing.T) {
 	}
 	if code, body := httpGet(t, "http://"+g.info.HTTP+"/healthz"); code != 200 || body != "ok" {
 		t.Fatalf("/healthz: %d %q", code, body)
+	}
+}
+
+// Errors in the lane fields of the radio bearers, holder verification and the actuator
+// name the field and exit 2, without a panic.
+func TestServeGateLaneConfigErrors(t *testing.T) {
+	a := newGateAuthority(t, "cfg")
+	_, iacaDir := gateConfigFile(t, a)
+	head := "trust: {iaca_dir: " + iacaDir + "}\nlanes:\n"
+	for _, c := range []struct{ lanes, want string }{
+		{"  - {name: a, bearer: nfc-pcsc, profile: mdl}\n", "config: lanes[0].reader: an nfc-pcsc lane needs"},
+		{"  - {name: a, bearer: nfc, reader: ACR122, profile: mdl}\n", "config: lanes[0].reader: only nfc-pcsc lanes"},
+		{"  - {name: a, bearer: nfc-pcsc, reader: X, profile: mdl}\n  - {name: b, bearer: nfc-pcsc, reader: X, profile: mdl}\n",
+			`config: lanes[1].reader: reader "X" is already the reader of lanes[0]`},
+		{"  - {name: a, bearer: nfc, ble_mode: central_client, profile: mdl}\n", "config: lanes[0].ble_mode: only ble lanes"},
+		{"  - {name: a, bearer: websocket, ble_l2cap: true, profile: mdl}\n", "config: lanes[0].ble_l2cap: only ble lanes"},
+		{"  - {name: a, bearer: ble, ble_mode: sideways, profile: mdl}\n", `config: lanes[0].ble_mode: unknown mode "sideways"`},
+		{"  - {name: a, bearer: ble, profile: mdl, holder_verification: face}\n", `config: lanes[0].holder_verification: unknown matcher "face"`},
+		{"  - {name: a, bearer: ble, profile: age_over_18}\n", "config: lanes[0].holder_verification: profile age_over_18 asks for holder verification"},
+		{"  - {name: a, bearer: ble, profile: age_over_18, holder_verification: none}\n", "config: lanes[0].holder_verification: profile age_over_18 asks"},
+		{"  - {name: a, bearer: ble, profile: mdl, operator_timeout: 5s}\n", "config: lanes[0].operator_timeout: only with holder_verification: operator"},
+		{"  - {name: a, bearer: ble, profile: mdl, holder_verification: operator, operator_timeout: -1s}\n", "config: lanes[0].operator_timeout: must not be negative"},
+		{"  - {name: a, bearer: ble, profile: mdl, holder_verification: operator}\n", "config: lanes[0].holder_verification: operator needs http_addr"},
+		{"  - {name: a, bearer: ble, profile: mdl, actuator: relay}\n", `config: lanes[0].actuator: unknown actuator "relay"`},
+		{"  - {name: a, bearer: zigbee, profile: mdl}\n", `config: lanes[0].bearer: unknown bearer "zigbee" (want websocket, http, nfc, nfc-pcsc, ble, wifiaware or memory)`},
+		{"  - {name: a, bearer: nfc-pcsc, reader: no such reader anywhere, profile: mdl}\n", "config: lanes[0].reader:"},
+	} {
+		f := filepath.Join(t.TempDir(), "gate.yaml")
+		if err := os.WriteFile(f, []byte(head+c.lanes), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runCLI(t, "serve", "--config", f, "--listen", "127.0.0.1:0")
+		if code != exitUsage || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%q: exit %d, stderr %q, want %q", c.lanes, code, stderr, c.want)
+		}
+	}
+}
+
+// `mdocgate serve --config examples/gate.yaml` starts as shipped (its example IACA).
+func TestServeExampleConfigStarts(t *testing.T) {
+	g := startGate(t, "../../examples/gate.yaml", "--listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "error")
+	if g.info.Name != "demo-gate" || g.info.Engage == "" || len(g.info.Lanes) != 2 {
+		t.Fatalf("info %+v", g.info)
+	}
+	if code, body := httpGet(t, "http://"+g.info.HTTP+"/healthz"); code != 200 || body != "ok" {
+		t.Fatalf("/healthz %d %q", code, body)
+	}
+	if code := g.stop(t); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// A profiles file that cannot be used exits 2 with one line naming the profile's field.
+func TestServeGateProfilesErrors(t *testing.T) {
+	dir := t.TempDir()
+	profiles := "profiles:\n  - name: adult\n    documents:\n      - doc_type: org.iso.18013.5.1.mDL\n        elements:\n" +
+		"          - {namespace: org.iso.18013.5.1, identifier: age_over_18}\n    rule: age_over_21 == true\n"
+	gate := "trust: {iaca_dir: " + examplesFile(t, "iaca") + "}\nprofiles: profiles.yaml\nlanes:\n  - {name: a, bearer: nfc, profile: adult}\n"
+	for name, content := range map[string]string{"profiles.yaml": profiles, "gate.yaml": gate} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "mdocgate serve: config: profiles: " + filepath.Join(dir, "profiles.yaml") + ": profiles[0].rule: element age_over_21 is not requested"
+	code, _, stderr := runCLI(t, "serve", "--config", filepath.Join(dir, "gate.yaml"))
+	if code != exitUsage || !strings.HasPrefix(stderr, want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("exit %d, stderr %q, want %q", code, stderr, want)
+	}
+}
+
+// Without --config the errors name the flag behind the failing setting.
+func TestServeFlagErrorsNameTheFlag(t *testing.T) {
+	iaca, _ := serveFixture(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trust", "/nonexistent"}, "mdocgate serve: --trust: open /nonexistent: "},
+		{[]string{"--trust", iaca, "--origin", "ftp://x"}, "mdocgate serve: --origin: "},
+		{[]string{"--trust", iaca, "--listen", "nowhere"}, "mdocgate serve: --listen: "},
+		{[]string{"--trust", iaca, "--timeout", "-1s"}, "mdocgate serve: --timeout: must not be negative"},
+		{[]string{"--trust", iaca, "--http-addr", "nowhere"}, "mdocgate serve: --http-addr: "},
+		{[]string{"--trust", iaca, "--tls-cert", "/nonexistent", "--tls-key", "/nonexistent"}, "mdocgate serve: --tls-cert/--tls-key: "},
+		{[]string{"--trust", iaca, "--log-level", "loud"}, "mdocgate serve: --log-level: "},
+	} {
+		args := append([]string{"serve", "--listen", "127.0.0.1:0"}, c.args...)
+		code, _, stderr := runCLI(t, args...)
+		if code != exitUsage || !strings.HasPrefix(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, stderr, c.want)
+		}
 	}
 }

@@ -8,13 +8,7 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/mdocgate/mdocgate/supervisor"
-)
-
-// Soak limits: what a healthy run stays under after warm-up.
-const (
-	soakMaxRSSGrowthPct    = 5.0
-	soakMaxGoroutineGrowth = 16
+	"github.com/mdocgate/mdocgate/supervisor/load"
 )
 
 func runSoak(args []string, stdout, stderr io.Writer) int {
@@ -30,7 +24,7 @@ func runSoak(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	m, err := supervisor.ParseMix(*mix)
+	m, err := load.ParseMix(*mix)
 	if err != nil {
 		return fail(stderr, "soak", fmt.Errorf("--mix: %w", err))
 	}
@@ -44,7 +38,7 @@ func runSoak(args []string, stdout, stderr io.Writer) int {
 	defer log.Sync()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := supervisor.RunSoak(ctx, supervisor.SoakConfig{SampleEvery: *every, Load: supervisor.LoadConfig{
+	rep, err := load.RunSoak(ctx, load.SoakConfig{SampleEvery: *every, Load: load.Config{
 		Transport: *transport, Lanes: 2, Duration: *duration, Rate: *rate, Concurrency: *concurrency, Mix: m,
 		Timeout: 2 * time.Second, Log: log}})
 	if rep == nil || rep.Load == nil {
@@ -53,18 +47,15 @@ func runSoak(args []string, stdout, stderr io.Writer) int {
 	if *jsonOut {
 		writeJSON(stdout, rep)
 	} else {
-		printReport(stdout, "soak", rep.Load)
-		fmt.Fprintf(stdout, "\nafter warm-up: RSS %d → %d bytes (%+.2f %%), goroutines %d → %d (%+d), %d samples\n",
-			rep.RSSStartBytes, rep.RSSEndBytes, rep.RSSGrowthPct, rep.GoroutinesStart, rep.GoroutinesEnd, rep.GoroutineGrowth, len(rep.Samples))
+		rep.WriteText(stdout)
 	}
 	if !rep.RSSJudged {
 		fmt.Fprintf(stderr, "mdocgate soak: RSS growth reported, not judged: a run under %v ends before the runtime's RSS settles\n",
-			supervisor.SoakMinJudged)
+			load.SoakMinJudged)
 	}
-	rssExceeded := rep.RSSJudged && rep.RSSGrowthPct >= soakMaxRSSGrowthPct
-	if rep.Load.Lost != 0 || rssExceeded || rep.GoroutineGrowth > soakMaxGoroutineGrowth {
+	if !rep.WithinLimits() {
 		fmt.Fprintf(stderr, "mdocgate soak: limits exceeded (lost %d, RSS growth %.2f %% ≥ %.0f %% or goroutine growth %d > %d)\n",
-			rep.Load.Lost, rep.RSSGrowthPct, soakMaxRSSGrowthPct, rep.GoroutineGrowth, soakMaxGoroutineGrowth)
+			rep.Load.Lost, rep.RSSGrowthPct, load.SoakMaxRSSGrowthPct, rep.GoroutineGrowth, load.SoakMaxGoroutineGrowth)
 		return exitInvalid
 	}
 	return exitOK

@@ -127,10 +127,18 @@ func schemaByName(name string) (*Schema, error) {
 	return nil, fmt.Errorf("unknown schema %q (mdl, photoid)", name)
 }
 
+// FieldError is a profile that does not compile: Field names the offending field as
+// the YAML spells it ("rule", "documents[0].elements[2]").
+type FieldError struct {
+	Profile, Field, Msg string
+}
+
+func (e *FieldError) Error() string { return "profile " + e.Profile + ": " + e.Field + ": " + e.Msg }
+
 // Compile checks the profile and parses its rule. It is done once; later calls return
 // the first result. Decide and Request compile on first use, so calling Compile
-// explicitly is only needed to surface configuration errors early. Errors name the
-// offending field.
+// explicitly is only needed to surface configuration errors early. Errors are
+// *FieldError.
 func (p *Profile) Compile() error {
 	p.once.Do(func() { p.compiled, p.err = p.compile() })
 	return p.err
@@ -142,7 +150,7 @@ func (p *Profile) compile() (*compiled, error) {
 		name = "(unnamed)"
 	}
 	fail := func(field, format string, args ...any) error {
-		return fmt.Errorf("profile %s: %s: %s", name, field, fmt.Sprintf(format, args...))
+		return &FieldError{Profile: name, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	if len(p.Docs) == 0 {
 		return nil, fail("documents", "no document types")

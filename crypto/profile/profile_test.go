@@ -389,6 +389,11 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("error %v, want %q", err, tc.want)
 		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Profile != "age_over_18" || fe.Field == "" || !strings.Contains(fe.Field+": "+fe.Msg, tc.want) ||
+			err.Error() != "profile age_over_18: "+fe.Field+": "+fe.Msg {
+			t.Errorf("%v: not a FieldError naming the field %q (%+v)", err, tc.want, fe)
+		}
 		if d := p.Evaluate(Input{}); d.Outcome != Reject || d.Reason != "profile.config" {
 			t.Errorf("a broken profile decided %+v", d)
 		}

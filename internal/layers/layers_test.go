@@ -145,3 +145,56 @@ func TestViolations(t *testing.T) {
 		}
 	}
 }
+
+// readerPackages run at a gate; testOnly are the test issuing authority and the
+// simulated holder's presenting code, which no gate may link.
+var (
+	readerPackages = []string{"supervisor/daemon", "actors/readersession", "crypto/verify", "crypto/profile", "crypto/trust", "crypto/request"}
+	testOnly       = []string{"crypto/issuer", "crypto/holder", "actors/holdersession"}
+)
+
+// deps returns the transitive module-relative dependencies of each package.
+func deps(t *testing.T, rels []string) map[string][]string {
+	t.Helper()
+	pkgs := list(t)
+	imports := map[string][]string{}
+	for _, p := range pkgs {
+		from, _ := strings.CutPrefix(p.ImportPath, module+"/")
+		for _, imp := range p.Imports {
+			if to, ok := strings.CutPrefix(imp, module+"/"); ok {
+				imports[from] = append(imports[from], to)
+			}
+		}
+	}
+	out := map[string][]string{}
+	for _, rel := range rels {
+		seen := map[string]bool{}
+		var walk func(string)
+		walk = func(p string) {
+			for _, d := range imports[p] {
+				if !seen[d] {
+					seen[d] = true
+					walk(d)
+				}
+			}
+		}
+		walk(rel)
+		for d := range seen {
+			out[rel] = append(out[rel], d)
+		}
+		slices.Sort(out[rel])
+	}
+	return out
+}
+
+// The reader's packages, the gate daemon among them, link neither the test issuing
+// authority nor the simulated holder.
+func TestReaderLinksNoTestAuthority(t *testing.T) {
+	for rel, ds := range deps(t, readerPackages) {
+		for _, bad := range testOnly {
+			if slices.Contains(ds, bad) {
+				t.Errorf("%s depends on %s (a test-only package)", rel, bad)
+			}
+		}
+	}
+}

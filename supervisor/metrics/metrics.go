@@ -22,10 +22,12 @@
 package metrics
 
 import (
+	"errors"
 	"net/http"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mdocgate/mdocgate/actors"
@@ -140,7 +142,8 @@ type Metrics struct {
 	once     sync.Once
 }
 
-// New registers the collectors with reg and subscribes to src's verdicts. A nil reg
+// New registers the collectors with reg (the Go and process collectors too, unless
+// already there) and subscribes to src's verdicts. A nil reg
 // means a fresh private registry. Like promauto, it panics when a collector cannot be
 // registered (e.g. two Metrics on one registry): that is a wiring bug.
 //
@@ -170,6 +173,13 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 	}
 	gaugeFunc := func(name, help string, v interface{ Load() int64 }) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	// the runtime's and the process's families, unless the registry has them already
+	// (prometheus.DefaultRegisterer does)
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			panic(err)
+		}
 	}
 	reg.MustRegister(m.sessions, m.duration,
 		counterFunc("mdocgate_sessions_started_total", "Sessions admitted by a lane.", &c.Started),

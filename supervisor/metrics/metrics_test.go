@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
@@ -255,7 +256,9 @@ func TestRealEngineCountsMatchVerdicts(t *testing.T) {
 	for i := 0; i < n; i++ {
 		l := lanes[[]string{"north", "south"}[i%2]]
 		eng.SpawnHolder(&actors.HolderConfig{
-			Session: &holdersession.Config{Credentials: []*issuer.Credential{cred}, Misbehave: mix[i%len(mix)]},
+			NewSession: func() (actors.HolderSession, error) {
+				return holdersession.New(&holdersession.Config{Credentials: []*issuer.Credential{cred}, Misbehave: mix[i%len(mix)]})
+			},
 			Engage: func(ctx context.Context, de, h []byte) (transports.Conn, error) {
 				return l.Engage(ctx, de, h, memory.LinkConfig{})
 			},
@@ -343,4 +346,30 @@ func pki(t *testing.T) (*verify.TrustStore, *issuer.Credential) {
 	}
 	c.DevicePrivateKey = dk
 	return verify.NewTrustStore(iaca.Certificate), c
+}
+
+// The gate's own memory and goroutines are exported with its verdicts (loadtest
+// --target reads them), and a registry that has the runtime's collectors already keeps
+// them.
+func TestRuntimeAndProcessFamilies(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, newFake())
+	defer m.Close()
+	_, scalars, _ := gather(t, reg)
+	if scalars["go_goroutines"] < 1 {
+		t.Errorf("go_goroutines %v", scalars["go_goroutines"])
+	}
+	if scalars["process_resident_memory_bytes"] < 1<<20 {
+		t.Errorf("process_resident_memory_bytes %v", scalars["process_resident_memory_bytes"])
+	}
+	body := scrape(t, m)
+	for _, want := range []string{"\ngo_goroutines ", "\nprocess_resident_memory_bytes "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
+
+	withRuntime := prometheus.NewRegistry()
+	withRuntime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	New(withRuntime, newFake()).Close()
 }

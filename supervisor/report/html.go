@@ -1,3 +1,10 @@
+// Package report writes a self-contained HTML report of a load run (a load.Report): the
+// summary, latency percentiles, a latency histogram, throughput, latency and the
+// measured process's memory and goroutines over time, and the per-lane,
+// per-transport, per-behaviour and reason tables. Plots are inline SVG; the document
+// loads nothing: no scripts, styles, fonts or images from anywhere. The data behind
+// each plot is in its elements' data- attributes (histogram bars: data-le-ms and
+// data-count; time series points: data-t and data-v), so that tools can read it back.
 package report
 
 import (
@@ -7,57 +14,99 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/mdocgate/mdocgate/supervisor"
+	"github.com/mdocgate/mdocgate/supervisor/load"
 )
 
-// WriteHTML writes a self-contained HTML document: the run's summary, latency
-// percentiles, a latency histogram, throughput over time (and latency over time when
-// the series has verdicts), and the per-lane, per-transport, per-behaviour and reason
-// tables. Plots are inline SVG; nothing is loaded from elsewhere. The document is also
-// well-formed XML (void elements closed, numeric character references only).
-//
-// The histogram sums the series' Latency buckets; when the series has none (a sampler
-// fed only by Progress) it shows the report's percentiles as bars instead. series may
-// be empty.
-func WriteHTML(w io.Writer, rep *supervisor.Report, series []Point) error {
+// WriteHTML writes the report of rep. The document is also well-formed XML (void
+// elements closed, numeric character references only). A figure the run could not
+// measure (rep.NotMeasured) says so instead of showing 0.
+func WriteHTML(w io.Writer, rep *load.Report) error {
 	if rep == nil {
 		return errors.New("report: no report")
 	}
 	d := view{Rep: rep, Generated: time.Now().UTC().Format(time.RFC3339)}
+	measured := func(field, v string) value {
+		if why, ok := rep.NotMeasured[field]; ok {
+			return value{V: why, NA: true}
+		}
+		return value{V: v}
+	}
 	d.Summary = []kv{
-		{"Transport", rep.Transport}, {"Sessions", num(rep.Sessions)}, {"Accepted", num(rep.Accepted)},
-		{"Rejected", num(rep.Rejected)}, {"Errors", num(rep.Errors)}, {"Timeouts", num(rep.Timeouts)},
-		{"Lost", num(rep.Lost)}, {"Mismatched", num(rep.Mismatched)}, {"Busy", num(rep.Busy)},
-		{"Duration (s)", ffmt(rep.Seconds)}, {"Sessions per second", ffmt(rep.SessionsPerSecond)},
-		{"Restarts", num(rep.Restarts)}, {"Panics", num(rep.Panics)},
-		{"Peak RSS (MiB)", ffmt(float64(rep.PeakRSSBytes) / (1 << 20))}, {"Goroutines at end", num(int64(rep.GoroutinesEnd))},
+		{"Transport", value{V: rep.Transport}}, {"Sessions", value{V: num(rep.Sessions)}},
+		{"Accepted", value{V: num(rep.Accepted)}}, {"Rejected", measured("rejected", num(rep.Rejected))},
+		{"Errors", value{V: num(rep.Errors)}}, {"Timeouts", value{V: num(rep.Timeouts)}},
+		{"Lost", measured("lost", num(rep.Lost))}, {"Mismatched", measured("mismatched", num(rep.Mismatched))},
+		{"Busy", value{V: num(rep.Busy)}}, {"Duration (s)", value{V: ffmt(rep.Seconds)}},
+		{"Sessions per second", value{V: ffmt(rep.SessionsPerSecond)}},
 	}
-	if rep.AirTimeSeconds > 0 {
-		d.Summary = append(d.Summary, kv{"Air time (s)", ffmt(rep.AirTimeSeconds)})
+	if rep.FloorSessionsPerSecond > 0 {
+		d.Summary = append(d.Summary, kv{"Floor (sessions per second)", value{V: ffmt(rep.FloorSessionsPerSecond)}},
+			kv{"Share of the floor reached", value{V: ffmt(100*rep.FloorRatio) + " %"}})
+	} else {
+		d.Summary = append(d.Summary, kv{"Floor (sessions per second)", value{V: "not measured (loadtest --floor D)", NA: true}})
 	}
-	d.Latency = []kv{{"p50", ffmt(rep.LatencyMs.P50)}, {"p90", ffmt(rep.LatencyMs.P90)}, {"p99", ffmt(rep.LatencyMs.P99)},
-		{"max", ffmt(rep.LatencyMs.Max)}}
+	if rep.VerdictsFrom != "" {
+		d.Summary = append(d.Summary, kv{"Verdicts from", value{V: rep.VerdictsFrom}})
+	}
+	rss, goroutines := "Peak RSS (MiB)", "Goroutines at end"
+	if rep.ResourcesOf != "" {
+		rss, goroutines = "Peak RSS (MiB, "+rep.ResourcesOf+")", goroutines+" ("+rep.ResourcesOf+")"
+	}
+	d.Summary = append(d.Summary,
+		kv{"Restarts", measured("restarts", num(rep.Restarts))}, kv{"Panics", measured("panics", num(rep.Panics))},
+		kv{rss, measured("peak_rss_bytes", ffmt(float64(rep.PeakRSSBytes)/(1<<20)))},
+		kv{goroutines, measured("goroutines_end", num(int64(rep.GoroutinesEnd)))},
+		kv{"Air time (s)", measured("air_time_seconds", ffmt(rep.AirTimeSeconds))},
+	)
+	if rep.Sessions > 0 {
+		d.Latency = []kv{{"p50", value{V: ffmt(rep.LatencyMs.P50)}}, {"p90", value{V: ffmt(rep.LatencyMs.P90)}},
+			{"p99", value{V: ffmt(rep.LatencyMs.P99)}}, {"max", value{V: ffmt(rep.LatencyMs.Max)}}}
+	}
 	d.ByLane = countsRows(rep.ByLane)
 	d.ByTransport = countsRows(rep.ByTransport)
 	d.ByBehaviour = countsRows(rep.ByBehaviour)
 	for k, v := range rep.Reasons {
-		d.Reasons = append(d.Reasons, kv{k, num(v)})
+		d.Reasons = append(d.Reasons, kv{k, value{V: num(v)}})
 	}
 	sort.Slice(d.Reasons, func(i, j int) bool {
 		a, b := rep.Reasons[d.Reasons[i].K], rep.Reasons[d.Reasons[j].K]
 		return a > b || a == b && d.Reasons[i].K < d.Reasons[j].K
 	})
-	d.Histogram, d.HistogramNote = histogramSVG(rep, series)
-	d.Throughput = throughputSVG(series)
-	d.LatencyOverTime = latencyOverTimeSVG(series)
+	d.Histogram, d.HistogramNote = histogramSVG(rep.Histogram)
+	d.Throughput, d.ThroughputNote = throughputSVG(rep)
+	d.LatencyOverTime = latencyOverTimeSVG(rep.Series)
+	d.Memory, d.Goroutines, d.ResourcesNote = resourcesSVG(rep)
 	return page.Execute(w, d)
 }
 
-type kv struct{ K, V string }
+// WriteFile writes the report of rep to a file at path.
+func WriteFile(path string, rep *load.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteHTML(f, rep); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// value is a figure of the report, or (NA) why it is not there.
+type value struct {
+	V  string
+	NA bool
+}
+
+type kv struct {
+	K string
+	V value
+}
 
 type countsRow struct {
 	Name                                                             string
@@ -65,15 +114,15 @@ type countsRow struct {
 }
 
 type view struct {
-	Rep                                    *supervisor.Report
-	Generated                              string
-	Summary, Latency, Reasons              []kv
-	ByLane, ByTransport, ByBehaviour       []countsRow
-	Histogram, Throughput, LatencyOverTime template.HTML
-	HistogramNote                          string
+	Rep                                                        *load.Report
+	Generated                                                  string
+	Summary, Latency, Reasons                                  []kv
+	ByLane, ByTransport, ByBehaviour                           []countsRow
+	Histogram, Throughput, LatencyOverTime, Memory, Goroutines template.HTML
+	HistogramNote, ThroughputNote, ResourcesNote               string
 }
 
-func countsRows(m map[string]*supervisor.Counts) []countsRow {
+func countsRows(m map[string]*load.Counts) []countsRow {
 	var out []countsRow
 	for k, c := range m {
 		out = append(out, countsRow{k, c.Sessions, c.Accepted, c.Rejected, c.Errors, c.Timeouts, c.Lost, c.Mismatched})
@@ -101,6 +150,7 @@ const (
 	plotW, plotH               = chartW - padL - padR, chartH - padT - padB
 	svgOpen                    = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s">`
 	colAccent, colGrid, colTxt = "#2f6fdb", "#d7dde5", "#4a5563"
+	colSecond                  = "#c2410c"
 )
 
 func esc(s string) string { return html.EscapeString(s) }
@@ -131,85 +181,68 @@ func yAxis(b *strings.Builder, top float64, unit string) {
 		padT+plotH/2, colTxt, padT+plotH/2, esc(unit))
 }
 
-func histogramSVG(rep *supervisor.Report, series []Point) (template.HTML, string) {
-	counts := make([]uint64, len(LatencyBoundsMs)+1)
+// histogramSVG draws the sessions by latency bucket (load.LatencyBoundsMs), from the
+// first bucket used to the last.
+func histogramSVG(counts []uint64) (template.HTML, string) {
 	var total uint64
-	for _, p := range series {
-		for i, c := range p.Latency {
-			if i < len(counts) {
-				counts[i] += c
-				total += c
+	lo, hi := -1, -1
+	for i, c := range counts {
+		total += c
+		if c > 0 {
+			if lo < 0 {
+				lo = i
 			}
+			hi = i
 		}
 	}
-	type bar struct {
-		label string
-		v     float64
-		text  string
+	if total == 0 {
+		return "", "No session ended: no latencies to show."
 	}
-	var bars []bar
-	note := ""
-	unit := "sessions"
-	if total > 0 {
-		// trim empty buckets at both ends
-		lo, hi := 0, len(counts)-1
-		for lo < hi && counts[lo] == 0 {
-			lo++
-		}
-		for hi > lo && counts[hi] == 0 {
-			hi--
-		}
-		for i := lo; i <= hi; i++ {
-			label := "> " + ffmt(LatencyBoundsMs[len(LatencyBoundsMs)-1])
-			if i < len(LatencyBoundsMs) {
-				label = "≤ " + ffmt(LatencyBoundsMs[i])
-			}
-			bars = append(bars, bar{label, float64(counts[i]), fmt.Sprint(counts[i])})
-		}
-		note = fmt.Sprintf("%d sessions by latency bucket (ms).", total)
-	} else {
-		l := rep.LatencyMs
-		for _, p := range []struct {
-			n string
-			v float64
-		}{{"p50", l.P50}, {"p90", l.P90}, {"p99", l.P99}, {"max", l.Max}} {
-			bars = append(bars, bar{p.n, p.v, ffmt(p.v) + " ms"})
-		}
-		note = "The series has no per-session latencies (progress only): latency percentiles of the run, in ms."
-		unit = "ms"
-	}
+	bounds := load.LatencyBoundsMs
 	top := 0.0
-	for _, b := range bars {
-		top = max(top, b.v)
+	for _, c := range counts[lo : hi+1] {
+		top = max(top, float64(c))
 	}
 	top = niceMax(top)
 	var b strings.Builder
 	fmt.Fprintf(&b, svgOpen, chartW, chartH, chartW, chartH, "latency histogram")
-	yAxis(&b, top, unit)
-	slot := float64(plotW) / float64(len(bars))
-	for i, br := range bars {
-		h := float64(plotH) * br.v / top
-		x := float64(padL) + slot*float64(i)
-		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s</title></rect>`,
-			x+slot*0.12, float64(padT+plotH)-h, slot*0.76, h, colAccent, esc(br.label), esc(br.text))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10" fill="%s">%s</text>`,
-			x+slot/2, float64(padT+plotH)-h-4, colTxt, esc(br.text))
+	yAxis(&b, top, "sessions")
+	slot := float64(plotW) / float64(hi-lo+1)
+	for i := lo; i <= hi; i++ {
+		label, le := "> "+ffmt(bounds[len(bounds)-1]), "+Inf"
+		if i < len(bounds) {
+			label, le = "≤ "+ffmt(bounds[i]), ffmt(bounds[i])
+		}
+		c := counts[i]
+		h := float64(plotH) * float64(c) / top
+		x := float64(padL) + slot*float64(i-lo)
+		fmt.Fprintf(&b, `<rect class="bar" data-le-ms="%s" data-count="%d" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %d</title></rect>`,
+			le, c, x+slot*0.12, float64(padT+plotH)-h, slot*0.76, h, colAccent, esc(label), c)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10" fill="%s">%d</text>`,
+			x+slot/2, float64(padT+plotH)-h-4, colTxt, c)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="10" fill="%s">%s</text>`,
-			x+slot/2, padT+plotH+16, colTxt, esc(br.label))
+			x+slot/2, padT+plotH+16, colTxt, esc(label))
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="11" fill="%s">latency (ms)</text>`,
 		padL+plotW/2, chartH-6, colTxt)
 	b.WriteString(`</svg>`)
-	return template.HTML(b.String()), note
+	return template.HTML(b.String()), fmt.Sprintf("%d sessions by latency bucket (ms).", total)
 }
 
-// lineChart plots ys over xs (seconds) as a polyline with an area.
-func lineChart(label, unit string, xs []float64, lines [][]float64, colours []string, names []string) template.HTML {
+// line is one series of a line chart.
+type line struct {
+	name, colour string
+	ys           []float64
+}
+
+// lineChart plots lines over xs (seconds from the run's start) as polylines, the first
+// with an area, each point a circle carrying its data (data-t, data-v).
+func lineChart(label, unit string, xs []float64, lines []line) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, svgOpen, chartW, chartH, chartW, chartH, esc(label))
 	top := 0.0
-	for _, ys := range lines {
-		for _, y := range ys {
+	for _, l := range lines {
+		for _, y := range l.ys {
 			top = max(top, y)
 		}
 	}
@@ -219,62 +252,102 @@ func lineChart(label, unit string, xs []float64, lines [][]float64, colours []st
 		right = max(xs[len(xs)-1], 1e-3)
 	}
 	yAxis(&b, top, unit)
-	for i := 0; i <= 5; i++ {
-		t := right * float64(i) / 5
-		x := float64(padL) + float64(plotW)*float64(i)/5
+	step := niceMax(right / 6)
+	for t := 0.0; t <= right*(1+1e-9); t += step {
+		x := float64(padL) + float64(plotW)*t/right
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="11" fill="%s">%s</text>`, x, padT+plotH+16, colTxt, esc(ffmt(t)))
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="11" fill="%s">time (s)</text>`, padL+plotW/2, chartH-6, colTxt)
-	for li, ys := range lines {
-		var pts []string
-		for i, y := range ys {
-			px := float64(padL) + float64(plotW)*xs[i]/right
-			py := float64(padT+plotH) - float64(plotH)*y/top
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px, py))
-		}
-		if len(pts) == 0 {
+	for li, l := range lines {
+		if len(l.ys) == 0 {
 			continue
 		}
-		if li == 0 {
-			fmt.Fprintf(&b, `<polygon points="%d,%d %s %.1f,%d" fill="%s" fill-opacity="0.15"/>`, padL, padT+plotH,
-				strings.Join(pts, " "), float64(padL)+float64(plotW)*xs[len(xs)-1]/right, padT+plotH, colours[li])
+		pts := make([]string, len(l.ys))
+		var dots strings.Builder
+		for i, y := range l.ys {
+			px := float64(padL) + float64(plotW)*xs[i]/right
+			py := float64(padT+plotH) - float64(plotH)*y/top
+			pts[i] = fmt.Sprintf("%.1f,%.1f", px, py)
+			fmt.Fprintf(&dots, `<circle class="point" data-series="%s" data-t="%s" data-v="%s" cx="%.1f" cy="%.1f" r="2" fill="%s"><title>%s s: %s %s</title></circle>`,
+				esc(l.name), ffmt(xs[i]), ffmt(y), px, py, l.colour, esc(ffmt(xs[i])), esc(ffmt(y)), esc(unit))
 		}
-		fmt.Fprintf(&b, `<polyline class="series" points="%s" fill="none" stroke="%s" stroke-width="2"/>`, strings.Join(pts, " "), colours[li])
-		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="%s">%s</text>`, padL+8+li*140, padT+12, colours[li], esc(names[li]))
+		if li == 0 { // the area under the first line, from its first point to its last
+			fmt.Fprintf(&b, `<polygon points="%.1f,%d %s %.1f,%d" fill="%s" fill-opacity="0.15"/>`,
+				float64(padL)+float64(plotW)*xs[0]/right, padT+plotH, strings.Join(pts, " "),
+				float64(padL)+float64(plotW)*xs[len(xs)-1]/right, padT+plotH, l.colour)
+		}
+		fmt.Fprintf(&b, `<polyline class="series" data-series="%s" points="%s" fill="none" stroke="%s" stroke-width="2"/>`,
+			esc(l.name), strings.Join(pts, " "), l.colour)
+		b.WriteString(dots.String())
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="%s">%s</text>`, padL+8+li*160, padT+12, l.colour, esc(l.name))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
-func throughputSVG(series []Point) template.HTML {
-	xs := make([]float64, len(series))
-	ys := make([]float64, len(series))
-	var verdicts int64
-	for i, p := range series {
-		xs[i], ys[i] = p.At.Seconds(), p.PerSecond
-		verdicts += p.Sessions
+// seconds are the points' end times, in seconds from the run's start.
+func seconds(ps []load.Point) []float64 {
+	xs := make([]float64, len(ps))
+	for i, p := range ps {
+		xs[i] = p.At.Seconds()
 	}
-	name := "sessions per second"
-	if verdicts == 0 {
-		name = "holders completed per second"
-	}
-	return lineChart("throughput over time", "per second", xs, [][]float64{ys}, []string{colAccent}, []string{name})
+	return xs
 }
 
-func latencyOverTimeSVG(series []Point) template.HTML {
-	var xs, mean, mx []float64
-	for _, p := range series {
-		if p.Sessions == 0 {
-			continue
-		}
-		xs = append(xs, p.At.Seconds())
-		mean = append(mean, p.MeanMs)
-		mx = append(mx, p.MaxMs)
+func throughputSVG(rep *load.Report) (template.HTML, string) {
+	if len(rep.Series) == 0 {
+		return "", "The run has no time series."
 	}
-	if len(xs) == 0 {
+	ys := make([]float64, len(rep.Series))
+	for i, p := range rep.Series {
+		ys[i] = p.PerSecond
+	}
+	note := fmt.Sprintf("Sessions ended per second, in intervals of %s from the run's start.", rep.Interval)
+	return lineChart("throughput over time", "per second", seconds(rep.Series), []line{{"sessions per second", colAccent, ys}}), note
+}
+
+func latencyOverTimeSVG(series []load.Point) template.HTML {
+	var used []load.Point
+	for _, p := range series {
+		if p.Sessions > 0 {
+			used = append(used, p)
+		}
+	}
+	if len(used) == 0 {
 		return ""
 	}
-	return lineChart("latency over time", "ms", xs, [][]float64{mean, mx}, []string{colAccent, "#c2410c"}, []string{"mean latency", "max latency"})
+	mean := make([]float64, len(used))
+	mx := make([]float64, len(used))
+	for i, p := range used {
+		mean[i], mx[i] = p.MeanMs, p.MaxMs
+	}
+	return lineChart("latency over time", "ms", seconds(used), []line{{"mean latency", colAccent, mean}, {"max latency", colSecond, mx}})
+}
+
+// resourcesSVG draws the sampled memory and goroutines of whoever the run measured, or
+// says why there are none.
+func resourcesSVG(rep *load.Report) (mem, gor template.HTML, note string) {
+	var sampled []load.Point
+	for _, p := range rep.Series {
+		if p.Sampled {
+			sampled = append(sampled, p)
+		}
+	}
+	if len(sampled) == 0 {
+		if why, ok := rep.NotMeasured["peak_rss_bytes"]; ok {
+			return "", "", "Memory and goroutines: " + why + "."
+		}
+		return "", "", "Memory and goroutines were not sampled."
+	}
+	rss := make([]float64, len(sampled))
+	g := make([]float64, len(sampled))
+	for i, p := range sampled {
+		rss[i], g[i] = float64(p.RSSBytes)/(1<<20), float64(p.Goroutines)
+	}
+	xs := seconds(sampled)
+	note = fmt.Sprintf("Sampled every %s: %s.", load.SampleResources, rep.ResourcesOf)
+	return lineChart("resident memory over time", "MiB", xs, []line{{"resident memory (MiB)", colAccent, rss}}),
+		lineChart("goroutines over time", "goroutines", xs, []line{{"goroutines", colSecond, g}}), note
 }
 
 type countsTable struct {
@@ -298,6 +371,7 @@ h2 { font-size: 16px; margin: 28px 0 8px; border-bottom: 1px solid #d7dde5; padd
 table { border-collapse: collapse; margin: 6px 0; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid #e4e8ee; padding: 3px 10px; text-align: left; }
 td.n, th.n { text-align: right; }
+td.na { color: #6b7280; font-style: italic; max-width: 420px; }
 th { color: #4a5563; font-weight: 600; }
 .grid { display: flex; gap: 32px; flex-wrap: wrap; align-items: flex-start; }
 .note { color: #4a5563; font-size: 13px; }
@@ -311,13 +385,14 @@ svg { max-width: 100%; height: auto; display: block; }
 <div class="grid">
 <section id="summary">
 <h2>Summary</h2>
-<table>{{range .Summary}}<tr><th>{{.K}}</th><td class="n">{{.V}}</td></tr>{{end}}</table>
+<table>{{range .Summary}}<tr><th>{{.K}}</th>{{if .V.NA}}<td class="na">{{.V.V}}</td>{{else}}<td class="n">{{.V.V}}</td>{{end}}</tr>{{end}}</table>
 </section>
 <section id="latency">
 <h2>Latency (ms)</h2>
-<table>{{range .Latency}}<tr><th>{{.K}}</th><td class="n">{{.V}}</td></tr>{{end}}</table>
+{{if .Latency}}<table>{{range .Latency}}<tr><th>{{.K}}</th><td class="n">{{.V.V}}</td></tr>{{end}}</table>{{else}}<p class="note">No session ended.</p>{{end}}
 {{if or .Rep.Lost .Rep.Mismatched}}<p class="bad">{{.Rep.Lost}} lost, {{.Rep.Mismatched}} mismatched sessions.</p>{{end}}
 {{range .Rep.Mismatches}}<p class="note">{{.}}</p>{{end}}
+{{range .Rep.Losses}}<p class="note">{{.}}</p>{{end}}
 </section>
 </div>
 <section id="histogram">
@@ -327,12 +402,19 @@ svg { max-width: 100%; height: auto; display: block; }
 </section>
 <section id="throughput">
 <h2>Throughput over time</h2>
+<p class="note">{{.ThroughputNote}}</p>
 {{.Throughput}}
 </section>
 {{if .LatencyOverTime}}<section id="latency-over-time">
 <h2>Latency over time</h2>
 {{.LatencyOverTime}}
 </section>{{end}}
+<section id="resources">
+<h2>Memory and goroutines over time</h2>
+<p class="note">{{.ResourcesNote}}</p>
+{{.Memory}}
+{{.Goroutines}}
+</section>
 {{define "counts"}}<table><tr><th>{{.Title}}</th><th class="n">Sessions</th><th class="n">Accepted</th><th class="n">Rejected</th><th class="n">Errors</th><th class="n">Timeouts</th><th class="n">Lost</th><th class="n">Mismatched</th></tr>
 {{range .Rows}}<tr><td>{{.Name}}</td><td class="n">{{.Sessions}}</td><td class="n">{{.Accepted}}</td><td class="n">{{.Rejected}}</td><td class="n">{{.Errors}}</td><td class="n">{{.Timeouts}}</td><td class="n">{{.Lost}}</td><td class="n">{{.Mismatched}}</td></tr>
 {{end}}</table>{{end}}
@@ -340,7 +422,7 @@ svg { max-width: 100%; height: auto; display: block; }
 {{if .ByTransport}}<section id="by-transport"><h2>By transport</h2>{{template "counts" (rows "Transport" .ByTransport)}}</section>{{end}}
 {{if .ByBehaviour}}<section id="by-behaviour"><h2>By holder behaviour</h2>{{template "counts" (rows "Behaviour" .ByBehaviour)}}</section>{{end}}
 {{if .Reasons}}<section id="reasons"><h2>Reasons</h2>
-<table><tr><th>Outcome: reason</th><th class="n">Sessions</th></tr>{{range .Reasons}}<tr><td>{{.K}}</td><td class="n">{{.V}}</td></tr>{{end}}</table>
+<table><tr><th>Outcome: reason</th><th class="n">Sessions</th></tr>{{range .Reasons}}<tr><td>{{.K}}</td><td class="n">{{.V.V}}</td></tr>{{end}}</table>
 </section>{{end}}
 </body>
 </html>

@@ -47,10 +47,7 @@ var (
 // HandoverConn is the holder's side of an NFC connection: it also knows the encoded
 // Handover its engagement produced (messages.NFCHandover(hs, hr or nil)), which the
 // holder must use in its SessionTranscript.
-type HandoverConn interface {
-	transports.Conn
-	Handover() []byte
-}
+type HandoverConn = transports.HandoverConn
 
 // CardConfig describes a simulated mdoc acting as a contactless card.
 type CardConfig struct {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/qr"
@@ -336,49 +335,4 @@ func (c *httpHolderConn) Close() error {
 		}
 	}
 	return nil
-}
-
-// Present runs a simulated holder through a whole reverse-engagement session: it parses
-// link (see ParseLink), starts holdersession.NewReverse with cfg and origin (empty: the
-// origin of the session URL), dials, and answers the reader until the session ends. It
-// returns the holder's error, if the session did not end normally; a reader that closes
-// the session (ErrSessionEnded) after the holder answered ends it normally.
-func Present(ctx context.Context, link string, cfg *holdersession.Config, origin string, opts DialOptions) error {
-	re, sessionURL, err := ParseLink(link)
-	if err != nil {
-		return err
-	}
-	if origin == "" {
-		u, _ := url.Parse(sessionURL)
-		origin = u.Scheme + "://" + u.Host
-	}
-	h, err := holdersession.NewReverse(cfg, re, origin)
-	if err != nil {
-		return err
-	}
-	conn, err := Dial(ctx, sessionURL, h.FirstMessage(), opts)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	answered := false
-	for {
-		msg, err := conn.ReadFrame(ctx)
-		if err != nil {
-			if answered && errors.Is(err, ErrSessionEnded) {
-				return nil // the reader closed instead of sending status 20: the same end
-			}
-			return err
-		}
-		st := h.Receive(msg)
-		if st.Send != nil {
-			if err := conn.WriteFrame(ctx, st.Send); err != nil {
-				return err
-			}
-			answered = true
-		}
-		if st.Done {
-			return st.Err
-		}
-	}
 }

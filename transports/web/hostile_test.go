@@ -18,6 +18,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
@@ -108,7 +109,7 @@ func TestHTTPErrors(t *testing.T) {
 	}
 
 	// after all that the engagement still works
-	if err := web.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
+	if err := webholder.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expectAccepted(t, r)
@@ -145,7 +146,7 @@ func TestSlowClient(t *testing.T) {
 		t.Fatalf("slow body: %s after %s", resp.Status, time.Since(start))
 	}
 	// meanwhile others are served
-	if err := web.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
+	if err := webholder.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expectAccepted(t, r)
@@ -227,7 +228,7 @@ func TestForeignTranscript(t *testing.T) {
 		t.Fatalf("foreign transcript verdict %s (%s)", v.Outcome, v.Reason)
 	}
 	// a is still usable by its rightful holder
-	if err := web.Present(context.Background(), a.MdocURI, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
+	if err := webholder.Present(context.Background(), a.MdocURI, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expectAccepted(t, r)
@@ -294,7 +295,7 @@ func TestWebSocketErrors(t *testing.T) {
 	}
 	// still usable (once the last attempt's handler let go of it)
 	for i := 0; ; i++ {
-		err := web.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{WebSocket: true})
+		err := webholder.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{WebSocket: true})
 		if err == nil {
 			break
 		}
@@ -355,7 +356,7 @@ func TestBoundedPending(t *testing.T) {
 	if n := r.srv.Pending(); n != 1 {
 		t.Fatalf("%d pending after expiry", n)
 	}
-	if err := web.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
+	if err := webholder.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expectAccepted(t, r)

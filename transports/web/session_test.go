@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/transports/qr"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
@@ -28,7 +29,7 @@ func TestSessionDeepLink(t *testing.T) {
 		if !strings.HasPrefix(e.MdocURI, "mdoc://") || !strings.HasPrefix(e.SessionURL, r.base+"/session/") {
 			t.Fatalf("engagement %+v", e)
 		}
-		if err := web.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{WebSocket: ws}); err != nil {
+		if err := webholder.Present(context.Background(), e.MdocURI, getWorld(t).holder(), "", web.DialOptions{WebSocket: ws}); err != nil {
 			t.Fatalf("websocket=%v: %v", ws, err)
 		}
 		expectAccepted(t, r)
@@ -53,7 +54,7 @@ func TestSessionQR(t *testing.T) {
 		if text != e.MdocURI {
 			t.Fatalf("QR says %q, want %q", text, e.MdocURI)
 		}
-		if err := web.Present(context.Background(), text, getWorld(t).holder(), "", web.DialOptions{WebSocket: ws}); err != nil {
+		if err := webholder.Present(context.Background(), text, getWorld(t).holder(), "", web.DialOptions{WebSocket: ws}); err != nil {
 			t.Fatalf("websocket=%v: %v", ws, err)
 		}
 		expectAccepted(t, r)
@@ -73,7 +74,7 @@ func TestSessionUniversalLink(t *testing.T) {
 		t.Fatalf("universal link: %s → %q", resp.Status, resp.Header.Get("Location"))
 	}
 	// an app opening it takes the engagement from the link itself
-	if err := web.Present(context.Background(), e.UniversalLink, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
+	if err := webholder.Present(context.Background(), e.UniversalLink, getWorld(t).holder(), "", web.DialOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expectAccepted(t, r)
@@ -87,7 +88,7 @@ func TestOriginSpellings(t *testing.T) {
 	r := startReader(t, web.Config{})
 	for _, origin := range []string{r.base, strings.ToUpper(r.base[:4]) + r.base[4:], strings.TrimPrefix(r.base, "http://")} {
 		e := r.engagement(t, false)
-		if err := web.Present(context.Background(), e.MdocURI, getWorld(t).holder(), origin, web.DialOptions{}); err != nil {
+		if err := webholder.Present(context.Background(), e.MdocURI, getWorld(t).holder(), origin, web.DialOptions{}); err != nil {
 			t.Fatalf("origin %q: %v", origin, err)
 		}
 		expectAccepted(t, r)

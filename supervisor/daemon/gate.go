@@ -1,0 +1,514 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/mdocgate/mdocgate/actors"
+	"github.com/mdocgate/mdocgate/actors/gate"
+	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/crypto/profile"
+	"github.com/mdocgate/mdocgate/crypto/request"
+	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/supervisor"
+	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/bearers"
+	"github.com/mdocgate/mdocgate/transports/web"
+)
+
+// Options are what a gate reports to and logs on.
+type Options struct {
+	// Log is the gate's log (nil: none).
+	Log *zap.Logger
+	// OnVerdict, when set, is called once per session verdict, from the engine's
+	// publishing goroutine: it must not block.
+	OnVerdict func(Verdict)
+	// OnEvent, when set, is called after every trust reload.
+	OnEvent func(Event)
+}
+
+// Info is what a gate serves, once New returned (serve prints it as its first line).
+type Info struct {
+	// Listen, Origin and Engage are the web server's; a gate without web lanes has none.
+	Listen string `json:"listen,omitempty"`
+	Origin string `json:"origin,omitempty"`
+	Engage string `json:"engage,omitempty"`
+	// HTTP is where /metrics, /healthz and /dashboard/ listen, when they do.
+	HTTP  string     `json:"http,omitempty"`
+	Name  string     `json:"name,omitempty"`
+	Lanes []LaneInfo `json:"lanes,omitempty"`
+}
+
+// LaneInfo names a configured lane and its bearer.
+type LaneInfo struct {
+	Name   string `json:"name"`
+	Bearer string `json:"bearer"`
+}
+
+// Verdict is how a session ended: never element values.
+type Verdict struct {
+	Session   string  `json:"session"`
+	Lane      string  `json:"lane"`
+	Bearer    string  `json:"bearer"`
+	Outcome   string  `json:"outcome"`
+	Reason    string  `json:"reason,omitempty"`
+	Detail    string  `json:"detail,omitempty"`
+	LatencyMs float64 `json:"latency_ms"`
+	// Action is what the lane's actuator was told (open, deny, call_staff); lanes with
+	// a profile only.
+	Action string `json:"action,omitempty"`
+	// HolderVerification is the matcher's answer (match, no_match, undecided) when the
+	// lane verified the holder.
+	HolderVerification string `json:"holder_verification,omitempty"`
+}
+
+// Event is the outcome of a trust reload: "trust_reloaded" with the anchors now in
+// use, or "trust_reload_failed" with the error (the current trust stays).
+type Event struct {
+	Event   string `json:"event"`
+	Anchors int    `json:"anchors,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Gate is a running gate daemon: its lanes take sessions from New on; Run serves the
+// web lanes, handles signals and shuts the gate down.
+type Gate struct {
+	cfg       *Config
+	log       *zap.Logger
+	onVerdict func(Verdict)
+	onEvent   func(Event)
+
+	eng     *supervisor.Engine
+	lanes   []*lane
+	byName  map[string]*lane
+	radios  map[string]transports.Bearer // the bearer of every radio lane, by lane name
+	actions *prometheus.CounterVec
+	desk    *operatorDesk
+	ln      net.Listener
+	srv     *web.Server
+	ops     *opsServer
+	unsub   func()
+	info    Info
+	anchors int // at start
+
+	reloading sync.Mutex
+}
+
+// lane is a configured lane at run time: its switch, what it needs to build a reader
+// configuration for a trust store, and, with a profile, its gate (holder verification
+// while the session is open, the actuator once the verdict is out).
+type lane struct {
+	cfg      LaneConfig
+	current  atomic.Pointer[readersession.Config] // what new sessions use; swapped on reload
+	request  []request.Doc
+	readAuth request.Signer
+	cache    *verify.ChainCache
+	// profile, decider and hv are nil on a plain lane (LaneConfig.Request). hv decides
+	// (holder verification) without an actuator: it runs inside the session, which
+	// has no id there.
+	profile *profile.Profile
+	decider *gate.SessionDecider
+	hv      *gate.Gate
+	act     *actuation
+	// bearer is the supervisor bearer of a radio lane; nil for web lanes.
+	bearer transports.Bearer
+}
+
+func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
+	rc := &readersession.Config{Request: l.request, ReaderAuth: l.readAuth, Trust: ts, Cache: l.cache}
+	if l.profile != nil {
+		// holder verification can wait (an operator looks at the portrait): the engine
+		// then runs the decision off its workers
+		rc.Verify, rc.Decide, rc.DecideMayWait = l.decider.Run, l.decide, l.cfg.HolderVerification != hvNone
+	}
+	return rc
+}
+
+// decide is the lane's readersession.Config.Decide: the profile's decision made on the
+// crypto worker (SessionDecider.Run), then holder verification when the lane or the
+// profile asks for it. With holder verification it runs on a goroutine of its own
+// (DecideMayWait), so an operator's wait holds that session only. The gate verdict
+// travels into the session's verdict as its Note (final).
+func (l *lane) decide(vr readersession.Verification) readersession.Decision {
+	d, ok := l.decider.Decision(vr)
+	if !ok { // not from Run: decide without the response, MSO checks fail closed
+		d = l.profile.Decide(vr.Result, time.Now())
+	}
+	v := l.hv.ProcessDecision(context.Background(), l.cfg.Name, "", vr.Result, d)
+	if v.Action == gate.ActionOpen {
+		return readersession.Decision{Outcome: readersession.Accepted, Note: v}
+	}
+	return readersession.Decision{Outcome: readersession.Rejected, Reason: v.Reason, Note: v}
+}
+
+// final is the gate verdict of a published session verdict: the one decide made when it
+// agrees with the session's outcome, otherwise the action the outcome maps onto
+// (accepted → open, rejected → deny, error or timeout → call staff).
+func (l *lane) final(sv *actors.SessionVerdict) gate.Verdict {
+	v, ok := sv.Note.(gate.Verdict)
+	if ok && v.Reason == sv.Reason && (v.Action == gate.ActionOpen) == (sv.Outcome == readersession.Accepted) {
+		return v
+	}
+	out := gate.Verdict{Reason: sv.Reason}
+	switch sv.Outcome {
+	case readersession.Accepted:
+		out.Action = gate.ActionOpen
+	case readersession.Rejected:
+		out.Action = gate.ActionDeny
+	default:
+		out.Action = gate.ActionCallStaff
+	}
+	if ok {
+		out.Match, out.MatchError = v.Match, v.MatchError
+	}
+	return out
+}
+
+// New validates cfg (filling its defaults; do not change it afterwards), reads the
+// trust anchors and keys, and starts the gate: its lanes listen and take sessions, the
+// operations endpoints serve. The web lanes take sessions once Run serves them. Its
+// errors are *ConfigError. A gate New returned must be Run (with a context already
+// done, Run only shuts it down).
+func New(cfg *Config, opts Options) (*Gate, error) {
+	g, err := start(cfg, opts)
+	return g, configError(err)
+}
+
+func start(cfg *Config, opts Options) (*Gate, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	for i, l := range cfg.Lanes {
+		if l.HolderVerification == hvOperator && cfg.HTTPAddr == "" { // checked here: serve may set http_addr after loading
+			return nil, bad(fmt.Sprintf("lanes[%d].holder_verification", i), "operator needs http_addr (the operator answers at /operator/)")
+		}
+	}
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	g := &Gate{cfg: cfg, log: log.With(zap.String("gate", cfg.Name)), onVerdict: opts.OnVerdict, onEvent: opts.OnEvent,
+		byName: map[string]*lane{}, radios: map[string]transports.Bearer{}}
+	ts, err := cfg.loadTrust(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	g.anchors = ts.Len()
+	readAuth, err := cfg.loadReaderAuth()
+	if err != nil {
+		return nil, err
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLS != nil && cfg.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.path(cfg.TLS.Cert), cfg.path(cfg.TLS.Key))
+		if err != nil {
+			return nil, &fieldError{"tls", err}
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	g.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_gate_actions_total",
+		Help: "Gate actions carried out, by lane, action (open, deny, call_staff) and reason (failing check)."},
+		[]string{"lane", "action", "reason"})
+	hasWeb := false
+	for i := range cfg.Lanes {
+		l, err := g.newLane(i, readAuth)
+		if err != nil {
+			g.desk.close()
+			return nil, err
+		}
+		g.lanes = append(g.lanes, l)
+		g.byName[l.cfg.Name] = l
+		hasWeb = hasWeb || l.cfg.isWeb()
+	}
+	if hasWeb { // the web server runs when a lane takes its sessions from it
+		if err := g.listenWeb(tlsConfig); err != nil {
+			g.desk.close()
+			return nil, err
+		}
+	}
+	g.eng = supervisor.Start(supervisor.Config{Log: g.log})
+	for _, l := range g.lanes {
+		if l.profile != nil { // the log actuator (actuator: log) is the only one today
+			l.act = newActuation(l.cfg.Name, gate.LogActuator{Log: g.log.Named("gate")}, g.actions, g.log)
+		}
+	}
+	g.unsub = g.eng.Results().Subscribe(g.verdict)
+	for i, l := range g.lanes {
+		if err := g.addLane(i, l, ts); err != nil {
+			g.abort()
+			return nil, err
+		}
+	}
+	if cfg.HTTPAddr != "" {
+		var extra func(*http.ServeMux)
+		if g.desk != nil {
+			extra = g.desk.register
+		}
+		if g.ops, err = startOps(cfg.HTTPAddr, g.eng, cfg.Name, extra, g.actions); err != nil {
+			g.abort()
+			return nil, &fieldError{"http_addr", err}
+		}
+	}
+	g.info = Info{Name: cfg.Name}
+	if g.srv != nil {
+		g.info.Listen, g.info.Origin, g.info.Engage = g.ln.Addr().String(), g.srv.Origin(), g.srv.Origin()+web.EngagePath
+	}
+	if g.ops != nil {
+		g.info.HTTP = g.ops.addr
+	}
+	for _, l := range g.lanes {
+		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer})
+	}
+	return g, nil
+}
+
+// newLane builds lane i of the configuration, with its gate when it has a profile.
+func (g *Gate) newLane(i int, readAuth request.Signer) (*lane, error) {
+	lc := g.cfg.Lanes[i]
+	l := &lane{cfg: lc, request: lc.Request, readAuth: readAuth, cache: verify.NewChainCache(64)}
+	if lc.plain() {
+		return l, nil
+	}
+	p, err := g.cfg.profile(&lc)
+	if err != nil {
+		return nil, within(fmt.Sprintf("lanes[%d]", i), err)
+	}
+	hv := &gate.Gate{Profile: p}
+	switch lc.HolderVerification {
+	case hvTestAccept:
+		hv.Matcher = &gate.TestMatcher{Verdict: gate.Match}
+	case hvTestReject:
+		hv.Matcher = &gate.TestMatcher{Verdict: gate.NoMatch}
+	case hvOperator:
+		if g.desk == nil {
+			g.desk = newOperatorDesk()
+		}
+		hv.Matcher, hv.MatchTimeout = g.desk.matcher(lc.OperatorTimeout), lc.OperatorTimeout
+	}
+	// the decider runs on the crypto worker with the DeviceResponse at hand, so the
+	// profile's MSO checks (freshness, device-auth kind, curves, status) apply
+	l.profile, l.request, l.decider, l.hv = p, p.Request(), &gate.SessionDecider{Profile: p}, hv
+	return l, nil
+}
+
+// listenWeb opens the web lanes' listener and server.
+func (g *Gate) listenWeb(tlsConfig *tls.Config) error {
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return &fieldError{"listen", err}
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme, ln = "https", tls.NewListener(ln, tlsConfig)
+	}
+	origin := g.cfg.Origin
+	if origin == "" {
+		origin = scheme + "://" + ln.Addr().String()
+	}
+	srv, err := web.NewServer(web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024})
+	if err != nil {
+		ln.Close()
+		return &fieldError{"origin", err}
+	}
+	g.ln, g.srv = ln, srv
+	return nil
+}
+
+// addLane opens a radio lane's bearer and adds lane i to the engine.
+func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
+	var src transports.Listener
+	var framer transports.Framer = web.WholeMessage{}
+	switch l.cfg.Bearer {
+	case web.BearerHTTP:
+		src = g.srv.HTTPListener()
+	case web.BearerWebSocket:
+		src = g.srv.WebSocketListener()
+	default:
+		field := fmt.Sprintf("lanes[%d].bearer", i)
+		if l.cfg.Bearer == bearerNFCPCSC {
+			field = fmt.Sprintf("lanes[%d].reader", i)
+		}
+		b, err := bearers.Open(l.cfg.Bearer, l.cfg.bearerOptions())
+		if err != nil {
+			return &fieldError{field, err}
+		}
+		l.bearer = b
+		if src, err = b.Listen(l.cfg.Name, min(l.cfg.MaxInFlight, 1024)); err != nil {
+			return &fieldError{field, err}
+		}
+		framer = b.Framer()
+		g.radios[l.cfg.Name] = b
+	}
+	l.current.Store(l.readerConfig(ts))
+	if err := g.eng.AddLane(&actors.LaneConfig{Name: l.cfg.Name, Listener: src, MaxInFlight: l.cfg.MaxInFlight,
+		Sessions: actors.SessionSettings{ReaderFunc: l.current.Load, EngagementTimeout: l.cfg.EngagementTimeout,
+			InactivityTimeout: l.cfg.InactivityTimeout, Framer: framer}}); err != nil {
+		return &fieldError{fmt.Sprintf("lanes[%d]", i), err}
+	}
+	return nil
+}
+
+// verdict reports a published session verdict and, on a lane with a profile, hands
+// the gate's action to the lane's actuator.
+func (g *Gate) verdict(sv *actors.SessionVerdict) {
+	v := Verdict{Session: sv.SessionID, Lane: sv.Lane, Bearer: sv.Bearer, Outcome: string(sv.Outcome),
+		Reason: sv.Reason, Detail: sv.Detail, LatencyMs: float64(sv.Latency().Microseconds()) / 1000}
+	if l := g.byName[sv.Lane]; l != nil && l.act != nil {
+		gv := l.final(sv)
+		v.Action = string(gv.Action)
+		fields := []zap.Field{zap.String("bearer", sv.Bearer), zap.String("outcome", string(sv.Outcome))}
+		if sv.Reason != "" {
+			fields = append(fields, zap.String("check", sv.Reason))
+		}
+		if gv.Match != nil {
+			v.HolderVerification = string(gv.Match.Verdict)
+			fields = append(fields, zap.String("holder_verification", string(gv.Match.Verdict)))
+			if gv.Match.By != "" {
+				fields = append(fields, zap.String("verified_by", gv.Match.By))
+			}
+		}
+		if g.cfg.LogElementValues {
+			fields = append(fields, zap.Any("elements", loggedElements(sv.Result)))
+		}
+		l.act.push(actJob{session: sv.SessionID, v: gv, fields: fields})
+	}
+	if g.onVerdict != nil {
+		g.onVerdict(v)
+	}
+}
+
+// Info returns what the gate serves.
+func (g *Gate) Info() Info { return g.info }
+
+// Reload re-reads the trust anchors and gives every lane a reader configuration using
+// them for its next sessions; sessions under way keep the anchors they started with.
+// A failed reload keeps the current trust. Either way Options.OnEvent hears of it.
+func (g *Gate) Reload() error {
+	g.reloading.Lock()
+	defer g.reloading.Unlock()
+	ts, err := g.cfg.loadTrust(time.Now())
+	if err != nil {
+		g.log.Error("trust reload failed; keeping the current trust", zap.Error(err))
+		g.event(Event{Event: "trust_reload_failed", Error: err.Error()})
+		return configError(err)
+	}
+	for _, l := range g.lanes {
+		l.current.Store(l.readerConfig(ts))
+	}
+	g.log.Info("trust reloaded", zap.Int("anchors", ts.Len()))
+	g.event(Event{Event: "trust_reloaded", Anchors: ts.Len()})
+	return nil
+}
+
+func (g *Gate) event(e Event) {
+	if g.onEvent != nil {
+		g.onEvent(e)
+	}
+}
+
+// Run serves until ctx ends or SIGINT or SIGTERM arrives on sigs, reloading the trust
+// anchors on every SIGHUP (sigs may be nil), then shuts down gracefully: no new
+// engagements or sessions, sessions under way finish (within ShutdownTimeout), their
+// actions are carried out, then the HTTP servers stop. It returns the web server's
+// error when serving failed, nil otherwise.
+func (g *Gate) Run(ctx context.Context, sigs <-chan os.Signal) error {
+	served := make(chan error, 1)
+	if g.srv != nil {
+		go func() { served <- g.srv.Serve(g.ln) }()
+	}
+	g.log.Info("serving", zap.String("origin", g.info.Origin), zap.String("listen", g.info.Listen),
+		zap.String("http_addr", g.info.HTTP), zap.Int("anchors", g.anchors), zap.Int("lanes", len(g.lanes)))
+	err := g.wait(ctx, sigs, served)
+	g.log.Info("shutting down: finishing sessions under way", zap.Int64("in_flight", g.eng.Counters().InFlight.Load()))
+	g.shutdown(served)
+	return err
+}
+
+// wait serves until ctx ends, a stop signal arrives or the server fails; SIGHUP
+// reloads the trust anchors and goes on.
+func (g *Gate) wait(ctx context.Context, sigs <-chan os.Signal, served <-chan error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				_ = g.Reload() // reported to OnEvent and the log
+				continue
+			}
+			return nil
+		case err := <-served:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}
+	}
+}
+
+// shutdown stops the gate in order: no new engagements, sessions under way finish
+// (within the shutdown timeout), the lanes' actions are carried out and their bearers
+// close, the dashboard's event streams end, then the HTTP servers stop.
+func (g *Gate) shutdown(served <-chan error) {
+	if g.ops != nil {
+		g.ops.healthy.Store(false)
+	}
+	if g.srv != nil {
+		g.srv.Drain()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := g.eng.Shutdown(sctx); err != nil {
+		g.log.Error("shutdown: sessions did not finish in time", zap.Error(err))
+	}
+	g.stopLanes(sctx)
+	if g.ops != nil {
+		g.ops.close(sctx)
+	}
+	if g.srv != nil {
+		if err := g.srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("shutdown: web server", zap.Error(err))
+		}
+		select {
+		case <-served:
+		case <-sctx.Done():
+		}
+	}
+	g.unsub()
+	g.desk.close()
+}
+
+// abort undoes a start that failed after the engine started.
+func (g *Gate) abort() {
+	g.eng.Shutdown(context.Background())
+	g.stopLanes(context.Background())
+	if g.srv != nil {
+		g.srv.Close()
+		g.ln.Close()
+	}
+	g.unsub()
+	g.desk.close()
+}
+
+func (g *Gate) stopLanes(ctx context.Context) {
+	for _, l := range g.lanes {
+		if l.act != nil {
+			l.act.close(ctx)
+		}
+		if l.bearer != nil {
+			l.bearer.Close()
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mdocgate/mdocgate/supervisor"
+	"github.com/mdocgate/mdocgate/supervisor/dashboard"
+	"github.com/mdocgate/mdocgate/supervisor/metrics"
+)
+
+// opsServer serves /metrics, /healthz and /dashboard/ (and /operator/ when a lane has
+// an operator).
+type opsServer struct {
+	addr    string
+	healthy atomic.Bool
+	http    *http.Server
+	metrics *metrics.Metrics
+	dash    *dashboard.Dashboard
+	served  chan struct{}
+}
+
+// startOps listens on addr and serves the operations endpoints of eng; extra, when not
+// nil, adds handlers, and the collectors join the /metrics registry.
+func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), collectors ...prometheus.Collector) (*opsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	o := &opsServer{addr: ln.Addr().String(), served: make(chan struct{})}
+	o.healthy.Store(true)
+	reg := prometheus.NewRegistry()
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			ln.Close()
+			return nil, errors.New("metrics: " + err.Error())
+		}
+	}
+	o.metrics = metrics.New(reg, metrics.FromEngine(eng))
+	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: title})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", o.metrics.Handler())
+	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", o.dash))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !o.healthy.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	if extra != nil {
+		extra(mux)
+	}
+	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(o.served)
+		o.http.Serve(ln)
+	}()
+	return o, nil
+}
+
+// close ends the dashboard's event streams first (they would hold Shutdown up), then
+// stops the server.
+func (o *opsServer) close(ctx context.Context) {
+	o.healthy.Store(false)
+	o.dash.Close()
+	o.http.Shutdown(ctx)
+	o.metrics.Close()
+	select {
+	case <-o.served:
+	case <-ctx.Done():
+	}
+}
