@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/asn1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 )
 
 // issuedResponse issues an mDL with `mdocgate issue` and presents it; it returns the
@@ -40,14 +40,7 @@ func writeVICAL(t *testing.T, iacaPEM string, docTypes ...string) (vicalPath, an
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "VICAL provider"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := root.NewDocumentSigner(issuer.DSOptions{CommonName: "VICAL signer", EKU: []asn1.ObjectIdentifier{trust.OIDVICALSigner}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, signer := testpki.VICALProvider(t)
 	v := &trust.VICAL{Provider: "test", Date: time.Now(), Entries: []trust.VICALEntry{{Certificate: iaca[0], DocTypes: docTypes}}}
 	signed, err := v.Sign(signer.Key, [][]byte{signer.Certificate.Raw}, nil)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/trust"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -56,13 +57,9 @@ func issueMDL(t *testing.T, iaca *issuer.Authority, opts issuer.DSOptions, req i
 // signedVICAL is a VICAL listing iaca for docTypes, and its provider's anchor (PEM).
 func signedVICAL(t *testing.T, iaca *issuer.Authority, docTypes ...string) (vical, anchor []byte) {
 	t.Helper()
-	root, _ := issuer.NewIACA(issuer.IACAOptions{CommonName: "VICAL provider"})
-	signer, err := root.NewDocumentSigner(issuer.DSOptions{EKU: []asn1.ObjectIdentifier{trust.OIDVICALSigner}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, signer := testpki.VICALProvider(t)
 	v := &trust.VICAL{Provider: "test", Date: time.Now(), Entries: []trust.VICALEntry{{Certificate: iaca.Certificate, DocTypes: docTypes}}}
-	vical, err = v.Sign(signer.Key, [][]byte{signer.Certificate.Raw}, nil)
+	vical, err := v.Sign(signer.Key, [][]byte{signer.Certificate.Raw}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
