@@ -78,8 +78,11 @@ func LoadDir(dir string, now time.Time) (*Store, *LoadReport, error) {
 }
 
 // AddDir is LoadDir into an existing store, the folder's anchors trusted for docTypes
-// only (nil: every docType).
+// only (none: every docType).
 func (s *Store) AddDir(dir string, docTypes []string, now time.Time) (*LoadReport, error) {
+	if len(docTypes) == 0 {
+		docTypes = nil
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("trust: IACA folder: %w", err)

@@ -30,7 +30,7 @@ var (
 type Anchor struct {
 	Certificate *x509.Certificate
 	// DocTypes are the document types the anchor is trusted for (a VICAL entry's
-	// docType list, a configured IACA folder's scope); nil means every docType.
+	// docType list, a configured IACA folder's scope); none means every docType.
 	DocTypes []string
 	// Pinned trusts the certificate as a signer itself, matched byte for byte, and never
 	// as the issuer of another certificate (a published Document Signer without its
@@ -76,6 +76,9 @@ func (t *TrustStore) Add(certs ...*x509.Certificate) {
 func (t *TrustStore) AddAnchor(a Anchor) {
 	t.gen = storeGenerations.Add(1)
 	a.DocTypes = slices.Clone(a.DocTypes)
+	if len(a.DocTypes) == 0 {
+		a.DocTypes = nil // every docType
+	}
 	for i := range t.anchors {
 		e := &t.anchors[i]
 		if !bytes.Equal(e.Certificate.Raw, a.Certificate.Raw) {
@@ -114,14 +117,6 @@ func (t *TrustStore) Anchors() []*x509.Certificate {
 		out[i] = t.anchors[i].Certificate
 	}
 	return out
-}
-
-// Entries returns a copy of the anchors with their scope and role.
-func (t *TrustStore) Entries() []Anchor {
-	if t == nil {
-		return nil
-	}
-	return slices.Clone(t.anchors)
 }
 
 // issuerAnchor reports whether c is one of the store's issuer (not pinned) anchors.

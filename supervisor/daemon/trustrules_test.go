@@ -99,7 +99,7 @@ func TestGateTrustRules(t *testing.T) {
 			[]present{{plain, "accepted", ""}}},
 		{"IACA folder scoped to the Photo ID", "  iaca_folders: [{dir: iaca, doc_types: [" + issuer.DocTypePhotoID + "]}]\n",
 			[]present{{plain, "rejected", "issuer_auth.doc_type_scope"}}},
-		{"IACA folder unscoped", "  iaca_folders: [{dir: iaca}]\n",
+		{"IACA folder unscoped", "  iaca_folders: [{dir: iaca, doc_types: []}]\n",
 			[]present{{plain, "accepted", ""}}},
 		{"default policy", "  iaca_dir: iaca\n",
 			[]present{{noEKU, "accepted", ""}, {early, "accepted", ""}}},
