@@ -40,9 +40,9 @@ type checks struct {
 	list []Check
 }
 
-// checksReserve is room for the checks of a whole document (13 for a valid mDL with
-// deviceMac), reserved at the first one.
-const checksReserve = 16
+// checksReserve is room for the checks of a whole document (18 for a valid mDL with
+// deviceMac and issuing_country under an IACA), reserved at the first one.
+const checksReserve = 20
 
 func (c *checks) add(ch Check) {
 	if c.list == nil {
