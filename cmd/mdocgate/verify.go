@@ -29,6 +29,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	budget := fs.Int("crypto-budget", verify.DefaultCryptoBudget, "signature verifications allowed, in P-256 verifications (P-521 costs 36); -1 no limit")
 	format := fs.String("format", "json", "output format: json or text")
 	strict := fs.Bool("strict", false, "fail on certificate-profile and encoding deviations too")
+	status := addStatusFlags(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -55,6 +56,11 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		}
 		opts.Now = t
 	}
+	rev, err := status.revocation(opts.Now)
+	if err != nil {
+		return fail(stderr, "verify", err)
+	}
+	opts.Revocation = rev
 	readCerts := func(flag, f string) ([]*x509.Certificate, error) {
 		data, err := os.ReadFile(f)
 		if err != nil {

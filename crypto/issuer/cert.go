@@ -328,6 +328,9 @@ func (a *Authority) issueLeaf(what string, s leafSpec) (*CertKey, error) {
 	if s.ca {
 		tmpl.BasicConstraintsValid, tmpl.IsCA = true, true
 	}
+	if len(s.eku) == 0 { // a certificate without extended key usage
+		tmpl.ExtraExtensions = tmpl.ExtraExtensions[1:]
+	}
 	if s.crl != "" {
 		tmpl.CRLDistributionPoints = []string{s.crl}
 	}

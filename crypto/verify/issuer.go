@@ -51,6 +51,9 @@ type IssuerOptions struct {
 	// ClockSkew relaxes the not-yet-valid checks (validFrom, signed, certificate
 	// notBefore) by this much; never expiry.
 	ClockSkew time.Duration
+	// Revocation, when set, is asked about the DS certificate and the MSO status list
+	// entry once everything else passed (checkRevocation).
+	Revocation Revocation
 
 	budget *budget                    // nil: no limit
 	want   map[string]map[string]bool // requested elements by name space; nil: all
@@ -124,13 +127,16 @@ const derWarning = "ECDSA signature in ASN.1 DER instead of r||s"
 //     now and the DS certificate (checkDigestAlgorithm, checkMSODocType, checkValidity);
 //  5. the digest of every requested IssuerSignedItemBytes exactly as received
 //     (checkValueDigests), and the disclosed issuing_country and issuing_jurisdiction
-//     against the DS certificate (checkIssuingCountry).
+//     against the DS certificate (checkIssuingCountry);
+//  6. with a Revocation, the DS certificate's CRL and the MSO's status list entry
+//     (checkRevocation).
 func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts IssuerOptions) *IssuerResult {
 	res := &IssuerResult{Verified: map[string]map[string]*messages.IssuerSignedItem{}}
 	ia := &is.IssuerAuth
 	checkIssuerAuthAlg(c, ia)
 	trusted := false
-	if chain := dsChain(c, ia, opts.Cache); chain != nil {
+	chain := dsChain(c, ia, opts.Cache)
+	if chain != nil {
 		res.DSCert = chain[0]
 		res.Anchor, res.Authentic = verifyDS(c, ia, chain, docType, opts)
 		trusted = res.Anchor != nil
@@ -150,6 +156,10 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 	if trusted {
 		checkIssuingCountry(c, res.Verified, res.DSCert)
 	}
+	if chain != nil {
+		chain = chain[:1] // the DS is issued by its anchor directly: the rest was not used
+	}
+	checkRevocation(c, chain, res, opts.Revocation)
 	return res
 }
 

@@ -55,6 +55,9 @@ type Options struct {
 	// DefaultCryptoBudget, a negative value no limit. Past it verification stops and
 	// the response is refused (CheckCryptoBudget).
 	CryptoBudget int
+	// Revocation checks the DS certificate and the MSO status list entry; optional
+	// (without it no revocation check is made).
+	Revocation Revocation
 }
 
 func (o *Options) resolve() {
@@ -205,7 +208,7 @@ func verifyDocument(doc *messages.Document, opts *Options, b *budget) (d *Docume
 	}()
 	want := opts.wanted(doc.DocType)
 	ir := verifyIssuerAuth(&c, &doc.IssuerSigned, doc.DocType, IssuerOptions{Trust: opts.Trust, Now: opts.Now, Cache: opts.Cache,
-		ClockSkew: opts.ClockSkew, budget: b, want: want})
+		ClockSkew: opts.ClockSkew, Revocation: opts.Revocation, budget: b, want: want})
 	for ns, items := range ir.Verified {
 		d.reserve(ns, len(items))
 		for id, it := range items {
@@ -244,7 +247,7 @@ func VerifyIssuerSigned(is *messages.IssuerSigned, docType string, opts Options)
 		d.finish(opts.Policy)
 	}()
 	ir := verifyIssuerAuth(&c, is, docType, IssuerOptions{Trust: opts.Trust, Now: opts.Now, Cache: opts.Cache,
-		ClockSkew: opts.ClockSkew, budget: newBudget(opts.CryptoBudget), want: opts.wanted(docType)})
+		ClockSkew: opts.ClockSkew, Revocation: opts.Revocation, budget: newBudget(opts.CryptoBudget), want: opts.wanted(docType)})
 	for ns, items := range ir.Verified {
 		for id, it := range items {
 			d.add(ns, id, it.ElementValue)
