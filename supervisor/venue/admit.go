@@ -9,13 +9,15 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/mdocgate/mdocgate/actors/gate"
 )
 
 // Reasons of a Decision that does not admit (they become the verdict's reason).
 const (
-	ReasonAntiPassback = "anti_passback"
-	ReasonDenyList     = "deny_list"
-	ReasonUnavailable  = "venue_unavailable"
+	ReasonAntiPassback = gate.ReasonAntiPassback
+	ReasonDenyList     = gate.ReasonDenyList
+	ReasonUnavailable  = gate.ReasonVenueUnavailable
 )
 
 // ErrUnavailable is Admit's error when the store did not commit within the decision's
