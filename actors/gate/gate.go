@@ -31,12 +31,12 @@ const (
 
 // Reasons set by the holder verification step and the actuator (Verdict.Reason).
 const (
-	ReasonNoMatch     = "holder_verification.no_match"
-	ReasonUndecided   = "holder_verification.undecided"
-	ReasonNoPortrait  = "holder_verification.no_portrait"
-	ReasonNoMatcher   = "holder_verification.no_matcher"
-	ReasonMatchError  = "holder_verification.error"
-	ReasonActuator    = "actuator.failed"
+	ReasonNoMatch    = "holder_verification.no_match"
+	ReasonUndecided  = "holder_verification.undecided"
+	ReasonNoPortrait = "holder_verification.no_portrait"
+	ReasonNoMatcher  = "holder_verification.no_matcher"
+	ReasonMatchError = "holder_verification.error"
+	ReasonActuator   = "actuator.failed"
 	// The venue's reasons (supervisor/venue): a credential already admitted within the
 	// anti-passback window, on the deny list, not identifiable (the element naming it
 	// was not disclosed), or the venue's store unavailable.
@@ -44,7 +44,7 @@ const (
 	ReasonDenyList         = "deny_list"
 	ReasonNoCredentialKey  = "anti_passback.no_key"
 	ReasonVenueUnavailable = "venue_unavailable"
-	DefaultMatchLimit = 60 * time.Second
+	DefaultMatchLimit      = 60 * time.Second
 )
 
 // Actuator drives a lane's barrier, turnstile or light. Implementations must be safe for

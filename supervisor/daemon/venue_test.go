@@ -176,8 +176,12 @@ func TestVenueConfigErrors(t *testing.T) {
 		{func(v *VenueConfig) { v.AntiPassback.Key = "face" }, "venue.anti_passback.key"},
 		{func(v *VenueConfig) { v.OnPartition = "open" }, "venue.on_partition"},
 		{func(v *VenueConfig) { v.AntiPassback.Timeout = time.Millisecond }, "venue.anti_passback.timeout"},
-		{func(v *VenueConfig) { v.NATS = VenueNATS{Embedded: &EmbeddedNATS{ClusterListen: "127.0.0.1:0", StoreDir: "x"}} }, "venue.nats.embedded.cluster_listen"},
-		{func(v *VenueConfig) { v.NATS = VenueNATS{Embedded: &EmbeddedNATS{Routes: []string{"nats://a:1"}, StoreDir: "x"}} }, "venue.nats.embedded.routes"},
+		{func(v *VenueConfig) {
+			v.NATS = VenueNATS{Embedded: &EmbeddedNATS{ClusterListen: "127.0.0.1:0", StoreDir: "x"}}
+		}, "venue.nats.embedded.cluster_listen"},
+		{func(v *VenueConfig) {
+			v.NATS = VenueNATS{Embedded: &EmbeddedNATS{Routes: []string{"nats://a:1"}, StoreDir: "x"}}
+		}, "venue.nats.embedded.routes"},
 		{func(v *VenueConfig) { v.NATS = VenueNATS{Embedded: &EmbeddedNATS{}} }, "venue.nats.embedded.store_dir"},
 	} {
 		cfg := &Config{Trust: TrustConfig{IACAFiles: []string{"x.pem"}}, Lanes: []LaneConfig{{Name: "l", Bearer: "websocket", Profile: "mdl"}},
