@@ -92,7 +92,7 @@ func TestVenueAdmitsOnceFleetWide(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	admin, err := venue.Connect(ctx, venue.Options{Name: "arena", URLs: []string{gates[1].info.NATS}, NoWatch: true})
+	admin, err := venue.Connect(ctx, venue.Options{Name: "arena", URLs: []string{gates[1].info.NATS}, Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}

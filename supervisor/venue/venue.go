@@ -58,8 +58,9 @@ type Options struct {
 	SetupTimeout time.Duration
 	// PublishEvery is the fleet publication period (default 1 s).
 	PublishEvery time.Duration
-	// NoWatch skips the deny list and fleet watchers (tools that only administer).
-	NoWatch bool
+	// Admin is a tool administering a venue the gates made (mdocgate deny): it binds
+	// the existing buckets, and watches and publishes nothing.
+	Admin bool
 	Log     *zap.Logger
 }
 
@@ -166,7 +167,7 @@ func Connect(ctx context.Context, o Options) (*Venue, error) {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	v.cancel = cancel
-	if !o.NoWatch {
+	if !o.Admin {
 		v.wg.Add(2)
 		go v.watchDeny(wctx)
 		go v.watchFleet(wctx)
@@ -184,11 +185,24 @@ func Connect(ctx context.Context, o Options) (*Venue, error) {
 	return v, nil
 }
 
-// setup creates or updates the three buckets, retrying until SetupTimeout: a cluster
-// that just started has no meta leader for a few seconds.
+// setup creates or updates the three buckets (binds them, for Admin), retrying until
+// SetupTimeout: a cluster that just started has no meta leader for a few seconds.
 func (v *Venue) setup(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, v.opts.SetupTimeout)
 	defer cancel()
+	if v.opts.Admin {
+		for _, b := range []struct {
+			name string
+			dst  *jetstream.KeyValue
+		}{{admissionsBucket(v.opts.Name), &v.admissions}, {denyBucket(v.opts.Name), &v.deny}, {fleetBucket(v.opts.Name), &v.fleet}} {
+			kv, err := v.js.KeyValue(ctx, b.name)
+			if err != nil {
+				return fmt.Errorf("venue %s: bucket %s: %w (no gate of this venue has started?)", v.opts.Name, b.name, err)
+			}
+			*b.dst = kv
+		}
+		return nil
+	}
 	cfgs := []jetstream.KeyValueConfig{
 		{Bucket: admissionsBucket(v.opts.Name), Description: "mdocgate anti-passback admissions", History: 1,
 			TTL: v.opts.Window, Replicas: v.opts.Replicas},
@@ -214,6 +228,39 @@ func (v *Venue) setup(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// FindName names the one venue whose buckets are on the cluster at urls (for tools
+// given no venue name); an error when there is none or more than one.
+func FindName(ctx context.Context, urls []string) (string, error) {
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("mdocgate tool"), nats.Timeout(2*time.Second))
+	if err != nil {
+		return "", fmt.Errorf("venue: connect %s: %w", strings.Join(urls, ","), err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	lister := js.KeyValueStoreNames(ctx)
+	for b := range lister.Name() {
+		if n, ok := strings.CutPrefix(b, "mdocgate-"); ok {
+			if n, ok := strings.CutSuffix(n, "-deny"); ok {
+				names = append(names, n)
+			}
+		}
+	}
+	if err := lister.Error(); err != nil {
+		return "", fmt.Errorf("venue: list buckets: %w", err)
+	}
+	switch len(names) {
+	case 0:
+		return "", errors.New("venue: no venue on this cluster (no gate with venue: has started)")
+	case 1:
+		return names[0], nil
+	}
+	return "", fmt.Errorf("venue: several venues on this cluster (%s): name one", strings.Join(names, ", "))
 }
 
 // Name is the venue's name.

@@ -121,7 +121,7 @@ func TestWindowIsTheTTL(t *testing.T) {
 
 func TestDenyListIsWatchedIntoEveryGate(t *testing.T) {
 	c, gates := threeGates(t, venue.Options{})
-	admin := connect(t, venue.Options{URLs: c.URLs, NoWatch: true})
+	admin := connect(t, venue.Options{URLs: c.URLs, Admin: true})
 	ctx := context.Background()
 	id := venue.DocumentNumberID("UT", "denied-1")
 	k, err := admin.DenyAdd(ctx, id, "stolen")
