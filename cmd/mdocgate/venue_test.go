@@ -167,9 +167,9 @@ type venueReport struct {
 		Reasons                      map[string]int64 `json:"reasons"`
 		MetricsAfterRun              *bool            `json:"metrics_after_run"`
 	} `json:"by_target"`
-	ByWorker    map[string]struct{ Sessions int64 } `json:"by_worker"`
+	ByWorker    map[string]struct{ Sessions int64 }                             `json:"by_worker"`
 	ByBehaviour map[string]struct{ Sessions, Accepted, Errors, Timeouts int64 } `json:"by_behaviour"`
-	LatencyMs   struct{ P99, Max float64 } `json:"latency_ms"`
+	LatencyMs   struct{ P99, Max float64 }                                      `json:"latency_ms"`
 }
 
 func targetsOf(procs []*gateProc) (targets, metrics []string) {

@@ -61,7 +61,7 @@ type Options struct {
 	// Admin is a tool administering a venue the gates made (mdocgate deny): it binds
 	// the existing buckets, and watches and publishes nothing.
 	Admin bool
-	Log     *zap.Logger
+	Log   *zap.Logger
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
