@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,7 +30,9 @@ type Admission struct {
 	// Admitted is true for the credential's first use in the window, and for a retry of
 	// this gate's own admission of the same presentation.
 	Admitted bool
-	// By is the gate that admitted the credential first (on a second use).
+	// By is the gate that admitted the credential first, on a second use that had to
+	// read the admission back (a retry whose first attempt may have written); empty
+	// otherwise.
 	By string
 	// Attempts is the number of create calls made.
 	Attempts int
@@ -37,34 +40,49 @@ type Admission struct {
 
 // Admit records the use of credential key (see CredentialKey) by presentation (an id
 // unique to this presentation): a create-if-absent with the window as the key's TTL.
-// The answer rests on the create call alone; a key that exists is read back only to
-// recognise this gate's own earlier write of the same presentation (a retry after a
-// lost reply), which admits again. Each attempt is bounded by AttemptTimeout and the
+// The answer rests on the create call alone; a key that exists is read back only when
+// an earlier attempt of this call may have written it, to recognise this gate's own
+// write of the same presentation (a retry after a lost reply), which admits again. Each attempt is bounded by AttemptTimeout and the
 // whole call by Timeout; past it the error is ErrUnavailable.
 func (v *Venue) Admit(ctx context.Context, key, presentation string) (Admission, error) {
 	value := v.opts.Gate + "|" + presentation
 	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
 	defer cancel()
-	mayHaveWritten := false // an earlier attempt may have committed with its reply lost
+	// an earlier attempt (of this call, or of an earlier call for the same presentation
+	// that ended unavailable) may have committed with its reply lost
+	mayHaveWritten := v.uncertain.take(presentation)
+	a, err := v.admit(ctx, key, value, mayHaveWritten)
+	if err != nil && a.mayHaveWritten {
+		v.uncertain.put(presentation)
+	}
+	return a.Admission, err
+}
+
+type admission struct {
+	Admission
+	mayHaveWritten bool
+}
+
+func (v *Venue) admit(ctx context.Context, key, value string, mayHaveWritten bool) (admission, error) {
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		actx, acancel := context.WithTimeout(ctx, v.opts.AttemptTimeout)
-		_, err := v.admissions.Create(actx, key, []byte(value))
+		err := v.create(actx, key, value)
 		acancel()
 		switch {
 		case err == nil:
-			return Admission{Admitted: true, Attempts: attempt}, nil
-		case errors.Is(err, jetstream.ErrKeyExists):
+			return admission{Admission: Admission{Admitted: true, Attempts: attempt}}, nil
+		case exists(err) && !mayHaveWritten:
+			// someone else's: no write of ours can be there (one round trip, nothing read)
+			return admission{Admission: Admission{Attempts: attempt}}, nil
+		case exists(err):
 			holder, ok := v.readBack(ctx, key)
 			switch {
 			case ok && holder == value:
-				return Admission{Admitted: true, Attempts: attempt}, nil
+				return admission{Admission: Admission{Admitted: true, Attempts: attempt}}, nil
 			case ok:
 				by, _, _ := strings.Cut(holder, "|")
-				return Admission{By: by, Attempts: attempt}, nil
-			case !mayHaveWritten:
-				// someone else's: no write of ours can be there
-				return Admission{Attempts: attempt}, nil
+				return admission{Admission: Admission{By: by, Attempts: attempt}}, nil
 			}
 			lastErr = errors.New("the admission exists and could not be read back")
 		default:
@@ -72,14 +90,63 @@ func (v *Venue) Admit(ctx context.Context, key, presentation string) (Admission,
 			mayHaveWritten = mayHaveWritten || !definiteFailure(err)
 		}
 		if ctx.Err() != nil {
-			return Admission{Attempts: attempt}, fmt.Errorf("%w (%d attempts; last: %v)", ErrUnavailable, attempt, lastErr)
+			return admission{Admission{Attempts: attempt}, mayHaveWritten}, fmt.Errorf("%w (%d attempts; last: %v)", ErrUnavailable, attempt, lastErr)
 		}
 		select {
 		case <-ctx.Done():
-			return Admission{Attempts: attempt}, fmt.Errorf("%w (%d attempts; last: %v)", ErrUnavailable, attempt, lastErr)
+			return admission{Admission{Attempts: attempt}, mayHaveWritten}, fmt.Errorf("%w (%d attempts; last: %v)", ErrUnavailable, attempt, lastErr)
 		case <-time.After(min(time.Duration(attempt)*25*time.Millisecond, 250*time.Millisecond)):
 		}
 	}
+}
+
+// uncertainSet remembers, for a while, the presentations whose Admit ended unavailable
+// after an attempt that may have committed: a later Admit of the same presentation
+// reads the admission back to recognise its own write. Bounded: the oldest go first.
+type uncertainSet struct {
+	mu    sync.Mutex
+	at    map[string]time.Time
+	order []string
+}
+
+const maxUncertain = 4096
+
+func (u *uncertainSet) put(p string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.at == nil {
+		u.at = map[string]time.Time{}
+	}
+	if _, ok := u.at[p]; !ok {
+		u.order = append(u.order, p)
+	}
+	u.at[p] = time.Now()
+	for len(u.order) > maxUncertain {
+		delete(u.at, u.order[0])
+		u.order = u.order[1:]
+	}
+}
+
+func (u *uncertainSet) take(p string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.at[p]
+	delete(u.at, p)
+	return ok
+}
+
+// create is the create-if-absent: a write that expects no earlier message for the
+// key. (The client's Create would also take over a deleted key, with a read first on
+// every refusal; admissions are never deleted, only expired, so this one round trip is
+// the whole create.)
+func (v *Venue) create(ctx context.Context, key, value string) error {
+	_, err := v.admissions.Update(ctx, key, []byte(value), 0)
+	return err
+}
+
+// exists reports whether a create was refused because the key exists.
+func exists(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 // definiteFailure reports whether a create failed without reaching the stream (so it
@@ -117,7 +184,7 @@ type Decision struct {
 	Admit     bool
 	CallStaff bool
 	Reason    string
-	// By is the gate that admitted the credential first (anti-passback).
+	// By is the gate that admitted the credential first, when Admit read it back.
 	By string
 	// Journaled is set when the store was unavailable and the admission was journaled
 	// locally (PartitionAdmitJournal).

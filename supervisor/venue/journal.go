@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -165,11 +164,11 @@ func (v *Venue) reconcile(ctx context.Context) {
 func (v *Venue) reconcileOne(ctx context.Context, e journalEntry) (string, bool) {
 	actx, cancel := context.WithTimeout(ctx, v.opts.AttemptTimeout)
 	defer cancel()
-	_, err := v.admissions.Create(actx, e.Key, []byte(e.Value))
+	err := v.create(actx, e.Key, e.Value)
 	switch {
 	case err == nil:
 		return "stored", true
-	case errors.Is(err, jetstream.ErrKeyExists):
+	case exists(err):
 		held, ok := v.readBack(ctx, e.Key)
 		if !ok {
 			return "", false

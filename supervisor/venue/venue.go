@@ -92,8 +92,9 @@ type Venue struct {
 	fleetSeen map[string]GateCounts // gate → its latest publication
 	counts    *counter
 
-	journal *journal
-	m       *venueMetrics
+	journal   *journal
+	m         *venueMetrics
+	uncertain uncertainSet // presentations whose admission may have committed unanswered
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
