@@ -36,9 +36,52 @@ func connect(t *testing.T, o venue.Options) *venue.Venue {
 	return v
 }
 
-// threeGates is a 3-server cluster with a gate connected to each server.
+var (
+	shared     *testvenue.Cluster
+	sharedOnce sync.Once
+	sharedTB   = &clusterTB{}
+)
+
+// clusterTB lets the cluster shared by the tests outlive any one of them.
+type clusterTB struct {
+	testing.TB
+	dirs []string
+}
+
+func (c *clusterTB) Helper()        {}
+func (c *clusterTB) Cleanup(func()) {}
+func (c *clusterTB) TempDir() string {
+	d, _ := os.MkdirTemp("", "venue-test-")
+	c.dirs = append(c.dirs, d)
+	return d
+}
+func (c *clusterTB) Fatal(args ...any)         { panic(fmt.Sprint(args...)) }
+func (c *clusterTB) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.Shutdown()
+	}
+	for _, d := range sharedTB.dirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
+// threeGates is a 3-server cluster with a gate connected to each server; fresh when
+// the test stops servers, otherwise shared by the tests (each its own venue name).
 func threeGates(t *testing.T, o venue.Options) (*testvenue.Cluster, []*venue.Venue) {
-	c := testvenue.Start(t, 3)
+	var c *testvenue.Cluster
+	if o.Name == "fresh" {
+		c, o.Name = testvenue.Start(t, 3), ""
+	} else {
+		sharedOnce.Do(func() { shared = testvenue.Start(sharedTB, 3) })
+		c = shared
+	}
+	if o.Name == "" {
+		o.Name = strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	}
 	var gates []*venue.Venue
 	for i, u := range c.URLs {
 		o := o
@@ -131,7 +174,7 @@ func TestWindowIsTheTTL(t *testing.T) {
 
 func TestDenyListIsWatchedIntoEveryGate(t *testing.T) {
 	c, gates := threeGates(t, venue.Options{})
-	admin := connect(t, venue.Options{URLs: c.URLs, Admin: true})
+	admin := connect(t, venue.Options{Name: t.Name(), URLs: c.URLs, Admin: true})
 	ctx := context.Background()
 	id := venue.DocumentNumberID("UT", "denied-1")
 	k, err := admin.DenyAdd(ctx, id, "stolen")
@@ -162,7 +205,7 @@ func TestDenyListIsWatchedIntoEveryGate(t *testing.T) {
 	}
 	// a gate that connects later reads the list before deciding
 	admin.DenyAdd(ctx, k, "")
-	late := connect(t, venue.Options{URLs: c.URLs[:1], Gate: "late"})
+	late := connect(t, venue.Options{Name: t.Name(), URLs: c.URLs[:1], Gate: "late"})
 	if !late.Denied(k) {
 		t.Fatal("a gate connected after the entry does not see it once synced")
 	}
@@ -196,7 +239,7 @@ func TestFleetSumsEveryGate(t *testing.T) {
 // distinct credentials: every decision is answered, none admits a credential twice,
 // and every admission is in the store afterwards.
 func TestServerLossLosesNoDecision(t *testing.T) {
-	c, gates := threeGates(t, venue.Options{AttemptTimeout: time.Second, Timeout: 15 * time.Second})
+	c, gates := threeGates(t, venue.Options{Name: "fresh", AttemptTimeout: time.Second, Timeout: 15 * time.Second})
 	ctx := context.Background()
 	const n = 600
 	var failed atomic.Int64
