@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdocgate/mdocgate/crypto/profile"
+	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/internal/testvenue"
+	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/supervisor/venue"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
@@ -213,5 +216,30 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// key: document_number names a credential by issuing country and document number (a
+// hash of them), the same whatever device presents it; without them it names none.
+func TestCredentialKeyByDocumentNumber(t *testing.T) {
+	p := profile.Builtin("mdl")
+	if err := p.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	gv := &gateVenue{cfg: &VenueConfig{AntiPassback: AntiPassbackConfig{Key: venue.KeyDocumentNumber}}}
+	text := func(s string) []byte { b, _ := messages.Marshal(s); return b }
+	doc := verify.DocumentResult{DocType: profile.DocTypeMDL, RawElements: map[string]map[string][]byte{
+		"org.iso.18013.5.1": {"document_number": text("D1234567"), "issuing_country": text("ut")}}}
+	res := &verify.Result{Documents: []verify.DocumentResult{doc}}
+	key, err := gv.credentialKey(p, nil, res, profile.Decision{Document: 0, DocType: profile.DocTypeMDL})
+	if err != nil || key != venue.CredentialKey("dn:UT:D1234567") {
+		t.Fatalf("key %q %v", key, err)
+	}
+	delete(doc.RawElements["org.iso.18013.5.1"], "document_number")
+	if _, err := gv.credentialKey(p, nil, res, profile.Decision{Document: 0}); err == nil || !strings.Contains(err.Error(), "document_number") {
+		t.Fatalf("without a document number: %v", err)
+	}
+	if _, err := gv.credentialKey(p, nil, res, profile.Decision{Document: 3}); err == nil {
+		t.Fatal("a decision without its document named a credential")
 	}
 }
