@@ -26,6 +26,14 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // gateBinary builds mdocgate once for the multi-process tests (bounded: 4 minutes).
 func gateBinary(t *testing.T) string {
 	t.Helper()
