@@ -46,6 +46,8 @@ type Config struct {
 	// left out, to the gate action log lines.
 	LogElementValues bool         `yaml:"log_element_values"`
 	Lanes            []LaneConfig `yaml:"lanes"`
+	// Venue, when set, makes the gate one of a venue's (venue.go).
+	Venue *VenueConfig `yaml:"venue"`
 
 	// Dir is the folder relative paths are resolved against: LoadConfig sets the
 	// configuration file's; "" is the working directory.
@@ -99,6 +101,8 @@ type LaneConfig struct {
 	OperatorTimeout    time.Duration `yaml:"operator_timeout"`
 	// Actuator is what carries out the lane's actions: log.
 	Actuator string `yaml:"actuator"`
+	// Zone is the part of the venue the lane admits to (the fleet view counts by zone).
+	Zone string `yaml:"zone"`
 	// Request, set in code in place of Profile, makes a plain lane (serve without
 	// --config): it asks for these documents and accepts exactly the valid responses,
 	// with no profile, holder verification or actuator.
@@ -459,7 +463,7 @@ func (c *Config) validate() error {
 			l.InactivityTimeout = 60 * time.Second
 		}
 	}
-	return nil
+	return c.validateVenue()
 }
 
 // validateBearerFields checks (and defaults) the fields that belong to one bearer.

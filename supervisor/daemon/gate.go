@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -51,6 +52,10 @@ type Info struct {
 	HTTP  string     `json:"http,omitempty"`
 	Name  string     `json:"name,omitempty"`
 	Lanes []LaneInfo `json:"lanes,omitempty"`
+	// Venue and NATS name the gate's venue and the client URL of the JetStream server
+	// it embeds (when it does).
+	Venue string `json:"venue,omitempty"`
+	NATS  string `json:"nats,omitempty"`
 }
 
 // LaneInfo names a configured lane and its bearer.
@@ -74,6 +79,9 @@ type Verdict struct {
 	// HolderVerification is the matcher's answer (match, no_match, undecided) when the
 	// lane verified the holder.
 	HolderVerification string `json:"holder_verification,omitempty"`
+	// Credential is the venue's key of the credential (a hash) when the gate is in a
+	// venue and the venue decided on it (what `mdocgate deny add` takes).
+	Credential string `json:"credential,omitempty"`
 }
 
 // Event is the outcome of a trust reload: "trust_reloaded" with the anchors now in
@@ -107,6 +115,7 @@ type Gate struct {
 	// status checks revocation (nil: off); stopStatus ends its background refresh.
 	status     *trust.StatusClient
 	stopStatus func()
+	venue      *gateVenue // nil without a venue section
 
 	reloading sync.Mutex
 }
@@ -131,6 +140,9 @@ type lane struct {
 	act     *actuation
 	// bearer is the supervisor bearer of a radio lane; nil for web lanes.
 	bearer transports.Bearer
+	// venue decides, after the lane would open, on the deny list and anti-passback;
+	// nil outside a venue and on plain lanes.
+	venue *gateVenue
 }
 
 func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
@@ -140,6 +152,9 @@ func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
 		// holder verification can wait (an operator looks at the portrait): the engine
 		// then runs the decision off its workers
 		rc.Verify, rc.Decide, rc.DecideMayWait = l.decider.Run, l.decide, l.cfg.HolderVerification != hvNone
+		if l.venue != nil { // the venue's decision waits on the network: off the workers too
+			rc.Verify, rc.DecideMayWait = l.verifyForVenue, true
+		}
 	}
 	return rc
 }
@@ -150,15 +165,37 @@ func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
 // (DecideMayWait), so an operator's wait holds that session only. The gate verdict
 // travels into the session's verdict as its Note (final).
 func (l *lane) decide(vr readersession.Verification) readersession.Decision {
+	vn, inVenue := vr.Note.(venueNote)
 	d, ok := l.decider.Decision(vr)
-	if !ok { // not from Run: decide without the response, MSO checks fail closed
+	switch {
+	case inVenue:
+		d = vn.decision
+	case !ok: // not from Run: decide without the response, MSO checks fail closed
 		d = l.profile.Decide(vr.Result, time.Now())
 	}
 	v := l.hv.ProcessDecision(context.Background(), l.cfg.Name, "", vr.Result, d)
+	if v.Action == gate.ActionOpen && l.venue != nil && l.requestedOnly(vr.Result) {
+		if !inVenue {
+			vn = venueNote{keyErr: errors.New("the verification did not name the credential")}
+		}
+		v = l.venue.decide(vn, v)
+	}
 	if v.Action == gate.ActionOpen {
 		return readersession.Decision{Outcome: readersession.Accepted, Note: v}
 	}
 	return readersession.Decision{Outcome: readersession.Rejected, Reason: v.Reason, Note: v}
+}
+
+// requestedOnly reports whether every document of res is of a requested docType: a
+// session that answers with another is rejected anyway (readersession), so the venue
+// must not record its admission.
+func (l *lane) requestedOnly(res *verify.Result) bool {
+	for _, d := range res.Documents {
+		if !slices.ContainsFunc(l.request, func(r request.Doc) bool { return r.DocType == d.DocType }) {
+			return false
+		}
+	}
+	return true
 }
 
 // final is the gate verdict of a published session verdict: the one decide made when it
@@ -179,7 +216,7 @@ func (l *lane) final(sv *actors.SessionVerdict) gate.Verdict {
 		out.Action = gate.ActionCallStaff
 	}
 	if ok {
-		out.Match, out.MatchError = v.Match, v.MatchError
+		out.Match, out.MatchError, out.Credential = v.Match, v.MatchError, v.Credential
 	}
 	return out
 }
@@ -232,14 +269,21 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	g.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_gate_actions_total",
 		Help: "Gate actions carried out, by lane, action (open, deny, call_staff) and reason (failing check)."},
 		[]string{"lane", "action", "reason"})
+	if g.venue, err = g.startVenue(); err != nil {
+		return nil, err
+	}
 	hasWeb := false
 	for i := range cfg.Lanes {
 		l, err := g.newLane(i, readAuth)
 		if err != nil {
 			g.desk.close()
+			g.venue.close()
 			return nil, err
 		}
 		l.rev = laneRevocation(g.status, l.profile)
+		if l.profile != nil {
+			l.venue = g.venue
+		}
 		g.lanes = append(g.lanes, l)
 		g.byName[l.cfg.Name] = l
 		hasWeb = hasWeb || l.cfg.isWeb()
@@ -247,6 +291,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	if hasWeb { // the web server runs when a lane takes its sessions from it
 		if err := g.listenWeb(tlsConfig); err != nil {
 			g.desk.close()
+			g.venue.close()
 			return nil, err
 		}
 	}
@@ -272,7 +317,12 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		if g.status != nil {
 			collectors = append(collectors, metrics.NewRevocationCollector(g.status))
 		}
-		if g.ops, err = startOps(cfg.HTTPAddr, g.eng, cfg.Name, extra, collectors...); err != nil {
+		var fleet func() any
+		if g.venue != nil {
+			collectors = append(collectors, g.venue.v.Collectors()...)
+			fleet = func() any { return g.venue.v.Fleet() }
+		}
+		if g.ops, err = startOps(cfg.HTTPAddr, g.eng, cfg.Name, extra, fleet, collectors...); err != nil {
 			g.abort()
 			return nil, &fieldError{"http_addr", err}
 		}
@@ -288,6 +338,12 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer})
 	}
 	g.stopStatus = startStatusRefresh(g.status)
+	if g.venue != nil {
+		g.info.Venue = cfg.Venue.Name
+		if g.venue.server != nil {
+			g.info.NATS = g.venue.server.ClientURL()
+		}
+	}
 	return g, nil
 }
 
@@ -382,12 +438,20 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 func (g *Gate) verdict(sv *actors.SessionVerdict) {
 	v := Verdict{Session: sv.SessionID, Lane: sv.Lane, Bearer: sv.Bearer, Outcome: string(sv.Outcome),
 		Reason: sv.Reason, Detail: sv.Detail, LatencyMs: float64(sv.Latency().Microseconds()) / 1000}
-	if l := g.byName[sv.Lane]; l != nil && l.act != nil {
+	l := g.byName[sv.Lane]
+	if g.venue != nil && l != nil {
+		g.venue.v.Record(sv.Lane, l.cfg.Zone, string(sv.Outcome), sv.Reason)
+	}
+	if l != nil && l.act != nil {
 		gv := l.final(sv)
 		v.Action = string(gv.Action)
 		fields := []zap.Field{zap.String("bearer", sv.Bearer), zap.String("outcome", string(sv.Outcome))}
 		if sv.Reason != "" {
 			fields = append(fields, zap.String("check", sv.Reason))
+		}
+		v.Credential = gv.Credential
+		if gv.Credential != "" {
+			fields = append(fields, zap.String("credential", gv.Credential))
 		}
 		if gv.Match != nil {
 			v.HolderVerification = string(gv.Match.Verdict)
@@ -513,6 +577,7 @@ func (g *Gate) shutdown(served <-chan error) {
 	}
 	g.unsub()
 	g.desk.close()
+	g.venue.close()
 }
 
 // abort undoes a start that failed after the engine started.
@@ -525,6 +590,7 @@ func (g *Gate) abort() {
 	}
 	g.unsub()
 	g.desk.close()
+	g.venue.close()
 }
 
 func (g *Gate) stopLanes(ctx context.Context) {

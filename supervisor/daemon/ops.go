@@ -28,8 +28,10 @@ type opsServer struct {
 }
 
 // startOps listens on addr and serves the operations endpoints of eng; extra, when not
-// nil, adds handlers, and the collectors join the /metrics registry.
-func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), collectors ...prometheus.Collector) (*opsServer, error) {
+// nil, adds handlers, fleet, when not nil, gives the dashboard the venue's fleet, and
+// the collectors join the /metrics registry.
+func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), fleet func() any,
+	collectors ...prometheus.Collector) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -44,7 +46,7 @@ func startOps(addr string, eng *supervisor.Engine, title string, extra func(*htt
 		}
 	}
 	o.metrics = metrics.New(reg, metrics.FromEngine(eng))
-	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: title})
+	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: title, Fleet: fleet})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", o.metrics.Handler())
 	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", o.dash))
