@@ -51,6 +51,8 @@ type Config struct {
 	// AuditLog, when set, appends every verdict and operator decision to a JSONL file
 	// (audit.go).
 	AuditLog *AuditConfig `yaml:"audit_log"`
+	// Venue, when set, makes the gate one of a venue's (venue.go).
+	Venue *VenueConfig `yaml:"venue"`
 
 	// Dir is the folder relative paths are resolved against: LoadConfig sets the
 	// configuration file's; "" is the working directory.
@@ -80,6 +82,8 @@ type TrustConfig struct {
 	// ExpiryWarningDays: anchors expiring within this many days are logged at every
 	// trust load and once a day, and counted in mdocgate_trust_anchors_expiring (default 30).
 	ExpiryWarningDays int `yaml:"expiry_warning_days"`
+	// TrustRules: scoped IACA folders, strict, clock skew, crypto budget (trustrules.go).
+	TrustRules `yaml:",inline"`
 }
 
 // ReaderAuthConfig is the reader-authentication key and its certificate chain.
@@ -111,6 +115,8 @@ type LaneConfig struct {
 	// its ActuatorOptions (actuators.go).
 	Actuator        string           `yaml:"actuator"`
 	ActuatorOptions *ActuatorOptions `yaml:"actuator_options"`
+	// Zone is the part of the venue the lane admits to (the fleet view counts by zone).
+	Zone string `yaml:"zone"`
 	// Request, set in code in place of Profile, makes a plain lane (serve without
 	// --config): it asks for these documents and accepts exactly the valid responses,
 	// with no profile, holder verification or actuator.
@@ -388,8 +394,11 @@ func (c *Config) validate() error {
 	if err := c.validateTLS(); err != nil {
 		return err
 	}
-	if c.Trust.IACADir == "" && len(c.Trust.IACAFiles) == 0 && c.Trust.VICAL == "" && c.Trust.VICALURL == "" {
-		return bad("trust.iaca_dir", "give an IACA folder (or trust.iaca_files, trust.vical or trust.vical_url)")
+	if c.Trust.IACADir == "" && len(c.Trust.IACAFiles) == 0 && c.Trust.VICAL == "" && len(c.Trust.IACAFolders) == 0 && c.Trust.VICALURL == "" {
+		return bad("trust.iaca_dir", "give an IACA folder (or trust.iaca_files, trust.iaca_folders, trust.vical or trust.vical_url)")
+	}
+	if err := c.Trust.TrustRules.validate(); err != nil {
+		return within("trust", err)
 	}
 	if c.Trust.VICAL != "" && c.Trust.VICALAnchor == "" {
 		return bad("trust.vical_anchor", "a VICAL needs its provider's anchor certificate")
@@ -475,7 +484,7 @@ func (c *Config) validate() error {
 			l.InactivityTimeout = 60 * time.Second
 		}
 	}
-	return nil
+	return c.validateVenue()
 }
 
 // validateBearerFields checks (and defaults) the fields that belong to one bearer.
@@ -540,10 +549,10 @@ func (c *Config) path(p string) string {
 	return filepath.Join(c.Dir, p)
 }
 
-// loadTrustWith reads the IACA folder, files and VICAL into one trust store, with the
-// VICAL last fetched from trust.vical_url (nil when there is none yet: with vical_url
-// the trust may then be empty, the gate not ready). It is called at start, on every
-// reload and after every good VICAL fetch.
+// loadTrustWith reads the IACA folders, files and VICAL into one trust store, every
+// anchor scoped to its docTypes, with the VICAL last fetched from trust.vical_url (nil
+// when there is none yet: with vical_url the trust may then be empty, the gate not
+// ready). It is called at start, on every reload and after every good VICAL fetch.
 func (c *Config) loadTrustWith(now time.Time, fetched *trust.VICAL) (*verify.TrustStore, error) {
 	store := &trust.Store{}
 	if c.Trust.IACADir != "" {
@@ -552,6 +561,9 @@ func (c *Config) loadTrustWith(now time.Time, fetched *trust.VICAL) (*verify.Tru
 			return nil, &fieldError{"trust.iaca_dir", err}
 		}
 		store = s
+	}
+	if err := c.Trust.addFolders(store, now, c.path); err != nil {
+		return nil, err
 	}
 	if c.Trust.VICAL != "" {
 		anchorData, err := os.ReadFile(c.path(c.Trust.VICALAnchor))

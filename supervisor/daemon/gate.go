@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,6 +53,10 @@ type Info struct {
 	HTTP  string     `json:"http,omitempty"`
 	Name  string     `json:"name,omitempty"`
 	Lanes []LaneInfo `json:"lanes,omitempty"`
+	// Venue and NATS name the gate's venue and the client URL of the JetStream server
+	// it embeds (when it does).
+	Venue string `json:"venue,omitempty"`
+	NATS  string `json:"nats,omitempty"`
 }
 
 // LaneInfo names a configured lane and its bearer.
@@ -75,6 +80,9 @@ type Verdict struct {
 	// HolderVerification is the matcher's answer (match, no_match, undecided) when the
 	// lane verified the holder.
 	HolderVerification string `json:"holder_verification,omitempty"`
+	// Credential is the venue's key of the credential (a hash) when the gate is in a
+	// venue and the venue decided on it (what `mdocgate deny add` takes).
+	Credential string `json:"credential,omitempty"`
 }
 
 // Event is the outcome of a reload (SIGHUP, Reload) or of a VICAL fetch:
@@ -120,6 +128,7 @@ type Gate struct {
 	// status checks revocation (nil: off); stopStatus ends its background refresh.
 	status     *trust.StatusClient
 	stopStatus func()
+	venue      *gateVenue // nil without a venue section
 
 	trust      atomic.Pointer[trustState]
 	webCerts   *certSource // nil without tls
@@ -160,6 +169,7 @@ type laneRules struct {
 	lane     string
 	request  []request.Doc
 	readAuth request.Signer
+	trust    *TrustRules       // strict, clock skew, crypto budget
 	rev      verify.Revocation // nil: no revocation checks
 	// profile, decider and hv are nil on a plain lane (LaneConfig.Request). hv decides
 	// (holder verification) without an actuator: it runs inside the session, which
@@ -168,14 +178,21 @@ type laneRules struct {
 	decider *gate.SessionDecider
 	hv      *gate.Gate
 	hvMode  string
+	// venue decides, after the lane would open, on the deny list and anti-passback;
+	// nil outside a venue and on plain lanes.
+	venue *gateVenue
 }
 
 func (l *lane) readerConfig(ts *verify.TrustStore, r *laneRules) *readersession.Config {
 	rc := &readersession.Config{Request: r.request, ReaderAuth: r.readAuth, Trust: ts, Cache: l.cache, Revocation: r.rev}
+	r.trust.apply(rc)
 	if r.profile != nil {
 		// holder verification can wait (an operator looks at the portrait): the engine
 		// then runs the decision off its workers
 		rc.Verify, rc.Decide, rc.DecideMayWait = r.decider.Run, r.decide, r.hvMode != hvNone
+		if r.venue != nil { // the venue's decision waits on the network: off the workers too
+			rc.Verify, rc.DecideMayWait = r.verifyForVenue, true
+		}
 	}
 	return rc
 }
@@ -186,15 +203,37 @@ func (l *lane) readerConfig(ts *verify.TrustStore, r *laneRules) *readersession.
 // (DecideMayWait), so an operator's wait holds that session only. The gate verdict
 // travels into the session's verdict as its Note (final).
 func (r *laneRules) decide(vr readersession.Verification) readersession.Decision {
+	vn, inVenue := vr.Note.(venueNote)
 	d, ok := r.decider.Decision(vr)
-	if !ok { // not from Run: decide without the response, MSO checks fail closed
+	switch {
+	case inVenue:
+		d = vn.decision
+	case !ok: // not from Run: decide without the response, MSO checks fail closed
 		d = r.profile.Decide(vr.Result, time.Now())
 	}
 	v := r.hv.ProcessDecision(context.Background(), r.lane, "", vr.Result, d)
+	if v.Action == gate.ActionOpen && r.venue != nil && r.requestedOnly(vr.Result) {
+		if !inVenue {
+			vn = venueNote{keyErr: errors.New("the verification did not name the credential")}
+		}
+		v = r.venue.decide(vn, v)
+	}
 	if v.Action == gate.ActionOpen {
 		return readersession.Decision{Outcome: readersession.Accepted, Note: v}
 	}
 	return readersession.Decision{Outcome: readersession.Rejected, Reason: v.Reason, Note: v}
+}
+
+// requestedOnly reports whether every document of res is of a requested docType: a
+// session that answers with another is rejected anyway (readersession), so the venue
+// must not record its admission.
+func (r *laneRules) requestedOnly(res *verify.Result) bool {
+	for _, d := range res.Documents {
+		if !slices.ContainsFunc(r.request, func(r request.Doc) bool { return r.DocType == d.DocType }) {
+			return false
+		}
+	}
+	return true
 }
 
 // final is the gate verdict of a published session verdict: the one decide made when it
@@ -215,7 +254,7 @@ func (l *lane) final(sv *actors.SessionVerdict) gate.Verdict {
 		out.Action = gate.ActionCallStaff
 	}
 	if ok {
-		out.Match, out.MatchError = v.Match, v.MatchError
+		out.Match, out.MatchError, out.Credential = v.Match, v.MatchError, v.Credential
 	}
 	return out
 }
@@ -275,11 +314,15 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	g.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_gate_actions_total",
 		Help: "Gate actions carried out, by lane, action (open, deny, call_staff) and reason (failing check)."},
 		[]string{"lane", "action", "reason"})
+	if g.venue, err = g.startVenue(); err != nil {
+		return nil, err
+	}
 	hasWeb := false
 	for i := range cfg.Lanes {
 		l, err := g.newLane(i, cfg, readAuth)
 		if err != nil {
 			g.desk.close()
+			g.venue.close()
 			return nil, err
 		}
 		g.lanes = append(g.lanes, l)
@@ -305,6 +348,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	if hasWeb { // the web server runs when a lane takes its sessions from it
 		if err := g.listenWeb(); err != nil {
 			g.desk.close()
+			g.venue.close()
 			g.closeAudit()
 			return nil, err
 		}
@@ -331,7 +375,11 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		if g.desk != nil {
 			extra = g.desk.register
 		}
-		if g.ops, err = startOps(cfg.HTTPAddr, g.eng, cfg.Name, extra, g.opsTLS(), g.ready, opsErrorLog(g.log), g.collectors()...); err != nil {
+		var fleet func() any
+		if g.venue != nil {
+			fleet = func() any { return g.venue.v.Fleet() }
+		}
+		if g.ops, err = startOps(cfg.HTTPAddr, g.eng, cfg.Name, extra, fleet, g.opsTLS(), g.ready, opsErrorLog(g.log), g.collectors()...); err != nil {
 			g.abort()
 			return nil, &fieldError{"http_addr", err}
 		}
@@ -348,6 +396,12 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	}
 	g.startBackground()
 	g.stopStatus = startStatusRefresh(g.status)
+	if g.venue != nil {
+		g.info.Venue = cfg.Venue.Name
+		if g.venue.server != nil {
+			g.info.NATS = g.venue.server.ClientURL()
+		}
+	}
 	return g, nil
 }
 
@@ -367,7 +421,8 @@ func (g *Gate) newLane(i int, cfg *Config, readAuth request.Signer) (*lane, erro
 // decision and holder verification. Errors name the field after lanes[i].
 func (g *Gate) newRules(i int, cfg *Config, readAuth request.Signer) (*laneRules, error) {
 	lc := cfg.Lanes[i]
-	r := &laneRules{lane: lc.Name, request: lc.Request, readAuth: readAuth, hvMode: lc.HolderVerification, rev: laneRevocation(g.status, nil)}
+	r := &laneRules{lane: lc.Name, request: lc.Request, readAuth: readAuth, hvMode: lc.HolderVerification, rev: laneRevocation(g.status, nil),
+		trust: &cfg.Trust.TrustRules}
 	if lc.plain() {
 		return r, nil
 	}
@@ -390,6 +445,7 @@ func (g *Gate) newRules(i int, cfg *Config, readAuth request.Signer) (*laneRules
 	// the decider runs on the crypto worker with the DeviceResponse at hand, so the
 	// profile's MSO checks (freshness, device-auth kind, curves, status) apply
 	r.profile, r.request, r.decider, r.hv, r.rev = p, p.Request(), &gate.SessionDecider{Profile: p}, hv, laneRevocation(g.status, p)
+	r.venue = g.venue
 	return r, nil
 }
 
@@ -456,13 +512,21 @@ func (g *Gate) verdict(sv *actors.SessionVerdict) {
 	v := Verdict{Session: sv.SessionID, Lane: sv.Lane, Bearer: sv.Bearer, Outcome: string(sv.Outcome),
 		Reason: sv.Reason, Detail: sv.Detail, LatencyMs: float64(sv.Latency().Microseconds()) / 1000}
 	var audited *gate.Verdict
-	if l := g.byName[sv.Lane]; l != nil && l.act != nil {
+	l := g.byName[sv.Lane]
+	if g.venue != nil && l != nil {
+		g.venue.v.Record(sv.Lane, l.cfg.Zone, string(sv.Outcome), sv.Reason)
+	}
+	if l != nil && l.act != nil {
 		gv := l.final(sv)
 		audited = &gv
 		v.Action = string(gv.Action)
 		fields := []zap.Field{zap.String("bearer", sv.Bearer), zap.String("outcome", string(sv.Outcome))}
 		if sv.Reason != "" {
 			fields = append(fields, zap.String("check", sv.Reason))
+		}
+		v.Credential = gv.Credential
+		if gv.Credential != "" {
+			fields = append(fields, zap.String("credential", gv.Credential))
 		}
 		if gv.Match != nil {
 			v.HolderVerification = string(gv.Match.Verdict)
@@ -566,6 +630,7 @@ func (g *Gate) shutdown(served <-chan error) {
 	}
 	g.unsub()
 	g.desk.close()
+	g.venue.close()
 	g.closeAudit()
 }
 
@@ -579,6 +644,7 @@ func (g *Gate) abort() {
 	}
 	g.unsub()
 	g.desk.close()
+	g.venue.close()
 	g.closeAudit()
 }
 

@@ -30,10 +30,11 @@ type opsServer struct {
 }
 
 // startOps listens on addr (over TLS with tlsConfig) and serves the operations
-// endpoints of eng, /readyz from ready; extra, when not nil, adds handlers, and the
-// collectors join the /metrics registry.
-func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), tlsConfig *tls.Config, ready http.Handler,
-	errLog *log.Logger, collectors ...prometheus.Collector) (*opsServer, error) {
+// endpoints of eng, /readyz from ready; extra, when not nil, adds handlers, fleet, when
+// not nil, gives the dashboard the venue's fleet, and the collectors join the /metrics
+// registry.
+func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), fleet func() any, tlsConfig *tls.Config,
+	ready http.Handler, errLog *log.Logger, collectors ...prometheus.Collector) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func startOps(addr string, eng *supervisor.Engine, title string, extra func(*htt
 		}
 	}
 	o.metrics = metrics.New(reg, metrics.FromEngine(eng))
-	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: title})
+	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: title, Fleet: fleet})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", o.metrics.Handler())
 	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", o.dash))

@@ -211,8 +211,19 @@ func TestReadyzFollowsThePCSCReader(t *testing.T) {
 	}
 }
 
+// vicalProvider is a VICAL provider's root and signer (testpki.VICALProvider).
+type vicalProvider struct {
+	root   *issuer.Authority
+	signer *issuer.Signer
+}
+
+func newVICALProvider(t *testing.T) *vicalProvider {
+	root, signer := testpki.VICALProvider(t)
+	return &vicalProvider{root, signer}
+}
+
 // signVICAL signs a VICAL of the IACAs by provider.
-func signVICAL(t *testing.T, provider *testpki.VICALProvider, iacas ...[]byte) []byte {
+func signVICAL(t *testing.T, provider *vicalProvider, iacas ...[]byte) []byte {
 	t.Helper()
 	v := &trust.VICAL{Provider: "test VICAL provider", Date: time.Now()}
 	for _, pemData := range iacas {
@@ -222,7 +233,7 @@ func signVICAL(t *testing.T, provider *testpki.VICALProvider, iacas ...[]byte) [
 		}
 		v.Entries = append(v.Entries, trust.VICALEntry{Certificate: a, DocTypes: []string{issuer.DocTypeMDL}, IssuingCountry: "UT"})
 	}
-	data, err := v.Sign(provider.Signer.Key, [][]byte{provider.Signer.Certificate.Raw}, nil)
+	data, err := v.Sign(provider.signer.Key, [][]byte{provider.signer.Certificate.Raw}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +244,7 @@ func signVICAL(t *testing.T, provider *testpki.VICALProvider, iacas ...[]byte) [
 // checked against vical_anchor; a fetch that fails (the server down, a list signed by
 // someone else) keeps the last good list, until vical_max_age makes the gate not ready.
 func TestVICALURL(t *testing.T) {
-	provider, stranger := testpki.NewVICALProvider(t, "provider"), testpki.NewVICALProvider(t, "stranger")
+	provider, stranger := newVICALProvider(t), newVICALProvider(t)
 	a, b := testgate.NewAuthority(t, "in-vical"), testgate.NewAuthority(t, "later")
 	var mu sync.Mutex
 	serve, status := signVICAL(t, provider, a.IACAPEM()), http.StatusOK
@@ -255,7 +266,7 @@ func TestVICALURL(t *testing.T) {
 		mu.Unlock()
 	}
 	anchor := filepath.Join(t.TempDir(), "vical-anchor.pem")
-	os.WriteFile(anchor, provider.Root.CertificatePEM(), 0o644)
+	os.WriteFile(anchor, provider.root.CertificatePEM(), 0o644)
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "gate.yaml")
 	os.WriteFile(cfgFile, []byte(fmt.Sprintf(`name: vical-gate

@@ -280,6 +280,9 @@ func (g *Gate) collectors() []prometheus.Collector {
 	if g.status != nil {
 		out = append(out, metrics.NewRevocationCollector(g.status))
 	}
+	if g.venue != nil {
+		out = append(out, g.venue.v.Collectors()...)
+	}
 	out = append(out, g.actMetrics.Collectors()...)
 	out = append(out, g.vical.collectors()...)
 	out = append(out, auditCollectors(g.audit)...)

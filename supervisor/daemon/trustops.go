@@ -25,6 +25,9 @@ func (g *Gate) setTrust(ts *verify.TrustStore) {
 	g.trust.Store(&trustState{ts: ts, loaded: now})
 	for _, l := range g.lanes {
 		l.current.Store(l.readerConfig(ts, l.rules.Load()))
+		// chains verified against the old anchors are unreachable already (the cache
+		// is keyed by the store's generation); let them go
+		l.cache.Reset()
 	}
 	g.warnExpiring(now)
 }
