@@ -36,8 +36,8 @@ import (
 // bearer, reader, BLE settings, max_in_flight, timeouts: a lane owns a listener, a
 // bearer and its sessions, and the engine has no way to take a lane away while its
 // sessions finish), the listeners (listen, origin, http_addr, tls or ops_tls switched
-// on or off), the audit log, vical_url and its refresh settings, name, shutdown_timeout
-// and log_level. A changed one is named in the event's RestartNeeded and logged; the
+// on or off), the audit log, the venue and a lane's zone, status (but its files),
+// vical_url and its refresh settings, name, shutdown_timeout and log_level. A changed one is named in the event's RestartNeeded and logged; the
 // rest of the reload still applies. A reload that fails — a file unreadable, the new
 // configuration invalid — changes nothing. Either way Options.OnEvent hears of it.
 func (g *Gate) Reload() error {
@@ -187,15 +187,16 @@ func (g *Gate) restartNeeded(next *Config) []string {
 	curStatus, nextStatus := cur.Status, next.Status // the files are reloaded, the rest is not
 	curStatus.StatusListFiles, curStatus.CRLFiles, nextStatus.StatusListFiles, nextStatus.CRLFiles = nil, nil, nil, nil
 	diff("status", curStatus, nextStatus)
+	diff("venue", cur.Venue, next.Venue)
 	type shape struct {
-		Name, Bearer, Reader, BLEMode string
-		BLEL2CAP                      bool
-		MaxInFlight                   int
-		EngagementTimeout, Inactivity time.Duration
-		Plain                         bool
+		Name, Bearer, Reader, BLEMode, Zone string
+		BLEL2CAP                            bool
+		MaxInFlight                         int
+		EngagementTimeout, Inactivity       time.Duration
+		Plain                               bool
 	}
 	shapeOf := func(l *LaneConfig) shape {
-		return shape{l.Name, l.Bearer, l.Reader, l.BLEMode, l.BLEL2CAP, l.MaxInFlight, l.EngagementTimeout, l.InactivityTimeout, l.plain()}
+		return shape{l.Name, l.Bearer, l.Reader, l.BLEMode, l.Zone, l.BLEL2CAP, l.MaxInFlight, l.EngagementTimeout, l.InactivityTimeout, l.plain()}
 	}
 	if len(cur.Lanes) != len(next.Lanes) {
 		out = append(out, "lanes (added or removed)")
@@ -206,7 +207,7 @@ func (g *Gate) restartNeeded(next *Config) []string {
 		case nl == nil:
 			out = append(out, fmt.Sprintf("lanes[%d] (%s removed)", i, cur.Lanes[i].Name))
 		case shapeOf(&cur.Lanes[i]) != shapeOf(nl):
-			out = append(out, fmt.Sprintf("lanes[%d] (%s: bearer, reader, BLE settings, max_in_flight or timeouts)", i, cur.Lanes[i].Name))
+			out = append(out, fmt.Sprintf("lanes[%d] (%s: bearer, reader, BLE settings, zone, max_in_flight or timeouts)", i, cur.Lanes[i].Name))
 		case nl.HolderVerification == hvOperator && g.desk == nil:
 			out = append(out, fmt.Sprintf("lanes[%d].holder_verification (operator: the gate started without an operator desk)", i))
 		}
