@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/load"
+	"github.com/mdocgate/mdocgate/supervisor/loadgen"
 	"github.com/mdocgate/mdocgate/supervisor/report"
 )
 
@@ -33,11 +35,16 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Second, "lane engagement and inactivity timeout")
 	jsonOut := fs.Bool("json", false, "print the final report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
-	target := fs.String("target", "", "base URL of a running 'mdocgate serve': drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL)")
+	target := fs.String("target", "", "base URL of a running 'mdocgate serve' (or several, comma-separated: holders spread over them and retry the next after an error): drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL or metrics=M1,M2,… one per target, ca=FILE: the CA certificates an https:// gate is checked against)")
+	venueURL := fs.String("venue", "", "with --target: a NATS URL of a venue whose load workers ('mdocgate loadgen --venue URL') run the holders; the report adds by_worker")
+	loadWorkers := fs.Int("load-workers", 0, "with --venue: wait for this many load workers (0: whoever answers within 2 s)")
 	reportFile := fs.String("report", "", "write a self-contained HTML report to this file")
 	floor := fs.Duration("floor", 0, "after the run, measure the floor (the session's unavoidable crypto, on every CPU) for this long and report floor_sessions_per_second and floor_ratio")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *venueURL != "" && *target == "" {
+		return fail(stderr, "loadtest", errors.New("--venue needs --target (the gates the workers' holders present to)"))
 	}
 	opts := map[string]string{}
 	for _, kv := range bearerOpts {
@@ -51,12 +58,29 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	title := "loadtest"
 	if *target != "" {
 		for k := range opts {
-			if k != "credential" && k != "metrics" {
-				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential= and metrics= apply", k))
+			if k != "credential" && k != "metrics" && k != "ca" {
+				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential=, metrics= and ca= apply", k))
 			}
 		}
 		cfg := load.TargetConfig{Target: *target, Holders: *holders, Concurrency: *concurrency, Duration: *duration,
-			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"]}
+			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"], CA: opts["ca"]}
+		if targets := strings.Split(*target, ","); len(targets) > 1 || *venueURL != "" {
+			cfg.Targets = targets
+			if m := opts["metrics"]; m != "" {
+				cfg.TargetMetrics = strings.Split(m, ",")
+				if len(cfg.TargetMetrics) != len(targets) {
+					return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt metrics=: %d URLs for %d targets (one per target, in order)", len(cfg.TargetMetrics), len(targets)))
+				}
+			}
+		}
+		if *venueURL != "" {
+			nc, err := loadgen.Connect(*venueURL, "mdocgate loadtest")
+			if err != nil {
+				return fail(stderr, "loadtest", err)
+			}
+			defer nc.Close()
+			cfg.Remote = loadgen.Remote(nc, loadgen.Options{Workers: *loadWorkers})
+		}
 		title += " " + strings.TrimRight(*target, "/")
 		run = func(ctx context.Context, progress func(done, total int64)) (*load.Report, error) {
 			cfg.Progress = progress
@@ -70,7 +94,8 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 		if *holders < 0 || *concurrency <= 0 || *chaos < 0 || *chaos > 1 {
 			return fail(stderr, "loadtest", fmt.Errorf("--holders ≥ 0, --concurrency > 0 and --chaos in [0,1] please"))
 		}
-		flagOpts := map[string]string{"ble-mode": *bleMode, "phy": *phy, "mtu": "", "l2cap": ""}
+		// the BLE flags are bearer options; --bearer-opt wins
+		flagOpts := map[string]string{"ble-mode": *bleMode, "phy": *phy}
 		if *mtu != 0 {
 			flagOpts["mtu"] = fmt.Sprint(*mtu)
 		}
@@ -78,11 +103,11 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 			flagOpts["l2cap"] = "true"
 		}
 		for k, v := range flagOpts {
-			if _, set := opts[k]; !set && v != "" { // --bearer-opt wins
+			if _, set := opts[k]; !set && v != "" {
 				opts[k] = v
 			}
 		}
-		log, err := newLogger(stderr, *logLevel)
+		log, err := supervisor.NewLogger(stderr, *logLevel)
 		if err != nil {
 			return fail(stderr, "loadtest", err)
 		}
@@ -103,12 +128,9 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 			"--bearer-opt metrics=http://HTTP_ADDR/metrics reads the gate's verdicts")
 	}
 	if *floor > 0 {
-		fps, err := load.MeasureFloor(*floor)
-		if err != nil {
+		if err := rep.AddFloor(*floor); err != nil {
 			return fail(stderr, "loadtest", fmt.Errorf("--floor: %w", err))
 		}
-		rep.FloorSessionsPerSecond = fps
-		rep.FloorRatio = rep.SessionsPerSecond / fps
 	}
 	if *reportFile != "" {
 		if err := report.WriteFile(*reportFile, rep); err != nil {
@@ -116,7 +138,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *jsonOut {
-		writeJSON(stdout, rep)
+		writeJSON(stdout, stderr, "loadtest", rep)
 	} else {
 		rep.WriteText(stdout, title)
 	}
@@ -135,16 +157,9 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 func runWithProgress(run func(context.Context, func(done, total int64)) (*load.Report, error), stderr io.Writer) (*load.Report, int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	var bar *load.ProgressBar
-	var progress func(done, total int64)
-	if isTTY(stderr) {
-		bar = load.NewProgressBar(stderr)
-		progress = bar.Update
-	}
-	rep, err := run(ctx, progress)
-	if bar != nil {
-		bar.Finish()
-	}
+	bar := load.NewProgressBar(stderr)
+	rep, err := run(ctx, bar.Progress())
+	bar.Finish()
 	if rep == nil {
 		return nil, fail(stderr, "loadtest", err)
 	}
@@ -152,10 +167,4 @@ func runWithProgress(run func(context.Context, func(done, total int64)) (*load.R
 		fmt.Fprintf(stderr, "mdocgate: warning: %v\n", err)
 	}
 	return rep, exitOK
-}
-
-func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }

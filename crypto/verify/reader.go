@@ -3,8 +3,6 @@ package verify
 import (
 	"crypto/x509"
 	"encoding/asn1"
-	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ const (
 	CheckReaderAuthChain     = "reader_auth.chain"
 	CheckReaderAuthProfile   = "reader_auth.certificate_profile"
 	CheckReaderAuthPurpose   = "reader_auth.certificate_purpose"
+	CheckReaderAuthEncoding  = "reader_auth.encoding"
 )
 
 // ReaderAuthResult is the outcome of reader authentication for one DocRequest.
@@ -40,17 +39,33 @@ func VerifyReaderAuth(ra *messages.CoseSign1, transcript messages.SessionTranscr
 // verified reader chains (a holder meeting the same gate readers again and again).
 func VerifyReaderAuthCached(ra *messages.CoseSign1, transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR,
 	store *TrustStore, now time.Time, policy Policy, cache *ChainCache) *ReaderAuthResult {
+	return VerifyReaderAuthWith(ra, transcript, itemsRequest, ReaderAuthOptions{Trust: store, Now: now, Policy: policy, Cache: cache})
+}
+
+// ReaderAuthOptions are the inputs of VerifyReaderAuthWith.
+type ReaderAuthOptions struct {
+	Trust  *TrustStore
+	Now    time.Time
+	Policy Policy
+	Cache  *ChainCache // optional
+	// Revocation, when set, checks the reader certificate against its issuer's CRL once
+	// the chain verified (CheckReaderAuthRevocation).
+	Revocation Revocation
+}
+
+// VerifyReaderAuthWith is VerifyReaderAuth with every option.
+func VerifyReaderAuthWith(ra *messages.CoseSign1, transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR, opts ReaderAuthOptions) *ReaderAuthResult {
 	var c checks
 	res := &ReaderAuthResult{}
 	defer func() {
 		d := DocumentResult{Checks: c.list}
-		d.finish(policy)
+		d.finish(opts.Policy)
 		res.Checks, res.Valid = d.Checks, d.Valid
 	}()
 	return verifyReaderAuthSign1(&c, res, ra, func() ([]byte, error) {
 		b, err := messages.ReaderAuthenticationBytes(transcript, itemsRequest)
 		return b.Raw(), err
-	}, store, now, cache)
+	}, opts)
 }
 
 // VerifyReaderAuthAll checks a readerAuthAll COSE_Sign1 over ReaderAuthenticationAllBytes.
@@ -66,27 +81,17 @@ func VerifyReaderAuthAll(ra *messages.CoseSign1, transcript messages.SessionTran
 	return verifyReaderAuthSign1(&c, res, ra, func() ([]byte, error) {
 		b, err := messages.ReaderAuthenticationAllBytes(transcript, items, info)
 		return b.Raw(), err
-	}, store, now, nil)
+	}, ReaderAuthOptions{Trust: store, Now: now, Policy: policy})
 }
 
 func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSign1, payload func() ([]byte, error),
-	store *TrustStore, now time.Time, cache *ChainCache) *ReaderAuthResult {
+	opts ReaderAuthOptions) *ReaderAuthResult {
+	store, now, cache := opts.Trust, opts.Now, opts.Cache
 	if ra == nil {
 		c.fail(CheckReaderAuthX5Chain, "no readerAuth")
 		return res
 	}
-	chainDER, _, _, err := ra.X5Chain()
-	var chain []*x509.Certificate
-	if err == nil {
-		for i, der := range chainDER {
-			cert, perr := cache.ParseCertificate(der)
-			if perr != nil {
-				err = fmt.Errorf("x5chain certificate %d: %w", i, perr)
-				break
-			}
-			chain = append(chain, cert)
-		}
-	}
+	chain, _, _, err := parseX5Chain(ra, cache)
 	if !c.result(CheckReaderAuthX5Chain, err) {
 		return res
 	}
@@ -102,14 +107,19 @@ func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSi
 			return res
 		}
 	}
-	c.result(CheckReaderAuthSignature, verifySign1(ra, signed, chain[0].PublicKey))
+	der, err := verifySign1(ra, signed, chain[0].PublicKey)
+	if der {
+		c.warn(CheckReaderAuthEncoding, "%s", derWarning)
+	}
+	c.result(CheckReaderAuthSignature, err)
 	// A certificate made for another purpose (a Document Signer, a TLS server) must not
 	// authenticate a reader. One without any extended key usage is a profile deviation.
 	leaf := chain[0]
+	allowed, present := ekuPurpose(leaf, OIDMdlReaderAuth, OIDMdocReaderAuth)
 	switch {
-	case len(leaf.ExtKeyUsage) == 0 && len(leaf.UnknownExtKeyUsage) == 0:
+	case !present:
 		c.warn(CheckReaderAuthPurpose, "reader certificate has no extended key usage")
-	case hasEKU(leaf, OIDMdlReaderAuth, OIDMdocReaderAuth) || slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny):
+	case allowed:
 		c.pass(CheckReaderAuthPurpose)
 	default:
 		c.fail(CheckReaderAuthPurpose, "reader certificate is for another purpose: extended key usage lacks %v", []asn1.ObjectIdentifier{OIDMdlReaderAuth, OIDMdocReaderAuth})
@@ -120,6 +130,9 @@ func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSi
 			c.warn(CheckReaderAuthProfile, "%s", strings.Join(dev, "; "))
 		} else {
 			c.pass(CheckReaderAuthProfile)
+		}
+		if opts.Revocation != nil && !c.failedAuthenticity() {
+			checkCertificateRevocation(c, CheckReaderAuthRevocation, chain, anchor, opts.Revocation)
 		}
 	}
 	return res

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -74,6 +75,17 @@ func (l *LaneConfig) validateProximity(scanners map[string]string) error {
 			return bad("extended_apdu", "%v", err)
 		}
 		l.ExtendedAPDU = string(m)
+	}
+	return nil
+}
+
+// checkScanner checks that a scanner lane's device is there (serve --check opens nothing).
+func (l *LaneConfig) checkScanner() error {
+	if l.QRScanner == "" || l.QRScanner == "-" {
+		return nil
+	}
+	if _, err := os.Stat(l.QRScanner); err != nil {
+		return bad("qr_scanner", "%v", err)
 	}
 	return nil
 }

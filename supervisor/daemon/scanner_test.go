@@ -13,6 +13,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/handoff"
@@ -45,7 +46,7 @@ func openPTY(t *testing.T) (*os.File, string) {
 // logged and ignored, and the lane goes on.
 func TestServeGateQRScanner(t *testing.T) {
 	pty, slave := openPTY(t)
-	a := newGateAuthority(t, "scan")
+	a := testgate.NewAuthority(t, "scan")
 	cfg := writeGateConfig(t, "", fmt.Sprintf(`  - {name: door, bearer: ble, qr_scanner: %q, ble_l2cap: true, handoff: [wifiaware], profile: mdl}
 `, slave), a)
 	g := startRadioGate(t, cfg)
@@ -64,7 +65,7 @@ func TestServeGateQRScanner(t *testing.T) {
 		typeLine(line)
 	}
 	for i, k := range []handoff.Kind{handoff.BLECentral, handoff.BLEPeripheral, handoff.WiFiAware, handoff.BLECentral} {
-		hs := holderOf(a.cred)
+		hs := holderOf(a.Cred)
 		hs.Methods = []messages.RetrievalMethod{handoff.NewOffer(k, true).Method()}
 		g.holders.SpawnHolder(&actors.HolderConfig{NewSession: func() (actors.HolderSession, error) { return holdersession.New(hs) },
 			Framer: b.Framer(), Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
@@ -96,7 +97,7 @@ func TestServeGateQRScanner(t *testing.T) {
 }
 
 func TestScannerConfigErrors(t *testing.T) {
-	a := newGateAuthority(t, "cfg")
+	a := testgate.NewAuthority(t, "cfg")
 	for lanes, want := range map[string]string{
 		"  - {name: a, bearer: nfc, qr_scanner: /dev/ttyACM0, profile: mdl}\n":                                                     "lanes[0].qr_scanner: a QR scanner starts sessions on ble or wifiaware",
 		"  - {name: a, bearer: ble, qr_scanner: X, profile: mdl}\n  - {name: b, bearer: wifiaware, qr_scanner: X, profile: mdl}\n": "lanes[1].qr_scanner: scanner \"X\" is already",
@@ -114,6 +115,10 @@ func TestScannerConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", lanes, err, want)
 		}
+	}
+	if _, err := Check(mustLoad(t, writeGateConfig(t, "", "  - {name: a, bearer: ble, qr_scanner: /nonexistent/tty, profile: mdl}\n", a))); err == nil ||
+		!strings.Contains(err.Error(), "lanes[0].qr_scanner") {
+		t.Errorf("check of a missing scanner: %v", err)
 	}
 	cfg := mustLoad(t, writeGateConfig(t, "", "  - {name: a, bearer: nfc, handoff: [ble], ble_l2cap: true, profile: mdl}\n", a))
 	if l := cfg.Lanes[0]; l.ExtendedAPDU != "auto" || l.bearerOptions()["handoff_to"] != "ble-central,ble-peripheral" || l.bearerOptions()["l2cap"] != "true" {
