@@ -30,6 +30,21 @@
 // whole session message (use WholeMessage as the Framer): APDU chaining does the
 // fragmentation.
 //
+// # Hand-off
+//
+// A Handover Select may offer BLE or Wi-Fi Aware instead of NFC. A reader whose
+// ReaderOptions.Handoff allows that carrier puts its own records in the Hr (package
+// handoff), reads the Hs, switches the card off and returns an arrival whose Conn is the
+// handed-off connection, dialled in the background; its bearer is ENGAGEMENT>DATA
+// ("nfc-pcsc>ble-central"). A simulated phone offering such a carrier (CardConfig.Carriers)
+// signals the end of its engagement with Card.Handed.
+//
+// # Timing
+//
+// Trace receives timestamped events of both sides of the PC/SC path (the virtual card's
+// vpcd messages and APDUs, the lane's Connect and Transmit calls); BenchmarkPCSCSession
+// takes a session apart with them.
+//
 // # Timing model of the in-memory link
 //
 // ISO-DEP (ISO 14443-4) at 106, 212, 424 or 848 kbit/s: every frame costs
