@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdocgate/mdocgate/internal/testpcsc"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/nfc"
 )
@@ -39,6 +40,7 @@ func TestLoadNFCNegotiatedShort(t *testing.T) {
 
 func pcscOrSkip(t *testing.T) {
 	t.Helper()
+	testpcsc.Lock(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := nfc.VPCDSlots(ctx); err != nil {

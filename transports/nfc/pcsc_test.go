@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/internal/testpcsc"
 	"github.com/mdocgate/mdocgate/transports"
 )
 
@@ -17,6 +18,7 @@ import (
 // test does not run as root (CI runs as root after .ci/pcscd.sh: there it must work).
 func pcscSlots(t testing.TB, n int) []Slot {
 	t.Helper()
+	testpcsc.Lock(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	slots, err := VPCDSlots(ctx)
