@@ -92,7 +92,10 @@ type ReaderOptions struct {
 	CommonName   string // default "mdocgate test reader"
 	Organization string
 	// Also23220 adds the TS 23220-4 EKU 1.0.23220.4.1.6 next to 1.0.18013.5.1.6.
-	Also23220           bool
+	Also23220 bool
+	// DNSNames go into subjectAltName: an OpenID4VP verifier's x509_san_dns client_id
+	// names one of them.
+	DNSNames            []string
 	CRLURL              string
 	Curve               int64 // default P-256
 	Key                 *keys.PrivateKey
@@ -207,7 +210,7 @@ func (a *Authority) NewDocumentSigner(opts DSOptions) (*Signer, error) {
 		eku = append(eku, OIDMdocDS)
 	}
 	ck, err := a.issueLeaf("Document Signer", leafSpec{opts.CommonName, opts.Organization, opts.CRLURL,
-		eku, opts.Curve, opts.Key, opts.NotBefore, opts.NotAfter, opts.Rand})
+		eku, opts.Curve, opts.Key, opts.NotBefore, opts.NotAfter, opts.Rand, nil})
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +232,7 @@ func (a *Authority) NewReaderCert(opts ReaderOptions) (*ReaderSigner, error) {
 		eku = append(eku, OIDMdocReaderAuth)
 	}
 	ck, err := a.issueLeaf("reader certificate", leafSpec{opts.CommonName, opts.Organization, opts.CRLURL,
-		eku, opts.Curve, opts.Key, opts.NotBefore, opts.NotAfter, opts.Rand})
+		eku, opts.Curve, opts.Key, opts.NotBefore, opts.NotAfter, opts.Rand, opts.DNSNames})
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +246,7 @@ type leafSpec struct {
 	key                 *keys.PrivateKey
 	notBefore, notAfter time.Time
 	rand                io.Reader
+	dnsNames            []string
 }
 
 func (a *Authority) issueLeaf(what string, s leafSpec) (*CertKey, error) {
@@ -298,6 +302,7 @@ func (a *Authority) issueLeaf(what string, s leafSpec) (*CertKey, error) {
 	if s.crl != "" {
 		tmpl.CRLDistributionPoints = []string{s.crl}
 	}
+	tmpl.DNSNames = s.dnsNames
 	cert, err := createCert(tmpl, ca, key, a.Key, s.rand)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %s certificate: %w", what, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
@@ -67,7 +68,11 @@ func RunOID4VP(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	ident, err := oid4vp.NewIdentity(root, "sim verifier", "localhost")
+	rc, err := root.NewReaderCert(issuer.ReaderOptions{CommonName: "sim verifier", Also23220: true, DNSNames: []string{"localhost"}})
+	if err != nil {
+		return nil, err
+	}
+	ident, err := oid4vp.NewIdentity(rc.Key, rc.Chain)
 	if err != nil {
 		return nil, err
 	}
@@ -126,13 +131,16 @@ func RunOID4VP(ctx context.Context, cfg Config) (*Report, error) {
 	for i := 0; pace.next(ctx, i); i++ {
 		beh := pick(cfg.Mix, rng)
 		l := lanes[i%len(lanes)]
-		wcfg := oid4vp.WalletConfig{Credentials: []*issuer.Credential{w.valid[i%len(w.valid)]}, Trust: walletTrust,
-			Client: client, AllowHTTP: true}
+		cred := w.valid[i%len(w.valid)]
 		switch beh {
 		case Expired:
-			wcfg.Credentials = []*issuer.Credential{w.expired}
+			cred = w.expired
 		case Untrusted:
-			wcfg.Credentials = []*issuer.Credential{w.untrusted}
+			cred = w.untrusted
+		}
+		wcfg := oid4vp.WalletConfig{Holder: &holder.Presenter{Credentials: []*issuer.Credential{cred}}, Trust: walletTrust,
+			Client: client, AllowHTTP: true}
+		switch beh {
 		case Tampered:
 			wcfg.Mutate = misbehave(holdersession.TamperElement)
 		case WrongKey:

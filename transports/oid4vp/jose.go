@@ -209,22 +209,36 @@ func (e *EncryptionKey) Thumbprint() []byte {
 // they hold; a kid in the header, when present, must equal key.KeyID. Errors wrap
 // ErrMalformed or ErrDecrypt.
 func DecryptJWE(token string, key *EncryptionKey) ([]byte, error) {
+	pt, _, err := decryptJWE(token, key)
+	return pt, err
+}
+
+// jweHeader is what is read of a decrypted JWE's header besides the key agreement.
+type jweHeader struct {
+	apu []byte // PartyUInfo (an 18013-7:2024 Annex B wallet's mdocGeneratedNonce)
+}
+
+func decryptJWE(token string, key *EncryptionKey) ([]byte, jweHeader, error) {
+	var h jweHeader
 	if len(token) > MaxJWTSize {
-		return nil, fmt.Errorf("%w: JWE of %d bytes exceeds the limit of %d", ErrMalformed, len(token), MaxJWTSize)
+		return nil, h, fmt.Errorf("%w: JWE of %d bytes exceeds the limit of %d", ErrMalformed, len(token), MaxJWTSize)
 	}
 	jwe, err := jose.ParseEncryptedCompact(strings.TrimSpace(token), []jose.KeyAlgorithm{jose.ECDH_ES},
 		[]jose.ContentEncryption{jose.A128GCM, jose.A256GCM})
 	if err != nil {
-		return nil, fmt.Errorf("%w: JWE: %v", ErrMalformed, err)
+		return nil, h, fmt.Errorf("%w: JWE: %v", ErrMalformed, err)
 	}
 	if kid := jwe.Header.KeyID; kid != "" && key.KeyID != "" && kid != key.KeyID {
-		return nil, fmt.Errorf("%w: JWE kid %q is not the transaction's encryption key %q", ErrDecrypt, kid, key.KeyID)
+		return nil, h, fmt.Errorf("%w: JWE kid %q is not the transaction's encryption key %q", ErrDecrypt, kid, key.KeyID)
 	}
 	pt, err := jwe.Decrypt(key.Private)
 	if err != nil {
-		return nil, fmt.Errorf("%w: JWE: %v", ErrDecrypt, err)
+		return nil, h, fmt.Errorf("%w: JWE: %v", ErrDecrypt, err)
 	}
-	return pt, nil
+	if apu, ok := jwe.Header.ExtraHeaders["apu"].(string); ok {
+		h.apu, _ = base64.RawURLEncoding.DecodeString(apu)
+	}
+	return pt, h, nil
 }
 
 // EncryptOptions are the wallet's choices for a JWE response.

@@ -47,13 +47,25 @@ func getPKI(t testing.TB) *pki {
 		return testPKI
 	}
 	tp := testpki.New(t, testpki.Options{})
-	ident, err := NewIdentity(tp.ReaderRoot, "test verifier", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ident := newIdentity(t, tp.ReaderRoot, "test verifier", "localhost")
 	testPKI = &pki{iaca: tp.IACA, root: tp.ReaderRoot, ident: ident,
 		cred: tp.Issue(t, issuer.IssueRequest{}), otherCred: tp.Issue(t, issuer.IssueRequest{})}
 	return testPKI
+}
+
+// newIdentity makes a verifier identity under root: a reader certificate with both
+// reader EKUs and the DNS names as subjectAltName.
+func newIdentity(t testing.TB, root *issuer.Authority, cn string, dnsNames ...string) *Identity {
+	t.Helper()
+	rc, err := root.NewReaderCert(issuer.ReaderOptions{CommonName: cn, Also23220: true, DNSNames: dnsNames})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := NewIdentity(rc.Key, rc.Chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 type env struct {
@@ -80,7 +92,7 @@ func newEnv(t *testing.T, prefix string, mut func(*VerifierConfig)) *env {
 		t.Fatal(err)
 	}
 	e.v, h = v, v.Handler()
-	e.w = NewWallet(WalletConfig{Credentials: []*issuer.Credential{p.cred}, Trust: verify.NewTrustStore(p.root.Certificate),
+	e.w = NewWallet(WalletConfig{Holder: &holder.Presenter{Credentials: []*issuer.Credential{p.cred}}, Trust: verify.NewTrustStore(p.root.Certificate),
 		Client: e.srv.Client(), AllowHTTP: true})
 	return e
 }
