@@ -207,9 +207,9 @@ type Verifier struct {
 type tombstone struct {
 	id, requestID string
 	until         time.Time
-	state   string
-	reason  string
-	verdict json.RawMessage
+	state         string
+	reason        string
+	verdict       json.RawMessage
 }
 
 // NewVerifier checks cfg and returns a verifier.
