@@ -132,9 +132,10 @@ func (j *DecideJob) Run() Decision { return j.decide(j.Verification) }
 
 // VerifyJob is the CPU-heavy part of a session, detachable from it.
 type VerifyJob struct {
-	Response *messages.DeviceResponse
-	Options  verify.Options
-	run      func(*VerifyJob) Verification // Config.Verify, when set
+	Response  *messages.DeviceResponse
+	Options   verify.Options
+	run       func(*VerifyJob) Verification // Config.Verify, when set
+	alternate *messages.SessionTranscript   // StartOnline's, when set
 }
 
 // Run performs the job: Config.Verify when the session's config has one (verification
@@ -148,7 +149,7 @@ func (j *VerifyJob) Run() Verification {
 
 // Verify performs the verification alone.
 func (j *VerifyJob) Verify() *verify.Result {
-	return verify.VerifyDecodedResponse(j.Response, j.Options)
+	return j.verifyAlternate(verify.VerifyDecodedResponse(j.Response, j.Options))
 }
 
 // Session is one reader session. It is not safe for concurrent use.
