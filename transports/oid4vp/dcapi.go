@@ -150,7 +150,7 @@ func (v *Verifier) HandleDCAPIResponse(ctx context.Context, id string, data []by
 	if err != nil {
 		return nil, err
 	}
-	return v.await(ctx, t), nil
+	return v.await(ctx, t)
 }
 
 // RespondDCAPI ties DC API data to its transaction, claims it and verifies or delivers
@@ -169,7 +169,7 @@ func (v *Verifier) RespondDCAPI(id string, data []byte) (*Transaction, error) {
 		err = fmt.Errorf("%w: %q", ErrUnknownTransaction, id)
 	}
 	if err == nil {
-		t.answering = true
+		v.claimLocked(t)
 	}
 	v.mu.Unlock()
 	if err != nil {

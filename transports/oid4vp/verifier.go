@@ -164,7 +164,8 @@ type Transaction struct {
 	client           netip.Prefix
 	slot             bool
 	done             chan struct{}
-	answering        bool // guarded by Verifier.mu: a response is being verified
+	answering        bool          // guarded by Verifier.mu: a response is being verified
+	reopened         chan struct{} // a delivered response was not taken (Reopen)
 	outcome          *Outcome
 }
 
@@ -520,8 +521,13 @@ func (v *Verifier) claim(t *Transaction) error {
 	if t.answering {
 		return fmt.Errorf("%w: transaction %s", ErrReplay, t.RequestID)
 	}
-	t.answering = true
+	v.claimLocked(t)
 	return nil
+}
+
+func (v *Verifier) claimLocked(t *Transaction) {
+	t.answering = true
+	t.reopened = make(chan struct{}, 1)
 }
 
 // unclaim reopens t after a delivery that failed (busy).
@@ -529,6 +535,25 @@ func (v *Verifier) unclaim(t *Transaction) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	t.answering = false
+}
+
+// Reopen gives a delivered response back (the engine turned it away, busy): the
+// transaction is open again for another answer, and the response endpoint that waits
+// for its outcome answers 503. It reports false when the transaction is not waiting for
+// an outcome.
+func (v *Verifier) Reopen(id string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	t, ok := v.txs[id]
+	if !ok || !t.answering {
+		return false
+	}
+	t.answering = false
+	select {
+	case t.reopened <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // RequestClaims are the claims of the request object.
@@ -667,8 +692,11 @@ func (v *Verifier) serveResponse(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	out := v.await(r.Context(), t)
+	out, err := v.await(r.Context(), t)
 	switch {
+	case err != nil:
+		WriteError(w, err)
+		return
 	case out == nil: // the outcome is late; the status endpoint will have it
 	case !out.Valid && out.Err != nil:
 		WriteError(w, out.Err)
@@ -683,17 +711,20 @@ func (v *Verifier) serveResponse(w http.ResponseWriter, r *http.Request) {
 }
 
 // await waits for a claimed transaction's outcome: at once when verified inline, up to
-// ResponseTimeout (or ctx) when delivered; nil when it is not there by then.
-func (v *Verifier) await(ctx context.Context, t *Transaction) *Outcome {
+// ResponseTimeout (or ctx) when delivered; nil when it is not there by then, ErrBusy
+// when the delivered response was given back (Reopen).
+func (v *Verifier) await(ctx context.Context, t *Transaction) (*Outcome, error) {
 	timer := time.NewTimer(v.cfg.ResponseTimeout)
 	defer timer.Stop()
 	select {
 	case <-t.done:
-		return t.outcome
+		return t.outcome, nil
+	case <-t.reopened:
+		return nil, fmt.Errorf("%w: the gate could not take the response now; send it again", ErrBusy)
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	return nil
+	return nil, nil
 }
 
 // HandleResponse processes the form of an authorization response to the transaction of
@@ -708,7 +739,7 @@ func (v *Verifier) HandleResponse(requestID string, form url.Values) (*Outcome, 
 	if err != nil {
 		return nil, err
 	}
-	return v.await(context.Background(), t), nil
+	return v.await(context.Background(), t)
 }
 
 // respond ties a direct_post(.jwt) response to its transaction, claims it and verifies
