@@ -18,6 +18,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -39,6 +40,8 @@ type Config struct {
 	ReaderAuth      *ReaderAuthConfig `yaml:"reader_auth"`
 	// Status is revocation checking: status lists and CRLs (status.go).
 	Status StatusConfig `yaml:"status"`
+	// Online are the settings of the oid4vp and dcapi lanes (online.go).
+	Online OnlineConfig `yaml:"online"`
 	// Profiles is a YAML file of named profiles (examples/profiles.yaml) lanes may name
 	// besides the built-in ones. It is read by Validate, not again on a trust reload.
 	Profiles string `yaml:"profiles"`
@@ -101,6 +104,8 @@ type LaneConfig struct {
 	// --config): it asks for these documents and accepts exactly the valid responses,
 	// with no profile, holder verification or actuator.
 	Request []request.Doc `yaml:"-"`
+	// OnlineLaneConfig holds the fields of the oid4vp and dcapi lanes (online.go).
+	OnlineLaneConfig `yaml:",inline"`
 }
 
 // ConfigError is a configuration that cannot run. Field names the failing field as the
@@ -159,9 +164,9 @@ const (
 )
 
 var gateBearers = map[string]bool{web.BearerHTTP: true, web.BearerWebSocket: true, bearerNFC: true, bearerNFCPCSC: true,
-	bearerBLE: true, bearerWiFiAware: true, bearerMemory: true}
+	bearerBLE: true, bearerWiFiAware: true, bearerMemory: true, online.BearerOID4VP: true, online.BearerDCAPI: true}
 
-const gateBearerList = "websocket, http, nfc, nfc-pcsc, ble, wifiaware or memory"
+const gateBearerList = "websocket, http, nfc, nfc-pcsc, ble, wifiaware or memory), or an online lane's (oid4vp or dcapi"
 
 // BLE modes of a ble lane (18013-5 names: mdoc central client mode, mdoc peripheral
 // server mode), with the supervisor's ble-mode option each maps onto.
@@ -431,6 +436,9 @@ func (c *Config) validate() error {
 		if err := l.validateGateFields(); err != nil {
 			return within(field, err)
 		}
+		if err := l.validateOnline(c.ReaderAuth != nil); err != nil {
+			return within(field, err)
+		}
 		if !l.plain() {
 			p, err := c.profile(l)
 			if err != nil {
@@ -454,7 +462,7 @@ func (c *Config) validate() error {
 			l.InactivityTimeout = 60 * time.Second
 		}
 	}
-	return nil
+	return c.validateOnlineLanes()
 }
 
 // validateBearerFields checks (and defaults) the fields that belong to one bearer.

@@ -27,6 +27,7 @@ import (
 	"github.com/mdocgate/mdocgate/supervisor/metrics"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/bearers"
+	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -51,6 +52,8 @@ type Info struct {
 	HTTP  string     `json:"http,omitempty"`
 	Name  string     `json:"name,omitempty"`
 	Lanes []LaneInfo `json:"lanes,omitempty"`
+	// Verify holds the verifier page of each online lane (oid4vp, dcapi), by lane.
+	Verify map[string]string `json:"verify,omitempty"`
 }
 
 // LaneInfo names a configured lane and its bearer.
@@ -107,6 +110,11 @@ type Gate struct {
 	// status checks revocation (nil: off); stopStatus ends its background refresh.
 	status     *trust.StatusClient
 	stopStatus func()
+	// online serves the oid4vp and dcapi lanes on the web listener (nil: none).
+	online *online.Server
+	// refused counts the web and online lanes' requests refused without a verdict of
+	// their own.
+	refused *prometheus.CounterVec
 
 	reloading sync.Mutex
 }
@@ -240,11 +248,16 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		l.rev = laneRevocation(g.status, l.profile)
 		g.lanes = append(g.lanes, l)
 		g.byName[l.cfg.Name] = l
-		hasWeb = hasWeb || l.cfg.isWeb()
+		hasWeb = hasWeb || l.cfg.isWeb() || l.cfg.isOnline()
 	}
 	if hasWeb { // the web server runs when a lane takes its sessions from it
 		if err := g.listenWeb(tlsConfig); err != nil {
 			g.desk.close()
+			return nil, err
+		}
+		if err := g.newOnline(readAuth); err != nil {
+			g.desk.close()
+			g.ln.Close()
 			return nil, err
 		}
 	}
@@ -267,6 +280,9 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 			extra = g.desk.register
 		}
 		collectors := []prometheus.Collector{g.actions}
+		if g.refused != nil {
+			collectors = append(collectors, g.refused)
+		}
 		if g.status != nil {
 			collectors = append(collectors, metrics.NewRevocationCollector(g.status))
 		}
@@ -284,6 +300,12 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	}
 	for _, l := range g.lanes {
 		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer})
+		if l.cfg.isOnline() {
+			if g.info.Verify == nil {
+				g.info.Verify = map[string]string{}
+			}
+			g.info.Verify[l.cfg.Name] = g.srv.Origin() + online.VerifyPath + l.cfg.Name
+		}
 	}
 	g.stopStatus = startStatusRefresh(g.status)
 	return g, nil
@@ -330,15 +352,45 @@ func (g *Gate) listenWeb(tlsConfig *tls.Config) error {
 	}
 	origin := g.cfg.Origin
 	if origin == "" {
-		origin = scheme + "://" + ln.Addr().String()
+		origin = scheme + "://" + listenHost(g.cfg.Listen, ln.Addr())
 	}
-	srv, err := web.NewServer(web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024})
+	g.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_refused_total",
+		Help: "Requests refused without a verdict of their own, by lane and reason: a message to an unknown or ended " +
+			"web session; an online lane's unknown or expired transaction, replay, malformed answer, origin not served, busy."},
+		[]string{"lane", "reason"})
+	srv, err := web.NewServer(web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024, OnRefused: g.webRefused})
 	if err != nil {
 		ln.Close()
 		return &fieldError{"origin", err}
 	}
 	g.ln, g.srv = ln, srv
 	return nil
+}
+
+// listenHost is host:port of the default origin: the address listened on, under the
+// host name the configuration gave when it gave one ("localhost:0" listens on a
+// loopback address, and a reader certificate names localhost, not 127.0.0.1).
+func listenHost(listen string, addr net.Addr) string {
+	host, _, err := net.SplitHostPort(listen)
+	_, port, perr := net.SplitHostPort(addr.String())
+	if err != nil || perr != nil || host == "" || net.ParseIP(host) != nil {
+		return addr.String()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// webRefused counts and logs a web request refused without a session of its own,
+// naming the session id the holder asked for.
+func (g *Gate) webRefused(bearer, reason, session string) {
+	lane := ""
+	for _, l := range g.lanes {
+		if l.cfg.Bearer == bearer {
+			lane = l.cfg.Name
+		}
+	}
+	g.refused.WithLabelValues(lane, reason).Inc()
+	g.log.Info("web request refused", zap.String("lane", lane), zap.String("bearer", bearer), zap.String("reason", reason),
+		zap.String("session", session))
 }
 
 // addLane opens a radio lane's bearer and adds lane i to the engine.
@@ -350,6 +402,8 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 		src = g.srv.HTTPListener()
 	case web.BearerWebSocket:
 		src = g.srv.WebSocketListener()
+	case online.BearerOID4VP, online.BearerDCAPI:
+		src = g.online.Listener(l.cfg.Name)
 	default:
 		field := fmt.Sprintf("lanes[%d].bearer", i)
 		if l.cfg.Bearer == bearerNFCPCSC {
@@ -398,6 +452,9 @@ func (g *Gate) verdict(sv *actors.SessionVerdict) {
 			fields = append(fields, zap.Any("elements", loggedElements(sv.Result)))
 		}
 		l.act.push(actJob{session: sv.SessionID, v: gv, fields: fields})
+		if l.cfg.isOnline() {
+			g.onlineVerdict(l, sv, v)
+		}
 	}
 	if g.onVerdict != nil {
 		g.onVerdict(v)
@@ -487,6 +544,9 @@ func (g *Gate) shutdown(served <-chan error) {
 	if g.srv != nil {
 		g.srv.Drain()
 	}
+	if g.online != nil {
+		g.online.Drain()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := g.eng.Shutdown(sctx); err != nil {
@@ -506,6 +566,9 @@ func (g *Gate) shutdown(served <-chan error) {
 		case <-sctx.Done():
 		}
 	}
+	if g.online != nil {
+		g.online.Close()
+	}
 	g.unsub()
 	g.desk.close()
 }
@@ -517,6 +580,9 @@ func (g *Gate) abort() {
 	if g.srv != nil {
 		g.srv.Close()
 		g.ln.Close()
+	}
+	if g.online != nil {
+		g.online.Close()
 	}
 	g.unsub()
 	g.desk.close()

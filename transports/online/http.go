@@ -15,15 +15,17 @@ import (
 	"github.com/mdocgate/mdocgate/transports/qr"
 )
 
-// Paths served by Register.
+// Paths served by Handler.
 const (
 	OID4VPTransactions = "/oid4vp/transactions"
 	DCAPITransactions  = "/dcapi/transactions"
 	VerifyPath         = "/verify/"
 )
 
-// Register adds the online lanes' routes (the package documentation lists them) to mux.
-func (s *Server) Register(mux *http.ServeMux) {
+// Handler serves the online lanes' routes (the package documentation lists them), all
+// under /oid4vp/, /dcapi/ and /verify/.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+OID4VPTransactions, s.createOID4VP)
 	mux.HandleFunc("GET "+OID4VPTransactions+"/{id}/qr.png", s.qrPNG)
 	mux.HandleFunc("GET "+OID4VPTransactions+"/{id}/status", s.status)
@@ -33,6 +35,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+DCAPITransactions+"/{id}/status", s.status)
 	mux.HandleFunc("GET "+VerifyPath+"{lane}", s.page)
 	mux.HandleFunc("GET "+VerifyPath+"{lane}/lane.json", s.laneJSON)
+	return mux
 }
 
 // Errors answered by the HTTP handlers (beside transports/oid4vp's).

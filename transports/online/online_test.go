@@ -69,7 +69,7 @@ func newWorldEngines(t *testing.T, mut func(*Config), engines ...string) *world 
 	if w.srv, err = NewServer(cfg); err != nil {
 		t.Fatal(err)
 	}
-	w.srv.Register(mux)
+	mux.Handle("/", w.srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, len(engines))
 	for _, name := range engines {
@@ -430,8 +430,7 @@ func FuzzRequests(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer s.Close()
-	mux := http.NewServeMux()
-	s.Register(mux)
+	mux := s.Handler()
 	f.Add([]byte(`{"lane":"qr"}`), []byte(`{"vp_token":{"q0":["oA"]}}`))
 	f.Add([]byte(`{"lane":"dc","protocol":"org-iso-mdoc","origin":"https://gate.example"}`), []byte(`{"response":"gmVkY2FwaaA"}`))
 	f.Fuzz(func(t *testing.T, create, answer []byte) {
