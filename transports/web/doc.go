@@ -43,6 +43,7 @@
 // answer to the first one when it is the same message and the holder has not gone on
 // (a retry whose answer was lost); any other MessageData gets a status 20 SessionData
 // and ends the session.
+//
 //	410  the session ended while the request waited (the reader closed it without a
 //	     further message); requests for a session that is over get 404
 //	413  body larger than messages.MaxMessageSize
