@@ -38,18 +38,17 @@
 //	408  the body did not arrive within Config.BodyTimeout
 //	409  the session is engaged over WebSocket, or a request of the same session is
 //	     still being answered
-//
-// A MessageData posted again to an engaged HTTP session is answered with the reader's
-// answer to the first one when it is the same message and the holder has not gone on
-// (a retry whose answer was lost); any other MessageData gets a status 20 SessionData
-// and ends the session.
-//
 //	410  the session ended while the request waited (the reader closed it without a
 //	     further message); requests for a session that is over get 404
 //	413  body larger than messages.MaxMessageSize
 //	415  Content-Type is not application/cbor
 //	503  reader busy or shutting down (Retry-After is set)
 //	504  the reader gave no answer within Config.ResponseTimeout; the session is ended
+//
+// A MessageData posted again to an engaged HTTP session is answered with the reader's
+// answer to the first one when it is the same message and the holder has not gone on
+// (a retry whose answer was lost); any other MessageData gets a status 20 SessionData
+// and ends the session.
 //
 // # WebSocket close codes
 //
