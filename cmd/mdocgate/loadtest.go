@@ -33,7 +33,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Second, "lane engagement and inactivity timeout")
 	jsonOut := fs.Bool("json", false, "print the final report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
-	target := fs.String("target", "", "base URL of a running 'mdocgate serve': drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL)")
+	target := fs.String("target", "", "base URL of a running 'mdocgate serve': drive its WebSocket and HTTP lanes, or with --bearer-opt lane=NAME its oid4vp or dcapi lane, instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL, protocol=P, reader_root=PEM)")
 	reportFile := fs.String("report", "", "write a self-contained HTML report to this file")
 	floor := fs.Duration("floor", 0, "after the run, measure the floor (the session's unavoidable crypto, on every CPU) for this long and report floor_sessions_per_second and floor_ratio")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -51,12 +51,15 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	title := "loadtest"
 	if *target != "" {
 		for k := range opts {
-			if k != "credential" && k != "metrics" {
-				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential= and metrics= apply", k))
+			switch k {
+			case "credential", "metrics", "lane", "protocol", "reader_root":
+			default:
+				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential=, metrics=, lane=, protocol= and reader_root= apply", k))
 			}
 		}
 		cfg := load.TargetConfig{Target: *target, Holders: *holders, Concurrency: *concurrency, Duration: *duration,
-			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"]}
+			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"], Lane: opts["lane"], Protocol: opts["protocol"],
+			ReaderRoot: opts["reader_root"]}
 		title += " " + strings.TrimRight(*target, "/")
 		run = func(ctx context.Context, progress func(done, total int64)) (*load.Report, error) {
 			cfg.Progress = progress

@@ -36,6 +36,16 @@ type TargetConfig struct {
 	// Interval is the length of the report's Series points; 0 picks one that suits the
 	// run's length (at most 80 points).
 	Interval time.Duration
+	// Lane, when set, names an online lane of the gate (bearer oid4vp or dcapi) to drive
+	// instead of its web lanes (see RunTarget).
+	Lane string
+	// Protocol is the Digital Credentials API protocol of a dcapi lane's holders; empty
+	// takes the lane's protocols in turn.
+	Protocol string
+	// ReaderRoot is a PEM file of the reader root the online holders check the gate's
+	// request signatures against; empty checks the signature and the client_id binding
+	// but not the chain.
+	ReaderRoot string
 }
 
 // RunTarget runs simulated web holders against a running gate: every other holder uses
@@ -44,6 +54,14 @@ type TargetConfig struct {
 // counts completed sessions (VerdictsFrom "holders") unless cfg.Metrics lets the
 // verdicts be read from the gate (VerdictsFrom "target_metrics"). When the verdicts
 // cannot be read after the run, the holders' view is returned with the error.
+//
+// With cfg.Lane the holders drive that online lane instead: on an oid4vp lane each
+// begins a transaction and presents as an OpenID4VP wallet (request object fetched and
+// checked, the answer posted to the response URI), on a dcapi lane each begins a
+// transaction for the lane's origin and answers its request as the wallet behind
+// navigator.credentials.get would. Each holder's outcome is its transaction's verdict
+// as the gate reports it (VerdictsFrom "transactions"; cfg.Metrics then only samples
+// the gate's process).
 func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	if !strings.HasPrefix(cfg.Target, "http://") && !strings.HasPrefix(cfg.Target, "https://") {
 		return nil, fmt.Errorf("target %q: want the gate's base URL, http(s)://host:port", cfg.Target)
@@ -61,6 +79,17 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
 	defer client.CloseIdleConnections()
+	holder := func(ctx context.Context, i int) (string, readersession.Outcome, string, time.Duration) {
+		return targetHolder(ctx, client, cfg, cred, i)
+	}
+	var online *onlineTarget
+	if cfg.Lane != "" {
+		if online, err = newOnlineTarget(ctx, cfg, cred); err != nil {
+			return nil, err
+		}
+		defer online.close()
+		holder = online.holder
+	}
 	var before *gateMetrics
 	if cfg.Metrics != "" {
 		if before, err = scrapeGate(ctx, client, cfg.Metrics); err != nil {
@@ -84,12 +113,12 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	for i := 0; pace.next(ctx, i); i++ {
 		go func() {
 			defer pace.done()
-			bearer, o, reason, latency := targetHolder(ctx, client, cfg, cred, i)
+			bearer, o, reason, latency := holder(ctx, i)
 			if o == "" {
 				b.busy(Valid)
 				return
 			}
-			b.session(bearer, "", o, reason, latency, time.Now())
+			b.session(bearer, cfg.Lane, o, reason, latency, time.Now())
 			b.holder(Valid, o, false, "", reason, "")
 		}()
 	}
@@ -101,28 +130,44 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	rep.VerdictsFrom = "holders"
 	rep.NotMeasured["air_time_seconds"] = "not modelled on the web bearers"
 	rep.NotMeasured["mismatched"] = "not checked: the gate's verdicts are not matched holder by holder"
+	measured := []string{"lost", "rejected", "restarts", "panics", "peak_rss_bytes", "goroutines_end"}
+	if online != nil {
+		// each holder read its own transaction's verdict from the gate
+		rep.Transport, rep.VerdictsFrom = online.bearer, "transactions"
+		rep.NotMeasured["mismatched"] = "not checked: every holder presents the same credential, trusted by the gate or not"
+		measured = measured[2:]
+	}
 	holdersOnly := func(why string) {
-		for _, f := range []string{"lost", "rejected", "restarts", "panics", "peak_rss_bytes", "goroutines_end"} {
+		for _, f := range measured {
 			rep.NotMeasured[f] = "not measured: " + why
 		}
 	}
 	if cfg.Metrics == "" {
 		holdersOnly("a holder sees neither the gate's verdict nor its process; give the gate's /metrics (loadtest --bearer-opt metrics=URL)")
+		if online != nil {
+			holdersOnly("a holder sees its verdict but not the gate's process; give the gate's /metrics (loadtest --bearer-opt metrics=URL)")
+		}
 		return rep, nil
 	}
-	after, err := awaitVerdicts(ctx, client, cfg.Metrics, before, rep.Sessions)
+	verdicts := rep.Sessions
+	if online != nil {
+		verdicts -= online.unanswered.Load() // transactions that expired unanswered have no verdict
+	}
+	after, err := awaitVerdicts(ctx, client, cfg.Metrics, before, verdicts)
 	if err != nil {
 		holdersOnly("the gate's /metrics could not be read after the run")
 		return rep, fmt.Errorf("metrics %s after the run: %w", cfg.Metrics, err)
 	}
 	rep.ResourcesOf = ResourcesTarget
 	gate.add(after, nil)
-	d := func(outcome string) int64 { return int64(after.sessions[outcome] - before.sessions[outcome]) }
-	rep.Accepted, rep.Rejected, rep.Errors, rep.Timeouts = d("accepted"), d("rejected"), d("error"), d("timeout")
-	rep.Lost = max(0, rep.Sessions-int64(after.verdicts()-before.verdicts()))
+	if online == nil {
+		d := func(outcome string) int64 { return int64(after.sessions[outcome] - before.sessions[outcome]) }
+		rep.Accepted, rep.Rejected, rep.Errors, rep.Timeouts = d("accepted"), d("rejected"), d("error"), d("timeout")
+		rep.VerdictsFrom = "target_metrics"
+	}
+	rep.Lost = max(0, verdicts-int64(after.verdicts()-before.verdicts()))
 	rep.Restarts = int64(after.restarts - before.restarts)
 	rep.Panics = int64(after.panics - before.panics)
-	rep.VerdictsFrom = "target_metrics"
 	if gate.rss {
 		rep.PeakRSSBytes = gate.peakRSS
 	} else {

@@ -19,8 +19,10 @@ const pageCSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsa
 
 // laneInfo is what the page (and lane.json) knows of a lane.
 type laneInfo struct {
-	Lane      string   `json:"lane"`
-	Bearer    string   `json:"bearer"`
+	Lane   string `json:"lane"`
+	Bearer string `json:"bearer"`
+	// Origin is the gate's: the host its request and response URIs name.
+	Origin    string   `json:"origin"`
 	Title     string   `json:"title"`
 	Protocols []string `json:"protocols,omitempty"`
 	Origins   []string `json:"origins,omitempty"`
@@ -28,7 +30,7 @@ type laneInfo struct {
 }
 
 func (l *lane) info() laneInfo {
-	i := laneInfo{Lane: l.cfg.Name, Bearer: l.cfg.Bearer, Title: l.cfg.Title, Fallback: l.cfg.Fallback}
+	i := laneInfo{Lane: l.cfg.Name, Bearer: l.cfg.Bearer, Origin: l.srv.cfg.Origin, Title: l.cfg.Title, Fallback: l.cfg.Fallback}
 	if l.cfg.Bearer == BearerDCAPI {
 		i.Protocols, i.Origins = l.cfg.Protocols, l.cfg.Origins
 	}
