@@ -21,9 +21,7 @@ func (s *Session) StartOnline(resp *messages.DeviceResponse, transcript messages
 	}
 	s.transcript = transcript
 	s.state = stateVerifying
-	opts := verify.Options{Trust: s.cfg.Trust, Transcript: &s.transcript, Now: s.now(), Policy: s.cfg.Policy, Cache: s.cfg.Cache,
-		Revocation: s.cfg.Revocation}
-	return Step{Verify: &VerifyJob{Response: resp, Options: opts, run: s.cfg.Verify, alternate: alternate}}
+	return Step{Verify: &VerifyJob{Response: resp, Options: s.verifyOptions(), run: s.cfg.Verify, alternate: alternate}}
 }
 
 // verifyAlternate verifies the job's response under its alternate transcript when mdoc

@@ -8,6 +8,9 @@ package testpki
 
 import (
 	"crypto/x509"
+	"encoding/asn1"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -141,6 +144,29 @@ func (p *PKI) CRL(t testing.TB, revoked ...*x509.Certificate) []byte {
 	return der
 }
 
+// WriteCredential writes cred with the PKI's IACA and DS certificates into a fresh
+// folder as `mdocgate issue --out` does (issuer.WriteDir: iaca.pem, ds.pem,
+// device_key.pem, credential.cbor) and returns the folder. cred needs its
+// DevicePrivateKey (IssueOn sets it).
+func (p *PKI) WriteCredential(t testing.TB, cred *issuer.Credential) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "credential")
+	if err := issuer.WriteDir(dir, p.IACA, p.DS, cred, nil); err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return dir
+}
+
+// WriteIACA writes the IACA certificate (PEM) into a fresh folder and returns the file.
+func (p *PKI) WriteIACA(t testing.TB) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), issuer.FileIACA)
+	if err := os.WriteFile(f, p.IACA.CertificatePEM(), 0o644); err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return f
+}
+
 // MDLRequest asks for elements of the mDL name space, without intent to retain.
 func MDLRequest(elements ...string) []request.Doc {
 	return []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{{
@@ -173,4 +199,23 @@ func AnnexDKey(t testing.TB, name string) *keys.PrivateKey {
 		t.Fatalf("testpki: %s: %v", name, err)
 	}
 	return k
+}
+
+// oidVICALSigner is the VICAL signer EKU (crypto/trust.OIDVICALSigner; not imported:
+// crypto/trust verifies).
+var oidVICALSigner = asn1.ObjectIdentifier{1, 0, 18013, 5, 1, 8}
+
+// VICALProvider makes a VICAL provider: its root (the anchor a reader configures) and a
+// signing certificate under it with the VICAL signer EKU, for trust.VICAL.Sign.
+func VICALProvider(t testing.TB) (root *issuer.Authority, signer *issuer.Signer) {
+	t.Helper()
+	root, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "test VICAL provider"})
+	if err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	signer, err = root.NewDocumentSigner(issuer.DSOptions{CommonName: "test VICAL signer", EKU: []asn1.ObjectIdentifier{oidVICALSigner}})
+	if err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return root, signer
 }

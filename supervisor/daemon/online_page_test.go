@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/internal/chromium"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/transports/oid4vp"
 	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/qr"
@@ -63,7 +64,7 @@ func checkAcceptedPage(t *testing.T, v pageView) {
 // the page shows the verdict.
 func TestVerifierPageCrossDevice(t *testing.T) {
 	bin := chromium.Find(t)
-	a := newGateAuthority(t, "online")
+	a := testgate.NewAuthority(t, "online")
 	g := runGate(t, onlineConfig(t, a))
 	c := newOnlineClient(t, g)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -90,7 +91,7 @@ func TestVerifierPageCrossDevice(t *testing.T) {
 		t.Fatalf("QR %q (%v), link %q", text, err, tx.Href)
 	}
 	b.WaitEval(ctx, t, `Number(document.body.dataset.polls || 0) >= 1`, "the status polled")
-	if err := c.wallet(t, a.cred, nil).Present(ctx, text); err != nil {
+	if err := c.wallet(t, a.Cred, nil).Present(ctx, text); err != nil {
 		t.Fatal(err)
 	}
 	b.WaitEval(ctx, t, `document.body.dataset.state === "accepted"`, "the verdict")
@@ -128,10 +129,10 @@ const testWallet = `(() => {
 // Credentials API the same page falls back to its oid4vp lane's QR code.
 func TestVerifierPageDCAPI(t *testing.T) {
 	bin := chromium.Find(t)
-	a := newGateAuthority(t, "online")
+	a := testgate.NewAuthority(t, "online")
 	g := runGate(t, onlineConfig(t, a))
 	c := newOnlineClient(t, g)
-	w := c.wallet(t, a.cred, nil)
+	w := c.wallet(t, a.Cred, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	b := chromium.Start(ctx, t, bin, 900, 1000)
@@ -202,7 +203,7 @@ func TestVerifierPageDCAPI(t *testing.T) {
 			t.Fatalf("fallback transaction %s: %v", id, s)
 		}
 	})
-	if code, _ := httpGet(t, c.origin+online.VerifyPath+"nope"); code != http.StatusNotFound {
+	if code, _ := testgate.HTTPGet(t, c.origin+online.VerifyPath+"nope"); code != http.StatusNotFound {
 		t.Fatalf("unknown lane page: %d", code)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/holder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports/oid4vp"
 	"github.com/mdocgate/mdocgate/transports/online"
@@ -27,15 +28,15 @@ import (
 // onlineConfig loads examples/online.yaml as shipped, but for what a test cannot share:
 // a free port (listen localhost:0 keeps the host name the reader certificate names),
 // a free http_addr, an error log level and an IACA folder with the given authorities.
-func onlineConfig(t *testing.T, authorities ...*gateAuthority) *Config {
+func onlineConfig(t *testing.T, authorities ...*testgate.Authority) *Config {
 	t.Helper()
-	cfg, err := LoadConfig(filepath.Join(examplesDir(t), "online.yaml"))
+	cfg, err := LoadConfig(testgate.Example("online.yaml"))
 	if err != nil {
 		t.Fatalf("examples/online.yaml as shipped: %v", err)
 	}
 	iacaDir := t.TempDir()
 	for i, a := range authorities {
-		if err := os.WriteFile(filepath.Join(iacaDir, fmt.Sprintf("iaca%d.pem", i)), a.iacaPEM, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(iacaDir, fmt.Sprintf("iaca%d.pem", i)), a.IACAPEM(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,7 +99,7 @@ func (c *onlineClient) do(t *testing.T, method, path string, body any, hdr ...st
 // wallet is a simulated wallet holding cred that trusts the example reader root.
 func (c *onlineClient) wallet(t *testing.T, cred *issuer.Credential, mut func(*oid4vp.WalletConfig)) *oid4vp.Wallet {
 	t.Helper()
-	roots, err := verify.ParseCertificates(mustRead(t, filepath.Join(examplesDir(t), "online", "reader_root.pem")))
+	roots, err := verify.ParseCertificates(mustRead(t, testgate.Example("online", "reader_root.pem")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func checkShown(t *testing.T, v map[string]any) {
 // is in the status, with the profile's shown elements only, in the gate's verdict
 // stream and in its metrics.
 func TestOnlineOID4VP(t *testing.T) {
-	a := newGateAuthority(t, "online")
+	a := testgate.NewAuthority(t, "online")
 	for _, mode := range []string{oid4vp.ModeDirectPost, oid4vp.ModeDirectPostJWT} {
 		for _, method := range []string{"get", "post"} {
 			t.Run(mode+"/"+method, func(t *testing.T) {
@@ -178,7 +179,7 @@ func TestOnlineOID4VP(t *testing.T) {
 				if s := c.status(t, "oid4vp", id); s["state"] != "pending" {
 					t.Fatalf("status before %v", s)
 				}
-				if err := c.wallet(t, a.cred, nil).Present(context.Background(), inv); err != nil {
+				if err := c.wallet(t, a.Cred, nil).Present(context.Background(), inv); err != nil {
 					t.Fatal(err)
 				}
 				v := g.verdict(t)
@@ -191,7 +192,7 @@ func TestOnlineOID4VP(t *testing.T) {
 					t.Fatalf("status %v", s)
 				}
 				checkShown(t, pv)
-				_, m := httpGet(t, "http://"+g.info.HTTP+"/metrics")
+				_, m := testgate.HTTPGet(t, "http://"+g.info.HTTP+"/metrics")
 				if !strings.Contains(m, `mdocgate_sessions_total{bearer="oid4vp",lane="web-qr",outcome="accepted",reason="none"} 1`) {
 					t.Fatalf("metrics:\n%s", grepLines(m, "mdocgate_sessions_total"))
 				}
@@ -213,13 +214,13 @@ func grepLines(s, sub string) string {
 // Each DC API protocol and response mode end to end: the page's transaction, the
 // wallet's answer from the page's origin, the verdict JSON in the response.
 func TestOnlineDCAPI(t *testing.T) {
-	a := newGateAuthority(t, "online")
+	a := testgate.NewAuthority(t, "online")
 	for _, mode := range []string{oid4vp.ModeDCAPI, oid4vp.ModeDCAPIJWT} {
 		cfg := onlineConfig(t, a)
 		cfg.Lanes[1].ResponseMode = mode
 		g := runGate(t, cfg)
 		c := newOnlineClient(t, g)
-		w := c.wallet(t, a.cred, nil)
+		w := c.wallet(t, a.Cred, nil)
 		for _, protocol := range online.Protocols {
 			if protocol == oid4vp.ProtocolAnnexC && mode == oid4vp.ModeDCAPI {
 				continue // one Annex C run is enough: its answer is sealed with HPKE either way
@@ -249,7 +250,7 @@ func TestOnlineDCAPI(t *testing.T) {
 // The refusals: each named negative case ends as it should, with a verdict where the
 // answer could be tied to its transaction and a refusal metric where it could not.
 func TestOnlineNegative(t *testing.T) {
-	a := newGateAuthority(t, "online")
+	a := testgate.NewAuthority(t, "online")
 	cfg := onlineConfig(t, a)
 	cfg.Lanes[0].AnnexBHandover = true
 	g := runGate(t, cfg)
@@ -263,7 +264,7 @@ func TestOnlineNegative(t *testing.T) {
 		}
 	}
 	bind := func(f func(*oid4vp.Binding)) *oid4vp.Wallet {
-		return c.wallet(t, a.cred, func(w *oid4vp.WalletConfig) { w.Bind = f })
+		return c.wallet(t, a.Cred, func(w *oid4vp.WalletConfig) { w.Bind = f })
 	}
 
 	t.Run("wrong nonce", func(t *testing.T) {
@@ -287,7 +288,7 @@ func TestOnlineNegative(t *testing.T) {
 	t.Run("wrong origin", func(t *testing.T) {
 		// unsigned: the wallet binds the page's (other) origin; mdoc authentication fails
 		id, req := c.beginDC(t, oid4vp.ProtocolUnsigned)
-		data, err := c.wallet(t, a.cred, nil).AnswerDCAPI(req, "https://evil.example")
+		data, err := c.wallet(t, a.Cred, nil).AnswerDCAPI(req, "https://evil.example")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +298,7 @@ func TestOnlineNegative(t *testing.T) {
 		expectVerdict(t, id, "rejected", verify.CheckDeviceSignature)
 		// signed: the wallet refuses a request made for another origin (expected_origins)
 		_, req = c.beginDC(t, oid4vp.ProtocolSigned)
-		if _, err := c.wallet(t, a.cred, nil).AnswerDCAPI(req, "https://evil.example"); err == nil || !strings.Contains(err.Error(), "expected_origins") {
+		if _, err := c.wallet(t, a.Cred, nil).AnswerDCAPI(req, "https://evil.example"); err == nil || !strings.Contains(err.Error(), "expected_origins") {
 			t.Fatalf("signed request answered from another origin: %v", err)
 		}
 		// Annex C: a wallet binding another origin cannot be opened (HPKE info differs)
@@ -318,7 +319,7 @@ func TestOnlineNegative(t *testing.T) {
 	})
 	t.Run("tampered JWE", func(t *testing.T) {
 		id, inv := c.begin(t, "web-qr")
-		w := c.wallet(t, a.cred, nil)
+		w := c.wallet(t, a.Cred, nil)
 		req, form := fetchAndAnswer(t, w, inv)
 		tampered := tamperJWE(t, form.Get("response"))
 		if code, e, _ := c.do(t, "POST", req.Claims.ResponseURI, tampered, "Content-Type", "application/x-www-form-urlencoded"); code != 400 ||
@@ -340,7 +341,7 @@ func TestOnlineNegative(t *testing.T) {
 	})
 	t.Run("tampered HPKE ciphertext", func(t *testing.T) {
 		id, req := c.beginDC(t, oid4vp.ProtocolAnnexC)
-		data, err := c.wallet(t, a.cred, nil).AnswerDCAPI(req, c.origin)
+		data, err := c.wallet(t, a.Cred, nil).AnswerDCAPI(req, c.origin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +367,7 @@ func TestOnlineNegative(t *testing.T) {
 	})
 	t.Run("replay", func(t *testing.T) {
 		id, req := c.beginDC(t, oid4vp.ProtocolSigned)
-		data, _ := c.wallet(t, a.cred, nil).AnswerDCAPI(req, c.origin)
+		data, _ := c.wallet(t, a.Cred, nil).AnswerDCAPI(req, c.origin)
 		if code, v, _ := c.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", data); code != 200 || v["outcome"] != "accepted" {
 			t.Fatalf("%d %v", code, v)
 		}
@@ -379,7 +380,7 @@ func TestOnlineNegative(t *testing.T) {
 		// OpenID4VP: transaction A's answer posted to B's response URI (state differs)
 		_, invA := c.begin(t, "web-qr")
 		idB, invB := c.begin(t, "web-qr")
-		w := c.wallet(t, a.cred, nil)
+		w := c.wallet(t, a.Cred, nil)
 		_, formA := fetchAndAnswer(t, w, invA)
 		reqB, _ := fetchAndAnswer(t, w, invB)
 		if code, e, _ := c.do(t, "POST", reqB.Claims.ResponseURI, formA.Encode(), "Content-Type", "application/x-www-form-urlencoded"); code != 400 {
@@ -407,23 +408,23 @@ func TestOnlineNegative(t *testing.T) {
 	})
 	t.Run("Annex B handover behind the lane option", func(t *testing.T) {
 		id, inv := c.begin(t, "web-qr")
-		w := c.wallet(t, a.cred, func(w *oid4vp.WalletConfig) { w.AnnexBHandover = true })
+		w := c.wallet(t, a.Cred, func(w *oid4vp.WalletConfig) { w.AnnexBHandover = true })
 		if err := w.Present(ctx, inv); err != nil {
 			t.Fatal(err)
 		}
 		expectVerdict(t, id, "accepted", "")
 	})
 	t.Run("untrusted credential", func(t *testing.T) {
-		other := newGateAuthority(t, "other")
+		other := testgate.NewAuthority(t, "other")
 		id, req := c.beginDC(t, oid4vp.ProtocolAnnexC)
-		data, _ := c.wallet(t, other.cred, nil).AnswerDCAPI(req, c.origin)
+		data, _ := c.wallet(t, other.Cred, nil).AnswerDCAPI(req, c.origin)
 		code, v, _ := c.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", data)
 		if code != 200 || v["outcome"] != "rejected" || v["action"] != "deny" || len(v["elements"].(map[string]any)) != 0 {
 			t.Fatalf("%d %v", code, v)
 		}
 		expectVerdict(t, id, "rejected", verify.CheckIssuerAuthChain)
 	})
-	_, m := httpGet(t, "http://"+g.info.HTTP+"/metrics")
+	_, m := testgate.HTTPGet(t, "http://"+g.info.HTTP+"/metrics")
 	for _, want := range []string{`mdocgate_refused_total{lane="web-qr",reason="malformed"}`,
 		`mdocgate_refused_total{lane="web-qr",reason="replay"}`, `mdocgate_refused_total{lane="web-dc",reason="replay"}`,
 		`mdocgate_refused_total{lane="web-dc",reason="origin"}`,
@@ -436,7 +437,7 @@ func TestOnlineNegative(t *testing.T) {
 
 // An expired transaction: its status says so, an answer gets 410 and no verdict.
 func TestOnlineExpired(t *testing.T) {
-	a := newGateAuthority(t, "online")
+	a := testgate.NewAuthority(t, "online")
 	cfg := onlineConfig(t, a)
 	for i := range cfg.Lanes {
 		cfg.Lanes[i].TransactionTTL = 300 * time.Millisecond
@@ -444,9 +445,9 @@ func TestOnlineExpired(t *testing.T) {
 	g := runGate(t, cfg)
 	c := newOnlineClient(t, g)
 	id, inv := c.begin(t, "web-qr")
-	req, form := fetchAndAnswer(t, c.wallet(t, a.cred, nil), inv)
+	req, form := fetchAndAnswer(t, c.wallet(t, a.Cred, nil), inv)
 	did, dreq := c.beginDC(t, oid4vp.ProtocolAnnexC)
-	data, _ := c.wallet(t, a.cred, nil).AnswerDCAPI(dreq, c.origin)
+	data, _ := c.wallet(t, a.Cred, nil).AnswerDCAPI(dreq, c.origin)
 	time.Sleep(time.Second)
 	if code, _, _ := c.do(t, "POST", req.Claims.ResponseURI, form.Encode(), "Content-Type", "application/x-www-form-urlencoded"); code != http.StatusGone {
 		t.Fatalf("oid4vp answer after expiry: %d", code)

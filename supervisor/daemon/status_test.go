@@ -14,6 +14,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/trust"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports/serverretrieval"
@@ -102,7 +103,7 @@ func TestGateStatusList(t *testing.T) {
 	waitMetric(t, ops, "mdocgate_revocation_cache_hits_total", map[string]string{"kind": "status_list"}, 3)
 	waitMetric(t, ops, "mdocgate_revocation_fetches_total", map[string]string{"kind": "crl"}, 1)
 	waitMetric(t, ops, "mdocgate_revocation_list_usable", map[string]string{"kind": "status_list", "uri": s.pub.ListURI()}, 1)
-	_, body := httpGet(t, "http://"+ops+"/metrics")
+	_, body := testgate.HTTPGet(t, "http://"+ops+"/metrics")
 	if !strings.Contains(body, `mdocgate_revocation_list_age_seconds{kind="status_list",uri="`+s.pub.ListURI()+`"}`) {
 		t.Fatal("no list age in /metrics")
 	}
@@ -239,7 +240,7 @@ func TestGateStatusOff(t *testing.T) {
 
 // The status section's errors name their field.
 func TestStatusConfigErrors(t *testing.T) {
-	iaca := filepath.Join(examplesDir(t), "iaca", "example-iaca.pem")
+	iaca := testgate.Example("iaca", "example-iaca.pem")
 	for _, c := range []struct {
 		st   StatusConfig
 		want string

@@ -251,7 +251,7 @@ func (v *Verifier) answerAnnexC(t *Transaction, b *dcapiBody) error {
 	} else {
 		tr := t.Transcript()
 		opts := v.verifyOptions()
-		opts.Transcript = &tr
+		opts.Transcript, opts.Request = &tr, docsOf(t.Query)
 		res := verify.VerifyDecodedResponse(resp, opts)
 		out.Presentations[ProtocolAnnexC] = []*verify.Result{res}
 		if res.Valid {
