@@ -268,6 +268,16 @@ func TestDemoJSON(t *testing.T) {
 	if total != 120 {
 		t.Fatalf("by_transport sessions add up to %v, want 120", total)
 	}
+	// and the online lanes, through the same engine kind as serve's
+	online, ok := rep["online"].(map[string]any)
+	if !ok || online["sessions"].(float64) != 60 || online["lost"].(float64) != 0 || online["mismatched"].(float64) != 0 {
+		t.Fatalf("online: %v", rep["online"])
+	}
+	for _, name := range []string{"oid4vp", "dcapi"} {
+		if bt, ok := online["by_transport"].(map[string]any)[name].(map[string]any); !ok || bt["sessions"].(float64) == 0 {
+			t.Fatalf("no online sessions on %s: %v", name, online["by_transport"])
+		}
+	}
 }
 
 func TestLoadtestJSON(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 	"github.com/mdocgate/mdocgate/transports/oid4vp"
 )
 
-// onlineGate runs examples/online.yaml (its oid4vp lane web-qr and dcapi lane web-dc)
+// startExampleGate runs examples/online.yaml (its oid4vp lane web-qr and dcapi lane web-dc)
 // on free ports, trusting the IACA of dir; it returns the gate's info.
-func onlineGate(t *testing.T, dir string) daemon.Info {
+func startExampleGate(t *testing.T, dir string) daemon.Info {
 	t.Helper()
 	cfg, err := daemon.LoadConfig(filepath.Join("..", "..", "examples", "online.yaml"))
 	if err != nil {
@@ -43,7 +43,7 @@ func onlineGate(t *testing.T, dir string) daemon.Info {
 // every verdict and gives its process's figures.
 func TestRunTargetOnline(t *testing.T) {
 	dir, _ := issuedDir(t)
-	info := onlineGate(t, dir)
+	info := startExampleGate(t, dir)
 	target := "http://" + info.Listen // 127.0.0.1:PORT; the gate's origin names localhost
 	root := filepath.Join("..", "..", "examples", "online", "reader_root.pem")
 	for _, lane := range []string{"web-qr", "web-dc"} {
