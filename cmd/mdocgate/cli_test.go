@@ -17,7 +17,7 @@ import (
 // vectors is the Annex D folder (testdata/iso18013-5/), for the file arguments.
 var vectors = testvectors.Path("iso18013-5") + string(filepath.Separator)
 
-func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runCLI(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = run(args, &out, &errb)

@@ -52,14 +52,14 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	if *target != "" {
 		for k := range opts {
 			switch k {
-			case "credential", "metrics", "lane", "protocol", "reader_root":
+			case "credential", "metrics", "lane", "protocol", "reader_root", "bearer":
 			default:
-				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential=, metrics=, lane=, protocol= and reader_root= apply", k))
+				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential=, metrics=, lane=, protocol=, reader_root= and bearer= apply", k))
 			}
 		}
 		cfg := load.TargetConfig{Target: *target, Holders: *holders, Concurrency: *concurrency, Duration: *duration,
 			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"], Lane: opts["lane"], Protocol: opts["protocol"],
-			ReaderRoot: opts["reader_root"]}
+			ReaderRoot: opts["reader_root"], Bearer: opts["bearer"]}
 		title += " " + strings.TrimRight(*target, "/")
 		run = func(ctx context.Context, progress func(done, total int64)) (*load.Report, error) {
 			cfg.Progress = progress

@@ -54,7 +54,7 @@ func TestLoadtestReport(t *testing.T) {
 
 // copyTree copies the regular files under src into dst (the example configuration and
 // what it names).
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil {

@@ -253,6 +253,9 @@ func (g *onlineGate) presentOID4VP(ctx context.Context, h *onlineHolder) (state,
 	case perr != nil && !errors.As(perr, &re):
 		return "", "", false, perr // no answer reached the gate
 	}
+	if perr == nil { // 200: accepted, as the wallet is told
+		return oid4vp.StateAccepted, "", true, nil
+	}
 	// the response endpoint answered once the verdict was in: the status has it, unless
 	// the answer was refused before it reached one (then it is still pending)
 	state, reason, err = g.status(ctx, status)

@@ -55,7 +55,8 @@ func TestRunTargetOnline(t *testing.T) {
 		}
 		bearer := map[string]string{"web-qr": "oid4vp", "web-dc": "dcapi"}[lane]
 		if rep.VerdictsFrom != "transactions" || rep.Transport != bearer || rep.Sessions != holders || rep.Accepted != holders ||
-			rep.Lost != 0 || rep.ByLane[lane] == nil || rep.ByLane[lane].Sessions != holders || rep.PeakRSSBytes < 1<<20 {
+			rep.Lost != 0 || rep.ByLane[lane] == nil || rep.ByLane[lane].Sessions != holders || rep.PeakRSSBytes < 1<<20 ||
+			rep.TargetCPUSeconds <= 0 {
 			t.Fatalf("%s: %+v reasons %v", lane, rep, rep.Reasons)
 		}
 	}

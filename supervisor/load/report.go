@@ -45,6 +45,10 @@ type Report struct {
 	// "target_metrics" (the gate's own verdicts) or "holders" (what the simulated holders
 	// could see: a completed session counts as accepted). Empty for in-process runs.
 	VerdictsFrom string `json:"verdicts_from,omitempty"`
+	// TargetCPUSeconds is the gate's CPU time over a RunTarget run with the gate's
+	// /metrics (process_cpu_seconds_total before and after the run): over the sessions
+	// it accepted, the gate's cost per session, whatever the holders cost this process.
+	TargetCPUSeconds float64 `json:"target_cpu_seconds,omitempty"`
 
 	// Histogram counts the sessions by latency: Histogram[i] those of at most
 	// LatencyBoundsMs[i] milliseconds, the last one those slower.

@@ -36,6 +36,9 @@ type TargetConfig struct {
 	// Interval is the length of the report's Series points; 0 picks one that suits the
 	// run's length (at most 80 points).
 	Interval time.Duration
+	// Bearer restricts a run on the web lanes to "websocket" or "http" (default both, in
+	// turn).
+	Bearer string
 	// Lane, when set, names an online lane of the gate (bearer oid4vp or dcapi) to drive
 	// instead of its web lanes (see RunTarget).
 	Lane string
@@ -68,6 +71,9 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	}
 	if cfg.Holders < 0 || cfg.Concurrency <= 0 || (cfg.Holders == 0 && cfg.Duration <= 0) {
 		return nil, errors.New("target: holders ≥ 0 (0 only with a duration) and concurrency > 0 please")
+	}
+	if cfg.Bearer != "" && cfg.Bearer != web.BearerWebSocket && cfg.Bearer != web.BearerHTTP {
+		return nil, fmt.Errorf("target: bearer %q (want websocket or http)", cfg.Bearer)
 	}
 	cfg.Target = strings.TrimRight(cfg.Target, "/")
 	if cfg.Timeout <= 0 {
@@ -160,6 +166,9 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	}
 	rep.ResourcesOf = ResourcesTarget
 	gate.add(after, nil)
+	if after.hasCPU && before.hasCPU {
+		rep.TargetCPUSeconds = after.cpu - before.cpu
+	}
 	if online == nil {
 		d := func(outcome string) int64 { return int64(after.sessions[outcome] - before.sessions[outcome]) }
 		rep.Accepted, rep.Rejected, rep.Errors, rep.Timeouts = d("accepted"), d("rejected"), d("error"), d("timeout")
@@ -187,7 +196,7 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 func targetHolder(ctx context.Context, client *http.Client, cfg TargetConfig, cred *issuer.Credential, i int) (
 	bearer string, o readersession.Outcome, reason string, latency time.Duration) {
 	bearer = web.BearerHTTP
-	ws := i%2 == 0
+	ws := cfg.Bearer == web.BearerWebSocket || cfg.Bearer == "" && i%2 == 0
 	if ws {
 		bearer = web.BearerWebSocket
 	}

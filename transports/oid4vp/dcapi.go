@@ -201,15 +201,23 @@ type dcapiBody struct {
 // unwrapDCAPIData reads the wallet's data: the data object itself, or a whole
 // DigitalCredential ({"protocol", "data"}) as a page may post it.
 func unwrapDCAPIData(data []byte) (*dcapiBody, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(bytes.TrimSpace(data), &probe); err != nil || probe == nil {
+	var w struct {
+		dcapiBody
+		Protocol *string        `json:"protocol"`
+		Data     json.RawMessage `json:"data"`
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
 		return nil, fmt.Errorf("%w: DC API response data is not a JSON object", ErrMalformed)
 	}
-	if inner, ok := probe["data"]; ok && probe["protocol"] != nil {
-		data = inner
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, fmt.Errorf("%w: DC API response data: %v", ErrMalformed, err)
 	}
-	var b dcapiBody
-	if err := json.Unmarshal(data, &b); err != nil {
+	if w.Protocol == nil || len(w.Data) == 0 {
+		return &w.dcapiBody, nil
+	}
+	var b dcapiBody // a whole DigitalCredential: its data
+	if err := json.Unmarshal(w.Data, &b); err != nil {
 		return nil, fmt.Errorf("%w: DC API response data: %v", ErrMalformed, err)
 	}
 	return &b, nil

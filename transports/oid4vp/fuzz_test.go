@@ -3,7 +3,9 @@ package oid4vp
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,5 +118,33 @@ func FuzzAnswerDCAPI(f *testing.F) {
 	f.Add([]byte(`{"protocol":"openid4vp-v1-signed","data":{"request":"eyJhbGciOiJFUzI1NiJ9.e30.AAAA"}}`))
 	f.Fuzz(func(t *testing.T, req []byte) {
 		_, _ = w.AnswerDCAPI(req, "https://a.example")
+	})
+}
+
+// stringList reads what encoding/json reads, faster for plain strings.
+func FuzzStringList(f *testing.F) {
+	for _, s := range []string{`"abc"`, `["a","b"]`, `[]`, `["a,b"]`, `["a\"b"]`, `"\u0041"`, ` [ "x" , "y" ] `, `[1]`, `{}`, `"a`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		got, ok := stringList(b)
+		var one string
+		var list []string
+		switch {
+		case json.Unmarshal(b, &one) == nil:
+			list = []string{one}
+		case json.Unmarshal(b, &list) == nil:
+		default:
+			if ok {
+				t.Fatalf("%q read as %q", b, got)
+			}
+			return
+		}
+		if !ok || !slices.Equal(got, list) {
+			t.Fatalf("%q: %q (%v), encoding/json %q", b, got, ok, list)
+		}
 	})
 }

@@ -67,11 +67,8 @@ func ParseVPToken(raw []byte) (map[string][][]byte, error) {
 	}
 	out := make(map[string][][]byte, len(m))
 	for id, v := range m {
-		var list []string
-		var one string
-		if err := json.Unmarshal(v, &one); err == nil {
-			list = []string{one}
-		} else if err := json.Unmarshal(v, &list); err != nil {
+		list, ok := stringList(v)
+		if !ok {
 			return nil, fmt.Errorf("%w: vp_token[%q] is neither a string nor an array of strings", ErrMalformed, id)
 		}
 		if len(list) == 0 || len(list) > maxPresentationsPerQuery {
@@ -86,6 +83,67 @@ func ParseVPToken(raw []byte) (map[string][][]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// stringList reads a JSON string or an array of strings (v is valid JSON). Strings
+// without escapes or commas, such as base64url, are taken as they are, without another
+// decoder's pass.
+func stringList(v json.RawMessage) ([]string, bool) {
+	if list, ok := plainStringList(bytes.TrimSpace(v)); ok {
+		return list, true
+	}
+	var one string
+	if json.Unmarshal(v, &one) == nil {
+		return []string{one}, true
+	}
+	var list []string
+	if json.Unmarshal(v, &list) == nil {
+		return list, true
+	}
+	return nil, false
+}
+
+// plainStringList is stringList for printable ASCII input without backslashes and
+// without commas inside strings; ok is false for anything else, which a JSON decoder
+// then reads.
+func plainStringList(v []byte) (list []string, ok bool) {
+	if len(v) < 2 {
+		return nil, false
+	}
+	for _, c := range v {
+		if c == '\\' || c > 0x7e || c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return nil, false
+		}
+	}
+	plain := func(e []byte) (string, bool) {
+		e = bytes.TrimSpace(e)
+		if len(e) < 2 || e[0] != '"' || e[len(e)-1] != '"' || bytes.IndexByte(e[1:len(e)-1], '"') >= 0 {
+			return "", false
+		}
+		return string(e[1 : len(e)-1]), true
+	}
+	switch v[0] {
+	case '"':
+		s, ok := plain(v)
+		return []string{s}, ok
+	case '[':
+		if v[len(v)-1] != ']' {
+			return nil, false
+		}
+		inner := bytes.TrimSpace(v[1 : len(v)-1])
+		if len(inner) == 0 {
+			return []string{}, true
+		}
+		for _, e := range bytes.Split(inner, []byte{','}) {
+			s, ok := plain(e)
+			if !ok {
+				return nil, false
+			}
+			list = append(list, s)
+		}
+		return list, true
+	}
+	return nil, false
 }
 
 // VerifyVPToken verifies a vp_token against q under transcript: every key names a

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -193,6 +194,9 @@ type Verifier struct {
 	base     *url.URL
 	clientID string
 
+	signer *jwsSigner                  // the request objects'
+	query  atomic.Pointer[queryJSON] // the JSON of the last query marshalled
+
 	mu    sync.Mutex
 	txs   map[string]*Transaction // open transactions, by ID and by RequestID
 	open  int
@@ -254,7 +258,30 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		return nil, fmt.Errorf("oid4vp: verifier: client_id %s names %q but the response URI's host is %q: wallets refuse such requests "+
 			"(give the certificate a DNS subjectAltName of that host, or use the x509_hash prefix)", cid, dns, base.Hostname())
 	}
-	return &Verifier{cfg: cfg, base: base, clientID: cid, txs: map[string]*Transaction{}, ended: map[string]*tombstone{}}, nil
+	signer, err := newJWSSigner(cfg.Identity.Key, cfg.Identity.Chain, TypeRequestObject)
+	if err != nil {
+		return nil, err
+	}
+	return &Verifier{cfg: cfg, base: base, clientID: cid, signer: signer, txs: map[string]*Transaction{}, ended: map[string]*tombstone{}}, nil
+}
+
+// queryJSON is a query and its JSON: a lane asks every transaction the same.
+type queryJSON struct {
+	q    *DCQL
+	json json.RawMessage
+}
+
+// queryJSON is q as JSON, marshalled once for the query the transactions keep asking.
+func (v *Verifier) queryJSON(q *DCQL) (json.RawMessage, error) {
+	if c := v.query.Load(); c != nil && c.q == q {
+		return c.json, nil
+	}
+	b, err := json.Marshal(q)
+	if err != nil {
+		return nil, err
+	}
+	v.query.Store(&queryJSON{q: q, json: b})
+	return b, nil
 }
 
 // ClientID is the verifier's client_id (with its prefix).
@@ -593,7 +620,7 @@ var vpFormats = json.RawMessage(`{"mso_mdoc":{"issuerauth_alg_values":[-7,-35,-3
 
 // claims are the request parameters of t.
 func (v *Verifier) claims(t *Transaction) (RequestClaims, error) {
-	q, err := json.Marshal(t.Query)
+	q, err := v.queryJSON(t.Query)
 	if err != nil {
 		return RequestClaims{}, err
 	}
@@ -624,7 +651,7 @@ func (v *Verifier) RequestObject(t *Transaction, walletNonce string) (string, er
 	if t.Kind == KindDCAPI {
 		c.Iss, c.Aud, c.ClientID, c.ExpectedOrigins = "", "", t.ClientID, []string{t.Origin}
 	}
-	return SignJWT(v.cfg.Identity.Key, v.cfg.Identity.Chain, TypeRequestObject, c)
+	return v.signer.sign(c)
 }
 
 // Handler serves GET and POST {base path}/request/{request id} (the request object,
