@@ -203,7 +203,7 @@ type dcapiBody struct {
 func unwrapDCAPIData(data []byte) (*dcapiBody, error) {
 	var w struct {
 		dcapiBody
-		Protocol *string        `json:"protocol"`
+		Protocol *string         `json:"protocol"`
 		Data     json.RawMessage `json:"data"`
 	}
 	data = bytes.TrimSpace(data)

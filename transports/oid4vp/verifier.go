@@ -194,7 +194,7 @@ type Verifier struct {
 	base     *url.URL
 	clientID string
 
-	signer *jwsSigner                  // the request objects'
+	signer *jwsSigner                // the request objects'
 	query  atomic.Pointer[queryJSON] // the JSON of the last query marshalled
 
 	mu    sync.Mutex
