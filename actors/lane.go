@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -19,6 +20,9 @@ type LaneConfig struct {
 	Sessions SessionSettings
 	// MaxInFlight bounds the lane's concurrent sessions (0 means 256).
 	MaxInFlight int
+	// Busy, when set, counts the arrivals this lane refused for lack of capacity (the
+	// engine-wide Counters.Busy counts them too).
+	Busy *atomic.Int64
 }
 
 // LaneProps returns the props of a lane actor. The lane owns its listener and closes it
@@ -124,6 +128,9 @@ func (l *laneActor) admit(ctx actor.Context, a *transports.Arrival) {
 	defer l.env.Counters.Arriving.Add(-1)
 	if len(l.open) >= l.cfg.MaxInFlight || !l.env.Admission.TryAcquire() {
 		l.env.Counters.Busy.Add(1)
+		if l.cfg.Busy != nil {
+			l.cfg.Busy.Add(1)
+		}
 		if a.Reject != nil {
 			a.Reject(transports.ErrBusy)
 		} else {

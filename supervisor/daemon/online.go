@@ -156,7 +156,9 @@ func (g *Gate) newOnline(readAuth request.Signer) error {
 			continue
 		}
 		o := l.cfg.OnlineLaneConfig
-		lanes = append(lanes, online.LaneConfig{Name: l.cfg.Name, Bearer: l.cfg.Bearer, Docs: l.request,
+		// the request is fixed for the transactions' queries: a reload that changes the
+		// profile's request takes a restart to reach an online lane
+		lanes = append(lanes, online.LaneConfig{Name: l.cfg.Name, Bearer: l.cfg.Bearer, Docs: l.rules.Load().request,
 			ClientIDPrefix: o.ClientIDPrefix, Encrypted: o.ResponseMode == oid4vp.ModeDirectPostJWT || o.ResponseMode == oid4vp.ModeDCAPIJWT,
 			RequestURIMethod: o.RequestURIMethod, Protocols: o.Protocols, Origins: o.Origins, AnnexBHandover: o.AnnexBHandover,
 			TTL: o.TransactionTTL, Fallback: o.Fallback, Title: o.Title, Backlog: min(l.cfg.MaxInFlight, 1024)})
@@ -202,11 +204,12 @@ func (g *Gate) onlineVerdict(l *lane, sv *actors.SessionVerdict, v Verdict) {
 		state = oid4vp.StateRejected
 	}
 	body := onlineVerdictJSON{Verdict: v, Elements: map[string]map[string]any{}}
-	if sv.Result != nil && sv.Result.Valid && l.profile != nil { // authentic values only
+	p := l.rules.Load().profile
+	if sv.Result != nil && sv.Result.Valid && p != nil { // authentic values only
 		for _, d := range sv.Result.Documents {
 			for ns, els := range d.Elements {
 				for id, val := range els {
-					if l.profile.Shows(ns, id) {
+					if p.Shows(ns, id) {
 						if body.Elements[ns] == nil {
 							body.Elements[ns] = map[string]any{}
 						}

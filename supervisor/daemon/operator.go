@@ -30,6 +30,9 @@ type operatorDesk struct {
 
 	mu      sync.Mutex
 	pending map[string]*gate.OperatorRequest
+	// onAnswer, when set before the desk serves, hears of every operator's answer (the
+	// audit log).
+	onAnswer func(id string, r *gate.OperatorRequest, match bool, operator string)
 }
 
 func newOperatorDesk() *operatorDesk {
@@ -139,6 +142,9 @@ func (d *operatorDesk) register(mux *http.ServeMux) {
 				operator = "operator"
 			}
 			p.Answer(match, operator)
+			if d.onAnswer != nil {
+				d.onAnswer(r.PathValue("id"), p, match, operator)
+			}
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -16,8 +18,8 @@ import (
 	"github.com/mdocgate/mdocgate/supervisor/metrics"
 )
 
-// opsServer serves /metrics, /healthz and /dashboard/ (and /operator/ when a lane has
-// an operator).
+// opsServer serves /metrics, /healthz (liveness), /readyz (readiness), /dashboard/
+// (and /operator/ when a lane has an operator).
 type opsServer struct {
 	addr    string
 	healthy atomic.Bool
@@ -27,12 +29,18 @@ type opsServer struct {
 	served  chan struct{}
 }
 
-// startOps listens on addr and serves the operations endpoints of eng; extra, when not
-// nil, adds handlers, and the collectors join the /metrics registry.
-func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), collectors ...prometheus.Collector) (*opsServer, error) {
+// startOps listens on addr (over TLS with tlsConfig) and serves the operations
+// endpoints of eng, /readyz from ready; extra, when not nil, adds handlers, fleet, when
+// not nil, gives the dashboard the venue's fleet, and the collectors join the /metrics
+// registry.
+func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), fleet func() any, tlsConfig *tls.Config,
+	ready http.Handler, errLog *log.Logger, collectors ...prometheus.Collector) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	o := &opsServer{addr: ln.Addr().String(), served: make(chan struct{})}
 	o.healthy.Store(true)
@@ -44,7 +52,7 @@ func startOps(addr string, eng *supervisor.Engine, title string, extra func(*htt
 		}
 	}
 	o.metrics = metrics.New(reg, metrics.FromEngine(eng))
-	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: title})
+	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: title, Fleet: fleet})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", o.metrics.Handler())
 	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", o.dash))
@@ -55,10 +63,11 @@ func startOps(addr string, eng *supervisor.Engine, title string, extra func(*htt
 		}
 		io.WriteString(w, "ok")
 	})
+	mux.Handle("/readyz", ready)
 	if extra != nil {
 		extra(mux)
 	}
-	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	go func() {
 		defer close(o.served)
 		o.http.Serve(ln)

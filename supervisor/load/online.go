@@ -395,6 +395,24 @@ func newOnlineTarget(ctx context.Context, cfg TargetConfig, cred *issuer.Credent
 
 func (t *onlineTarget) close() { t.gate.close() }
 
+// runOnlineHolders paces the holders of an online lane run and records each.
+func runOnlineHolders(ctx context.Context, cfg TargetConfig, t *onlineTarget, b *builder) {
+	pace := newPacer(time.Now(), cfg.Concurrency, cfg.Holders, 0, cfg.Duration, cfg.Progress)
+	for i := 0; pace.next(ctx, i); i++ {
+		go func() {
+			defer pace.done()
+			bearer, o, reason, latency := t.holder(ctx, i)
+			if o == "" {
+				b.busy(Valid)
+				return
+			}
+			b.session(bearer, cfg.Lane, o, reason, latency, time.Now())
+			b.holder(Valid, o, false, "", reason, "")
+		}()
+	}
+	pace.wait()
+}
+
 // holder runs holder number i through a transaction.
 func (t *onlineTarget) holder(ctx context.Context, i int) (bearer string, o readersession.Outcome, reason string, latency time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)

@@ -122,6 +122,7 @@ var KnownReasons = []string{
 	// online presentations (transports/oid4vp) and holders refused by the web transport
 	oid4vp.ReasonWalletError, oid4vp.ReasonMalformed, oid4vp.ReasonDecrypt, oid4vp.ReasonDCQL,
 	web.ReasonOriginMismatch, web.ReasonNoOrigin,
+	gate.ReasonAntiPassback, gate.ReasonDenyList, gate.ReasonNoCredentialKey, gate.ReasonVenueUnavailable,
 }
 
 var knownReasons = func() map[string]bool {
