@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -541,5 +542,58 @@ func TestOnlineConfigErrors(t *testing.T) {
 	cfg.Origin = "http://127.0.0.1:1"
 	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), `response URI's host is "127.0.0.1"`) {
 		t.Fatalf("origin host other than the certificate's name: %v", err)
+	}
+}
+
+// SIGHUP: an online lane's own settings and what it requests need a restart (its
+// transactions keep asking as they started); the rest reloads as on any lane.
+func TestOnlineReload(t *testing.T) {
+	a := testgate.NewAuthority(t, "online")
+	dir := t.TempDir()
+	for _, f := range []string{"online.yaml", "online-profiles.yaml", filepath.Join("online", "reader_key.pem"), filepath.Join("online", "reader_chain.pem")} {
+		b := mustRead(t, testgate.Example(f))
+		if f == "online.yaml" {
+			s := strings.Replace(string(b), "listen: localhost:8443", "listen: localhost:0", 1)
+			s = strings.Replace(s, "http_addr: 127.0.0.1:9090", "http_addr: 127.0.0.1:0", 1)
+			s = strings.Replace(s, "log_level: info", "log_level: error", 1)
+			b = []byte(s)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testgate.WriteIACADir(t, dir, a)
+	g := startGate(t, filepath.Join(dir, "online.yaml"))
+	rewrite := func(file, old, new string) {
+		t.Helper()
+		b := mustRead(t, filepath.Join(dir, file))
+		if !strings.Contains(string(b), old) {
+			t.Fatalf("%s has no %q", file, old)
+		}
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite("online.yaml", "protocols: [org-iso-mdoc, openid4vp-v1-signed, openid4vp-v1-unsigned]", "protocols: [org-iso-mdoc]")
+	rewrite("online-profiles.yaml", "identifier: expiry_date, mandatory: true}", "identifier: expiry_date, mandatory: true}\n          - {namespace: org.iso.18013.5.1, identifier: portrait}")
+	g.sigs <- syscall.SIGHUP
+	e := g.event(t)
+	joined := strings.Join(e.RestartNeeded, "; ")
+	if e.Event != "trust_reloaded" || !strings.Contains(joined, "lanes[1] (web-dc: the online lane's settings)") ||
+		!strings.Contains(joined, "lanes[0].profile (web-qr: what an online lane requests)") {
+		t.Fatalf("reload: %+v", e)
+	}
+	// the lanes go on as they started: every protocol, the request they began with
+	c := newOnlineClient(t, g)
+	id, req := c.beginDC(t, oid4vp.ProtocolUnsigned)
+	data, err := c.wallet(t, a.Cred, nil).AnswerDCAPI(req, c.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, v, _ := c.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", data); code != 200 || v["outcome"] != "accepted" {
+		t.Fatalf("after the reload: %d %v", code, v)
 	}
 }
