@@ -27,7 +27,7 @@ func (s *Session) StartOnline(resp *messages.DeviceResponse, transcript messages
 // verifyAlternate verifies the job's response under its alternate transcript when mdoc
 // authentication alone failed under the first, and returns the valid result, if any.
 func (j *VerifyJob) verifyAlternate(res *verify.Result) *verify.Result {
-	if j.alternate == nil || res.Valid || !onlyDeviceSignatureFailed(res) {
+	if j.alternate == nil || !res.FailedOnly(verify.CheckDeviceSignature) {
 		return res
 	}
 	o := j.Options
@@ -36,22 +36,4 @@ func (j *VerifyJob) verifyAlternate(res *verify.Result) *verify.Result {
 		return alt
 	}
 	return res
-}
-
-func onlyDeviceSignatureFailed(res *verify.Result) bool {
-	if len(res.Documents) == 0 {
-		return false
-	}
-	failed := false
-	for _, d := range res.Documents {
-		for _, c := range d.Checks {
-			if !c.OK && c.Severity == "error" {
-				if c.Name != verify.CheckDeviceSignature {
-					return false
-				}
-				failed = true
-			}
-		}
-	}
-	return failed
 }

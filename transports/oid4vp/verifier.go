@@ -863,19 +863,10 @@ func onlyDeviceAuthFailed(out *Outcome) bool {
 	failed := false
 	for _, list := range out.Presentations {
 		for _, r := range list {
-			if len(r.Errors) > 0 && len(r.Documents) == 0 {
+			if !r.Valid && !r.FailedOnly(verify.CheckDeviceSignature) {
 				return false
 			}
-			for _, d := range r.Documents {
-				for _, c := range d.Checks {
-					if !c.OK && c.Severity == "error" {
-						if c.Name != verify.CheckDeviceSignature {
-							return false
-						}
-						failed = true
-					}
-				}
-			}
+			failed = failed || !r.Valid
 		}
 	}
 	return failed
