@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -139,6 +140,9 @@ func RunOID4VP(ctx context.Context, cfg Config) (*Report, error) {
 	if lost := answered.Load() - verdicts; lost != 0 {
 		b.lost("", max(lost, -lost), fmt.Sprintf("%d answers taken by the gate, %d verdicts", answered.Load(), verdicts))
 	}
+	for _, t := range g.timing {
+		b.timed(t.bearer, t.fromEngagement, 0)
+	}
 	rep := b.finish(end)
 	rep.Transport = TransportOID4VP
 	rep.NotMeasured["air_time_seconds"] = "not modelled on " + TransportOID4VP
@@ -160,6 +164,14 @@ type inProcessGate struct {
 	served   chan struct{}
 	verdicts atomic.Int64
 	unsub    func()
+	// timing: each verdict's bearer and time from its transaction's start (engagement)
+	timingMu sync.Mutex
+	timing   []gateTiming
+}
+
+type gateTiming struct {
+	bearer         string
+	fromEngagement time.Duration
 }
 
 // startOnlineGate starts the engine and its online lanes: the default session shape's
@@ -198,6 +210,9 @@ func startOnlineGate(w *world, cfg Config) (*inProcessGate, error) {
 	g.eng = supervisor.Start(supervisor.Config{Workers: cfg.Workers, Log: cfg.Log})
 	g.unsub = g.eng.Results().Subscribe(func(v *actors.SessionVerdict) {
 		g.verdicts.Add(1)
+		g.timingMu.Lock()
+		g.timing = append(g.timing, gateTiming{v.Bearer, v.FromEngagement()})
+		g.timingMu.Unlock()
 		state := oid4vp.StateError
 		switch v.Outcome {
 		case readersession.Accepted:

@@ -150,6 +150,9 @@ type Transaction struct {
 	// Origin is the web origin a DC API request is made from (serialized, no slash).
 	Origin  string
 	Expires time.Time
+	// Created is when the transaction began (the wall clock, for timing: a QR code
+	// shown, a page's request made).
+	Created time.Time
 	Query   *DCQL
 	// Key is the response-encryption key (nil for direct_post and dc_api).
 	Key *EncryptionKey
@@ -338,7 +341,7 @@ func (v *Verifier) newTransaction(kind string, o RequestOptions) (*Transaction, 
 // register opens t: within MaxTransactions and its client's share, expiring after TTL.
 func (v *Verifier) register(t *Transaction) error {
 	now := v.cfg.Now()
-	t.Expires = now.Add(v.cfg.TTL)
+	t.Expires, t.Created = now.Add(v.cfg.TTL), time.Now()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.sweepLocked(now)

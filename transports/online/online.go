@@ -315,7 +315,7 @@ func validName(s string) bool {
 func (l *lane) deliver(a *oid4vp.Answer) error {
 	p := &transports.Presentation{Response: a.Response, Transcript: a.Transcript, Alternate: a.Alternate, Err: a.Err, Reason: a.Reason}
 	id := a.Transaction.ID
-	arr := &transports.Arrival{ID: id, Bearer: l.cfg.Bearer, Online: p, Reject: func(error) {
+	arr := &transports.Arrival{ID: id, Bearer: l.cfg.Bearer, Online: p, EngagedAt: a.Transaction.Created, Reject: func(error) {
 		if l.v.Reopen(id) {
 			l.srv.refused(l.cfg.Name, "busy")
 		}
