@@ -138,7 +138,10 @@ func (l *laneActor) admit(ctx actor.Context, a *transports.Arrival) {
 		}
 		return
 	}
-	id, now := newSessionID(), time.Now()
+	id, now := a.ID, time.Now()
+	if id == "" {
+		id = newSessionID()
+	}
 	// counted before the spawn: the session may write to its holder before Spawn
 	// returns, and a shutdown waiting for no session in flight must not miss it
 	l.env.Counters.Started.Add(1)

@@ -78,6 +78,9 @@ func (s *sessionActor) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.rs = readersession.New(s.settings.reader())
+		if s.startWhole(ctx) {
+			return
+		}
 		s.link = ctx.Spawn(LinkProps(s.env, s.arrival.Conn, s.settings.Framer))
 		s.arm(ctx, s.settings.EngagementTimeout, "engagement_timeout")
 		if a := s.arrival; a.ReaderKey != nil {

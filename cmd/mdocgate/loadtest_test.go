@@ -52,6 +52,87 @@ func TestLoadtestReport(t *testing.T) {
 	}
 }
 
+// copyTree copies the regular files under src into dst (the example configuration and
+// what it names).
+func copyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The acceptance run of the online lanes: `serve --config examples/online.yaml` starts as
+// shipped on localhost (only the port is free here), `issue --out DIR` writes a
+// credential whose IACA goes into the gate's iaca/ as the example says, and
+// `loadtest --target http://127.0.0.1:PORT --bearer-opt lane=NAME --bearer-opt
+// credential=DIR` drives each online lane: every holder's transaction accepted, as the
+// gate's own verdicts confirm. Without the IACA the gate rejects them.
+func TestLoadtestTargetOnlineExample(t *testing.T) {
+	dir := t.TempDir()
+	copyTree(t, "../../examples", dir)
+	cred := filepath.Join(t.TempDir(), "cred")
+	if code, _, stderr := runCLI(t, "issue", "--out", cred); code != exitOK {
+		t.Fatalf("issue: %s", stderr)
+	}
+	for _, trusted := range []bool{false, true} {
+		if trusted {
+			b, err := os.ReadFile(filepath.Join(cred, "iaca.pem"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "iaca", "issued.pem"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g := startGate(t, filepath.Join(dir, "online.yaml"), "--listen", "localhost:0", "--http-addr", "127.0.0.1:0", "--log-level", "error")
+		if !strings.HasPrefix(g.info.Origin, "http://localhost:") || len(g.info.Lanes) != 2 {
+			t.Fatalf("info %+v", g.info)
+		}
+		for _, lane := range []string{"web-qr", "web-dc"} {
+			code, stdout, stderr := runCLI(t, "loadtest", "--target", "http://"+g.info.Listen, "--bearer-opt", "lane="+lane,
+				"--bearer-opt", "credential="+cred, "--bearer-opt", "metrics=http://"+g.info.HTTP+"/metrics",
+				"--bearer-opt", "reader_root="+filepath.Join(dir, "online", "reader_root.pem"),
+				"--holders", "12", "--concurrency", "4", "--timeout", "20s", "--json")
+			if code != exitOK {
+				t.Fatalf("%s: exit %d\n%s\n%s", lane, code, stdout, stderr)
+			}
+			var rep struct {
+				Transport                          string
+				VerdictsFrom                       string `json:"verdicts_from"`
+				Sessions, Accepted, Rejected, Lost int64
+			}
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			want := rep.Sessions
+			if !trusted {
+				want = 0
+			}
+			if rep.Sessions != 12 || rep.Accepted != want || rep.Accepted+rep.Rejected != 12 || rep.Lost != 0 || rep.VerdictsFrom != "transactions" ||
+				rep.Transport != map[string]string{"web-qr": "oid4vp", "web-dc": "dcapi"}[lane] {
+				t.Fatalf("%s trusted=%v: %s", lane, trusted, stdout)
+			}
+		}
+		if code := g.stop(t); code != exitOK {
+			t.Fatalf("serve exit %d", code)
+		}
+	}
+}
+
 // A --bearer-opt key the chosen bearer does not read is a usage error (exit 2) naming
 // the key and the bearer's options.
 func TestLoadtestUnknownBearerOption(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -41,6 +42,8 @@ type Config struct {
 	ReaderAuth      *ReaderAuthConfig `yaml:"reader_auth"`
 	// Status is revocation checking: status lists and CRLs (status.go).
 	Status StatusConfig `yaml:"status"`
+	// Online are the settings of the oid4vp and dcapi lanes (online.go).
+	Online OnlineConfig `yaml:"online"`
 	// Profiles is a YAML file of named profiles (examples/profiles.yaml) lanes may name
 	// besides the built-in ones. It is read by Validate, not again on a trust reload.
 	Profiles string `yaml:"profiles"`
@@ -123,6 +126,8 @@ type LaneConfig struct {
 	// --config): it asks for these documents and accepts exactly the valid responses,
 	// with no profile, holder verification or actuator.
 	Request []request.Doc `yaml:"-"`
+	// OnlineLaneConfig holds the fields of the oid4vp and dcapi lanes (online.go).
+	OnlineLaneConfig `yaml:",inline"`
 }
 
 // ConfigError is a configuration that cannot run. Field names the failing field as the
@@ -181,9 +186,9 @@ const (
 )
 
 var gateBearers = map[string]bool{web.BearerHTTP: true, web.BearerWebSocket: true, bearerNFC: true, bearerNFCPCSC: true,
-	bearerBLE: true, bearerWiFiAware: true, bearerMemory: true}
+	bearerBLE: true, bearerWiFiAware: true, bearerMemory: true, online.BearerOID4VP: true, online.BearerDCAPI: true}
 
-const gateBearerList = "websocket, http, nfc, nfc-pcsc, ble, wifiaware or memory"
+const gateBearerList = "websocket, http, nfc, nfc-pcsc, ble, wifiaware or memory), or an online lane's (oid4vp or dcapi"
 
 // BLE modes of a ble lane (18013-5 names: mdoc central client mode, mdoc peripheral
 // server mode), with the supervisor's ble-mode option each maps onto.
@@ -466,6 +471,9 @@ func (c *Config) validate() error {
 		if err := l.validateGateFields(); err != nil {
 			return within(field, err)
 		}
+		if err := l.validateOnline(c.ReaderAuth != nil); err != nil {
+			return within(field, err)
+		}
 		if err := l.validateProximity(scanners); err != nil {
 			return within(field, err)
 		}
@@ -494,6 +502,9 @@ func (c *Config) validate() error {
 		if l.InactivityTimeout == 0 {
 			l.InactivityTimeout = 60 * time.Second
 		}
+	}
+	if err := c.validateOnlineLanes(); err != nil {
+		return err
 	}
 	return c.validateVenue()
 }

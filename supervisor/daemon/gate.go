@@ -29,6 +29,7 @@ import (
 	"github.com/mdocgate/mdocgate/supervisor/audit"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/bearers"
+	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -57,6 +58,8 @@ type Info struct {
 	// it embeds (when it does).
 	Venue string `json:"venue,omitempty"`
 	NATS  string `json:"nats,omitempty"`
+	// Verify holds the verifier page of each online lane (oid4vp, dcapi), by lane.
+	Verify map[string]string `json:"verify,omitempty"`
 }
 
 // LaneInfo names a configured lane and its bearer.
@@ -140,6 +143,11 @@ type Gate struct {
 	vical      *vicalFetcher
 	stopBg     context.CancelFunc // ends the background work (VICAL fetches, expiry warnings)
 	bgDone     chan struct{}
+	// online serves the oid4vp and dcapi lanes on the web listener (nil: none).
+	online *online.Server
+	// refused counts the web and online lanes' requests refused without a verdict of
+	// their own.
+	refused *prometheus.CounterVec
 
 	reloading sync.Mutex
 }
@@ -327,7 +335,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		}
 		g.lanes = append(g.lanes, l)
 		g.byName[l.cfg.Name] = l
-		hasWeb = hasWeb || l.cfg.isWeb()
+		hasWeb = hasWeb || l.cfg.isWeb() || l.cfg.isOnline()
 	}
 	acts := make([]*laneActuator, len(g.lanes))
 	for i, l := range g.lanes { // files read and programs found before anything starts
@@ -350,6 +358,13 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 			g.desk.close()
 			g.venue.close()
 			g.closeAudit()
+			return nil, err
+		}
+		if err := g.newOnline(readAuth); err != nil {
+			g.desk.close()
+			g.venue.close()
+			g.closeAudit()
+			g.ln.Close()
 			return nil, err
 		}
 	}
@@ -393,6 +408,12 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	}
 	for _, l := range g.lanes {
 		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer})
+		if l.cfg.isOnline() {
+			if g.info.Verify == nil {
+				g.info.Verify = map[string]string{}
+			}
+			g.info.Verify[l.cfg.Name] = g.srv.Origin() + online.VerifyPath + l.cfg.Name
+		}
 	}
 	g.startBackground()
 	g.stopStatus = startStatusRefresh(g.status)
@@ -461,15 +482,45 @@ func (g *Gate) listenWeb() error {
 	}
 	origin := g.cfg.Origin
 	if origin == "" {
-		origin = scheme + "://" + ln.Addr().String()
+		origin = scheme + "://" + listenHost(g.cfg.Listen, ln.Addr())
 	}
-	srv, err := web.NewServer(web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024})
+	g.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_refused_total",
+		Help: "Requests refused without a verdict of their own, by lane and reason: a message to an unknown or ended " +
+			"web session; an online lane's unknown or expired transaction, replay, malformed answer, origin not served, busy."},
+		[]string{"lane", "reason"})
+	srv, err := web.NewServer(web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024, OnRefused: g.webRefused})
 	if err != nil {
 		ln.Close()
 		return &fieldError{"origin", err}
 	}
 	g.ln, g.srv = ln, srv
 	return nil
+}
+
+// listenHost is host:port of the default origin: the address listened on, under the
+// host name the configuration gave when it gave one ("localhost:0" listens on a
+// loopback address, and a reader certificate names localhost, not 127.0.0.1).
+func listenHost(listen string, addr net.Addr) string {
+	host, _, err := net.SplitHostPort(listen)
+	_, port, perr := net.SplitHostPort(addr.String())
+	if err != nil || perr != nil || host == "" || net.ParseIP(host) != nil {
+		return addr.String()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// webRefused counts and logs a web request refused without a session of its own,
+// naming the session id the holder asked for.
+func (g *Gate) webRefused(bearer, reason, session string) {
+	lane := ""
+	for _, l := range g.lanes {
+		if l.cfg.Bearer == bearer {
+			lane = l.cfg.Name
+		}
+	}
+	g.refused.WithLabelValues(lane, reason).Inc()
+	g.log.Info("web request refused", zap.String("lane", lane), zap.String("bearer", bearer), zap.String("reason", reason),
+		zap.String("session", session))
 }
 
 // addLane opens a radio lane's bearer and adds lane i to the engine.
@@ -481,6 +532,8 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 		src = g.srv.HTTPListener()
 	case web.BearerWebSocket:
 		src = g.srv.WebSocketListener()
+	case online.BearerOID4VP, online.BearerDCAPI:
+		src = g.online.Listener(l.cfg.Name)
 	default:
 		field := fmt.Sprintf("lanes[%d].bearer", i)
 		if l.cfg.Bearer == bearerNFCPCSC {
@@ -554,6 +607,9 @@ func (g *Gate) verdict(sv *actors.SessionVerdict) {
 			fields = append(fields, zap.Any("elements", event.Elements))
 		}
 		l.act.push(actJob{session: sv.SessionID, v: gv, fields: fields, event: event})
+		if l.cfg.isOnline() {
+			g.onlineVerdict(l, sv, v)
+		}
 	}
 	g.auditVerdict(sv, audited)
 	if g.onVerdict != nil {
@@ -621,6 +677,9 @@ func (g *Gate) shutdown(served <-chan error) {
 	if g.srv != nil {
 		g.srv.Drain()
 	}
+	if g.online != nil {
+		g.online.Drain()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := g.eng.Shutdown(sctx); err != nil {
@@ -641,6 +700,9 @@ func (g *Gate) shutdown(served <-chan error) {
 		case <-sctx.Done():
 		}
 	}
+	if g.online != nil {
+		g.online.Close()
+	}
 	g.unsub()
 	g.desk.close()
 	g.venue.close()
@@ -654,6 +716,9 @@ func (g *Gate) abort() {
 	if g.srv != nil {
 		g.srv.Close()
 		g.ln.Close()
+	}
+	if g.online != nil {
+		g.online.Close()
 	}
 	g.unsub()
 	g.desk.close()

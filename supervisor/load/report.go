@@ -48,6 +48,10 @@ type Report struct {
 	// "target_metrics" (the gate's own verdicts) or "holders" (what the simulated holders
 	// could see: a completed session counts as accepted). Empty for in-process runs.
 	VerdictsFrom string `json:"verdicts_from,omitempty"`
+	// TargetCPUSeconds is the gate's CPU time over a RunTarget run with the gate's
+	// /metrics (process_cpu_seconds_total before and after the run): over the sessions
+	// it accepted, the gate's cost per session, whatever the holders cost this process.
+	TargetCPUSeconds float64 `json:"target_cpu_seconds,omitempty"`
 	// ByTarget (a run against several gates) counts each gate's holder sessions and,
 	// with their /metrics, its verdicts by outcome and reason; TargetReasons sums those
 	// reasons ("rejected:anti_passback"). Retries counts holders that tried another gate
