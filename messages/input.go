@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // ReadInput reads a CBOR message given either as its bytes or as hex text (white space
@@ -26,6 +27,25 @@ func ReadInput(r io.Reader) ([]byte, error) {
 		return nil, errors.New("empty")
 	}
 	return data, nil
+}
+
+// ReadInputFile is ReadInput of the file at path, "-" being standard input. Errors of
+// the content name the file.
+func ReadInputFile(path string) ([]byte, error) {
+	r := io.Reader(os.Stdin)
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := ReadInput(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
 }
 
 // HexText returns the bytes data spells when it is hex text: hex digits with white

@@ -28,17 +28,13 @@ func runPresent(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "present", err)
 	}
-	tb, err := readInput(*transcript)
+	st, err := readTranscript(*transcript)
 	if err != nil {
 		return fail(stderr, "present", err)
 	}
-	st, err := messages.DecodeSessionTranscript(tb)
-	if err != nil {
-		return fail(stderr, "present", fmt.Errorf("--transcript: %w", err))
-	}
 	var req *messages.DeviceRequest
 	if *request != "" {
-		rb, err := readInput(*request)
+		rb, err := messages.ReadInputFile(*request)
 		if err != nil {
 			return fail(stderr, "present", err)
 		}
