@@ -77,9 +77,9 @@ func (l *laneActor) Receive(ctx actor.Context) {
 		if o, ok := l.open[m.pid.Id]; ok {
 			// The session actor vanished without a verdict: give it one, never silently.
 			delete(l.open, m.pid.Id)
-			l.ended(ctx, &SessionVerdict{SessionID: o.id, Lane: l.cfg.Name, Bearer: o.arrival.Bearer,
-				Outcome: readersession.Error, Reason: "session_lost", Detail: "session actor stopped without a verdict",
-				Started: o.started, Ended: time.Now()})
+			v := sessionVerdict(o.id, l.cfg.Name, o.arrival, o.started)
+			v.Outcome, v.Reason, v.Detail = readersession.Error, "session_lost", "session actor stopped without a verdict"
+			l.ended(ctx, v)
 		}
 	case acceptFailed:
 		if !errors.Is(m.err, transports.ErrClosed) && !errors.Is(m.err, context.Canceled) {
@@ -94,9 +94,9 @@ func (l *laneActor) Receive(ctx actor.Context) {
 		// verdict here, so that none ends silently.
 		for pid, o := range l.open {
 			delete(l.open, pid)
-			l.ended(ctx, &SessionVerdict{SessionID: o.id, Lane: l.cfg.Name, Bearer: o.arrival.Bearer,
-				Outcome: readersession.Error, Reason: "shutdown", Detail: "engine stopped before the session's verdict",
-				Started: o.started, Ended: time.Now()})
+			v := sessionVerdict(o.id, l.cfg.Name, o.arrival, o.started)
+			v.Outcome, v.Reason, v.Detail = readersession.Error, "shutdown", "engine stopped before the session's verdict"
+			l.ended(ctx, v)
 		}
 	}
 }

@@ -65,7 +65,10 @@ type Arrival struct {
 	DeviceEngagement []byte
 	Handover         []byte // encoded Handover (CBOR null for QR)
 	Conn             Conn
-	Bearer           string // "memory", "nfc", "ble", ...
+	Bearer           string // "memory", "nfc", "ble", ...; ENGAGEMENT>DATA when handed off ("nfc-pcsc>ble-central")
+	// EngagedAt is when the engagement began (a card found in the field, a QR code
+	// read); zero when it began with the arrival.
+	EngagedAt time.Time
 	// ReaderEngagement and ReaderKey are set for reverse engagement: the reader showed
 	// ReaderEngagement (exactly these bytes) carrying the public half of ReaderKey, and
 	// the session must use that key. Handover is then ReaderEngagementBytes.

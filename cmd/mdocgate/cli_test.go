@@ -258,7 +258,7 @@ func TestDemoJSON(t *testing.T) {
 		}
 	}
 	total := 0.0
-	for _, name := range []string{"memory", "nfc", "ble", "wifiaware"} {
+	for _, name := range []string{"memory", "nfc", "nfc>ble-central", "ble", "wifiaware"} {
 		bt, ok := rep["by_transport"].(map[string]any)[name].(map[string]any)
 		if !ok {
 			t.Fatalf("no lanes on %s: %v", name, rep["by_transport"])

@@ -17,7 +17,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, "print the summary as one JSON object")
 	holders := fs.Int("holders", 300, "simulated holders")
 	lanes := fs.Int("lanes", 1, "reader lanes per bearer")
-	bearers := fs.String("transports", "memory,nfc,ble,wifiaware", "bearers to run lanes on (see loadtest --help)")
+	bearers := fs.String("transports", "memory,nfc,nfc>ble-central,ble,wifiaware", "bearers to run lanes on (see loadtest --help); ENGAGEMENT>DATA engages on one and hands the session to the other (nfc>ble-central, nfc>wifiaware, ...)")
 	concurrency := fs.Int("concurrency", 48, "holders at the gates at once")
 	single := fs.Bool("single", false, "run one session and print every check of its verdict")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
@@ -33,7 +33,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer log.Sync()
 	if !*jsonOut {
-		fmt.Fprintf(stdout, "mdocgate demo: %d simulated holders (valid, slow, tampered, expired, untrusted issuer, forged device auth, silent, dropping link, garbage) at %d lane(s) on each of %s\n",
+		fmt.Fprintf(stdout, "mdocgate demo: %d simulated holders (valid, slow, tampered, expired, untrusted issuer, forged device auth, silent, dropping link, garbage) at %d lane(s) on each of %s (ENGAGEMENT>DATA: engaged on one, handed to the other)\n",
 			*holders, *lanes, *bearers)
 	}
 	cfg := load.Config{Transports: strings.Split(*bearers, ","), Lanes: *lanes, Holders: *holders, Concurrency: *concurrency,

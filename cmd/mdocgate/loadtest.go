@@ -18,7 +18,7 @@ import (
 
 func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("loadtest", stderr)
-	transport := fs.String("transport", "memory", "bearer: "+strings.Join(load.Transports(), ", "))
+	transport := fs.String("transport", "memory", "bearer: "+strings.Join(load.Transports(), ", ")+"; or ENGAGEMENT>DATA, e.g. nfc>ble-central (= --bearer-opt handoff=ble-central)")
 	bleMode := fs.String("ble-mode", "", "BLE: peripheral (mdoc peripheral server) or central (mdoc central client)")
 	mtu := fs.Int("mtu", 0, "BLE: ATT MTU (23..517; 0: bearer default)")
 	phy := fs.String("phy", "", "BLE: 1M or 2M")

@@ -51,3 +51,58 @@ func TestLoadtestReport(t *testing.T) {
 		t.Fatalf("unwritable report: exit %d", code)
 	}
 }
+
+// A --bearer-opt key the chosen bearer does not read is a usage error (exit 2) naming
+// the key and the bearer's options.
+func TestLoadtestUnknownBearerOption(t *testing.T) {
+	for _, args := range [][]string{
+		{"--transport", "memory", "--bearer-opt", "nosuch=1"},
+		{"--transport", "ble", "--bearer-opt", "bitrate=106"},
+		{"--transport", "nfc", "--ble-mode", "central"},
+		{"--transport", "oid4vp", "--bearer-opt", "mtu=100"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"loadtest", "--holders", "1"}, args...)...)
+		if code != exitUsage || !strings.Contains(stderr, "has no such option") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}
+
+// loadtest --transport nfc with --bearer-opt handoff=…: every session is handed off and
+// counted as nfc>CARRIER (the same with --transport nfc>CARRIER); extended=off keeps the
+// sessions on NFC in short APDUs. The report times engagement to verdict per bearer.
+func TestLoadtestNFCHandoff(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		label string
+	}{
+		{[]string{"--transport", "nfc", "--bearer-opt", "handoff=ble-peripheral", "--bearer-opt", "l2cap=true"}, "nfc>ble-peripheral"},
+		{[]string{"--transport", "nfc>wifiaware"}, "nfc>wifiaware"},
+		{[]string{"--transport", "nfc", "--bearer-opt", "extended=off", "--bearer-opt", "handover=negotiated"}, "nfc"},
+	} {
+		code, out, stderr := runCLI(t, append([]string{"loadtest", "--holders", "20", "--concurrency", "4", "--json"}, c.args...)...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d: %s", c.args, code, stderr)
+		}
+		var rep struct {
+			Accepted    int64
+			Lost        int64
+			ByTransport map[string]struct{ Sessions int64 } `json:"by_transport"`
+			Timing      map[string]struct {
+				Sessions int64
+				E2V      struct{ P50 float64 } `json:"engagement_to_verdict_ms"`
+			} `json:"timing_by_transport"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Accepted != 20 || rep.Lost != 0 || rep.ByTransport[c.label].Sessions != 20 || rep.Timing[c.label].Sessions != 20 ||
+			rep.Timing[c.label].E2V.P50 <= 0 {
+			t.Fatalf("%v: %s", c.args, out)
+		}
+	}
+	if code, _, stderr := runCLI(t, "loadtest", "--holders", "1", "--transport", "nfc", "--bearer-opt", "handoff=zigbee"); code != exitUsage ||
+		!strings.Contains(stderr, "zigbee") {
+		t.Fatalf("handoff=zigbee: exit %d %s", code, stderr)
+	}
+}

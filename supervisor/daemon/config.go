@@ -117,6 +117,8 @@ type LaneConfig struct {
 	ActuatorOptions *ActuatorOptions `yaml:"actuator_options"`
 	// Zone is the part of the venue the lane admits to (the fleet view counts by zone).
 	Zone string `yaml:"zone"`
+	// Proximity: NFC data transfer, hand-off and QR scanner (proximity.go).
+	ProximityLane `yaml:",inline"`
 	// Request, set in code in place of Profile, makes a plain lane (serve without
 	// --config): it asks for these documents and accepts exactly the valid responses,
 	// with no profile, holder verification or actuator.
@@ -203,15 +205,18 @@ func (l *LaneConfig) isWeb() bool {
 // plain reports whether the lane runs without a profile (Request).
 func (l *LaneConfig) plain() bool { return l.Profile == "" && len(l.Request) > 0 }
 
-// bearerOptions are the supervisor bearer options of a radio lane.
+// bearerOptions are the supervisor bearer options of a radio lane (for its
+// openedBearer).
 func (l *LaneConfig) bearerOptions() map[string]string {
-	switch l.Bearer {
-	case bearerNFCPCSC:
-		return map[string]string{"reader": l.Reader}
-	case bearerBLE:
-		return map[string]string{"ble-mode": bleModes[l.BLEMode], "l2cap": fmt.Sprint(l.BLEL2CAP)}
+	o := l.proximityOptions()
+	switch {
+	case l.QRScanner != "":
+	case l.Bearer == bearerNFCPCSC:
+		o["reader"] = l.Reader
+	case l.Bearer == bearerBLE:
+		o["ble-mode"], o["l2cap"] = bleModes[l.BLEMode], fmt.Sprint(l.BLEL2CAP)
 	}
-	return nil
+	return o
 }
 
 // profile returns the lane's profile, fresh and compiled, with holder verification
@@ -431,7 +436,7 @@ func (c *Config) validate() error {
 	if len(c.Lanes) == 0 {
 		return bad("lanes", "configure at least one lane")
 	}
-	names, bearers, readers := map[string]bool{}, map[string]bool{}, map[string]string{}
+	names, bearers, readers, scanners := map[string]bool{}, map[string]bool{}, map[string]string{}, map[string]string{}
 	for i := range c.Lanes {
 		l := &c.Lanes[i]
 		field := fmt.Sprintf("lanes[%d]", i)
@@ -460,6 +465,12 @@ func (c *Config) validate() error {
 		}
 		if err := l.validateGateFields(); err != nil {
 			return within(field, err)
+		}
+		if err := l.validateProximity(scanners); err != nil {
+			return within(field, err)
+		}
+		if l.QRScanner != "" {
+			scanners[l.QRScanner] = field
 		}
 		if !l.plain() {
 			p, err := c.profile(l)
@@ -498,8 +509,8 @@ func (l *LaneConfig) validateBearerFields(readers map[string]string) error {
 		return bad("reader", "reader %q is already the reader of %s", l.Reader, readers[l.Reader])
 	case l.BLEMode != "" && l.Bearer != bearerBLE:
 		return bad("ble_mode", "only ble lanes have a BLE mode (this lane is %s)", l.Bearer)
-	case l.BLEL2CAP && l.Bearer != bearerBLE:
-		return bad("ble_l2cap", "only ble lanes use L2CAP (this lane is %s)", l.Bearer)
+	case l.BLEL2CAP && l.Bearer != bearerBLE && !l.handsOffToBLE():
+		return bad("ble_l2cap", "only ble lanes and lanes handing off to ble use L2CAP (this lane is %s)", l.Bearer)
 	case l.BLEMode != "" && bleModes[l.BLEMode] == "":
 		return bad("ble_mode", "unknown mode %q (want central_client, peripheral_server or both)", l.BLEMode)
 	}

@@ -486,9 +486,22 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 		if l.cfg.Bearer == bearerNFCPCSC {
 			field = fmt.Sprintf("lanes[%d].reader", i)
 		}
-		b, err := bearers.Open(l.cfg.Bearer, l.cfg.bearerOptions())
+		if l.cfg.QRScanner != "" {
+			field = fmt.Sprintf("lanes[%d].qr_scanner", i)
+		}
+		b, err := bearers.Open(l.cfg.openedBearer(), l.cfg.bearerOptions())
 		if err != nil {
 			return &fieldError{field, err}
+		}
+		if s, ok := b.(interface{ SetLog(func(string, ...any)) }); ok { // a scanner's ignored lines
+			lane := l.cfg.Name
+			s.SetLog(func(msg string, args ...any) {
+				fields := []zap.Field{zap.String("lane", lane)}
+				for k := 0; k+1 < len(args); k += 2 {
+					fields = append(fields, zap.Any(fmt.Sprint(args[k]), args[k+1]))
+				}
+				g.log.Warn(msg, fields...)
+			})
 		}
 		l.bearer = b
 		if src, err = b.Listen(l.cfg.Name, min(l.cfg.MaxInFlight, 1024)); err != nil {
