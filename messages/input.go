@@ -48,6 +48,21 @@ func ReadInputFile(path string) ([]byte, error) {
 	return b, nil
 }
 
+// DecodeInputFile reads the file at path (ReadInputFile) and decodes it: how the
+// commands read their input files. A decoding error is prefixed with name, the input's
+// name where it was given (a flag: "--response").
+func DecodeInputFile[T any](path, name string, decode func([]byte) (T, error)) (T, error) {
+	var v T
+	b, err := ReadInputFile(path)
+	if err != nil {
+		return v, err
+	}
+	if v, err = decode(b); err != nil {
+		return v, fmt.Errorf("%s: %w", name, err)
+	}
+	return v, nil
+}
+
 // HexText returns the bytes data spells when it is hex text: hex digits with white
 // space anywhere and an optional 0x prefix. ok is false for anything else (binary CBOR,
 // an odd number of digits, empty text).

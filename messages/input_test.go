@@ -51,6 +51,17 @@ func TestReadInputFile(t *testing.T) {
 	if _, err := ReadInputFile(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
+	// DecodeInputFile names the input in decoding errors only
+	if st, err := DecodeInputFile("../testdata/iso18013-5/session_transcript_bytes.hex", "--transcript", DecodeSessionTranscript); err != nil || st.DeviceEngagementBytes == nil {
+		t.Errorf("transcript: %+v %v", st, err)
+	}
+	var de *DecodeError
+	if _, err := DecodeInputFile(hexFile, "--transcript", DecodeSessionTranscript); !errors.As(err, &de) || !strings.HasPrefix(err.Error(), "--transcript: ") {
+		t.Errorf("not a transcript: %v", err)
+	}
+	if _, err := DecodeInputFile(empty, "--transcript", DecodeSessionTranscript); err == nil || err.Error() != empty+": empty" {
+		t.Errorf("empty file: %v", err)
+	}
 }
 
 // FuzzReadInput: any input is read or refused without a panic, and what is read as

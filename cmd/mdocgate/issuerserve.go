@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"strconv"
 
-	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/transports/serverretrieval"
 )
 
@@ -30,26 +29,18 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var cfg serverretrieval.ReferenceConfig
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8443", "address to listen on (plain HTTP; put TLS in front for real use)")
 	fs.StringVar(&cfg.URL, "url", "", "issuer URL as put in engagements (default http://<listen address>)")
-	doctype := fs.String("doctype", "mdl", "sample data served for the token: mdl or photoid")
+	fs.StringVar(&cfg.Sample, "doctype", "mdl", "sample data served for the token: mdl or photoid")
 	fs.StringVar(&cfg.Out, "out", "", "directory to write iaca.pem, jws_signer.pem and status_signer.pem into (optional)")
-	caDir := fs.String("ca", "", "act as the IACA of `mdocgate issue --out DIR` (its iaca.pem and iaca_key.pem) instead of a new one")
+	fs.StringVar(&cfg.CA, "ca", "", "act as the IACA of `mdocgate issue --out DIR` (its iaca.pem and iaca_key.pem) instead of a new one")
 	fs.IntVar(&cfg.StatusBits, "status-bits", 2, "bits per status list entry: 1, 2, 4 or 8")
 	fs.IntVar(&cfg.StatusSize, "status-size", 1024, "status list entries")
-	fs.Var((*intsFlag)(&cfg.Revoke), "revoke", "status list index to serve as INVALID (repeatable)")
-	fs.Var((*intsFlag)(&cfg.Suspend), "suspend", "status list index to serve as SUSPENDED (repeatable)")
+	fs.Func("revoke", "status list index to serve as INVALID (repeatable)", appendInt(&cfg.Revoke))
+	fs.Func("suspend", "status list index to serve as SUSPENDED (repeatable)", appendInt(&cfg.Suspend))
 	fs.Var((*multiFlag)(&cfg.RevokeCerts), "revoke-cert", "certificate PEM file (e.g. a DS issued under --ca) to list on the CRL (repeatable)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	var ok bool
-	if cfg.DocType, cfg.NameSpaces, ok = issuer.Sample(*doctype); !ok {
-		return fail(stderr, "issuer-serve", fmt.Errorf("--doctype %q: want mdl or photoid", *doctype))
-	}
-	var err error
-	if cfg.Authority, err = issuer.LoadOrNewAuthority(*caDir, issuer.IACAOptions{CommonName: "mdocgate issuer-serve IACA"}); err != nil {
-		return fail(stderr, "issuer-serve", err)
-	}
-	err = serverretrieval.RunReference(ctx, cfg, func(info serverretrieval.ReferenceInfo, addr net.Addr) {
+	err := serverretrieval.RunReference(ctx, cfg, func(info serverretrieval.ReferenceInfo, addr net.Addr) {
 		_ = json.NewEncoder(stdout).Encode(info)
 		fmt.Fprintf(stderr, "mdocgate issuer-serve: listening on %s (WebAPI %s/identity, OIDC %s/.well-known/openid-configuration, status list %s, CRL %s)\n",
 			addr, info.URL, info.URL, info.StatusListURI, info.CRLURI)
@@ -60,15 +51,11 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return exitOK
 }
 
-// intsFlag is a repeatable integer flag.
-type intsFlag []int
-
-func (m *intsFlag) String() string { return fmt.Sprint([]int(*m)) }
-func (m *intsFlag) Set(v string) error {
-	i, err := strconv.Atoi(v)
-	if err != nil {
+// appendInt is a repeatable integer flag's Set (flag.Func).
+func appendInt(list *[]int) func(string) error {
+	return func(v string) error {
+		i, err := strconv.Atoi(v)
+		*list = append(*list, i)
 		return err
 	}
-	*m = append(*m, i)
-	return nil
 }

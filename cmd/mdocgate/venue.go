@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,8 +68,7 @@ func runDeny(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "deny", err)
 	}
-	b, _ := json.Marshal(line)
-	stdout.Write(append(b, '\n'))
+	daemon.NewLines(stdout).Print(line)
 	if line["was_listed"] == false {
 		return exitInvalid
 	}

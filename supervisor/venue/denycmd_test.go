@@ -47,7 +47,7 @@ func TestDenyCommand(t *testing.T) {
 	waitFor(t, "the gates drop the entry", func() bool { return !gates[0].Denied(k) && !gates[2].Denied(k) })
 
 	// the shared cluster holds the venues of other tests too
-	other := connect(t, venue.Options{Name: "other_" + name, URLs: c.URLs[:1], Gate: "g"})
+	connect(t, venue.Options{Name: "other_" + name, URLs: c.URLs[:1], Gate: "g"})
 	if _, err := venue.Deny(ctx, venue.DenyCommand{URLs: c.URLs, Op: "list"}); err == nil || !strings.Contains(err.Error(), "several venues") {
 		t.Fatalf("no venue named on a cluster of several: %v", err)
 	}

@@ -16,15 +16,16 @@ import (
 )
 
 // ReferenceConfig configures RunReference: a reference issuing authority for server
-// retrieval (`mdocgate issuer-serve`). Errors about the status entries name them as
-// that command's flags do (--revoke, --suspend, --revoke-cert).
+// retrieval (`mdocgate issuer-serve`). Errors name the setting as that command's flags
+// do (--doctype, --revoke, --suspend, --revoke-cert).
 type ReferenceConfig struct {
+	// Sample names the data served for the token: "mdl" or "photoid" (issuer.Sample).
+	Sample string
 	// Authority is the IACA: it certifies the JWS signer and the status list signer and
-	// signs the CRL.
+	// signs the CRL. When nil it is the IACA of the folder CA (issuer.LoadAuthority),
+	// or a new one.
 	Authority *issuer.Authority
-	// DocType and NameSpaces are the data served for the token.
-	DocType    string
-	NameSpaces []issuer.NameSpace
+	CA        string
 	// Listen is the address to listen on (plain HTTP; TLS belongs in front). URL is the
 	// issuer URL as put in engagements; default http://<listening address>.
 	Listen, URL string
@@ -58,12 +59,22 @@ type ReferenceInfo struct {
 // and its status list and CRL until ctx ends, then shuts down within five seconds.
 // ready, once the server listens, hears what it serves and its address.
 func RunReference(ctx context.Context, cfg ReferenceConfig, ready func(ReferenceInfo, net.Addr)) error {
+	docType, ns, ok := issuer.Sample(cfg.Sample)
+	if !ok {
+		return fmt.Errorf("--doctype %q: want mdl or photoid", cfg.Sample)
+	}
 	iaca := cfg.Authority
+	if iaca == nil {
+		var err error
+		if iaca, err = issuer.LoadOrNewAuthority(cfg.CA, issuer.IACAOptions{CommonName: "mdocgate issuer-serve IACA"}); err != nil {
+			return err
+		}
+	}
 	signer, err := NewJWSSigner(iaca)
 	if err != nil {
 		return err
 	}
-	status, err := newReferenceStatus(cfg)
+	status, err := newReferenceStatus(iaca, cfg)
 	if err != nil {
 		return err
 	}
@@ -96,8 +107,8 @@ func RunReference(ctx context.Context, cfg ReferenceConfig, ready func(Reference
 		return err
 	}
 	status.SetURL(u)
-	token := iss.NewToken(RecordFromNameSpaces(cfg.DocType, cfg.NameSpaces))
-	info := ReferenceInfo{URL: u, Token: token, DocType: cfg.DocType, IACA: string(iaca.CertificatePEM()),
+	token := iss.NewToken(RecordFromNameSpaces(docType, ns))
+	info := ReferenceInfo{URL: u, Token: token, DocType: docType, IACA: string(iaca.CertificatePEM()),
 		EngagementKey3: map[string][]any{"webApi": {1, u, token}, "oidc": {1, u, token}},
 		StatusListURI:  status.ListURI(), CRLURI: status.CRLURI()}
 	mux := http.NewServeMux()
@@ -124,8 +135,8 @@ func RunReference(ctx context.Context, cfg ReferenceConfig, ready func(Reference
 }
 
 // newReferenceStatus makes the revocation endpoints with the entries cfg sets.
-func newReferenceStatus(cfg ReferenceConfig) (*StatusPublisher, error) {
-	p, err := NewStatusPublisher(StatusPublisherConfig{CA: cfg.Authority, Bits: cfg.StatusBits, Size: cfg.StatusSize})
+func newReferenceStatus(iaca *issuer.Authority, cfg ReferenceConfig) (*StatusPublisher, error) {
+	p, err := NewStatusPublisher(StatusPublisherConfig{CA: iaca, Bits: cfg.StatusBits, Size: cfg.StatusSize})
 	if err != nil {
 		return nil, err
 	}

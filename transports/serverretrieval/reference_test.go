@@ -27,7 +27,7 @@ func TestRunReference(t *testing.T) {
 	if err := os.WriteFile(dsFile, pki.DS.CertificatePEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	docType, ns, _ := issuer.Sample("photoid")
+	docType := issuer.DocTypePhotoID
 	out := filepath.Join(dir, "out")
 	ctx, cancel := context.WithCancel(context.Background())
 	type ready struct {
@@ -36,7 +36,7 @@ func TestRunReference(t *testing.T) {
 	}
 	readyc, done := make(chan ready, 1), make(chan error, 1)
 	go func() {
-		done <- RunReference(ctx, ReferenceConfig{Authority: pki.IACA, DocType: docType, NameSpaces: ns, Listen: "127.0.0.1:0", Out: out,
+		done <- RunReference(ctx, ReferenceConfig{Sample: "photoid", Authority: pki.IACA, Listen: "127.0.0.1:0", Out: out,
 			StatusBits: 2, StatusSize: 16, Revoke: []int{1}, Suspend: []int{2}, RevokeCerts: []string{dsFile}},
 			func(info ReferenceInfo, addr net.Addr) { readyc <- ready{info, addr} })
 	}()
@@ -99,8 +99,31 @@ func TestRunReference(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 }
 
-// Errors name the status entry as issuer-serve's flag does; a failed start serves
-// nothing.
+// Without an Authority the reference acts as the IACA of a folder (CA) that issue
+// wrote, or as a new one.
+func TestRunReferenceCA(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, issuer.FileIACA), pki.IACA.CertificatePEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := issuer.WriteAuthorityKey(dir, pki.IACA); err != nil {
+		t.Fatal(err)
+	}
+	for _, ca := range []string{dir, ""} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var info ReferenceInfo
+		err := RunReference(ctx, ReferenceConfig{Sample: "mdl", CA: ca, Listen: "127.0.0.1:0", StatusSize: 16},
+			func(i ReferenceInfo, _ net.Addr) { info = i; cancel() })
+		anchors, perr := verify.ParseCertificates([]byte(info.IACA))
+		if err != nil || perr != nil || info.DocType != issuer.DocTypeMDL || anchors[0].Equal(pki.IACA.Certificate) != (ca != "") ||
+			(ca == "" && anchors[0].Subject.CommonName != "mdocgate issuer-serve IACA") {
+			t.Errorf("CA %q: %v %v, IACA %v", ca, err, perr, anchors)
+		}
+	}
+}
+
+// Errors name the setting as issuer-serve's flag does; a failed start serves nothing.
 func TestRunReferenceErrors(t *testing.T) {
 	pki := testpki.New(t, testpki.Options{})
 	never := func(ReferenceInfo, net.Addr) { t.Error("ready after a failed start") }
@@ -108,17 +131,25 @@ func TestRunReferenceErrors(t *testing.T) {
 		cfg  ReferenceConfig
 		want string
 	}{
+		{ReferenceConfig{Sample: "passport"}, `--doctype "passport": want mdl or photoid`},
+		{ReferenceConfig{Sample: "mdl", CA: filepath.Join(t.TempDir(), "missing")}, "issuer: load authority: "},
 		{ReferenceConfig{Revoke: []int{16}}, "--revoke 16: "},
 		{ReferenceConfig{Suspend: []int{-1}}, "--suspend -1: "},
 		{ReferenceConfig{RevokeCerts: []string{filepath.Join(t.TempDir(), "missing.pem")}}, "--revoke-cert: "},
 		{ReferenceConfig{Listen: "127.0.0.1:-1"}, "listen tcp"},
 		{ReferenceConfig{Authority: pki.ReaderRoot}, "serverretrieval"},
 	} {
-		if c.cfg.Authority == nil {
+		if c.cfg.Sample == "" {
+			c.cfg.Sample = "mdl"
+		}
+		if c.cfg.Authority == nil && c.cfg.CA == "" {
 			c.cfg.Authority = pki.IACA
 		}
 		c.cfg.StatusSize = 16
-		if err := RunReference(context.Background(), c.cfg, never); err == nil || !strings.Contains(err.Error(), c.want) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := RunReference(ctx, c.cfg, never)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
 		}
 	}
