@@ -69,7 +69,7 @@ func runDeny(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "deny", err)
 	}
 	daemon.NewLines(stdout).Print(line)
-	if line["was_listed"] == false {
+	if line["was_listed"] == false { // remove of a credential that was not listed
 		return exitInvalid
 	}
 	return exitOK
