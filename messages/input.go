@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // ReadInput reads a CBOR message given either as its bytes or as hex text (white space
@@ -26,6 +27,40 @@ func ReadInput(r io.Reader) ([]byte, error) {
 		return nil, errors.New("empty")
 	}
 	return data, nil
+}
+
+// ReadInputFile is ReadInput of the file at path, "-" being standard input. Errors of
+// the content name the file.
+func ReadInputFile(path string) ([]byte, error) {
+	r := io.Reader(os.Stdin)
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := ReadInput(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}
+
+// DecodeInputFile reads the file at path (ReadInputFile) and decodes it: how the
+// commands read their input files. A decoding error is prefixed with name, the input's
+// name where it was given (a flag: "--response").
+func DecodeInputFile[T any](path, name string, decode func([]byte) (T, error)) (T, error) {
+	var v T
+	b, err := ReadInputFile(path)
+	if err != nil {
+		return v, err
+	}
+	if v, err = decode(b); err != nil {
+		return v, fmt.Errorf("%s: %w", name, err)
+	}
+	return v, nil
 }
 
 // HexText returns the bytes data spells when it is hex text: hex digits with white

@@ -3,6 +3,9 @@ package messages
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,6 +33,34 @@ func TestReadInput(t *testing.T) {
 	big := bytes.Repeat([]byte{'a'}, MaxMessageSize*2+1)
 	if _, err := ReadInput(bytes.NewReader(big)); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Errorf("too large: %v", err)
+	}
+}
+
+// ReadInputFile reads a file as ReadInput does; its content errors name the file.
+func TestReadInputFile(t *testing.T) {
+	dir := t.TempDir()
+	hexFile, empty := filepath.Join(dir, "in.hex"), filepath.Join(dir, "empty")
+	os.WriteFile(hexFile, []byte("0xa1616101\n"), 0o644)
+	os.WriteFile(empty, nil, 0o644)
+	if got, err := ReadInputFile(hexFile); err != nil || !bytes.Equal(got, []byte{0xa1, 0x61, 0x61, 0x01}) {
+		t.Errorf("hex file: %x, %v", got, err)
+	}
+	if _, err := ReadInputFile(empty); err == nil || err.Error() != empty+": empty" {
+		t.Errorf("empty file: %v", err)
+	}
+	if _, err := ReadInputFile(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	// DecodeInputFile names the input in decoding errors only
+	if st, err := DecodeInputFile("../testdata/iso18013-5/session_transcript_bytes.hex", "--transcript", DecodeSessionTranscript); err != nil || st.DeviceEngagementBytes == nil {
+		t.Errorf("transcript: %+v %v", st, err)
+	}
+	var de *DecodeError
+	if _, err := DecodeInputFile(hexFile, "--transcript", DecodeSessionTranscript); !errors.As(err, &de) || !strings.HasPrefix(err.Error(), "--transcript: ") {
+		t.Errorf("not a transcript: %v", err)
+	}
+	if _, err := DecodeInputFile(empty, "--transcript", DecodeSessionTranscript); err == nil || err.Error() != empty+": empty" {
+		t.Errorf("empty file: %v", err)
 	}
 }
 

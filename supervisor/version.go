@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/debug"
 )
@@ -50,4 +51,21 @@ func ReadBuildInfo() BuildInfo {
 		b.Commit = commit
 	}
 	return b
+}
+
+// String is the one-line form `mdocgate version` prints after the program's name:
+// "VERSION (COMMIT[, modified][, COMMIT_TIME]) GO", "unknown commit" standing for a
+// commit the build did not record.
+func (b BuildInfo) String() string {
+	commit := b.Commit
+	if commit == "" {
+		commit = "unknown commit"
+	}
+	if b.Modified {
+		commit += ", modified"
+	}
+	if b.CommitTime != "" {
+		commit += ", " + b.CommitTime
+	}
+	return fmt.Sprintf("%s (%s) %s", b.Version, commit, b.Go)
 }

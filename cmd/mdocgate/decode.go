@@ -19,7 +19,7 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	data, err := readInput(fs.Arg(0))
+	data, err := messages.ReadInputFile(fs.Arg(0))
 	if err != nil {
 		return fail(stderr, "decode", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -26,61 +25,24 @@ func runIssue(args []string, stdout, stderr io.Writer) int {
 	if *out == "" {
 		return fail(stderr, "issue", fmt.Errorf("--out is required"))
 	}
-	var status *messages.StatusListRef
+	o := issuer.DirOptions{CA: *caDir, ValidFor: time.Duration(*validDays) * 24 * time.Hour, CRLURL: *crlURI}
 	switch {
 	case (*statusURI == "") != (*statusIndex < 0):
 		return fail(stderr, "issue", fmt.Errorf("--status-uri and --status-index go together (index ≥ 0)"))
 	case *statusURI != "":
-		status = &messages.StatusListRef{Idx: uint64(*statusIndex), URI: *statusURI}
+		o.StatusList = &messages.StatusListRef{Idx: uint64(*statusIndex), URI: *statusURI}
 	}
 	c, ok := messages.CurveByName(*curve)
 	if !ok || !c.Signing {
 		return fail(stderr, "issue", fmt.Errorf("--curve %q: want P-256, P-384, P-521 or Ed25519", *curve))
 	}
-	var docType string
-	var ns []issuer.NameSpace
-	switch *doctype {
-	case "mdl":
-		docType, ns = issuer.DocTypeMDL, issuer.SampleMDL(nil)
-	case "photoid":
-		docType, ns = issuer.DocTypePhotoID, issuer.SamplePhotoID(nil)
-	default:
+	o.Curve = c.ID
+	if o.DocType, o.NameSpaces, ok = issuer.Sample(*doctype); !ok {
 		return fail(stderr, "issue", fmt.Errorf("--doctype %q: want mdl or photoid", *doctype))
 	}
-	var iaca *issuer.Authority
-	var err error
-	if *caDir != "" {
-		iaca, err = issuer.LoadAuthority(*caDir)
-	} else {
-		iaca, err = issuer.NewIACA(issuer.IACAOptions{Curve: c.ID, CommonName: "mdocgate test IACA"})
-	}
-	if err != nil {
+	if err := issuer.IssueDir(*out, o); err != nil {
 		return fail(stderr, "issue", err)
 	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{Curve: c.ID, CommonName: "mdocgate test DS", CRLURL: *crlURI})
-	if err != nil {
-		return fail(stderr, "issue", err)
-	}
-	deviceKey, err := keys.Generate(c.ID, nil)
-	if err != nil {
-		return fail(stderr, "issue", err)
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	cred, err := ds.Issue(issuer.IssueRequest{
-		DocType: docType, NameSpaces: ns, DeviceKey: deviceKey.COSEKey(),
-		Signed: now, ValidFrom: now, ValidUntil: now.Add(time.Duration(*validDays) * 24 * time.Hour),
-		StatusList: status,
-	})
-	if err != nil {
-		return fail(stderr, "issue", err)
-	}
-	if err := issuer.WriteDir(*out, iaca, ds, cred, deviceKey); err != nil {
-		return fail(stderr, "issue", err)
-	}
-	// issuer-serve --ca DIR (and issue --ca DIR) act as this IACA
-	if err := issuer.WriteAuthorityKey(*out, iaca); err != nil {
-		return fail(stderr, "issue", err)
-	}
-	fmt.Fprintf(stdout, "issued %s on %s into %s (iaca.pem, iaca_key.pem, ds.pem, device_key.pem, credential.cbor)\n", docType, c.Name, *out)
+	fmt.Fprintf(stdout, "issued %s on %s into %s (iaca.pem, iaca_key.pem, ds.pem, device_key.pem, credential.cbor)\n", o.DocType, c.Name, *out)
 	return exitOK
 }

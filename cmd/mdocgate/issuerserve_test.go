@@ -22,7 +22,7 @@ func TestIssuerServe(t *testing.T) {
 		done <- issuerServe(ctx, []string{"--listen", "127.0.0.1:0"}, pw, io.Discard)
 		pw.Close()
 	}()
-	var info issuerServeInfo
+	var info serverretrieval.ReferenceInfo
 	line, err := bufio.NewReader(pr).ReadBytes('\n')
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/supervisor"
 )
 
@@ -120,25 +119,6 @@ func writeJSON(stdout, stderr io.Writer, cmd string, v any) int {
 		return fail(stderr, cmd, err)
 	}
 	return exitOK
-}
-
-// readInput reads a CBOR input file given raw or as hex text (messages.ReadInput); "-"
-// reads standard input.
-func readInput(path string) ([]byte, error) {
-	r := io.Reader(os.Stdin)
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := messages.ReadInput(r)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
 }
 
 // multiFlag is a repeatable string flag.

@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mdocgate/mdocgate/transports/serverretrieval"
 )
 
 // startIssuerServe runs issuer-serve with args on a loopback port until the test ends
 // and returns what it printed.
-func startIssuerServe(t *testing.T, args ...string) issuerServeInfo {
+func startIssuerServe(t *testing.T, args ...string) serverretrieval.ReferenceInfo {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -34,7 +36,7 @@ func startIssuerServe(t *testing.T, args ...string) issuerServeInfo {
 		t.Fatal(err)
 	}
 	go io.Copy(io.Discard, pr)
-	var info issuerServeInfo
+	var info serverretrieval.ReferenceInfo
 	if err := json.Unmarshal(line, &info); err != nil {
 		t.Fatal(err)
 	}

@@ -27,16 +27,6 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, string(out))
 		return exitOK
 	}
-	commit := b.Commit
-	if commit == "" {
-		commit = "unknown commit"
-	}
-	if b.Modified {
-		commit += ", modified"
-	}
-	if b.CommitTime != "" {
-		commit += ", " + b.CommitTime
-	}
-	fmt.Fprintf(stdout, "mdocgate %s (%s) %s\n", b.Version, commit, b.Go)
+	fmt.Fprintf(stdout, "mdocgate %s\n", b)
 	return exitOK
 }

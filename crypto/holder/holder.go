@@ -1,7 +1,8 @@
 // Package holder builds the holder's side of device retrieval without any I/O: the
 // DeviceResponse to a DeviceRequest, with selective disclosure of issued elements and
 // mdoc authentication (deviceSignature or deviceMac). The reader's DeviceRequest is
-// built by package request.
+// built by package request. Files is the one exception: it reads a presentation's
+// inputs from files for the command line.
 //
 // It verifies nothing it is given: reader authentication and the issuer's data are
 // checked elsewhere.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
 
@@ -646,5 +647,81 @@ func TestProfileDeviationOptions(t *testing.T) {
 	}
 	if mso, _ := cred.MSO(); !mso.ValidityInfo.Signed.Equal(early.Truncate(time.Second)) {
 		t.Fatalf("signed %v", mso.ValidityInfo.Signed)
+	}
+}
+
+// IssueDir writes a credential a reader can verify under the folder's IACA, with its
+// status list entry and CRL distribution point; a second IssueDir under the first's
+// folder (CA) issues under the same IACA.
+func TestIssueDir(t *testing.T) {
+	for _, name := range []string{"mdl", "photoid"} {
+		docType, ns, ok := Sample(name)
+		if !ok || len(ns) == 0 {
+			t.Fatalf("Sample(%q): %v", name, ok)
+		}
+		first := filepath.Join(t.TempDir(), "first")
+		status := &messages.StatusListRef{Idx: 7, URI: "https://issuer.example/status"}
+		if err := IssueDir(first, DirOptions{DocType: docType, NameSpaces: ns, Curve: messages.CurveP384, ValidFor: 30 * 24 * time.Hour,
+			StatusList: status, CRLURL: "https://issuer.example/crl"}); err != nil {
+			t.Fatal(err)
+		}
+		iaca, err := LoadAuthority(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, _, err := LoadDir(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verified := func(cred *Credential) {
+			t.Helper()
+			d := verify.VerifyIssuerSigned(&cred.IssuerSigned, cred.DocType, verify.Options{Trust: verify.NewTrustStore(iaca.Certificate)})
+			if !d.Valid || len(d.Elements) != len(ns) {
+				t.Errorf("%s: valid %v, %d name spaces: %+v", name, d.Valid, len(d.Elements), d.Failed())
+			}
+		}
+		verified(cred)
+		mso, err := cred.MSO()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vi := mso.ValidityInfo
+		if got, err := mso.StatusList(); err != nil || got == nil || *got != *status {
+			t.Errorf("%s: status %+v %v", name, got, err)
+		}
+		if cred.DocType != docType || cred.DeviceKey.Crv != messages.CurveP384 || vi.ValidUntil.Sub(vi.ValidFrom.Time) != 30*24*time.Hour {
+			t.Errorf("%s: docType %s, device key curve %d, valid %v", name, cred.DocType, cred.DeviceKey.Crv, vi.ValidUntil.Sub(vi.ValidFrom.Time))
+		}
+		dsPEM, err := os.ReadFile(filepath.Join(first, FileDS))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := ParseCertificatesPEM(dsPEM)
+		if err != nil || !slices.Equal(ds[0].CRLDistributionPoints, []string{"https://issuer.example/crl"}) {
+			t.Errorf("%s: DS CRL distribution points %v %v", name, ds[0].CRLDistributionPoints, err)
+		}
+
+		second := filepath.Join(t.TempDir(), "second")
+		if err := IssueDir(second, DirOptions{DocType: docType, NameSpaces: ns, CA: first, ValidFor: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		again, err := LoadAuthority(second)
+		if err != nil || !again.Certificate.Equal(iaca.Certificate) {
+			t.Fatalf("%s: --ca issued under another IACA (%v)", name, err)
+		}
+		cred, _, err = LoadDir(second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verified(cred)
+	}
+	if _, _, ok := Sample("passport"); ok {
+		t.Error("Sample accepted an unknown name")
+	}
+	if err := IssueDir(t.TempDir(), DirOptions{DocType: DocTypeMDL, CA: filepath.Join(t.TempDir(), "missing")}); err == nil {
+		t.Error("IssueDir under a missing CA folder succeeded")
+	}
+	if a, err := LoadOrNewAuthority("", IACAOptions{CommonName: "fresh"}); err != nil || a.Certificate.Subject.CommonName != "fresh" {
+		t.Errorf("LoadOrNewAuthority without a folder: %v", err)
 	}
 }

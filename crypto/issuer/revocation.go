@@ -116,6 +116,15 @@ func LoadAuthority(dir string) (*Authority, error) {
 	return &Authority{CertKey: CertKey{cert, key}, ianURI: issuerAltNameURI(cert)}, nil
 }
 
+// LoadOrNewAuthority is LoadAuthority(dir) when dir is set, else a new IACA made with
+// opts: how the commands take an optional --ca folder.
+func LoadOrNewAuthority(dir string, opts IACAOptions) (*Authority, error) {
+	if dir != "" {
+		return LoadAuthority(dir)
+	}
+	return NewIACA(opts)
+}
+
 // issuerAltNameURI returns the first URI of cert's issuerAltName, or the default.
 func issuerAltNameURI(cert *x509.Certificate) string {
 	for _, ext := range cert.Extensions {

@@ -77,6 +77,18 @@ func documentNumber(rnd io.Reader) string {
 	return fmt.Sprintf("D%09d", n)
 }
 
+// Sample returns a sample data set by its name: "mdl" (SampleMDL) or "photoid"
+// (SamplePhotoID), with its document type; ok is false for another name.
+func Sample(name string) (docType string, ns []NameSpace, ok bool) {
+	switch name {
+	case "mdl":
+		return DocTypeMDL, SampleMDL(nil), true
+	case "photoid":
+		return DocTypePhotoID, SamplePhotoID(nil), true
+	}
+	return "", nil, false
+}
+
 // SampleMDL returns test data for an mDL (docType DocTypeMDL), name space
 // org.iso.18013.5.1 with every mandatory element of 18013-5 Table 5 plus age_over_18 and
 // age_over_21. Dates are fixed full-dates (issued 2024-01-01, expiring 2034-01-01); the

@@ -4,8 +4,10 @@
 // (draft-ietf-oauth-status-list-20, CWT and JWT) and CRLs, decoded with limits, and a
 // StatusClient that fetches and caches them within bounds, honours ttl, exp and
 // nextUpdate, refreshes in the background and applies a stale-if-error and fail-open
-// policy; it answers verify.Revocation.
+// policy; it answers verify.Revocation. VerifyInputs puts these together for a
+// verification outside a gate, from files (`mdocgate verify`).
 //
-// Everything read from files or the network is size-limited and verified before use;
-// errors name the failing check.
+// Everything read from files or the network is size-limited and verified before use
+// (but for the certificate and key files VerifyInputs reads whole, as the verify command
+// always has); errors name the failing check.
 package trust

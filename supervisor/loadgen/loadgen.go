@@ -108,6 +108,29 @@ func Serve(ctx context.Context, nc *nats.Conn, name string, done func(Plan, *loa
 	return nil
 }
 
+// Work runs a load worker named name on the venue's NATS at url (Connect, Serve) until
+// ctx ends, handing print its lines (`mdocgate loadgen`): {"worker", "venue"} once
+// connected, then for each plan {"worker", "holders", "targets"} with the shard's
+// "sessions" and "seconds", or the plan's "error".
+func Work(ctx context.Context, url, name string, print func(line any)) error {
+	nc, err := Connect(url, "mdocgate loadgen "+name)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	print(map[string]any{"worker": name, "venue": url})
+	return Serve(ctx, nc, name, func(p Plan, s *load.Shard, err error) {
+		line := map[string]any{"worker": name, "holders": p.Holders, "targets": p.Targets}
+		if s != nil && s.Report != nil {
+			line["sessions"], line["seconds"] = s.Report.Sessions, s.Report.Seconds
+		}
+		if err != nil {
+			line["error"] = err.Error()
+		}
+		print(line)
+	})
+}
+
 // runPlan runs a plan's holders (load.RunTargetShard).
 func runPlan(ctx context.Context, name string, p Plan) (*load.Shard, error) {
 	cfg := load.TargetConfig{Targets: p.Targets, Holders: p.Holders, Concurrency: p.Concurrency, Duration: p.Duration,

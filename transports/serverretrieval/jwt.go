@@ -6,7 +6,8 @@
 // flow with PKCE, the data in the ID token).
 //
 // Client is the reader side; Issuer is a reference issuing-authority endpoint
-// answering both, for tests and `mdocgate issuer-serve`.
+// answering both, for tests and `mdocgate issuer-serve` (RunReference, which serves it
+// with a StatusPublisher's status list and CRL).
 //
 // Guarantees of the reader side: a document is returned only when its JWT is an
 // ES256/ES384/ES512 JWS whose x5c chain leads to a trusted IACA at the verification
