@@ -45,9 +45,9 @@ type linkActor struct {
 	conn       transports.Conn
 	framer     transports.Framer
 	maxMessage int
-	cancel context.CancelFunc
-	down   bool
-	w      *linkWriter
+	cancel     context.CancelFunc
+	down       bool
+	w          *linkWriter
 }
 
 // linkWriter is the part of a link shared with its writer goroutine.

@@ -44,6 +44,12 @@ type Config struct {
 	// left out, to the gate action log lines.
 	LogElementValues bool         `yaml:"log_element_values"`
 	Lanes            []LaneConfig `yaml:"lanes"`
+	// Limits bound what strangers can make the gate hold or do (limits.go).
+	Limits LimitsConfig `yaml:"limits"`
+	// OpsAuth and OpsTLS protect the operations endpoints on HTTPAddr (opsauth.go,
+	// opstls.go).
+	OpsAuth *OpsAuthConfig `yaml:"ops_auth"`
+	OpsTLS  *OpsTLSConfig  `yaml:"ops_tls"`
 
 	// Dir is the folder relative paths are resolved against: LoadConfig sets the
 	// configuration file's; "" is the working directory.
@@ -95,6 +101,9 @@ type LaneConfig struct {
 	OperatorTimeout    time.Duration `yaml:"operator_timeout"`
 	// Actuator is what carries out the lane's actions: log.
 	Actuator string `yaml:"actuator"`
+	// MaxResponseBytes bounds a holder's message on the lane; 0 derives it from what
+	// the lane requests (responseLimit).
+	MaxResponseBytes int `yaml:"max_response_bytes"`
 	// Request, set in code in place of Profile, makes a plain lane (serve without
 	// --config): it asks for these documents and accepts exactly the valid responses,
 	// with no profile, holder verification or actuator.
@@ -380,6 +389,12 @@ func (c *Config) validate() error {
 	if c.ReaderAuth != nil && (c.ReaderAuth.Key == "") != (c.ReaderAuth.Chain == "") {
 		return bad("reader_auth", "key and chain go together")
 	}
+	if err := c.Limits.validate(fileLimit()); err != nil {
+		return limitsField(err)
+	}
+	if err := c.validateOps(); err != nil {
+		return err
+	}
 	c.custom = nil
 	if c.Profiles != "" {
 		file := "profiles: " + c.path(c.Profiles)
@@ -419,6 +434,9 @@ func (c *Config) validate() error {
 			return bad(field+".engagement_timeout", "must not be negative")
 		case l.InactivityTimeout < 0:
 			return bad(field+".inactivity_timeout", "must not be negative")
+		}
+		if err := checkResponseBytes(l.MaxResponseBytes); err != nil {
+			return within(field, err)
 		}
 		if err := l.validateBearerFields(readers); err != nil {
 			return within(field, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/admission"
 	"github.com/mdocgate/mdocgate/transports/bearers"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
@@ -91,6 +92,8 @@ type Gate struct {
 	onEvent   func(Event)
 
 	eng     *supervisor.Engine
+	guard   *opsGuard // of the operations endpoints, with http_addr
+	webLn   *admission.Listener
 	lanes   []*lane
 	byName  map[string]*lane
 	radios  map[string]transports.Bearer // the bearer of every radio lane, by lane name
@@ -124,6 +127,8 @@ type lane struct {
 	act     *actuation
 	// bearer is the supervisor bearer of a radio lane; nil for web lanes.
 	bearer transports.Bearer
+	// inFlight is the lane's sessions in flight (actors.LaneConfig.InFlight).
+	inFlight atomic.Int64
 }
 
 func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
@@ -154,22 +159,14 @@ func (l *lane) decide(vr readersession.Verification) readersession.Decision {
 }
 
 // final is the gate verdict of a published session verdict: the one decide made when it
-// agrees with the session's outcome, otherwise the action the outcome maps onto
-// (accepted → open, rejected → deny, error or timeout → call staff).
+// agrees with the session's outcome, otherwise the action the session's verdict maps
+// onto (sessionAction).
 func (l *lane) final(sv *actors.SessionVerdict) gate.Verdict {
 	v, ok := sv.Note.(gate.Verdict)
 	if ok && v.Reason == sv.Reason && (v.Action == gate.ActionOpen) == (sv.Outcome == readersession.Accepted) {
 		return v
 	}
-	out := gate.Verdict{Reason: sv.Reason}
-	switch sv.Outcome {
-	case readersession.Accepted:
-		out.Action = gate.ActionOpen
-	case readersession.Rejected:
-		out.Action = gate.ActionDeny
-	default:
-		out.Action = gate.ActionCallStaff
-	}
+	out := gate.Verdict{Reason: sv.Reason, Action: sessionAction(sv.Outcome, sv.Reason)}
 	if ok {
 		out.Match, out.MatchError = v.Match, v.MatchError
 	}
@@ -218,8 +215,21 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	var opsTLS *tls.Config
+	if cfg.HTTPAddr != "" {
+		if g.guard, err = cfg.newOpsGuard(g.log.Named("ops")); err != nil {
+			return nil, err
+		}
+		if opsTLS, err = cfg.opsTLS(); err != nil {
+			return nil, err
+		}
+		if g.guard.open {
+			g.log.Warn("operations endpoints without authentication (ops_auth): anyone on this host can use the operator desk and the dashboard",
+				zap.String("http_addr", cfg.HTTPAddr))
+		}
+	}
 	g.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_gate_actions_total",
-		Help: "Gate actions carried out, by lane, action (open, deny, call_staff) and reason (failing check)."},
+		Help: "Gate actions carried out, by lane, action (open, deny, call_staff, none) and reason (failing check)."},
 		[]string{"lane", "action", "reason"})
 	hasWeb := false
 	for i := range cfg.Lanes {
@@ -238,7 +248,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 			return nil, err
 		}
 	}
-	g.eng = supervisor.Start(supervisor.Config{Log: g.log})
+	g.eng = supervisor.Start(supervisor.Config{Log: g.log, CryptoQueuePerLane: cfg.Limits.CryptoQueuePerLane})
 	for _, l := range g.lanes {
 		if l.profile != nil { // the log actuator (actuator: log) is the only one today
 			l.act = newActuation(l.cfg.Name, gate.LogActuator{Log: g.log.Named("gate")}, g.actions, g.log)
@@ -252,11 +262,12 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		}
 	}
 	if cfg.HTTPAddr != "" {
-		var extra func(*http.ServeMux)
-		if g.desk != nil {
-			extra = g.desk.register
+		collectors := []prometheus.Collector{g.actions}
+		if g.srv != nil {
+			collectors = append(collectors, g.webCollectors()...)
 		}
-		if g.ops, err = startOps(cfg.HTTPAddr, g.eng, cfg.Name, extra, g.actions); err != nil {
+		if g.ops, err = startOps(opsConfig{addr: cfg.HTTPAddr, title: cfg.Name, tls: opsTLS, guard: g.guard, limits: &cfg.Limits,
+			desk: g.desk, collectors: collectors}, g.eng); err != nil {
 			g.abort()
 			return nil, &fieldError{"http_addr", err}
 		}
@@ -293,7 +304,7 @@ func (g *Gate) newLane(i int, readAuth request.Signer) (*lane, error) {
 		hv.Matcher = &gate.TestMatcher{Verdict: gate.NoMatch}
 	case hvOperator:
 		if g.desk == nil {
-			g.desk = newOperatorDesk()
+			g.desk = newOperatorDesk(g.log.Named("operator"))
 		}
 		hv.Matcher, hv.MatchTimeout = g.desk.matcher(lc.OperatorTimeout), lc.OperatorTimeout
 	}
@@ -303,12 +314,19 @@ func (g *Gate) newLane(i int, readAuth request.Signer) (*lane, error) {
 	return l, nil
 }
 
-// listenWeb opens the web lanes' listener and server.
+// listenWeb opens the web lanes' listener and server, within the limits: connections
+// per client and in all (from the file limit), engagements, sessions and QR images per
+// client, each lane's message limit, and busy answered before any key while a lane is
+// full.
 func (g *Gate) listenWeb(tlsConfig *tls.Config) error {
-	ln, err := net.Listen("tcp", g.cfg.Listen)
+	raw, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return &fieldError{"listen", err}
 	}
+	lim := &g.cfg.Limits
+	g.webLn = admission.NewListener(raw, admission.ListenerLimits{Max: lim.MaxConnections, PerClient: lim.ConnectionsPerClient,
+		Prefixes: lim.prefixes(), Lifetime: lim.ConnLifetime})
+	var ln net.Listener = g.webLn
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme, ln = "https", tls.NewListener(ln, tlsConfig)
@@ -317,13 +335,58 @@ func (g *Gate) listenWeb(tlsConfig *tls.Config) error {
 	if origin == "" {
 		origin = scheme + "://" + ln.Addr().String()
 	}
-	srv, err := web.NewServer(web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024})
+	wc := web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024,
+		EngagementTTL: lim.EngagementTTL, Prefixes: lim.prefixes(), EngagementsPerClient: lim.EngagementsPerClient,
+		SessionsPerClient: lim.SessionsPerClient, QRPerSecond: lim.QRPerSecond, QRBurst: lim.QRBurst,
+		HeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout, ConnState: g.webLn.ConnState, Busy: g.webBusy}
+	for _, l := range g.lanes {
+		switch l.cfg.Bearer {
+		case web.BearerHTTP:
+			wc.HTTPMaxMessage = l.maxMessage()
+		case web.BearerWebSocket:
+			wc.WebSocketMaxMessage = l.maxMessage()
+		}
+	}
+	srv, err := web.NewServer(wc)
 	if err != nil {
 		ln.Close()
 		return &fieldError{"origin", err}
 	}
 	g.ln, g.srv = ln, srv
 	return nil
+}
+
+// webBusy is the web server's Busy: whether the lane of bearer ("" for any web lane)
+// would refuse a session now — it runs its max_in_flight, or verification is backed up
+// (the crypto queues hold three quarters of a lane's bound) and a session would end
+// crypto_busy after its key exchange.
+func (g *Gate) webBusy(bearer string) bool {
+	if g.eng != nil && g.eng.Counters().CryptoQueue.Load() >= int64(g.cfg.Limits.CryptoQueuePerLane)*3/4 {
+		return true
+	}
+	for _, l := range g.lanes {
+		if !l.cfg.isWeb() || (bearer != "" && l.cfg.Bearer != bearer) {
+			continue
+		}
+		if l.inFlight.Load() < int64(l.cfg.MaxInFlight) {
+			return false
+		}
+	}
+	return true
+}
+
+// webCollectors export the web listener's and server's limits at work.
+func (g *Gate) webCollectors() []prometheus.Collector {
+	r := func() web.Refusals { return g.srv.Refusals() }
+	return append(listenerCollectors("web", g.webLn),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
+			ConstLabels: prometheus.Labels{"what": "engagements"}}, func() float64 { return float64(r().Engagements) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
+			ConstLabels: prometheus.Labels{"what": "sessions"}}, func() float64 { return float64(r().Sessions) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
+			ConstLabels: prometheus.Labels{"what": "qr"}}, func() float64 { return float64(r().QR) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mdocgate_web_pending", Help: "Engagements and web sessions the web server knows."},
+			func() float64 { return float64(g.srv.Pending()) }))
 }
 
 // addLane opens a radio lane's bearer and adds lane i to the engine.
@@ -352,9 +415,9 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 		g.radios[l.cfg.Name] = b
 	}
 	l.current.Store(l.readerConfig(ts))
-	if err := g.eng.AddLane(&actors.LaneConfig{Name: l.cfg.Name, Listener: src, MaxInFlight: l.cfg.MaxInFlight,
+	if err := g.eng.AddLane(&actors.LaneConfig{Name: l.cfg.Name, Listener: src, MaxInFlight: l.cfg.MaxInFlight, InFlight: &l.inFlight,
 		Sessions: actors.SessionSettings{ReaderFunc: l.current.Load, EngagementTimeout: l.cfg.EngagementTimeout,
-			InactivityTimeout: l.cfg.InactivityTimeout, Framer: framer}}); err != nil {
+			InactivityTimeout: l.cfg.InactivityTimeout, Framer: framer, MaxMessageSize: l.maxMessage()}}); err != nil {
 		return &fieldError{fmt.Sprintf("lanes[%d]", i), err}
 	}
 	return nil

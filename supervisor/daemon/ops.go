@@ -2,52 +2,80 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/dashboard"
 	"github.com/mdocgate/mdocgate/supervisor/metrics"
+	"github.com/mdocgate/mdocgate/transports/admission"
 )
 
 // opsServer serves /metrics, /healthz and /dashboard/ (and /operator/ when a lane has
-// an operator).
+// an operator) on its own listener, with connections bounded apart from the web
+// listener's, so a flood there leaves these reachable. The dashboard and the operator
+// desk are behind the guard (ops_auth), /metrics too with protect_metrics.
 type opsServer struct {
 	addr    string
 	healthy atomic.Bool
 	http    *http.Server
+	ln      *admission.Listener
 	metrics *metrics.Metrics
 	dash    *dashboard.Dashboard
 	served  chan struct{}
 }
 
-// startOps listens on addr and serves the operations endpoints of eng; extra, when not
-// nil, adds handlers, and the collectors join the /metrics registry.
-func startOps(addr string, eng *supervisor.Engine, title string, extra func(*http.ServeMux), collectors ...prometheus.Collector) (*opsServer, error) {
-	ln, err := net.Listen("tcp", addr)
+// opsConfig is what startOps serves.
+type opsConfig struct {
+	addr   string
+	title  string
+	tls    *tls.Config // nil: plain HTTP
+	guard  *opsGuard
+	limits *LimitsConfig
+	// desk, when not nil, is served at /operator/.
+	desk *operatorDesk
+	// collectors join the /metrics registry.
+	collectors []prometheus.Collector
+}
+
+// startOps listens on oc.addr and serves the operations endpoints of eng.
+func startOps(oc opsConfig, eng *supervisor.Engine) (*opsServer, error) {
+	raw, err := net.Listen("tcp", oc.addr)
 	if err != nil {
 		return nil, err
 	}
-	o := &opsServer{addr: ln.Addr().String(), served: make(chan struct{})}
+	lim := oc.limits
+	ln := admission.NewListener(raw, admission.ListenerLimits{Max: lim.OpsMaxConnections, PerClient: lim.ConnectionsPerClient,
+		Prefixes: lim.prefixes(), Lifetime: lim.ConnLifetime})
+	o := &opsServer{addr: raw.Addr().String(), ln: ln, served: make(chan struct{})}
 	o.healthy.Store(true)
 	reg := prometheus.NewRegistry()
-	for _, c := range collectors {
+	for _, c := range append(append(oc.collectors, oc.guard.failures), listenerCollectors("ops", ln)...) {
 		if err := reg.Register(c); err != nil {
-			ln.Close()
+			raw.Close()
 			return nil, errors.New("metrics: " + err.Error())
 		}
 	}
 	o.metrics = metrics.New(reg, metrics.FromEngine(eng))
-	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: title})
+	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: oc.title})
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", o.metrics.Handler())
-	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", o.dash))
+	var metricsHandler = o.metrics.Handler()
+	if oc.guard.metrics {
+		metricsHandler = oc.guard.protect(metricsHandler, false)
+	}
+	mux.Handle("/metrics", metricsHandler)
+	dash := http.StripPrefix("/dashboard", o.dash)
+	mux.Handle("/dashboard/", oc.guard.protect(dash, false))
+	// the page itself holds no data: without credentials it is answered 401, and asks
+	// for the token (the page's login form, or #token= in its URL)
+	mux.Handle("GET /dashboard/{$}", oc.guard.protect(dash, true))
+	mux.Handle("GET /dashboard/index.html", oc.guard.protect(dash, true))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !o.healthy.Load() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -55,13 +83,20 @@ func startOps(addr string, eng *supervisor.Engine, title string, extra func(*htt
 		}
 		io.WriteString(w, "ok")
 	})
-	if extra != nil {
-		extra(mux)
+	if oc.desk != nil {
+		desk := http.NewServeMux()
+		oc.desk.register(desk)
+		mux.Handle("/operator/", oc.guard.protect(desk, false))
 	}
-	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
+		MaxHeaderBytes: 16 << 10, ConnState: ln.ConnState}
+	var served net.Listener = ln
+	if oc.tls != nil {
+		served = tls.NewListener(ln, oc.tls)
+	}
 	go func() {
 		defer close(o.served)
-		o.http.Serve(ln)
+		o.http.Serve(served)
 	}()
 	return o, nil
 }
@@ -76,5 +111,21 @@ func (o *opsServer) close(ctx context.Context) {
 	select {
 	case <-o.served:
 	case <-ctx.Done():
+	}
+}
+
+// listenerCollectors export a listener's connections: open, refused, evicted to make
+// room, expired past their lifetime.
+func listenerCollectors(name string, l *admission.Listener) []prometheus.Collector {
+	labels := prometheus.Labels{"listener": name}
+	counter := func(metric, help string, f func() int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: metric, Help: help, ConstLabels: labels}, func() float64 { return float64(f()) })
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mdocgate_connections_open", Help: "Connections open, by listener (web, ops).",
+			ConstLabels: labels}, func() float64 { return float64(l.Open()) }),
+		counter("mdocgate_connections_refused_total", "Connections reset for a limit (per client, or every one busy at the maximum), by listener.", l.Refused),
+		counter("mdocgate_connections_evicted_total", "Idle connections closed to make room for a new one at the maximum, by listener.", l.Evicted),
+		counter("mdocgate_connections_expired_total", "Connections closed when idle past their lifetime, by listener.", l.Expired),
 	}
 }

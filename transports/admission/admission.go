@@ -130,11 +130,16 @@ func (l *Limiter) InUse() int {
 	return l.n
 }
 
-// Full reports whether c would be refused now.
+// Full reports whether c would be refused now, and counts it in Refused when so: a
+// service refuses ahead of Acquire, before it spends anything on the request.
 func (l *Limiter) Full(c netip.Prefix) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return (l.total > 0 && l.n >= l.total) || (l.perClient > 0 && l.held[c] >= l.perClient)
+	full := (l.total > 0 && l.n >= l.total) || (l.perClient > 0 && l.held[c] >= l.perClient)
+	if full {
+		l.refused.Add(1)
+	}
+	return full
 }
 
 // Refused counts the refused Acquire calls.

@@ -57,8 +57,8 @@ func TestLimiter(t *testing.T) {
 		t.Fatalf("after a release: a %d, in use %d", l.Held(a), l.InUse())
 	}
 	l.Release(c)
-	l.Release(c) // double release
-	if l.Held(c) != 0 || l.InUse() != 2 || l.Refused() != 2 {
+	l.Release(c)                                              // double release
+	if l.Held(c) != 0 || l.InUse() != 2 || l.Refused() != 4 { // two Acquire, two Full
 		t.Fatalf("c %d, in use %d, refused %d", l.Held(c), l.InUse(), l.Refused())
 	}
 	l.Release(a)

@@ -498,6 +498,27 @@ func (s *Server) ended(p *pending) {
 	s.dropLocked(p)
 }
 
+// Refusals counts the requests refused for a client's share: engagements
+// (EngagementsPerClient), sessions (SessionsPerClient) and QR images (QRPerSecond).
+type Refusals struct {
+	Engagements, Sessions, QR int64
+}
+
+// Refusals returns the refusals so far.
+func (s *Server) Refusals() Refusals {
+	var r Refusals
+	if s.engagements != nil {
+		r.Engagements = s.engagements.Refused()
+	}
+	if s.sessionsPC != nil {
+		r.Sessions = s.sessionsPC.Refused()
+	}
+	if s.qrRate != nil {
+		r.QR = s.qrRate.Refused()
+	}
+	return r
+}
+
 // Pending is the number of sessions the server knows (handed out or running).
 func (s *Server) Pending() int {
 	s.mu.Lock()
