@@ -337,6 +337,7 @@ func (g *Gate) listenWeb(tlsConfig *tls.Config) error {
 	}
 	wc := web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024,
 		EngagementTTL: lim.EngagementTTL, Prefixes: lim.prefixes(), EngagementsPerClient: lim.EngagementsPerClient,
+		EngagementsPerSecond: lim.EngagementsPerSecond, EngagementBurst: lim.EngagementBurst,
 		SessionsPerClient: lim.SessionsPerClient, QRPerSecond: lim.QRPerSecond, QRBurst: lim.QRBurst,
 		HeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout, ConnState: g.webLn.ConnState, Busy: g.webBusy}
 	for _, l := range g.lanes {
@@ -381,6 +382,8 @@ func (g *Gate) webCollectors() []prometheus.Collector {
 	return append(listenerCollectors("web", g.webLn),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
 			ConstLabels: prometheus.Labels{"what": "engagements"}}, func() float64 { return float64(r().Engagements) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
+			ConstLabels: prometheus.Labels{"what": "engagement_rate"}}, func() float64 { return float64(r().EngagementRate) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
 			ConstLabels: prometheus.Labels{"what": "sessions"}}, func() float64 { return float64(r().Sessions) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +23,10 @@ type LimitsConfig struct {
 	// 30s), apart from the lanes' session timeouts.
 	EngagementsPerClient int           `yaml:"engagements_per_client"`
 	EngagementTTL        time.Duration `yaml:"engagement_ttl"`
+	// EngagementsPerSecond, EngagementBurst: how often one client gets an engagement
+	// (default 2 a second on average, bursts of 20).
+	EngagementsPerSecond float64 `yaml:"engagements_per_second"`
+	EngagementBurst      int     `yaml:"engagement_burst"`
 	// SessionsPerClient: web sessions one client runs at once (default 32).
 	SessionsPerClient int `yaml:"sessions_per_client"`
 	// QRPerSecond, QRBurst: QR images (GET /engage?qr=png) made for one client (default
@@ -55,6 +58,8 @@ const (
 	defaultEngagementsPerClient = 64
 	defaultEngagementTTL        = 30 * time.Second
 	defaultSessionsPerClient    = 32
+	defaultEngagementsPerSecond = 2
+	defaultEngagementBurst      = 20
 	defaultQRPerSecond          = 1
 	defaultQRBurst              = 4
 	defaultConnectionsPerClient = 128
@@ -75,6 +80,7 @@ func (l *LimitsConfig) validate(fileLimit int) error {
 		v    int
 	}{{"client_prefix_v4", l.ClientPrefixV4}, {"client_prefix_v6", l.ClientPrefixV6},
 		{"engagements_per_client", l.EngagementsPerClient}, {"sessions_per_client", l.SessionsPerClient},
+		{"engagement_burst", l.EngagementBurst},
 		{"qr_burst", l.QRBurst}, {"connections_per_client", l.ConnectionsPerClient},
 		{"max_connections", l.MaxConnections}, {"ops_max_connections", l.OpsMaxConnections},
 		{"crypto_queue_per_lane", l.CryptoQueuePerLane}} {
@@ -98,6 +104,8 @@ func (l *LimitsConfig) validate(fileLimit int) error {
 		return bad("client_prefix_v6", "at most 128 bits")
 	case l.QRPerSecond < 0:
 		return bad("qr_per_second", "must not be negative")
+	case l.EngagementsPerSecond < 0:
+		return bad("engagements_per_second", "must not be negative")
 	}
 	def := func(v *int, d int) {
 		if *v == 0 {
@@ -124,6 +132,10 @@ func (l *LimitsConfig) validate(fileLimit int) error {
 	if l.QRPerSecond == 0 {
 		l.QRPerSecond = defaultQRPerSecond
 	}
+	if l.EngagementsPerSecond == 0 {
+		l.EngagementsPerSecond = defaultEngagementsPerSecond
+	}
+	def(&l.EngagementBurst, defaultEngagementBurst)
 	budget := connectionBudget(fileLimit, l.OpsMaxConnections)
 	switch {
 	case budget < 16:
@@ -158,54 +170,13 @@ func fileLimit() int {
 	return int(min(r.Cur, 1<<24))
 }
 
-// Response size allowances (see responseLimit).
-const (
-	// documentAllowance covers what every document carries besides its elements: the
-	// MSO with a digest of every element the credential holds, the issuer's
-	// certificate chain, the signatures and the device-signed part.
-	documentAllowance = 32 << 10
-	// elementAllowance covers one ordinary element: its IssuerSignedItem with salt,
-	// digest id and value.
-	elementAllowance = 1 << 10
-	// imageAllowance covers an image or template element (a JPEG portrait is typically
-	// 10-50 KB).
-	imageAllowance = 128 << 10
-	// envelopeAllowance covers the DeviceResponse's own fields and SessionData's.
-	envelopeAllowance = 4 << 10
-)
-
-// largeElements are the elements given imageAllowance: images, templates and the
-// driving privileges list.
-var largeElements = map[string]bool{"portrait": true, "enrolment_portrait_image": true, "signature_usual_mark": true,
-	"driving_privileges": true}
-
-// responseLimit is the largest response a lane asking for docs can need: every
-// requested document with every requested element at its allowance, and no more (the
-// 4 MiB message limit of the decoders is far above an mDL with a portrait).
-func responseLimit(docs []request.Doc) int {
-	n := envelopeAllowance
-	for _, d := range docs {
-		n += documentAllowance
-		for _, ns := range d.NameSpaces {
-			for _, el := range ns.Elements {
-				if largeElements[el] || strings.HasPrefix(el, "biometric_template") {
-					n += imageAllowance
-				} else {
-					n += elementAllowance
-				}
-			}
-		}
-	}
-	return min(n, messages.MaxMessageSize)
-}
-
-// maxMessage is a lane's message limit: its max_response_bytes, or what its request
-// can need.
+// maxMessage is a lane's message limit: its max_response_bytes, or what a response to
+// its request can need (request.MaxResponseSize).
 func (l *lane) maxMessage() int {
 	if l.cfg.MaxResponseBytes > 0 {
 		return l.cfg.MaxResponseBytes
 	}
-	return responseLimit(l.request)
+	return request.MaxResponseSize(l.request)
 }
 
 // checkResponseBytes checks a lane's max_response_bytes.

@@ -15,34 +15,9 @@ import (
 	"github.com/mdocgate/mdocgate/actors/gate"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/profile"
-	"github.com/mdocgate/mdocgate/crypto/request"
-	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
-
-// A lane's response limit follows what it requests: an mDL with a portrait needs far
-// less than the decoders' 4 MiB, a lane asking for one flag less still.
-func TestResponseLimitFromRequest(t *testing.T) {
-	mdl := profile.Builtin("mdl")
-	if err := mdl.Compile(); err != nil {
-		t.Fatal(err)
-	}
-	withPortrait := responseLimit(mdl.Request())
-	if withPortrait < 128<<10 || withPortrait > 512<<10 {
-		t.Fatalf("mdl (with portrait): %d bytes", withPortrait)
-	}
-	flag := responseLimit([]request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.NameSpace{
-		{Name: "org.iso.18013.5.1", Elements: []string{"age_over_18"}}}}})
-	if flag >= withPortrait || flag > 64<<10 {
-		t.Fatalf("age_over_18 alone: %d bytes, with the portrait %d", flag, withPortrait)
-	}
-	if responseLimit(nil) >= flag || withPortrait >= messages.MaxMessageSize {
-		t.Fatal("the limit does not follow the request")
-	}
-}
 
 // A holder answering a lane with far more than it asked for (every document it holds)
 // is cut off by the lane's derived limit before anything is decrypted: message_too_large,
@@ -78,7 +53,7 @@ func TestLimitsFromFileLimit(t *testing.T) {
 	if l.MaxConnections != 1024-256-64 || l.OpsMaxConnections != 64 {
 		t.Fatalf("1024 descriptors: web %d, ops %d", l.MaxConnections, l.OpsMaxConnections)
 	}
-	if l.EngagementsPerClient != 64 || l.SessionsPerClient != 32 || l.ConnectionsPerClient != 128 || l.EngagementTTL != 30*time.Second ||
+	if l.EngagementsPerClient != 64 || l.EngagementsPerSecond != 2 || l.EngagementBurst != 20 || l.SessionsPerClient != 32 || l.ConnectionsPerClient != 128 || l.EngagementTTL != 30*time.Second ||
 		l.IdleTimeout != 30*time.Second || l.HeaderTimeout != 5*time.Second || l.ConnLifetime != 10*time.Minute || l.CryptoQueuePerLane != 512 {
 		t.Fatalf("defaults %+v", l)
 	}
@@ -244,6 +219,29 @@ func TestGateClientLimits(t *testing.T) {
 		if code != 200 || metricSum(t, body, "mdocgate_client_refusals_total", map[string]string{"what": what}) == 0 {
 			t.Fatalf("refusals of %s not counted", what)
 		}
+	}
+}
+
+// limits.engagements_per_second reaches the web server: a client asking for
+// engagements faster than its rate is busy, another client is not.
+func TestGateEngagementRate(t *testing.T) {
+	a := newGateAuthority(t, "rate")
+	g := gateWithLimits(t, LimitsConfig{EngagementsPerSecond: 0.1, EngagementBurst: 2}, a)
+	one, two := clientFrom(t, "127.0.9.1"), clientFrom(t, "127.0.9.2")
+	for i := 0; i < 2; i++ {
+		if _, err := web.FetchEngagement(context.Background(), one, g.info.Origin, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := web.FetchEngagement(context.Background(), one, g.info.Origin, false); !errors.Is(err, transports.ErrBusy) {
+		t.Fatalf("over the rate: %v", err)
+	}
+	if _, err := web.FetchEngagement(context.Background(), two, g.info.Origin, false); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	if _, body := httpGet(t, "http://"+g.info.HTTP+"/metrics"); metricSum(t, body, "mdocgate_client_refusals_total",
+		map[string]string{"what": "engagement_rate"}) != 1 {
+		t.Fatal("the refusal is not counted")
 	}
 }
 

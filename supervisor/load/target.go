@@ -39,7 +39,9 @@ type TargetConfig struct {
 }
 
 // RunTarget runs simulated web holders against a running gate: every other holder uses
-// its WebSocket lane, the others its HTTP lane. Each GETs /engage and presents over the
+// its WebSocket lane, the others its HTTP lane. Against a gate on a loopback address
+// each holder slot connects from its own loopback address (the gate's per-client
+// limits count by address). Each GETs /engage and presents over the
 // session URL (webholder.Present). As a holder cannot see the gate's verdict, "accepted"
 // counts completed sessions (VerdictsFrom "holders") unless cfg.Metrics lets the
 // verdicts be read from the gate (VerdictsFrom "target_metrics"). When the verdicts
@@ -61,6 +63,14 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
 	defer client.CloseIdleConnections()
+	// a gate bounds what one client address holds (limits:): on loopback every holder
+	// slot comes from its own address, as many phones would
+	holderClient := func(int) *http.Client { return client }
+	if isLoopbackTarget(cfg.Target) {
+		pool := newClientPool(77)
+		defer pool.close()
+		holderClient = func(i int) *http.Client { return pool.get(i % cfg.Concurrency) }
+	}
 	var before *gateMetrics
 	if cfg.Metrics != "" {
 		if before, err = scrapeGate(ctx, client, cfg.Metrics); err != nil {
@@ -84,7 +94,7 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	for i := 0; pace.next(ctx, i); i++ {
 		go func() {
 			defer pace.done()
-			bearer, o, reason, latency := targetHolder(ctx, client, cfg, cred, i)
+			bearer, o, reason, latency := targetHolder(ctx, holderClient(i), cfg, cred, i)
 			if o == "" {
 				b.busy(Valid)
 				return

@@ -40,8 +40,9 @@
 //	     the session it belongs to ends
 //	415  Content-Type is not application/cbor
 //	503  reader busy or shutting down (Retry-After is set): the lane is full
-//	     (Config.Busy), or the client holds its share of engagements, sessions or QR
-//	     images (Config.EngagementsPerClient, SessionsPerClient, QRPerSecond); answered
+//	     (Config.Busy), or the client holds or asks for more than its share of
+//	     engagements, sessions or QR images (Config.EngagementsPerClient,
+//	     EngagementsPerSecond, SessionsPerClient, QRPerSecond); answered
 //	     before any key is made or exchanged
 //	504  the reader gave no answer within Config.ResponseTimeout; the session is ended
 //

@@ -206,3 +206,31 @@ func TestMessageLimits(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// One client gets EngagementBurst engagements at once and then EngagementsPerSecond;
+// beyond, GET /engage is busy without a key being made, and another client is served.
+func TestEngagementRate(t *testing.T) {
+	r := startReader(t, web.Config{EngagementsPerSecond: 0.5, EngagementBurst: 3})
+	a, b := clientFrom(t, "127.0.0.8"), clientFrom(t, "127.0.0.9")
+	for i := 0; i < 3; i++ {
+		if _, err := fetchFrom(a, r, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := fetchFrom(a, r, false); !errors.Is(err, transports.ErrBusy) || !strings.Contains(err.Error(), "a second") {
+		t.Fatalf("over the rate: %v", err)
+	}
+	if n := r.srv.Pending(); n != 3 {
+		t.Fatalf("%d engagements registered, want 3", n)
+	}
+	if _, err := fetchFrom(b, r, false); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	time.Sleep(2100 * time.Millisecond) // one more token
+	if _, err := fetchFrom(a, r, false); err != nil {
+		t.Fatalf("after two seconds: %v", err)
+	}
+	if got := r.srv.Refusals().EngagementRate; got != 1 {
+		t.Fatalf("refusals %d", got)
+	}
+}

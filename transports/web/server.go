@@ -71,6 +71,13 @@ type Config struct {
 	// holder (default 64; negative: no bound); GET /engage answers 503 beyond it, before
 	// making a key.
 	EngagementsPerClient int
+	// EngagementsPerSecond and EngagementBurst bound how often one client gets an
+	// engagement (default 2 a second on average, bursts of 20; EngagementsPerSecond
+	// negative: no bound): a phone engages once a session, a client asking for more is
+	// answered 503 before a key is made, so that it cannot take more than its share of
+	// the reader's work.
+	EngagementsPerSecond float64
+	EngagementBurst      int
 	// SessionsPerClient bounds the sessions one client runs at once (default 32;
 	// negative: no bound); a first POST or a WebSocket upgrade beyond it gets 503,
 	// before the upgrade and before any key exchange.
@@ -131,6 +138,12 @@ func (c *Config) defaults() {
 	}
 	if c.SessionsPerClient == 0 {
 		c.SessionsPerClient = 32
+	}
+	if c.EngagementsPerSecond == 0 {
+		c.EngagementsPerSecond = 2
+	}
+	if c.EngagementBurst <= 0 {
+		c.EngagementBurst = 20
 	}
 	if c.QRPerSecond == 0 {
 		c.QRPerSecond = 1
@@ -222,6 +235,7 @@ type Server struct {
 
 	// per-client bounds (nil: none) and the QR images being made
 	engagements *admission.Limiter
+	engageRate  *admission.Rate
 	sessionsPC  *admission.Limiter
 	qrRate      *admission.Rate
 	qrSlots     chan struct{}
@@ -258,6 +272,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.QRPerSecond > 0 {
 		s.qrRate = admission.NewRate(cfg.QRPerSecond, cfg.QRBurst, 0)
+	}
+	if cfg.EngagementsPerSecond > 0 {
+		s.engageRate = admission.NewRate(cfg.EngagementsPerSecond, cfg.EngagementBurst, 0)
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc(EngagePath, s.handleEngage)
@@ -498,10 +515,11 @@ func (s *Server) ended(p *pending) {
 	s.dropLocked(p)
 }
 
-// Refusals counts the requests refused for a client's share: engagements
-// (EngagementsPerClient), sessions (SessionsPerClient) and QR images (QRPerSecond).
+// Refusals counts the requests refused for a client's share: engagements held
+// (EngagementsPerClient) and asked for (EngagementsPerSecond), sessions
+// (SessionsPerClient) and QR images (QRPerSecond).
 type Refusals struct {
-	Engagements, Sessions, QR int64
+	Engagements, EngagementRate, Sessions, QR int64
 }
 
 // Refusals returns the refusals so far.
@@ -509,6 +527,9 @@ func (s *Server) Refusals() Refusals {
 	var r Refusals
 	if s.engagements != nil {
 		r.Engagements = s.engagements.Refused()
+	}
+	if s.engageRate != nil {
+		r.EngagementRate = s.engageRate.Refused()
 	}
 	if s.sessionsPC != nil {
 		r.Sessions = s.sessionsPC.Refused()
@@ -618,6 +639,10 @@ func (s *Server) handleEngage(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.admitEngagement(client); err != nil {
 		busy(w, err)
+		return
+	}
+	if s.engageRate != nil && !s.engageRate.Allow(client, time.Now()) {
+		busy(w, fmt.Errorf("%w: engagements for this client limited to %g a second", transports.ErrBusy, s.cfg.EngagementsPerSecond))
 		return
 	}
 	withQR := r.URL.Query().Get("qr") == "png"

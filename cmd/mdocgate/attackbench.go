@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/mdocgate/mdocgate/supervisor/load"
+)
+
+func init() {
+	register(command{"attackbench", "run a gate (serve) under every attack of issue 15 next to legitimate holders, and measure", runAttackBench})
+}
+
+func runAttackBench(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("attackbench", stderr)
+	attackers := fs.Int("attackers", 16, "attackers of each kind, each from its own loopback address")
+	holders := fs.Int("holders", 8, "legitimate holders at once, each from its own loopback address")
+	duration := fs.Duration("duration", 20*time.Second, "length of the baseline and of the attack phase")
+	fileLimit := fs.Int("file-limit", 4096, "the gate's open file limit (ulimit -n)")
+	kinds := fs.String("kinds", strings.Join(load.AttackKinds, ","), "attacks to run")
+	costSessions := fs.Int("cost-sessions", 300, "normal sessions timed one at a time for the CPU of one")
+	costMessages := fs.Int("cost-messages", 4, "amplifying messages of each kind timed one at a time")
+	jsonOut := fs.Bool("json", false, "print the report as JSON (otherwise text)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fail(stderr, "attackbench", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := load.RunAttack(ctx, load.AttackConfig{Gate: []string{self, "serve"}, FileLimit: *fileLimit, Attackers: *attackers,
+		Kinds: strings.Split(*kinds, ","), Holders: *holders, Duration: *duration, CostSessions: *costSessions,
+		CostMessages: *costMessages, Log: stderr})
+	if rep == nil {
+		return fail(stderr, "attackbench", err)
+	}
+	if *jsonOut {
+		writeJSON(stdout, rep)
+	} else {
+		rep.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "mdocgate attackbench: %v\n", err)
+		return exitInvalid
+	}
+	if rep.Lost != 0 {
+		fmt.Fprintln(stderr, "mdocgate attackbench: sessions lost")
+		return exitInvalid
+	}
+	return exitOK
+}
