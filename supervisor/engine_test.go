@@ -17,10 +17,7 @@ import (
 // engineWith starts an engine with one lane on a memory listener.
 func engineWith(t *testing.T, lane *actors.LaneConfig) (*Engine, *memory.Listener, *world) {
 	t.Helper()
-	w, err := newWorld()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t)
 	l := memory.NewListener(lane.Name, 64)
 	lane.Listener = l
 	if lane.Sessions.Reader == nil {
@@ -139,10 +136,7 @@ func TestTimeoutsEndSessions(t *testing.T) {
 }
 
 func TestPanicInSessionIsContained(t *testing.T) {
-	w, err := newWorld()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t)
 	rc := *defaultReaderConfig(w)
 	var calls sync.Mutex
 	n := 0
@@ -231,10 +225,7 @@ func TestHolderReceivesTerminationStatus(t *testing.T) {
 // a session on the same lane that needs no wait still gets its verdict, and the waiting
 // ones get theirs once answered.
 func TestWaitingDecisionsHoldUpNobody(t *testing.T) {
-	w, err := newWorld()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t)
 	const waiting = 40 // more than the default mailbox workers (four per CPU)
 	release := make(chan struct{})
 	var entered sync.WaitGroup
@@ -286,10 +277,7 @@ func TestWaitingDecisionsHoldUpNobody(t *testing.T) {
 
 // A decision that panics on its own goroutine still ends its session with one error verdict.
 func TestPanickingDecisionIsAnErrorVerdict(t *testing.T) {
-	w, err := newWorld()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t)
 	cfg := defaultReaderConfig(w)
 	cfg.DecideMayWait = true
 	cfg.Decide = func(readersession.Verification) readersession.Decision { panic("matcher exploded") }

@@ -53,6 +53,9 @@ type Config struct {
 	ReaderTrust *verify.TrustStore
 	// ReaderTrustCache, optional, remembers verified reader certificate chains.
 	ReaderTrustCache *verify.ChainCache
+	// ReaderRevocation, optional with ReaderTrust, checks the reader certificate against
+	// its root's CRL (verify.CheckReaderAuthRevocation).
+	ReaderRevocation verify.Revocation
 	Misbehave        Misbehaviour
 	// Canned, when set, is the plaintext DeviceResponse the holder answers every
 	// request with, encrypted for the session, whatever was asked: an attacker
@@ -292,7 +295,8 @@ func (s *Session) readerAuthentic(req *messages.DeviceRequest) bool {
 		if dr.ReaderAuth == nil {
 			return false
 		}
-		res := verify.VerifyReaderAuthCached(dr.ReaderAuth, s.transcript, dr.ItemsRequest, s.cfg.ReaderTrust, now, verify.Policy{}, s.cfg.ReaderTrustCache)
+		res := verify.VerifyReaderAuthWith(dr.ReaderAuth, s.transcript, dr.ItemsRequest, verify.ReaderAuthOptions{Trust: s.cfg.ReaderTrust,
+			Now: now, Cache: s.cfg.ReaderTrustCache, Revocation: s.cfg.ReaderRevocation})
 		if !res.Valid {
 			return false
 		}

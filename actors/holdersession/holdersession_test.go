@@ -12,6 +12,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/session"
+	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/messages"
@@ -406,6 +407,35 @@ func TestReaderAuthentication(t *testing.T) {
 				t.Fatal("an unauthenticated reader got documents")
 			}
 		})
+	}
+}
+
+// A holder given the reader root's CRL refuses a reader whose certificate is on it.
+func TestReaderAuthenticationRevoked(t *testing.T) {
+	f := newFixture(t)
+	crl, err := f.ReaderRoot.SignCRL([]issuer.RevokedCertificate{{SerialNumber: f.Reader.Certificate.SerialNumber, RevokedAt: time.Now()}},
+		1, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, revoked := range []bool{false, true} {
+		rev := &trust.StatusClient{Offline: true}
+		if revoked {
+			if err := rev.SetOffline(nil, []trust.OfflineFile{{Name: "reader-root.crl", Data: crl}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := newHolder(t, &holdersession.Config{Credentials: []*issuer.Credential{f.cred},
+			ReaderTrust: verify.NewTrustStore(f.ReaderRoot.Certificate), ReaderRevocation: rev})
+		r := engage(t, h, nil)
+		st := h.Receive(r.establishment(t, r.request(t, f.Reader, "family_name")))
+		if st.Send == nil {
+			t.Fatalf("step %+v", st)
+		}
+		resp, _ := r.response(t, f, st.Send)
+		if want := map[bool]uint64{false: messages.ResponseOK, true: messages.ResponseGeneralError}[revoked]; resp.Status != want {
+			t.Fatalf("revoked %v: status %d, want %d", revoked, resp.Status, want)
+		}
 	}
 }
 

@@ -84,6 +84,9 @@ type Config struct {
 	Cache      *verify.ChainCache // optional
 	Now        func() time.Time   // nil means time.Now
 	Rand       io.Reader          // nil means crypto/rand
+	// Revocation, when set, checks the DS certificate and the MSO status list entry
+	// (verify.Options.Revocation); it may fetch, bounded by its own timeouts.
+	Revocation verify.Revocation
 	// Verify, when set, runs each verification job in place of VerifyJob.Verify (on a
 	// crypto worker): it must call job.Verify and may add work that needs the
 	// DeviceResponse, such as a profile decision, which travels to Decide as
@@ -304,7 +307,7 @@ func (s *Session) Receive(msg []byte) Step {
 	}
 	s.state = stateVerifying
 	opts := verify.Options{Trust: s.cfg.Trust, Transcript: &s.transcript, ReaderKey: s.readerKey,
-		Now: s.now(), Policy: s.cfg.Policy, Cache: s.cfg.Cache}
+		Now: s.now(), Policy: s.cfg.Policy, Cache: s.cfg.Cache, Revocation: s.cfg.Revocation}
 	return Step{Verify: &VerifyJob{Response: resp, Options: opts, run: s.cfg.Verify}}
 }
 

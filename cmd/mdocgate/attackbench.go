@@ -43,7 +43,9 @@ func runAttackBench(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "attackbench", err)
 	}
 	if *jsonOut {
-		writeJSON(stdout, rep)
+		if code := writeJSON(stdout, stderr, "attackbench", rep); code != exitOK {
+			return code
+		}
 	} else {
 		rep.WriteText(stdout)
 	}

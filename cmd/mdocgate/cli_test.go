@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,10 +10,12 @@ import (
 	"testing"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
-	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/internal/testpki"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
 
-const vectors = "../../testdata/iso18013-5/"
+// vectors is the Annex D folder (testdata/iso18013-5/), for the file arguments.
+var vectors = testvectors.Path("iso18013-5") + string(filepath.Separator)
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -23,36 +24,14 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
-func vectorBytes(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(vectors + name + ".hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // writeAnnexDInputs writes the Annex D IACA (DER) and the EReaderKey as a PKCS#8 PEM.
 func writeAnnexDInputs(t *testing.T) (iaca, readerKey string) {
 	dir := t.TempDir()
 	iaca = filepath.Join(dir, "iaca.der")
-	if err := os.WriteFile(iaca, vectorBytes(t, "iaca_cert"), 0o644); err != nil {
+	if err := os.WriteFile(iaca, testvectors.AnnexD(t, "iaca_cert"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ck, err := messages.DecodeCOSEKey(vectorBytes(t, "ereader_key_cose"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck.D = vectorBytes(t, "ereader_key_d")
-	k, err := keys.PrivateKeyFromCOSE(ck)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes, err := keys.MarshalPrivateKeyPEM(k)
+	pemBytes, err := keys.MarshalPrivateKeyPEM(testpki.AnnexDKey(t, "ereader_key"))
 	if err != nil {
 		t.Fatal(err)
 	}

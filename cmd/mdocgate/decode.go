@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -28,10 +27,5 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "decode", err)
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(map[string]any{"kind": kind, "value": v}); err != nil {
-		return fail(stderr, "decode", err)
-	}
-	return exitOK
+	return writeJSON(stdout, stderr, "decode", map[string]any{"kind": kind, "value": v})
 }

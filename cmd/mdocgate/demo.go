@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/load"
 )
 
@@ -26,7 +27,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	if *single {
 		return runSingleDemo(stdout, stderr)
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := supervisor.NewLogger(stderr, *logLevel)
 	if err != nil {
 		return fail(stderr, "demo", err)
 	}
@@ -45,7 +46,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *jsonOut {
-		writeJSON(stdout, rep)
+		writeJSON(stdout, stderr, "demo", rep)
 	} else {
 		rep.WriteText(stdout, "demo")
 	}

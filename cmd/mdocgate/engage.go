@@ -1,20 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"strings"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports/ble"
 	"github.com/mdocgate/mdocgate/transports/qr"
 )
 
@@ -56,14 +52,21 @@ func runEngage(args []string, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// misplaced returns the first of names that was set, with why it does not apply
+	misplaced := func(why string, names ...string) error {
+		for _, name := range names {
+			if set[name] {
+				return fmt.Errorf("--%s %s", name, why)
+			}
+		}
+		return nil
+	}
 	switch {
 	case *show && *read != "":
 		return fail(stderr, "engage", errors.New("--qr and --read exclude each other"))
 	case *read != "":
-		for _, name := range []string{"png", "size", "level", "curve", "ble-uuid", "ble-mode", "reverse", "url", "origin", "key-out", "terminal"} {
-			if set[name] {
-				return fail(stderr, "engage", fmt.Errorf("--%s needs --qr", name))
-			}
+		if err := misplaced("needs --qr", "png", "size", "level", "curve", "ble-uuid", "ble-mode", "reverse", "url", "origin", "key-out", "terminal"); err != nil {
+			return fail(stderr, "engage", err)
 		}
 		return engageRead(*read, stdout, stderr)
 	case !*show:
@@ -71,9 +74,10 @@ func runEngage(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	lvl, ok := map[string]qr.Level{"L": qr.LevelL, "M": qr.LevelM, "Q": qr.LevelQ, "H": qr.LevelH}[strings.ToUpper(*level)]
-	if !ok {
-		return fail(stderr, "engage", fmt.Errorf("--level %q: want L, M, Q or H", *level))
+	opts := qr.ShowOptions{Reverse: *reverse, Origin: *origin}
+	var err error
+	if opts.Level, err = qr.ParseLevel(*level); err != nil {
+		return fail(stderr, "engage", fmt.Errorf("--level: %w", err))
 	}
 	if *terminal != "dark" && *terminal != "light" {
 		return fail(stderr, "engage", fmt.Errorf("--terminal %q: want dark or light", *terminal))
@@ -82,119 +86,58 @@ func runEngage(args []string, stdout, stderr io.Writer) int {
 	if !ok || !c.Agreement {
 		return fail(stderr, "engage", fmt.Errorf("--curve %q: not a key agreement curve (want P-256, P-384, P-521, X25519, X448 or brainpoolP256r1..P512r1)", *curve))
 	}
-	var method messages.RetrievalMethod
+	opts.Curve = c.ID
 	if *reverse {
-		for _, name := range []string{"ble-uuid", "ble-mode"} {
-			if set[name] {
-				return fail(stderr, "engage", fmt.Errorf("--%s does not apply to --reverse (the reader offers HTTP)", name))
-			}
+		if err := misplaced("does not apply to --reverse (the reader offers HTTP)", "ble-uuid", "ble-mode"); err != nil {
+			return fail(stderr, "engage", err)
 		}
 		u, err := url.Parse(*httpURL)
 		if *httpURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fail(stderr, "engage", fmt.Errorf("--reverse needs --url with an http or https URL, got %q", *httpURL))
 		}
-		method = messages.NewHTTPMethod(*httpURL)
+		opts.Method = messages.NewHTTPMethod(*httpURL)
 	} else {
-		for _, name := range []string{"url", "origin"} {
-			if set[name] {
-				return fail(stderr, "engage", fmt.Errorf("--%s needs --reverse", name))
-			}
-		}
-		m, err := bleMethod(*bleUUID, *bleMode)
-		if err != nil {
+		if err := misplaced("needs --reverse", "url", "origin"); err != nil {
 			return fail(stderr, "engage", err)
 		}
-		method = m
+		uuid := ble.NewUUID()
+		if *bleUUID != "" {
+			if uuid, err = ble.ParseUUID(*bleUUID); err != nil {
+				return fail(stderr, "engage", fmt.Errorf("--ble-uuid: %w", err))
+			}
+		}
+		o, err := ble.Offer(*bleMode, uuid)
+		if err != nil {
+			return fail(stderr, "engage", fmt.Errorf("--ble-mode: %w", err))
+		}
+		opts.Method = messages.NewBLEMethod(o)
 	}
 
-	key, err := keys.Generate(c.ID, nil)
-	if err != nil {
-		return fail(stderr, "engage", err)
-	}
-	e, err := messages.NewEngagement(key.COSEKey(), method)
-	if err != nil {
-		return fail(stderr, "engage", err)
-	}
-	if *reverse {
-		e.Version = "1.1"
-		e.OriginInfos = []messages.OriginInfo{}
-		if *origin != "" {
-			e.OriginInfos = append(e.OriginInfos, messages.NewWebsiteOriginInfo(messages.OriginCatDelivery, *origin))
-		}
-	}
-	raw, err := e.Bytes()
-	if err != nil {
-		return fail(stderr, "engage", err)
-	}
-	uri := qr.DeviceEngagementQR(raw) // the same "mdoc:" form for a ReaderEngagement
-	code, err := qr.Encode(uri, lvl)
+	shown, err := qr.Show(opts)
 	if err != nil {
 		return fail(stderr, "engage", err)
 	}
 	if *keyOut != "" {
-		if err := writeEphemeralKey(*keyOut, key); err != nil {
+		b, err := keys.MarshalPrivateKey(shown.Key)
+		if err == nil {
+			err = os.WriteFile(*keyOut, b, 0o600)
+		}
+		if err != nil {
 			return fail(stderr, "engage", err)
 		}
 	}
 	if *pngOut != "" {
-		b, err := readablePNG(code, uri, *size)
+		b, err := shown.Code.ReadablePNG(*size)
+		if err == nil {
+			err = os.WriteFile(*pngOut, b, 0o644)
+		}
 		if err != nil {
 			return fail(stderr, "engage", err)
 		}
-		if err := os.WriteFile(*pngOut, b, 0o644); err != nil {
-			return fail(stderr, "engage", err)
-		}
 	}
-	fmt.Fprintln(stdout, uri)
-	fmt.Fprint(stdout, code.Terminal(*terminal == "dark"))
+	fmt.Fprintln(stdout, shown.Text)
+	fmt.Fprint(stdout, shown.Code.Terminal(*terminal == "dark"))
 	return exitOK
-}
-
-// bleMethod builds the BLE retrieval method for --ble-uuid and --ble-mode.
-func bleMethod(uuidText, mode string) (messages.RetrievalMethod, error) {
-	uuid := make([]byte, 16)
-	if uuidText != "" {
-		b, err := hex.DecodeString(strings.ReplaceAll(uuidText, "-", ""))
-		if err != nil || len(b) != 16 {
-			return messages.RetrievalMethod{}, fmt.Errorf("--ble-uuid %q: want 16 bytes as 32 hex digits", uuidText)
-		}
-		uuid = b
-	} else {
-		if _, err := rand.Read(uuid); err != nil {
-			return messages.RetrievalMethod{}, err
-		}
-		uuid[6] = uuid[6]&0x0f | 0x40 // version 4
-		uuid[8] = uuid[8]&0x3f | 0x80 // RFC 4122 variant
-	}
-	var o messages.BLEOptions
-	switch mode {
-	case "central":
-		o.CentralClientMode, o.CentralClientUUID = true, uuid
-	case "peripheral":
-		o.PeripheralServerMode, o.PeripheralServerUUID = true, uuid
-	case "both":
-		o.CentralClientMode, o.CentralClientUUID = true, uuid
-		o.PeripheralServerMode, o.PeripheralServerUUID = true, uuid
-	default:
-		return messages.RetrievalMethod{}, fmt.Errorf("--ble-mode %q: want central, peripheral or both", mode)
-	}
-	return messages.NewBLEMethod(o), nil
-}
-
-// writeEphemeralKey writes key as PKCS#8 PEM, or as a COSE_Key in CBOR (with d) for the
-// curves crypto/x509 cannot write; keys.ParsePrivateKey reads both.
-func writeEphemeralKey(path string, key *keys.PrivateKey) error {
-	b, err := keys.MarshalPrivateKeyPEM(key)
-	if errors.Is(err, keys.ErrUnsupportedCurve) {
-		var enc messages.EncodedCBOR
-		if enc, err = messages.EncodeToCBOR(key.COSEKeyWithPrivate()); err == nil {
-			b = enc.Content()
-		}
-	}
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
 }
 
 // engageRead decodes the QR code in an image file and prints the engagement it carries.
@@ -203,45 +146,15 @@ func engageRead(path string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "engage", err)
 	}
-	text, err := qr.DecodePNG(f)
+	text, raw, scheme, err := qr.ReadImage(f)
 	f.Close()
+	var kind string
+	var tree any
+	if err == nil {
+		kind, tree, err = messages.Describe(raw)
+	}
 	if err != nil {
 		return fail(stderr, "engage", fmt.Errorf("%s: %w", path, err))
 	}
-	_, raw, scheme, err := qr.ParseText(text)
-	if err != nil {
-		return fail(stderr, "engage", fmt.Errorf("%s: %w", path, err))
-	}
-	kind, tree, err := messages.Describe(raw)
-	if err != nil {
-		return fail(stderr, "engage", fmt.Errorf("%s: %w", path, err))
-	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(map[string]any{"uri": text, "scheme": string(scheme), "kind": kind, "engagement": tree}); err != nil {
-		return fail(stderr, "engage", err)
-	}
-	return exitOK
-}
-
-// readablePNG renders code and reads the image back before anyone has to scan it; if the
-// decoder cannot read it, the text is encoded again at a higher error-correction level.
-func readablePNG(code *qr.Code, text string, size int) ([]byte, error) {
-	for _, lvl := range []qr.Level{code.Level(), qr.LevelQ, qr.LevelH} {
-		c := code
-		if lvl != code.Level() {
-			var err error
-			if c, err = qr.Encode(text, lvl); err != nil {
-				return nil, err
-			}
-		}
-		b, err := c.PNG(size)
-		if err != nil {
-			return nil, err
-		}
-		if got, err := qr.DecodePNG(bytes.NewReader(b)); err == nil && got == text {
-			return b, nil
-		}
-	}
-	return nil, errors.New("the QR image could not be read back at any error-correction level")
+	return writeJSON(stdout, stderr, "engage", map[string]any{"uri": text, "scheme": string(scheme), "kind": kind, "engagement": tree})
 }

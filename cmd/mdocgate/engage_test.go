@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/internal/testvectors"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports/qr"
 )
@@ -116,11 +117,7 @@ func TestEngageReverse(t *testing.T) {
 }
 
 func TestEngageReadAnnexD(t *testing.T) {
-	uriBytes, err := os.ReadFile(vectors + "device_engagement_qr_uri.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	uri := strings.TrimSpace(string(uriBytes))
+	uri := testvectors.AnnexDText(t, "device_engagement_qr_uri.txt")
 	pngBytes, err := qr.PNG(uri, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +135,8 @@ func TestEngageReadAnnexD(t *testing.T) {
 		t.Fatalf("engagement %v", got.Engagement)
 	}
 	opts := methods[0].([]any)[2].(map[string]any)
-	if opts["11"] != base64.StdEncoding.EncodeToString(vectorBytes(t, "device_engagement_qr")[len(vectorBytes(t, "device_engagement_qr"))-16:]) {
+	de := testvectors.AnnexD(t, "device_engagement_qr")
+	if opts["11"] != base64.StdEncoding.EncodeToString(de[len(de)-16:]) {
 		t.Fatalf("BLE options %v", opts)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/load"
 	"github.com/mdocgate/mdocgate/supervisor/report"
 )
@@ -70,7 +70,8 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 		if *holders < 0 || *concurrency <= 0 || *chaos < 0 || *chaos > 1 {
 			return fail(stderr, "loadtest", fmt.Errorf("--holders ≥ 0, --concurrency > 0 and --chaos in [0,1] please"))
 		}
-		flagOpts := map[string]string{"ble-mode": *bleMode, "phy": *phy, "mtu": "", "l2cap": ""}
+		// the BLE flags are bearer options; --bearer-opt wins
+		flagOpts := map[string]string{"ble-mode": *bleMode, "phy": *phy}
 		if *mtu != 0 {
 			flagOpts["mtu"] = fmt.Sprint(*mtu)
 		}
@@ -78,11 +79,11 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 			flagOpts["l2cap"] = "true"
 		}
 		for k, v := range flagOpts {
-			if _, set := opts[k]; !set && v != "" { // --bearer-opt wins
+			if _, set := opts[k]; !set && v != "" {
 				opts[k] = v
 			}
 		}
-		log, err := newLogger(stderr, *logLevel)
+		log, err := supervisor.NewLogger(stderr, *logLevel)
 		if err != nil {
 			return fail(stderr, "loadtest", err)
 		}
@@ -103,12 +104,9 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 			"--bearer-opt metrics=http://HTTP_ADDR/metrics reads the gate's verdicts")
 	}
 	if *floor > 0 {
-		fps, err := load.MeasureFloor(*floor)
-		if err != nil {
+		if err := rep.AddFloor(*floor); err != nil {
 			return fail(stderr, "loadtest", fmt.Errorf("--floor: %w", err))
 		}
-		rep.FloorSessionsPerSecond = fps
-		rep.FloorRatio = rep.SessionsPerSecond / fps
 	}
 	if *reportFile != "" {
 		if err := report.WriteFile(*reportFile, rep); err != nil {
@@ -116,7 +114,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *jsonOut {
-		writeJSON(stdout, rep)
+		writeJSON(stdout, stderr, "loadtest", rep)
 	} else {
 		rep.WriteText(stdout, title)
 	}
@@ -135,16 +133,9 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 func runWithProgress(run func(context.Context, func(done, total int64)) (*load.Report, error), stderr io.Writer) (*load.Report, int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	var bar *load.ProgressBar
-	var progress func(done, total int64)
-	if isTTY(stderr) {
-		bar = load.NewProgressBar(stderr)
-		progress = bar.Update
-	}
-	rep, err := run(ctx, progress)
-	if bar != nil {
-		bar.Finish()
-	}
+	bar := load.NewProgressBar(stderr)
+	rep, err := run(ctx, bar.Progress())
+	bar.Finish()
 	if rep == nil {
 		return nil, fail(stderr, "loadtest", err)
 	}
@@ -152,10 +143,4 @@ func runWithProgress(run func(context.Context, func(done, total int64)) (*load.R
 		fmt.Fprintf(stderr, "mdocgate: warning: %v\n", err)
 	}
 	return rep, exitOK
-}
-
-func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }

@@ -1,8 +1,10 @@
-// Command mdocgate is the mdoc reader engine's command line: verify and decode mdoc
-// structures, issue test credentials, present them, and run the demo.
+// Command mdocgate is the mdoc reader engine's command line: the gate daemon (serve),
+// demo, load and soak runs, and tools to verify, decode, issue, present and engage. It
+// parses flags, calls a library and prints.
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/supervisor"
 )
 
@@ -107,6 +110,35 @@ func fail(stderr io.Writer, cmd string, err error) int {
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	fmt.Fprintf(stderr, "mdocgate %s: %s\n", cmd, msg)
 	return exitUsage
+}
+
+// writeJSON prints v as indented JSON; it returns the exit code (2 when it cannot).
+func writeJSON(stdout, stderr io.Writer, cmd string, v any) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fail(stderr, cmd, err)
+	}
+	return exitOK
+}
+
+// readInput reads a CBOR input file given raw or as hex text (messages.ReadInput); "-"
+// reads standard input.
+func readInput(path string) ([]byte, error) {
+	r := io.Reader(os.Stdin)
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := messages.ReadInput(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
 }
 
 // multiFlag is a repeatable string flag.

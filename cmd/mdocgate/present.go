@@ -24,11 +24,10 @@ func runPresent(args []string, stdout, stderr io.Writer) int {
 	if *credDir == "" || *transcript == "" || *out == "" {
 		return fail(stderr, "present", fmt.Errorf("--credential, --transcript and --out are required"))
 	}
-	cred, deviceKey, err := issuer.LoadDir(*credDir)
+	cred, _, err := issuer.LoadDir(*credDir)
 	if err != nil {
 		return fail(stderr, "present", err)
 	}
-	cred.DevicePrivateKey = deviceKey
 	tb, err := readInput(*transcript)
 	if err != nil {
 		return fail(stderr, "present", err)
@@ -48,10 +47,16 @@ func runPresent(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var opts holder.PresentOptions
+	auth := "deviceSignature"
 	if *macReaderKey != "" {
-		if opts.MACReaderKey, err = readPublicKey(*macReaderKey); err != nil {
+		raw, err := os.ReadFile(*macReaderKey)
+		if err == nil {
+			opts.MACReaderKey, err = keys.ParsePublicKey(raw)
+		}
+		if err != nil {
 			return fail(stderr, "present", fmt.Errorf("--mac-reader-key: %w", err))
 		}
+		auth = "deviceMac"
 	}
 	p := holder.Presenter{Credentials: []*issuer.Credential{cred}}
 	resp, err := p.BuildResponse(req, *st, opts)
@@ -59,43 +64,12 @@ func runPresent(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "present", err)
 	}
 	b, err := messages.Marshal(resp)
+	if err == nil {
+		err = os.WriteFile(*out, b, 0o644)
+	}
 	if err != nil {
 		return fail(stderr, "present", err)
-	}
-	if err := os.WriteFile(*out, b, 0o644); err != nil {
-		return fail(stderr, "present", err)
-	}
-	auth := "deviceSignature"
-	if opts.MACReaderKey != nil {
-		auth = "deviceMac"
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d bytes, %d document(s), %s\n", *out, len(b), len(resp.Documents), auth)
 	return exitOK
-}
-
-// readPublicKey reads a public key as a COSE_Key (CBOR or hex), a JWK, or takes the
-// public part of a private key file.
-func readPublicKey(path string) (*messages.COSEKey, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if k, err := keys.ParsePublicKeyJWK(raw); err == nil {
-		return k, nil
-	}
-	if k, err := keys.ParsePrivateKey(raw); err == nil {
-		return k.COSEKey(), nil
-	}
-	data, err := readInput(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > 2 && data[0] == 0xd8 && data[1] == 0x18 { // EReaderKeyBytes
-		e, err := messages.ParseEncodedCBOR(data)
-		if err != nil {
-			return nil, err
-		}
-		data = e.Content()
-	}
-	return messages.DecodeCOSEKey(data)
 }

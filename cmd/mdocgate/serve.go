@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,12 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/profile"
 	"github.com/mdocgate/mdocgate/crypto/request"
+	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/daemon"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
@@ -35,24 +34,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	return serveSignals(context.Background(), sigs, args, stdout, stderr)
 }
 
-// serve runs the service until ctx ends; see serveSignals.
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return serveSignals(ctx, nil, args, stdout, stderr)
-}
-
-// lockedWriter serializes the JSON lines of concurrent sessions.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) line(v any) {
-	b, _ := json.Marshal(v)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.w.Write(append(b, '\n'))
-}
-
 // serveSignals runs the gate (supervisor/daemon) of --config, or of the other flags,
 // until ctx ends or SIGINT/SIGTERM arrives on sigs (SIGHUP reloads its trust anchors):
 // it prints a line once it listens, one per verdict and one per trust reload. sigs may
@@ -63,7 +44,7 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 	origin := fs.String("origin", "", "the reader's origin as holders see it (default http(s)://<listen address>)")
 	var trust multiFlag
 	fs.Var(&trust, "trust", "IACA certificate file, PEM or DER (repeatable; at least one)")
-	request := fs.String("request", defaultServeRequest, "elements to request, namespace:element,...")
+	reqSpec := fs.String("request", defaultServeRequest, "elements to request, namespace:element,...")
 	docType := fs.String("doctype", profile.DocTypeMDL, "document type to request")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM); with --tls-key serves HTTPS")
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
@@ -101,7 +82,7 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 		if (*tlsCert == "") != (*tlsKey == "") {
 			return fail(stderr, "serve", errors.New("--tls-cert and --tls-key go together"))
 		}
-		req, err := parseRequest(*docType, *request)
+		req, err := request.ParseElements(*docType, *reqSpec)
 		if err != nil {
 			return fail(stderr, "serve", fmt.Errorf("--request: %w", err))
 		}
@@ -111,22 +92,21 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 			cfg.TLS = &daemon.TLSConfig{Cert: *tlsCert, Key: *tlsKey}
 		}
 		for _, bearer := range []string{web.BearerHTTP, web.BearerWebSocket} {
-			cfg.Lanes = append(cfg.Lanes, daemon.LaneConfig{Name: bearer, Bearer: bearer, Request: req,
+			cfg.Lanes = append(cfg.Lanes, daemon.LaneConfig{Name: bearer, Bearer: bearer, Request: []request.Doc{req},
 				MaxInFlight: *maxInFlight, EngagementTimeout: *timeout, InactivityTimeout: *timeout})
 		}
 	}
-	log, err := newLogger(stderr, cfg.LogLevel)
+	log, err := supervisor.NewLogger(stderr, cfg.LogLevel)
 	if err != nil {
 		return fail(stderr, "serve", flagError(*config, &daemon.ConfigError{Field: "log_level", Err: err}))
 	}
 	defer log.Sync()
-	out := &lockedWriter{w: stdout}
-	g, err := daemon.New(cfg, daemon.Options{Log: log, OnVerdict: func(v daemon.Verdict) { out.line(v) },
-		OnEvent: func(e daemon.Event) { out.line(e) }})
+	out := daemon.NewLines(stdout)
+	g, err := daemon.New(cfg, out.Options(daemon.Options{Log: log}))
 	if err != nil {
 		return fail(stderr, "serve", flagError(*config, err))
 	}
-	out.line(g.Info())
+	out.Print(g.Info())
 	if err := g.Run(ctx, sigs); err != nil {
 		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
 		return exitInvalid // the web server failed
@@ -156,32 +136,4 @@ func flagError(config string, err error) error {
 		return fmt.Errorf("%s: %w", f, ce.Err)
 	}
 	return err
-}
-
-// parseRequest reads "namespace:element,..." into one requested document.
-func parseRequest(docType, spec string) ([]request.Doc, error) {
-	doc := request.Doc{DocType: docType}
-	index := map[string]int{}
-	for _, item := range strings.Split(spec, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		i := strings.LastIndex(item, ":")
-		if i <= 0 || i == len(item)-1 {
-			return nil, fmt.Errorf("%q: want namespace:element", item)
-		}
-		ns, el := item[:i], item[i+1:]
-		n, ok := index[ns]
-		if !ok {
-			n = len(doc.NameSpaces)
-			index[ns] = n
-			doc.NameSpaces = append(doc.NameSpaces, request.NameSpace{Name: ns})
-		}
-		doc.NameSpaces[n].Elements = append(doc.NameSpaces[n].Elements, el)
-	}
-	if len(doc.NameSpaces) == 0 {
-		return nil, errors.New("no elements")
-	}
-	return []request.Doc{doc}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,40 +17,10 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
-	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/supervisor/daemon"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
-
-// serveFixture writes an IACA to a temp dir and issues an mDL under it.
-func serveFixture(t *testing.T) (iacaFile string, cred *issuer.Credential) {
-	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "serve test IACA", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "serve test DS", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dk, err := keys.Generate(messages.CurveP256, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().Truncate(time.Second)
-	cred, err = ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey(),
-		Signed: now.Add(-time.Minute), ValidFrom: now.Add(-time.Minute), ValidUntil: now.Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
-	iacaFile = filepath.Join(t.TempDir(), "iaca.pem")
-	if err := os.WriteFile(iacaFile, iaca.CertificatePEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return iacaFile, cred
-}
 
 // runningServe is serve running in-process; its JSON lines come out of lines.
 type runningServe struct {
@@ -67,7 +36,7 @@ func startServe(t *testing.T, args ...string) *runningServe {
 	pr, pw := io.Pipe()
 	s := &runningServe{cancel: cancel, done: make(chan int, 1), lines: make(chan map[string]any, 100)}
 	go func() {
-		s.done <- serve(ctx, append([]string{"--listen", "127.0.0.1:0", "--log-level", "error"}, args...), pw, io.Discard)
+		s.done <- serveSignals(ctx, nil, append([]string{"--listen", "127.0.0.1:0", "--log-level", "error"}, args...), pw, io.Discard)
 		pw.Close()
 	}()
 	br := bufio.NewReader(pr)
@@ -114,7 +83,8 @@ func (s *runningServe) verdict(t *testing.T) map[string]any {
 }
 
 func TestServeSessions(t *testing.T) {
-	iaca, cred := serveFixture(t)
+	a := testgate.NewAuthority(t, "serve test")
+	iaca, cred := a.IACAFile(t), a.Cred
 	s := startServe(t, "--trust", iaca, "--request", "org.iso.18013.5.1:family_name,org.iso.18013.5.1:age_over_18")
 	if !strings.HasPrefix(s.info.Origin, "http://127.0.0.1:") || s.info.Engage != s.info.Origin+"/engage" {
 		t.Fatalf("info %+v", s.info)
@@ -137,7 +107,7 @@ func TestServeSessions(t *testing.T) {
 		}
 	}
 	// a credential under another IACA is rejected
-	_, other := serveFixture(t)
+	other := testgate.NewAuthority(t, "other").Cred
 	e, err := web.FetchEngagement(context.Background(), nil, s.info.Origin, false)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +124,7 @@ func TestServeSessions(t *testing.T) {
 }
 
 func TestServeFlags(t *testing.T) {
-	iaca, _ := serveFixture(t)
+	iaca := testgate.NewAuthority(t, "serve test").IACAFile(t)
 	for _, args := range [][]string{
 		{"serve"},
 		{"serve", "--trust", "/nonexistent"},
@@ -166,90 +136,6 @@ func TestServeFlags(t *testing.T) {
 			t.Fatalf("%v: exit %d (%s)", args, code, stderr)
 		}
 	}
-	req, err := parseRequest("d", "a:x, a:y,b.c:z")
-	if err != nil || len(req[0].NameSpaces) != 2 || len(req[0].NameSpaces[0].Elements) != 2 {
-		t.Fatalf("parseRequest: %+v %v", req, err)
-	}
-}
-
-// gateAuthority is an IACA with a DS and an mDL written by issuer.WriteDir.
-type gateAuthority struct {
-	iacaPEM []byte
-	credDir string
-	cred    *issuer.Credential
-}
-
-func newGateAuthority(t *testing.T, name string) *gateAuthority {
-	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: name + " IACA", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: name + " DS", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dk, err := keys.Generate(messages.CurveP256, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().Truncate(time.Second)
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey(),
-		Signed: now.Add(-time.Minute), ValidFrom: now.Add(-time.Minute), ValidUntil: now.Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
-	a := &gateAuthority{iacaPEM: iaca.CertificatePEM(), credDir: filepath.Join(t.TempDir(), "cred"), cred: cred}
-	if err := issuer.WriteDir(a.credDir, iaca, ds, cred, dk); err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-// examplesFile is the absolute path of a file of examples/.
-func examplesFile(t *testing.T, name string) string {
-	t.Helper()
-	f, err := filepath.Abs(filepath.Join("../../examples", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-// gateConfigFile writes examples/gate.yaml with random ports, an error log level,
-// profiles pointing at examples/profiles.yaml and iaca_dir pointing at a fresh folder
-// holding the given IACAs; it returns the config file and the IACA folder.
-func gateConfigFile(t *testing.T, authorities ...*gateAuthority) (cfgFile, iacaDir string) {
-	t.Helper()
-	data, err := os.ReadFile("../../examples/gate.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	iacaDir = filepath.Join(dir, "iaca")
-	if err := os.Mkdir(iacaDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, a := range authorities {
-		if err := os.WriteFile(filepath.Join(iacaDir, fmt.Sprintf("iaca%d.pem", i)), a.iacaPEM, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := string(data)
-	for _, r := range [][2]string{{"listen: 127.0.0.1:8443", "listen: 127.0.0.1:0"}, {"http_addr: 127.0.0.1:9090", "http_addr: 127.0.0.1:0"},
-		{"log_level: info", "log_level: error"}, {"iaca_dir: iaca", "iaca_dir: " + iacaDir},
-		{"\nprofiles: profiles.yaml\n", "\nprofiles: " + examplesFile(t, "profiles.yaml") + "\n"}} {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("examples/gate.yaml has no %q", r[0])
-		}
-		s = strings.Replace(s, r[0], r[1], 1)
-	}
-	cfgFile = filepath.Join(dir, "gate.yaml")
-	if err := os.WriteFile(cfgFile, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return cfgFile, iacaDir
 }
 
 // runningGate is serve --config running in-process with an injectable signal channel.
@@ -337,41 +223,30 @@ func (g *runningGate) next(t *testing.T, keep func(map[string]any) bool) map[str
 	}
 }
 
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // The acceptance run: serve --config examples/gate.yaml, loadtest --target against it
 // with no session lost, and /metrics agreeing with the loadtest's counts.
 func TestServeGateLoadtest(t *testing.T) {
-	if _, err := daemon.LoadConfig("../../examples/gate.yaml"); err != nil {
+	if _, err := daemon.LoadConfig(testgate.Example("gate.yaml")); err != nil {
 		t.Fatalf("examples/gate.yaml: %v", err)
 	}
-	a := newGateAuthority(t, "gate")
-	cfg, _ := gateConfigFile(t, a)
+	a := testgate.NewAuthority(t, "gate")
+	cfg, _ := testgate.ConfigFile(t, a)
 	g := startGate(t, cfg)
 	if g.info.HTTP == "" || g.info.Name != "demo-gate" {
 		t.Fatalf("info %+v", g.info)
 	}
 	ops := "http://" + g.info.HTTP
-	if code, body := httpGet(t, ops+"/healthz"); code != 200 || body != "ok" {
+	if code, body := testgate.HTTPGet(t, ops+"/healthz"); code != 200 || body != "ok" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	if code, body := httpGet(t, ops+"/dashboard/"); code != 200 || !strings.Contains(body, "<html") {
+	if code, body := testgate.HTTPGet(t, ops+"/dashboard/"); code != 200 || !strings.Contains(body, "<html") {
 		t.Fatalf("/dashboard/: %d", code)
 	}
 	reportFile := filepath.Join(t.TempDir(), "report.html")
 	const holders = 40
 	code, stdout, stderr := runCLI(t, "loadtest", "--target", g.info.Origin, "--holders", fmt.Sprint(holders), "--concurrency", "8",
 		"--timeout", "30s", "--json", "--report", reportFile,
-		"--bearer-opt", "credential="+a.credDir, "--bearer-opt", "metrics="+ops+"/metrics")
+		"--bearer-opt", "credential="+a.CredDir, "--bearer-opt", "metrics="+ops+"/metrics")
 	if code != exitOK {
 		t.Fatalf("loadtest exit %d: %s\n%s", code, stderr, stdout)
 	}
@@ -387,7 +262,7 @@ func TestServeGateLoadtest(t *testing.T) {
 		rep.ByTransport["http"].Sessions != holders/2 || rep.VerdictsFrom != "target_metrics" {
 		t.Fatalf("report %s", stdout)
 	}
-	code, body := httpGet(t, ops+"/metrics")
+	code, body := testgate.HTTPGet(t, ops+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
@@ -415,8 +290,8 @@ func TestServeGateLoadtest(t *testing.T) {
 }
 
 func TestServeGateConfigErrors(t *testing.T) {
-	a := newGateAuthority(t, "cfg")
-	_, iacaDir := gateConfigFile(t, a)
+	a := testgate.NewAuthority(t, "cfg")
+	_, iacaDir := testgate.ConfigFile(t, a)
 	lanes := "lanes:\n  - {name: a, bearer: websocket, profile: mdl}\n"
 	for _, c := range []struct{ yaml, want string }{
 		{"trust: {iaca_dir: " + iacaDir + "}\n" + lanes + "  - {name: b, bearer: http, profile: foo}\n", `config: lanes[1].profile: unknown profile "foo"`},
@@ -454,19 +329,19 @@ func TestServeGateConfigErrors(t *testing.T) {
 		t.Errorf("missing file: exit %d %q", code, stderr)
 	}
 	// the same through --http-addr, with a config and without one
-	cfg, _ := gateConfigFile(t, a)
+	cfg, _ := testgate.ConfigFile(t, a)
 	if code, _, stderr := runCLI(t, "serve", "--config", cfg, "--http-addr", "0.0.0.0:0"); code != exitUsage || !strings.Contains(stderr, "config: ops_auth: http_addr") {
 		t.Errorf("--http-addr 0.0.0.0:0: exit %d %q", code, stderr)
 	}
-	if code, _, stderr := runCLI(t, "serve", "--trust", filepath.Join(a.credDir, "iaca.pem"), "--listen", "127.0.0.1:0", "--http-addr", "[::]:0"); code != exitUsage || !strings.Contains(stderr, "ops_auth") {
+	if code, _, stderr := runCLI(t, "serve", "--trust", a.IACAFile(t), "--listen", "127.0.0.1:0", "--http-addr", "[::]:0"); code != exitUsage || !strings.Contains(stderr, "ops_auth") {
 		t.Errorf("serve --trust --http-addr [::]:0: exit %d %q", code, stderr)
 	}
 }
 
 // SIGHUP prints the trust reload's outcome as a line.
 func TestServeGateReloadLine(t *testing.T) {
-	a := newGateAuthority(t, "A")
-	cfg, _ := gateConfigFile(t, a)
+	a := testgate.NewAuthority(t, "A")
+	cfg, _ := testgate.ConfigFile(t, a)
 	g := startGate(t, cfg)
 	g.sigs <- syscall.SIGHUP
 	if ev := g.next(t, func(m map[string]any) bool { return m["event"] != nil }); ev["event"] != "trust_reloaded" || ev["anchors"] != 1.0 {
@@ -479,8 +354,8 @@ func TestServeGateReloadLine(t *testing.T) {
 
 // --http-addr serves the operations endpoints where the config has none.
 func TestServeGateHTTPAddrFlag(t *testing.T) {
-	a := newGateAuthority(t, "A")
-	cfg, _ := gateConfigFile(t, a)
+	a := testgate.NewAuthority(t, "A")
+	cfg, _ := testgate.ConfigFile(t, a)
 	data, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -495,7 +370,7 @@ func TestServeGateHTTPAddrFlag(t *testing.T) {
 	if g.info.HTTP == "" {
 		t.Fatalf("info %+v", g.info)
 	}
-	if code, body := httpGet(t, "http://"+g.info.HTTP+"/healthz"); code != 200 || body != "ok" {
+	if code, body := testgate.HTTPGet(t, "http://"+g.info.HTTP+"/healthz"); code != 200 || body != "ok" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
 }
@@ -503,8 +378,8 @@ func TestServeGateHTTPAddrFlag(t *testing.T) {
 // Errors in the lane fields of the radio bearers, holder verification and the actuator
 // name the field and exit 2, without a panic.
 func TestServeGateLaneConfigErrors(t *testing.T) {
-	a := newGateAuthority(t, "cfg")
-	_, iacaDir := gateConfigFile(t, a)
+	a := testgate.NewAuthority(t, "cfg")
+	_, iacaDir := testgate.ConfigFile(t, a)
 	head := "trust: {iaca_dir: " + iacaDir + "}\nlanes:\n"
 	for _, c := range []struct{ lanes, want string }{
 		{"  - {name: a, bearer: nfc-pcsc, profile: mdl}\n", "config: lanes[0].reader: an nfc-pcsc lane needs"},
@@ -537,11 +412,11 @@ func TestServeGateLaneConfigErrors(t *testing.T) {
 
 // `mdocgate serve --config examples/gate.yaml` starts as shipped (its example IACA).
 func TestServeExampleConfigStarts(t *testing.T) {
-	g := startGate(t, "../../examples/gate.yaml", "--listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "error")
+	g := startGate(t, testgate.Example("gate.yaml"), "--listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "error")
 	if g.info.Name != "demo-gate" || g.info.Engage == "" || len(g.info.Lanes) != 2 {
 		t.Fatalf("info %+v", g.info)
 	}
-	if code, body := httpGet(t, "http://"+g.info.HTTP+"/healthz"); code != 200 || body != "ok" {
+	if code, body := testgate.HTTPGet(t, "http://"+g.info.HTTP+"/healthz"); code != 200 || body != "ok" {
 		t.Fatalf("/healthz %d %q", code, body)
 	}
 	if code := g.stop(t); code != exitOK {
@@ -554,7 +429,7 @@ func TestServeGateProfilesErrors(t *testing.T) {
 	dir := t.TempDir()
 	profiles := "profiles:\n  - name: adult\n    documents:\n      - doc_type: org.iso.18013.5.1.mDL\n        elements:\n" +
 		"          - {namespace: org.iso.18013.5.1, identifier: age_over_18}\n    rule: age_over_21 == true\n"
-	gate := "trust: {iaca_dir: " + examplesFile(t, "iaca") + "}\nprofiles: profiles.yaml\nlanes:\n  - {name: a, bearer: nfc, profile: adult}\n"
+	gate := "trust: {iaca_dir: " + testgate.Example("iaca") + "}\nprofiles: profiles.yaml\nlanes:\n  - {name: a, bearer: nfc, profile: adult}\n"
 	for name, content := range map[string]string{"profiles.yaml": profiles, "gate.yaml": gate} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
@@ -569,7 +444,7 @@ func TestServeGateProfilesErrors(t *testing.T) {
 
 // Without --config the errors name the flag behind the failing setting.
 func TestServeFlagErrorsNameTheFlag(t *testing.T) {
-	iaca, _ := serveFixture(t)
+	iaca := testgate.NewAuthority(t, "serve test").IACAFile(t)
 	for _, c := range []struct {
 		args []string
 		want string

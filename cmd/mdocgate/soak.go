@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/load"
 )
 
@@ -31,7 +32,7 @@ func runSoak(args []string, stdout, stderr io.Writer) int {
 	if *duration <= 0 || *rate <= 0 {
 		return fail(stderr, "soak", fmt.Errorf("--duration and --rate must be positive"))
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := supervisor.NewLogger(stderr, *logLevel)
 	if err != nil {
 		return fail(stderr, "soak", err)
 	}
@@ -45,7 +46,7 @@ func runSoak(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "soak", err)
 	}
 	if *jsonOut {
-		writeJSON(stdout, rep)
+		writeJSON(stdout, stderr, "soak", rep)
 	} else {
 		rep.WriteText(stdout)
 	}

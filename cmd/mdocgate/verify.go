@@ -23,6 +23,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	at := fs.String("at", "", "verification time, RFC 3339 (default now)")
 	format := fs.String("format", "json", "output format: json or text")
 	strict := fs.Bool("strict", false, "fail on certificate-profile and encoding deviations too")
+	status := addStatusFlags(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -40,6 +41,11 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		}
 		opts.Now = t
 	}
+	rev, err := status.revocation(opts.Now)
+	if err != nil {
+		return fail(stderr, "verify", err)
+	}
+	opts.Revocation = rev
 	for _, f := range trust {
 		data, err := os.ReadFile(f)
 		if err != nil {

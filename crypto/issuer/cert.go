@@ -295,6 +295,9 @@ func (a *Authority) issueLeaf(what string, s leafSpec) (*CertKey, error) {
 			ian,
 		},
 	}
+	if len(s.eku) == 0 { // a certificate without extended key usage
+		tmpl.ExtraExtensions = tmpl.ExtraExtensions[1:]
+	}
 	if s.crl != "" {
 		tmpl.CRLDistributionPoints = []string{s.crl}
 	}

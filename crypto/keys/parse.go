@@ -195,6 +195,51 @@ func parseJWK(data []byte) (*messages.COSEKey, error) {
 	return c, nil
 }
 
+// MarshalPrivateKey encodes k as a PEM "PRIVATE KEY" (PKCS#8), or, on the curves
+// PKCS#8 cannot carry (brainpool, X448, Ed448), as a COSE_Key with d in CBOR.
+// ParsePrivateKey reads both.
+func MarshalPrivateKey(k *PrivateKey) ([]byte, error) {
+	b, err := MarshalPrivateKeyPEM(k)
+	if errors.Is(err, ErrUnsupportedCurve) {
+		var enc messages.EncodedCBOR
+		if enc, err = messages.EncodeToCBOR(k.COSEKeyWithPrivate()); err == nil {
+			b = enc.Content()
+		}
+	}
+	return b, err
+}
+
+// ParsePublicKey reads a public key in any of these forms: a JWK; any private key
+// ParsePrivateKey reads (its public part); a COSE_Key in CBOR, as bytes or as hex text,
+// bare or as tag-24 COSE_KeyBytes (EReaderKeyBytes). A bare COSE_Key is decoded, not
+// checked against its curve.
+func ParsePublicKey(data []byte) (*messages.COSEKey, error) {
+	if len(data) > MaxKeyFileSize {
+		return nil, fmt.Errorf("%w: key file over %d bytes", ErrKeyFormat, MaxKeyFileSize)
+	}
+	if k, err := ParsePublicKeyJWK(data); err == nil {
+		return k, nil
+	}
+	if k, err := ParsePrivateKey(data); err == nil {
+		return k.COSEKey(), nil
+	}
+	if h, ok := messages.HexText(data); ok {
+		data = h
+	}
+	if len(data) > 2 && data[0] == 0xd8 && data[1] == 0x18 { // COSE_KeyBytes
+		e, err := messages.ParseEncodedCBOR(data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrKeyFormat, err)
+		}
+		data = e.Content()
+	}
+	k, err := messages.DecodeCOSEKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not a JWK, private key or COSE_Key (%v)", ErrKeyFormat, err)
+	}
+	return k, nil
+}
+
 // ParsePublicKeyJWK reads the public part of an EC (P-256/384/521) or OKP JWK as a
 // validated COSE_Key; a d member is ignored.
 func ParsePublicKeyJWK(data []byte) (*messages.COSEKey, error) {

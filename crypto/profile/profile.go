@@ -325,7 +325,9 @@ type Decision struct {
 
 // StatusChecker looks up the status of an MSO status list reference: 0 is VALID, any
 // other value (1 INVALID, 2 SUSPENDED, ...) makes the profile reject.
-// *trust.StatusClient implements it.
+// *trust.StatusClient implements it. It is used only when verification did not look the
+// entry up itself (verify.Options.Revocation, which also checks the list's signer
+// against the credential's trust anchor).
 type StatusChecker interface {
 	Status(ctx context.Context, ref messages.StatusListRef) (uint8, error)
 }
@@ -339,7 +341,8 @@ type Input struct {
 	Response *messages.DeviceResponse
 	// Now is the decision time; zero means time.Now().
 	Now time.Time
-	// Status is needed when the profile's Status mode is not off.
+	// Status is needed when the profile's Status mode is not off and verification made
+	// no verify.CheckMSOStatus check.
 	Status StatusChecker
 	// Context bounds the status lookup; nil means context.Background().
 	Context context.Context
@@ -598,7 +601,7 @@ func (p *Profile) evalDoc(in Input, k int, dr *verify.DocumentResult, doc *messa
 		if err != nil {
 			c.fail(CheckEvidence, "%v", err)
 		} else {
-			p.checkEvidence(&c, in, ev)
+			p.checkEvidence(&c, in, dr, ev)
 		}
 	}
 
@@ -635,7 +638,7 @@ func decision(checks []verify.Check, verified bool) Decision {
 	return d
 }
 
-func (p *Profile) checkEvidence(c *docChecks, in Input, ev *Evidence) {
+func (p *Profile) checkEvidence(c *docChecks, in Input, dr *verify.DocumentResult, ev *Evidence) {
 	if len(p.DeviceAuth) > 0 {
 		if slices.Contains(p.DeviceAuth, ev.DeviceAuth) {
 			c.pass(CheckDeviceAuth)
@@ -678,6 +681,10 @@ func (p *Profile) checkEvidence(c *docChecks, in Input, ev *Evidence) {
 		c.fail(CheckStatus, "the MSO carries no status list reference")
 	case ev.StatusList == nil:
 		c.pass(CheckStatus)
+	case hasCheck(dr, verify.CheckMSOStatus):
+		// verification looked the entry up (verify.Options.Revocation) and passed it: a
+		// failed lookup made the document invalid already
+		c.pass(CheckStatus)
 	case in.Status == nil:
 		c.fail(CheckStatus, "no status list client configured")
 	default:
@@ -694,16 +701,12 @@ func (p *Profile) checkEvidence(c *docChecks, in Input, ev *Evidence) {
 }
 
 // StatusName names token status list values (draft-ietf-oauth-status-list §7.1).
-func StatusName(s uint8) string {
-	switch s {
-	case 0:
-		return "VALID"
-	case 1:
-		return "INVALID"
-	case 2:
-		return "SUSPENDED"
-	}
-	return "application-specific"
+func StatusName(s uint8) string { return verify.StatusName(s) }
+
+// hasCheck reports whether verification recorded the named check for the document.
+func hasCheck(dr *verify.DocumentResult, name string) bool {
+	_, ok := dr.Check(name)
+	return ok
 }
 
 func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -95,4 +96,34 @@ func Everything(docType string, elements map[string][]string) Doc {
 		d.NameSpaces = append(d.NameSpaces, NameSpace{Name: ns, Elements: slices.Clone(elements[ns])})
 	}
 	return d
+}
+
+// ParseElements reads a list of "namespace:element" items separated by commas (white
+// space around items ignored; the last colon splits, as name spaces hold dots and may
+// hold colons) into one Doc of docType, name spaces in order of first mention.
+func ParseElements(docType, spec string) (Doc, error) {
+	doc := Doc{DocType: docType}
+	index := map[string]int{}
+	for _, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		i := strings.LastIndex(item, ":")
+		if i <= 0 || i == len(item)-1 {
+			return Doc{}, fmt.Errorf("%q: want namespace:element", item)
+		}
+		ns, el := item[:i], item[i+1:]
+		n, ok := index[ns]
+		if !ok {
+			n = len(doc.NameSpaces)
+			index[ns] = n
+			doc.NameSpaces = append(doc.NameSpaces, NameSpace{Name: ns})
+		}
+		doc.NameSpaces[n].Elements = append(doc.NameSpaces[n].Elements, el)
+	}
+	if len(doc.NameSpaces) == 0 {
+		return Doc{}, errors.New("no elements")
+	}
+	return doc, nil
 }

@@ -16,39 +16,6 @@ import (
 	"github.com/mdocgate/mdocgate/messages"
 )
 
-type statusServer struct {
-	*httptest.Server
-	hits  atomic.Int64
-	mu    sync.Mutex
-	token map[string]string // path → body
-	ctype string
-}
-
-func newStatusServer(t *testing.T) *statusServer {
-	s := &statusServer{token: map[string]string{}, ctype: "application/statuslist+jwt"}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
-		s.mu.Lock()
-		body, ok := s.token[r.URL.Path]
-		ctype := s.ctype
-		s.mu.Unlock()
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", ctype)
-		w.Write([]byte(body))
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *statusServer) set(path, body string) {
-	s.mu.Lock()
-	s.token[path] = body
-	s.mu.Unlock()
-}
-
 func genKey(t *testing.T, curve int64) *keys.PrivateKey {
 	t.Helper()
 	k, err := keys.Generate(curve, nil)
@@ -60,7 +27,7 @@ func genKey(t *testing.T, curve int64) *keys.PrivateKey {
 
 func token(t *testing.T, k *keys.PrivateKey, uri string, bits int, st []uint8, exp time.Time, ttl time.Duration) string {
 	t.Helper()
-	tok, err := SignStatusListJWT(k, uri, bits, st, time.Now().Add(-time.Minute), exp, ttl)
+	tok, err := StatusListToken{URI: uri, Bits: bits, Statuses: st, IssuedAt: time.Now().Add(-time.Minute), Expires: exp, TTL: ttl}.SignJWT(k, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,10 +35,10 @@ func token(t *testing.T, k *keys.PrivateKey, uri string, bits int, st []uint8, e
 }
 
 func TestStatusList(t *testing.T) {
-	srv := newStatusServer(t)
+	srv := newRevServer(t)
 	key := genKey(t, messages.CurveP256)
 	uri := srv.URL + "/list/1"
-	srv.set("/list/1", token(t, key, uri, 1, []uint8{0, 1, 0, 0, 0, 0, 0, 0, 1, 0}, time.Now().Add(time.Hour), time.Minute))
+	srv.setJWT("/list/1", token(t, key, uri, 1, []uint8{0, 1, 0, 0, 0, 0, 0, 0, 1, 0}, time.Now().Add(time.Hour), time.Minute))
 	c := &StatusClient{Keys: []crypto.PublicKey{key.Public()}}
 	ctx := context.Background()
 
@@ -97,10 +64,10 @@ func TestStatusList(t *testing.T) {
 }
 
 func TestStatusList2Bits(t *testing.T) {
-	srv := newStatusServer(t)
+	srv := newRevServer(t)
 	key := genKey(t, messages.CurveEd25519)
 	uri := srv.URL + "/l"
-	srv.set("/l", token(t, key, uri, 2, []uint8{0, 2, 1, 3, 0}, time.Time{}, 0))
+	srv.setJWT("/l", token(t, key, uri, 2, []uint8{0, 2, 1, 3, 0}, time.Time{}, 0))
 	c := &StatusClient{Keys: []crypto.PublicKey{key.Public()}}
 	for idx, want := range []uint8{0, 2, 1, 3, 0} {
 		got, err := c.Status(context.Background(), messages.StatusListRef{Idx: uint64(idx), URI: uri})
@@ -111,25 +78,25 @@ func TestStatusList2Bits(t *testing.T) {
 }
 
 func TestStatusListFailures(t *testing.T) {
-	srv := newStatusServer(t)
+	srv := newRevServer(t)
 	key := genKey(t, messages.CurveP256)
 	other := genKey(t, messages.CurveP256)
 	ctx := context.Background()
 	client := func() *StatusClient { return &StatusClient{Keys: []crypto.PublicKey{key.Public()}, MaxBody: 64 << 10} }
 
 	expired := srv.URL + "/expired"
-	srv.set("/expired", token(t, key, expired, 1, []uint8{0}, time.Now().Add(-time.Second), 0))
+	srv.setJWT("/expired", token(t, key, expired, 1, []uint8{0}, time.Now().Add(-time.Second), 0))
 	badSig := srv.URL + "/badsig"
-	srv.set("/badsig", token(t, other, badSig, 1, []uint8{0}, time.Time{}, 0))
+	srv.setJWT("/badsig", token(t, other, badSig, 1, []uint8{0}, time.Time{}, 0))
 	big := srv.URL + "/big"
-	srv.set("/big", strings.Repeat("a", 100<<10))
+	srv.setJWT("/big", strings.Repeat("a", 100<<10))
 	wrongSub := srv.URL + "/wrongsub"
-	srv.set("/wrongsub", token(t, key, srv.URL+"/other", 1, []uint8{0}, time.Time{}, 0))
+	srv.setJWT("/wrongsub", token(t, key, srv.URL+"/other", 1, []uint8{0}, time.Time{}, 0))
 	bomb := srv.URL + "/bomb"
-	srv.set("/bomb", token(t, key, bomb, 8, make([]uint8, 2<<20), time.Time{}, 0))
+	srv.setJWT("/bomb", token(t, key, bomb, 8, make([]uint8, 2<<20), time.Time{}, 0))
 	tok := token(t, key, srv.URL+"/typ", 1, []uint8{0}, time.Time{}, 0)
 	parts := strings.Split(tok, ".")
-	srv.set("/typ", "eyJhbGciOiJub25lIn0."+parts[1]+".") // alg none
+	srv.setJWT("/typ", "eyJhbGciOiJub25lIn0."+parts[1]+".") // alg none
 
 	for _, tc := range []struct {
 		uri  string
@@ -160,15 +127,13 @@ func TestStatusListFailures(t *testing.T) {
 	// failures are not cached
 	c := client()
 	c.Status(ctx, messages.StatusListRef{URI: badSig})
-	srv.set("/badsig", token(t, key, badSig, 1, []uint8{0}, time.Time{}, 0))
+	srv.setJWT("/badsig", token(t, key, badSig, 1, []uint8{0}, time.Time{}, 0))
 	if st, err := c.Status(ctx, messages.StatusListRef{URI: badSig}); err != nil || st != 0 {
 		t.Fatalf("after fix: %d %v", st, err)
 	}
 
-	// CWT is refused clearly
-	srv.mu.Lock()
-	srv.ctype = "application/statuslist+cwt"
-	srv.mu.Unlock()
+	// a JWT served as a CWT is refused clearly (CWT tokens themselves: TestStatusListCWT)
+	srv.set("/expired", MediaTypeStatusListCWT, srv.body["/expired"])
 	if _, err := client().Status(ctx, messages.StatusListRef{URI: expired}); err == nil || !strings.Contains(err.Error(), "CWT") {
 		t.Fatalf("cwt: %v", err)
 	}

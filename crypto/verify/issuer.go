@@ -37,6 +37,9 @@ type IssuerOptions struct {
 	Trust *TrustStore
 	Now   time.Time
 	Cache *ChainCache // optional
+	// Revocation, when set, is asked about the DS certificate and the MSO status list
+	// entry once everything else passed (checkRevocation).
+	Revocation Revocation
 }
 
 // IssuerResult is what issuer data authentication established.
@@ -95,12 +98,15 @@ func verifySign1(s *messages.CoseSign1, payload []byte, pub any) error {
 //  3. the MSO decoded (decodeMSO);
 //  4. its digestAlgorithm, its docType against the document's, its validityInfo against
 //     now and the DS certificate (checkDigestAlgorithm, checkMSODocType, checkValidity);
-//  5. the digest of every IssuerSignedItemBytes exactly as received (checkValueDigests).
+//  5. the digest of every IssuerSignedItemBytes exactly as received (checkValueDigests);
+//  6. with a Revocation, the DS certificate's CRL and the MSO's status list entry
+//     (checkRevocation).
 func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts IssuerOptions) *IssuerResult {
 	res := &IssuerResult{Verified: map[string]map[string]*messages.IssuerSignedItem{}}
 	ia := &is.IssuerAuth
 	checkIssuerAuthAlg(c, ia)
-	if chain := dsChain(c, ia, opts.Cache); chain != nil {
+	chain := dsChain(c, ia, opts.Cache)
+	if chain != nil {
 		res.DSCert = chain[0]
 		res.Anchor = verifyDS(c, ia, chain, opts)
 	}
@@ -115,6 +121,7 @@ func verifyIssuerAuth(c *checks, is *messages.IssuerSigned, docType string, opts
 	if newHash != nil {
 		checkValueDigests(c, is, mso, newHash, res.Verified)
 	}
+	checkRevocation(c, chain, res, opts.Revocation)
 	return res
 }
 

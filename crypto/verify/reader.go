@@ -40,17 +40,33 @@ func VerifyReaderAuth(ra *messages.CoseSign1, transcript messages.SessionTranscr
 // verified reader chains (a holder meeting the same gate readers again and again).
 func VerifyReaderAuthCached(ra *messages.CoseSign1, transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR,
 	store *TrustStore, now time.Time, policy Policy, cache *ChainCache) *ReaderAuthResult {
+	return VerifyReaderAuthWith(ra, transcript, itemsRequest, ReaderAuthOptions{Trust: store, Now: now, Policy: policy, Cache: cache})
+}
+
+// ReaderAuthOptions are the inputs of VerifyReaderAuthWith.
+type ReaderAuthOptions struct {
+	Trust  *TrustStore
+	Now    time.Time
+	Policy Policy
+	Cache  *ChainCache // optional
+	// Revocation, when set, checks the reader certificate against its issuer's CRL once
+	// the chain verified (CheckReaderAuthRevocation).
+	Revocation Revocation
+}
+
+// VerifyReaderAuthWith is VerifyReaderAuth with every option.
+func VerifyReaderAuthWith(ra *messages.CoseSign1, transcript messages.SessionTranscript, itemsRequest messages.EncodedCBOR, opts ReaderAuthOptions) *ReaderAuthResult {
 	var c checks
 	res := &ReaderAuthResult{}
 	defer func() {
 		d := DocumentResult{Checks: c.list}
-		d.finish(policy)
+		d.finish(opts.Policy)
 		res.Checks, res.Valid = d.Checks, d.Valid
 	}()
 	return verifyReaderAuthSign1(&c, res, ra, func() ([]byte, error) {
 		b, err := messages.ReaderAuthenticationBytes(transcript, itemsRequest)
 		return b.Raw(), err
-	}, store, now, cache)
+	}, opts)
 }
 
 // VerifyReaderAuthAll checks a readerAuthAll COSE_Sign1 over ReaderAuthenticationAllBytes.
@@ -66,11 +82,12 @@ func VerifyReaderAuthAll(ra *messages.CoseSign1, transcript messages.SessionTran
 	return verifyReaderAuthSign1(&c, res, ra, func() ([]byte, error) {
 		b, err := messages.ReaderAuthenticationAllBytes(transcript, items, info)
 		return b.Raw(), err
-	}, store, now, nil)
+	}, ReaderAuthOptions{Trust: store, Now: now, Policy: policy})
 }
 
 func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSign1, payload func() ([]byte, error),
-	store *TrustStore, now time.Time, cache *ChainCache) *ReaderAuthResult {
+	opts ReaderAuthOptions) *ReaderAuthResult {
+	store, now, cache := opts.Trust, opts.Now, opts.Cache
 	if ra == nil {
 		c.fail(CheckReaderAuthX5Chain, "no readerAuth")
 		return res
@@ -120,6 +137,9 @@ func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSi
 			c.warn(CheckReaderAuthProfile, "%s", strings.Join(dev, "; "))
 		} else {
 			c.pass(CheckReaderAuthProfile)
+		}
+		if opts.Revocation != nil && !c.failedAuthenticity() {
+			checkCertificateRevocation(c, CheckReaderAuthRevocation, chain, anchor, opts.Revocation)
 		}
 	}
 	return res

@@ -23,6 +23,9 @@ type Options struct {
 	Policy Policy
 	// Cache remembers verified DS chains; optional.
 	Cache *ChainCache
+	// Revocation checks the DS certificate and the MSO status list entry; optional
+	// (without it no revocation check is made).
+	Revocation Revocation
 }
 
 // VerifyDeviceResponse decodes and verifies a DeviceResponse. It never panics: a decoding
@@ -84,7 +87,7 @@ func VerifyDocument(doc *messages.Document, opts Options) (d *DocumentResult) {
 		d.Checks = c.list
 		d.finish(opts.Policy)
 	}()
-	ir := verifyIssuerAuth(&c, &doc.IssuerSigned, doc.DocType, IssuerOptions{Trust: opts.Trust, Now: opts.Now, Cache: opts.Cache})
+	ir := verifyIssuerAuth(&c, &doc.IssuerSigned, doc.DocType, IssuerOptions{Trust: opts.Trust, Now: opts.Now, Cache: opts.Cache, Revocation: opts.Revocation})
 	for ns, items := range ir.Verified {
 		d.reserve(ns, len(items))
 		for id, it := range items {
@@ -115,7 +118,7 @@ func VerifyIssuerSigned(is *messages.IssuerSigned, docType string, opts Options)
 		d.Checks = c.list
 		d.finish(opts.Policy)
 	}()
-	ir := verifyIssuerAuth(&c, is, docType, IssuerOptions{Trust: opts.Trust, Now: opts.Now, Cache: opts.Cache})
+	ir := verifyIssuerAuth(&c, is, docType, IssuerOptions{Trust: opts.Trust, Now: opts.Now, Cache: opts.Cache, Revocation: opts.Revocation})
 	for ns, items := range ir.Verified {
 		for id, it := range items {
 			d.add(ns, id, it.ElementValue)

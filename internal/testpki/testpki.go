@@ -7,6 +7,9 @@
 package testpki
 
 import (
+	"crypto/x509"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,6 +33,9 @@ type Options struct {
 	NotBefore time.Time
 	// NotAfter, when set, ends the roots' validity (and so clips the leaves').
 	NotAfter time.Time
+	// CRLURL, when set, is the CRL distribution point of the DS and the reader
+	// certificate.
+	CRLURL string
 }
 
 // PKI is an issuing side (IACA → DS) and a reader side (reader root → reader
@@ -54,7 +60,7 @@ func New(t testing.TB, opts Options) *PKI {
 		t.Fatalf("testpki: %v", err)
 	}
 	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: opts.Name + " DS", Curve: opts.Curve,
-		NotBefore: opts.NotBefore})
+		NotBefore: opts.NotBefore, CRLURL: opts.CRLURL})
 	if err != nil {
 		t.Fatalf("testpki: %v", err)
 	}
@@ -64,7 +70,7 @@ func New(t testing.TB, opts Options) *PKI {
 		t.Fatalf("testpki: %v", err)
 	}
 	rc, err := rr.NewReaderCert(issuer.ReaderOptions{CommonName: opts.Name + " reader", Curve: opts.Curve,
-		NotBefore: opts.NotBefore})
+		NotBefore: opts.NotBefore, CRLURL: opts.CRLURL})
 	if err != nil {
 		t.Fatalf("testpki: %v", err)
 	}
@@ -110,6 +116,54 @@ func (p *PKI) IssueOn(t testing.TB, deviceCurve int64, req issuer.IssueRequest) 
 	cred := p.Issue(t, req)
 	cred.DevicePrivateKey = dk
 	return cred
+}
+
+// StatusListSigner makes a status list signing certificate under the IACA.
+func (p *PKI) StatusListSigner(t testing.TB) *issuer.CertKey {
+	t.Helper()
+	s, err := p.IACA.NewStatusListSigner(issuer.StatusListSignerOptions{})
+	if err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return s
+}
+
+// CRL is the IACA's CRL listing revoked, issued a minute ago and valid for a day.
+func (p *PKI) CRL(t testing.TB, revoked ...*x509.Certificate) []byte {
+	t.Helper()
+	var entries []issuer.RevokedCertificate
+	for _, c := range revoked {
+		entries = append(entries, issuer.RevokedCertificate{SerialNumber: c.SerialNumber, RevokedAt: time.Now().Add(-time.Hour), Reason: 1})
+	}
+	now := time.Now()
+	der, err := p.IACA.SignCRL(entries, 1, now.Add(-time.Minute), now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return der
+}
+
+// WriteCredential writes cred with the PKI's IACA and DS certificates into a fresh
+// folder as `mdocgate issue --out` does (issuer.WriteDir: iaca.pem, ds.pem,
+// device_key.pem, credential.cbor) and returns the folder. cred needs its
+// DevicePrivateKey (IssueOn sets it).
+func (p *PKI) WriteCredential(t testing.TB, cred *issuer.Credential) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "credential")
+	if err := issuer.WriteDir(dir, p.IACA, p.DS, cred, nil); err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return dir
+}
+
+// WriteIACA writes the IACA certificate (PEM) into a fresh folder and returns the file.
+func (p *PKI) WriteIACA(t testing.TB) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), issuer.FileIACA)
+	if err := os.WriteFile(f, p.IACA.CertificatePEM(), 0o644); err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return f
 }
 
 // MDLRequest asks for elements of the mDL name space, without intent to retain.

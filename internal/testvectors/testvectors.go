@@ -1,6 +1,7 @@
 // Package testvectors reads the module's test vectors under testdata/ for tests: the
-// ISO/IEC 18013-5 Annex D files (testdata/iso18013-5, most of them one line of hex) and
-// the real-wallet samples (testdata/wallets). It uses only the standard library, so the
+// ISO/IEC 18013-5 Annex D files (testdata/iso18013-5, most of them one line of hex), the
+// real-wallet samples (testdata/wallets) and the token status list vectors of
+// draft-ietf-oauth-status-list-20 (testdata/status-list). It uses only the standard library, so the
 // tests of every package, messages included, can use it.
 package testvectors
 

@@ -37,6 +37,8 @@ type Config struct {
 	ShutdownTimeout time.Duration     `yaml:"shutdown_timeout"`
 	Trust           TrustConfig       `yaml:"trust"`
 	ReaderAuth      *ReaderAuthConfig `yaml:"reader_auth"`
+	// Status is revocation checking: status lists and CRLs (status.go).
+	Status StatusConfig `yaml:"status"`
 	// Profiles is a YAML file of named profiles (examples/profiles.yaml) lanes may name
 	// besides the built-in ones. It is read by Validate, not again on a trust reload.
 	Profiles string `yaml:"profiles"`
@@ -394,6 +396,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateOps(); err != nil {
 		return err
+	}
+	if err := c.Status.validate(); err != nil {
+		return within("status", err)
 	}
 	c.custom = nil
 	if c.Profiles != "" {

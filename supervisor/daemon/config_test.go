@@ -22,6 +22,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/profile"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -95,7 +96,7 @@ const customProfiles = `profiles:
 // Lanes name custom profiles of the profiles file: what the profile requests is asked
 // for, its rule decides, and holder verification applies as with a built-in one.
 func TestCustomProfiles(t *testing.T) {
-	a := newGateAuthority(t, "custom")
+	a := testgate.NewAuthority(t, "custom")
 	cfgFile := writeGateConfig(t, "profiles: profiles.yaml\n", `  - {name: door, bearer: nfc, profile: adult_entry}
   - {name: nobody, bearer: memory, profile: nobody}
   - {name: checked, bearer: nfc, profile: nobody, holder_verification: test-reject}
@@ -109,17 +110,17 @@ func TestCustomProfiles(t *testing.T) {
 		strings.Join(req[0].NameSpaces[0].Elements, ",") != "age_over_18" {
 		t.Fatalf("door requests %+v", req)
 	}
-	if v := g.present(t, "door", holderOf(a.cred)); v.Outcome != "accepted" || v.Action != "open" {
+	if v := g.present(t, "door", holderOf(a.Cred)); v.Outcome != "accepted" || v.Action != "open" {
 		t.Fatalf("door: %+v", v)
 	}
-	if v := g.present(t, "nobody", holderOf(a.cred)); v.Outcome != "rejected" || v.Reason != profile.CheckRule || v.Action != "deny" {
+	if v := g.present(t, "nobody", holderOf(a.Cred)); v.Outcome != "rejected" || v.Reason != profile.CheckRule || v.Action != "deny" {
 		t.Fatalf("nobody: %+v", v)
 	}
 	// the rule rejects before holder verification is asked
-	if v := g.present(t, "checked", holderOf(a.cred)); v.Outcome != "rejected" || v.Reason != profile.CheckRule || v.HolderVerification != "" {
+	if v := g.present(t, "checked", holderOf(a.Cred)); v.Outcome != "rejected" || v.Reason != profile.CheckRule || v.HolderVerification != "" {
 		t.Fatalf("checked: %+v", v)
 	}
-	if v := g.present(t, "mdl", holderOf(a.cred)); v.Outcome != "accepted" {
+	if v := g.present(t, "mdl", holderOf(a.Cred)); v.Outcome != "accepted" {
 		t.Fatalf("built-in: %+v", v)
 	}
 	if err := g.stop(t); err != nil {
@@ -129,11 +130,11 @@ func TestCustomProfiles(t *testing.T) {
 
 // examples/profiles.yaml loads as shipped and its profile runs on a lane.
 func TestExampleProfiles(t *testing.T) {
-	custom, err := loadProfiles(filepath.Join(examplesDir(t), "profiles.yaml"))
+	custom, err := loadProfiles(testgate.Example("profiles.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &Config{Profiles: filepath.Join(examplesDir(t), "profiles.yaml"), custom: custom}
+	cfg := &Config{Profiles: testgate.Example("profiles.yaml"), custom: custom}
 	for name := range custom {
 		p, err := cfg.profile(&LaneConfig{Profile: name, HolderVerification: hvOperator})
 		if err != nil || !p.HolderVerification || len(p.Request()) == 0 {
@@ -152,7 +153,7 @@ func TestExampleProfiles(t *testing.T) {
 // A profiles file that cannot be used fails the config with an error naming the field
 // of the profile; a lane naming a profile that is not there names the lane's field.
 func TestProfilesFileErrors(t *testing.T) {
-	iaca := filepath.Join(examplesDir(t), "iaca")
+	iaca := testgate.Example("iaca")
 	doc := "    documents:\n      - doc_type: org.iso.18013.5.1.mDL\n        elements:\n          - {namespace: org.iso.18013.5.1, identifier: age_over_18}\n"
 	good := "  - name: a\n" + doc
 	for _, c := range []struct {
@@ -204,7 +205,7 @@ func TestProfilesFileErrors(t *testing.T) {
 
 // A YAML type error names the field of its line; on a flow-style line, the item.
 func TestYAMLErrorsNameTheField(t *testing.T) {
-	iaca := filepath.Join(examplesDir(t), "iaca")
+	iaca := testgate.Example("iaca")
 	for _, c := range []struct{ yaml, want string }{
 		{"trust: {iaca_dir: " + iaca + "}\nlanez: []\n", "lanez: line 2: field lanez not found in type daemon.Config"},
 		{"trust: {iaca_dir: " + iaca + "}\nlanes:\n  - name: a\n    bearer: websocket\n    profile: mdl\n    engagement_timeout: soon\n",
@@ -228,7 +229,7 @@ func TestYAMLErrorsNameTheField(t *testing.T) {
 // Validate fills the defaults once: validating a loaded config again changes nothing,
 // and every lane field a plain lane (Request, built in code) cannot have is refused.
 func TestValidate(t *testing.T) {
-	cfg, err := LoadConfig(filepath.Join(examplesDir(t), "gate.yaml"))
+	cfg, err := LoadConfig(testgate.Example("gate.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestValidate(t *testing.T) {
 	if err := cfg.Validate(); err != nil || fmt.Sprintf("%+v", cfg.Lanes) != before {
 		t.Fatalf("second Validate: %v\n%s\n%+v", err, before, cfg.Lanes)
 	}
-	iaca := filepath.Join(examplesDir(t), "iaca", "example-iaca.pem")
+	iaca := testgate.Example("iaca", "example-iaca.pem")
 	for _, c := range []struct {
 		mod  func(*LaneConfig)
 		want string
@@ -306,8 +307,8 @@ func selfSigned(t *testing.T) (certFile, keyFile string, client *http.Client) {
 
 // With tls the web lanes serve HTTPS, and the origin says so.
 func TestTLS(t *testing.T) {
-	a := newGateAuthority(t, "tls")
-	cfg := plainConfig(mdlNames, a.iacaFile(t))
+	a := testgate.NewAuthority(t, "tls")
+	cfg := plainConfig(mdlNames, a.IACAFile(t))
 	certFile, keyFile, client := selfSigned(t)
 	cfg.TLS = &TLSConfig{Cert: certFile, Key: keyFile}
 	g := runGate(t, cfg)
@@ -319,7 +320,7 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := webholder.Present(context.Background(), e.MdocURI, holderOf(a.cred), "", web.DialOptions{WebSocket: ws, Client: client}); err != nil {
+		if err := webholder.Present(context.Background(), e.MdocURI, holderOf(a.Cred), "", web.DialOptions{WebSocket: ws, Client: client}); err != nil {
 			t.Fatalf("websocket %v: %v", ws, err)
 		}
 		if v := g.verdict(t); v.Outcome != "accepted" {

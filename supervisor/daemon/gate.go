@@ -21,8 +21,10 @@ import (
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/profile"
 	"github.com/mdocgate/mdocgate/crypto/request"
+	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/supervisor"
+	"github.com/mdocgate/mdocgate/supervisor/metrics"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/admission"
 	"github.com/mdocgate/mdocgate/transports/bearers"
@@ -105,6 +107,9 @@ type Gate struct {
 	unsub   func()
 	info    Info
 	anchors int // at start
+	// status checks revocation (nil: off); stopStatus ends its background refresh.
+	status     *trust.StatusClient
+	stopStatus func()
 
 	reloading sync.Mutex
 }
@@ -118,6 +123,7 @@ type lane struct {
 	request  []request.Doc
 	readAuth request.Signer
 	cache    *verify.ChainCache
+	rev      verify.Revocation // nil: no revocation checks
 	// profile, decider and hv are nil on a plain lane (LaneConfig.Request). hv decides
 	// (holder verification) without an actuator: it runs inside the session, which
 	// has no id there.
@@ -132,7 +138,7 @@ type lane struct {
 }
 
 func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
-	rc := &readersession.Config{Request: l.request, ReaderAuth: l.readAuth, Trust: ts, Cache: l.cache}
+	rc := &readersession.Config{Request: l.request, ReaderAuth: l.readAuth, Trust: ts, Cache: l.cache, Revocation: l.rev}
 	if l.profile != nil {
 		// holder verification can wait (an operator looks at the portrait): the engine
 		// then runs the decision off its workers
@@ -207,6 +213,9 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g.status, err = cfg.newStatusClient(); err != nil {
+		return nil, err
+	}
 	var tlsConfig *tls.Config
 	if cfg.TLS != nil && cfg.TLS.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.path(cfg.TLS.Cert), cfg.path(cfg.TLS.Key))
@@ -238,6 +247,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 			g.desk.close()
 			return nil, err
 		}
+		l.rev = laneRevocation(g.status, l.profile)
 		g.lanes = append(g.lanes, l)
 		g.byName[l.cfg.Name] = l
 		hasWeb = hasWeb || l.cfg.isWeb()
@@ -266,6 +276,9 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		if g.srv != nil {
 			collectors = append(collectors, g.webCollectors()...)
 		}
+		if g.status != nil {
+			collectors = append(collectors, metrics.NewRevocationCollector(g.status))
+		}
 		if g.ops, err = startOps(opsConfig{addr: cfg.HTTPAddr, title: cfg.Name, tls: opsTLS, guard: g.guard, limits: &cfg.Limits,
 			desk: g.desk, collectors: collectors}, g.eng); err != nil {
 			g.abort()
@@ -282,6 +295,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	for _, l := range g.lanes {
 		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer})
 	}
+	g.stopStatus = startStatusRefresh(g.status)
 	return g, nil
 }
 
@@ -458,13 +472,17 @@ func (g *Gate) verdict(sv *actors.SessionVerdict) {
 // Info returns what the gate serves.
 func (g *Gate) Info() Info { return g.info }
 
-// Reload re-reads the trust anchors and gives every lane a reader configuration using
-// them for its next sessions; sessions under way keep the anchors they started with.
-// A failed reload keeps the current trust. Either way Options.OnEvent hears of it.
+// Reload re-reads the trust anchors and the status list and CRL files (status:) and
+// gives every lane a reader configuration using them for its next sessions; sessions
+// under way keep the anchors they started with. A failed reload keeps the current trust
+// and files. Either way Options.OnEvent hears of it.
 func (g *Gate) Reload() error {
 	g.reloading.Lock()
 	defer g.reloading.Unlock()
 	ts, err := g.cfg.loadTrust(time.Now())
+	if err == nil && g.status != nil {
+		err = g.cfg.loadStatusFiles(g.status)
+	}
 	if err != nil {
 		g.log.Error("trust reload failed; keeping the current trust", zap.Error(err))
 		g.event(Event{Event: "trust_reload_failed", Error: err.Error()})
@@ -540,6 +558,7 @@ func (g *Gate) shutdown(served <-chan error) {
 		g.log.Error("shutdown: sessions did not finish in time", zap.Error(err))
 	}
 	g.stopLanes(sctx)
+	g.stopStatus()
 	if g.ops != nil {
 		g.ops.close(sctx)
 	}

@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,101 +21,10 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/request"
-	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
-
-// gateAuthority is an IACA with a DS and an mDL written by issuer.WriteDir.
-type gateAuthority struct {
-	iacaPEM []byte
-	credDir string
-	cred    *issuer.Credential
-}
-
-func newGateAuthority(t *testing.T, name string) *gateAuthority {
-	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: name + " IACA", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: name + " DS", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dk, err := keys.Generate(messages.CurveP256, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().Truncate(time.Second)
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey(),
-		Signed: now.Add(-time.Minute), ValidFrom: now.Add(-time.Minute), ValidUntil: now.Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
-	a := &gateAuthority{iacaPEM: iaca.CertificatePEM(), credDir: filepath.Join(t.TempDir(), "cred"), cred: cred}
-	if err := issuer.WriteDir(a.credDir, iaca, ds, cred, dk); err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-// iacaFile writes the authority's IACA certificate to a temp file.
-func (a *gateAuthority) iacaFile(t *testing.T) string {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "iaca.pem")
-	if err := os.WriteFile(f, a.iacaPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-// examplesDir is the repository's examples folder, absolute.
-func examplesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs("../../examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// gateConfigFile writes examples/gate.yaml with random ports, an error log level,
-// profiles pointing at examples/profiles.yaml and iaca_dir pointing at a fresh folder
-// holding the given IACAs; it returns the config file and the IACA folder.
-func gateConfigFile(t *testing.T, authorities ...*gateAuthority) (cfgFile, iacaDir string) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(examplesDir(t), "gate.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	iacaDir = filepath.Join(dir, "iaca")
-	if err := os.Mkdir(iacaDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, a := range authorities {
-		if err := os.WriteFile(filepath.Join(iacaDir, fmt.Sprintf("iaca%d.pem", i)), a.iacaPEM, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := string(data)
-	for _, r := range [][2]string{{"listen: 127.0.0.1:8443", "listen: 127.0.0.1:0"}, {"http_addr: 127.0.0.1:9090", "http_addr: 127.0.0.1:0"},
-		{"log_level: info", "log_level: error"}, {"iaca_dir: iaca", "iaca_dir: " + iacaDir},
-		{"\nprofiles: profiles.yaml\n", "\nprofiles: " + filepath.Join(examplesDir(t), "profiles.yaml") + "\n"}} {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("examples/gate.yaml has no %q", r[0])
-		}
-		s = strings.Replace(s, r[0], r[1], 1)
-	}
-	cfgFile = filepath.Join(dir, "gate.yaml")
-	if err := os.WriteFile(cfgFile, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return cfgFile, iacaDir
-}
 
 // syncBuffer collects the gate's log (zap writes from many goroutines).
 type syncBuffer struct {
@@ -232,17 +139,6 @@ func (g *runningGate) event(t *testing.T) Event {
 	}
 }
 
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // beginSession engages and answers up to the reader's request, leaving the session in
 // flight; finish completes it.
 func beginSession(t *testing.T, origin string, cred *issuer.Credential) (finish func() error) {
@@ -301,13 +197,13 @@ var mdlNames = []request.Doc{{DocType: issuer.DocTypeMDL, NameSpaces: []request.
 // A gate built in code (serve's flags) runs plain lanes: a trusted credential is
 // accepted on both web bearers, another IACA's rejected, and no lane acts.
 func TestPlainLanes(t *testing.T) {
-	a, other := newGateAuthority(t, "plain"), newGateAuthority(t, "other")
-	g := runGate(t, plainConfig(mdlNames, a.iacaFile(t)))
+	a, other := testgate.NewAuthority(t, "plain"), testgate.NewAuthority(t, "other")
+	g := runGate(t, plainConfig(mdlNames, a.IACAFile(t)))
 	if !strings.HasPrefix(g.info.Origin, "http://127.0.0.1:") || g.info.Engage != g.info.Origin+"/engage" || g.info.Name != "mdocgate" ||
 		len(g.info.Lanes) != 2 {
 		t.Fatalf("info %+v", g.info)
 	}
-	hc := &holdersession.Config{Credentials: []*issuer.Credential{a.cred}}
+	hc := &holdersession.Config{Credentials: []*issuer.Credential{a.Cred}}
 	for _, bearer := range []string{"http", "websocket"} {
 		e, err := web.FetchEngagement(context.Background(), nil, g.info.Origin, false)
 		if err != nil {
@@ -320,7 +216,7 @@ func TestPlainLanes(t *testing.T) {
 			t.Fatalf("%s: verdict %+v", bearer, v)
 		}
 	}
-	presentOnce(t, g.info.Origin, other.cred)
+	presentOnce(t, g.info.Origin, other.Cred)
 	if v := g.verdict(t); v.Outcome != "rejected" || v.Action != "" {
 		t.Fatalf("untrusted: verdict %+v", v)
 	}
@@ -332,13 +228,13 @@ func TestPlainLanes(t *testing.T) {
 // Shutdown in the middle of a session: no new engagements, the session finishes, then
 // Run returns.
 func TestGracefulShutdown(t *testing.T) {
-	a := newGateAuthority(t, "serve")
-	g := runGate(t, plainConfig(mdlNames, a.iacaFile(t)))
+	a := testgate.NewAuthority(t, "serve")
+	g := runGate(t, plainConfig(mdlNames, a.IACAFile(t)))
 	e, err := web.FetchEngagement(context.Background(), nil, g.info.Origin, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := holdersession.NewReverse(&holdersession.Config{Credentials: []*issuer.Credential{a.cred}}, e.ReaderEngagement, g.info.Origin)
+	h, err := holdersession.NewReverse(&holdersession.Config{Credentials: []*issuer.Credential{a.Cred}}, e.ReaderEngagement, g.info.Origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +288,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 // examples/gate.yaml loads as shipped, with examples/profiles.yaml.
 func TestExampleConfigLoads(t *testing.T) {
-	cfg, err := LoadConfig(filepath.Join(examplesDir(t), "gate.yaml"))
+	cfg, err := LoadConfig(testgate.Example("gate.yaml"))
 	if err != nil {
 		t.Fatalf("examples/gate.yaml: %v", err)
 	}
@@ -404,21 +300,21 @@ func TestExampleConfigLoads(t *testing.T) {
 // SIGHUP swaps the trust anchors for new sessions; a session under way keeps the ones
 // it started with. A reload that fails keeps the current trust.
 func TestReload(t *testing.T) {
-	a, b := newGateAuthority(t, "A"), newGateAuthority(t, "B")
-	cfg, iacaDir := gateConfigFile(t, a)
+	a, b := testgate.NewAuthority(t, "A"), testgate.NewAuthority(t, "B")
+	cfg, iacaDir := testgate.ConfigFile(t, a)
 	g := startGate(t, cfg)
 
-	presentOnce(t, g.info.Origin, b.cred)
+	presentOnce(t, g.info.Origin, b.Cred)
 	if v := g.verdict(t); v.Outcome != "rejected" {
 		t.Fatalf("B before reload: %+v", v)
 	}
-	finish := beginSession(t, g.info.Origin, a.cred) // in flight across the reload
+	finish := beginSession(t, g.info.Origin, a.Cred) // in flight across the reload
 
 	// trust B instead of A
 	if err := os.Remove(filepath.Join(iacaDir, "iaca0.pem")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(iacaDir, "b.pem"), b.iacaPEM, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(iacaDir, "b.pem"), b.IACAPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	g.sigs <- syscall.SIGHUP
@@ -431,11 +327,11 @@ func TestReload(t *testing.T) {
 	if v := g.verdict(t); v.Outcome != "accepted" || v.Lane != "web-ws" {
 		t.Fatalf("session in flight across the reload: %+v", v)
 	}
-	presentOnce(t, g.info.Origin, b.cred)
+	presentOnce(t, g.info.Origin, b.Cred)
 	if v := g.verdict(t); v.Outcome != "accepted" || v.Lane != "web-ws" {
 		t.Fatalf("B after reload: %+v", v)
 	}
-	presentOnce(t, g.info.Origin, a.cred)
+	presentOnce(t, g.info.Origin, a.Cred)
 	if v := g.verdict(t); v.Outcome != "rejected" {
 		t.Fatalf("A after reload: %+v", v)
 	}
@@ -448,7 +344,7 @@ func TestReload(t *testing.T) {
 	if ev := g.event(t); ev.Event != "trust_reload_failed" || !strings.Contains(ev.Error, "trust.iaca_dir") {
 		t.Fatalf("reload event %+v", ev)
 	}
-	presentOnce(t, g.info.Origin, b.cred)
+	presentOnce(t, g.info.Origin, b.Cred)
 	if v := g.verdict(t); v.Outcome != "accepted" {
 		t.Fatalf("B after failed reload: %+v", v)
 	}
@@ -465,10 +361,10 @@ func TestReload(t *testing.T) {
 // SIGTERM during a session: /healthz stops answering ok, no new engagements, the session
 // finishes with its verdict, then Run returns nil.
 func TestSIGTERM(t *testing.T) {
-	a := newGateAuthority(t, "A")
-	cfg, _ := gateConfigFile(t, a)
+	a := testgate.NewAuthority(t, "A")
+	cfg, _ := testgate.ConfigFile(t, a)
 	g := startGate(t, cfg)
-	finish := beginSession(t, g.info.Origin, a.cred)
+	finish := beginSession(t, g.info.Origin, a.Cred)
 	g.sigs <- syscall.SIGTERM
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -505,20 +401,20 @@ func TestSIGTERM(t *testing.T) {
 
 // The operations endpoints of a config gate: /healthz, /dashboard/ and /metrics.
 func TestOpsEndpoints(t *testing.T) {
-	a := newGateAuthority(t, "ops")
-	cfg, _ := gateConfigFile(t, a)
+	a := testgate.NewAuthority(t, "ops")
+	cfg, _ := testgate.ConfigFile(t, a)
 	g := startGate(t, cfg)
 	if g.info.HTTP == "" || g.info.Name != "demo-gate" {
 		t.Fatalf("info %+v", g.info)
 	}
 	ops := "http://" + g.info.HTTP
-	if code, body := httpGet(t, ops+"/healthz"); code != 200 || body != "ok" {
+	if code, body := testgate.HTTPGet(t, ops+"/healthz"); code != 200 || body != "ok" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	if code, body := httpGet(t, ops+"/dashboard/"); code != 200 || !strings.Contains(body, "<html") {
+	if code, body := testgate.HTTPGet(t, ops+"/dashboard/"); code != 200 || !strings.Contains(body, "<html") {
 		t.Fatalf("/dashboard/: %d", code)
 	}
-	presentOnce(t, g.info.Origin, a.cred)
+	presentOnce(t, g.info.Origin, a.Cred)
 	if v := g.verdict(t); v.Outcome != "accepted" || v.Action != "open" {
 		t.Fatalf("verdict %+v", v)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors/gate"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
@@ -23,15 +24,15 @@ import (
 // is cut off by the lane's derived limit before anything is decrypted: message_too_large,
 // action deny. An honest holder of the same lane is accepted.
 func TestGateResponseLimit(t *testing.T) {
-	a := newGateAuthority(t, "big")
+	a := testgate.NewAuthority(t, "big")
 	g := startRadioGate(t, writeGateConfig(t, "", "  - {name: tap, bearer: nfc, profile: age_over_18, holder_verification: test-accept}\n"+
 		"  - {name: roomy, bearer: nfc, profile: age_over_18, holder_verification: test-accept, max_response_bytes: 4194304}\n", a))
-	if v := g.present(t, "tap", holderOf(a.cred)); v.Outcome != "accepted" {
+	if v := g.present(t, "tap", holderOf(a.Cred)); v.Outcome != "accepted" {
 		t.Fatalf("honest holder: %+v", v)
 	}
 	hs := &holdersession.Config{Misbehave: holdersession.AnswerAnything}
 	for i := 0; i < 150; i++ { // a few KB each: together over the lane's ~170 KB
-		hs.Credentials = append(hs.Credentials, a.cred)
+		hs.Credentials = append(hs.Credentials, a.Cred)
 	}
 	v := g.present(t, "tap", hs)
 	if v.Outcome != "error" || v.Reason != actors.ReasonMessageTooLarge || v.Action != "deny" {
@@ -67,9 +68,9 @@ func TestLimitsFromFileLimit(t *testing.T) {
 }
 
 // gateWithLimits runs a plain gate (web lanes) with the given limits and an ops listener.
-func gateWithLimits(t *testing.T, lim LimitsConfig, a *gateAuthority) *runningGate {
+func gateWithLimits(t *testing.T, lim LimitsConfig, a *testgate.Authority) *runningGate {
 	t.Helper()
-	cfg := plainConfig(mdlNames, a.iacaFile(t))
+	cfg := plainConfig(mdlNames, a.IACAFile(t))
 	cfg.HTTPAddr, cfg.Limits = "127.0.0.1:0", lim
 	return runGate(t, cfg)
 }
@@ -91,7 +92,7 @@ func clientFrom(t *testing.T, src string) *http.Client {
 // filling max_connections with idle connections do not lock out a holder (the longest
 // idle make room) nor the operations endpoints (their own listener).
 func TestGateConnectionFlood(t *testing.T) {
-	a := newGateAuthority(t, "flood")
+	a := testgate.NewAuthority(t, "flood")
 	g := gateWithLimits(t, LimitsConfig{MaxConnections: 40, ConnectionsPerClient: 5}, a)
 	addr := strings.TrimPrefix(g.info.Origin, "http://")
 	var held []net.Conn
@@ -139,16 +140,16 @@ func TestGateConnectionFlood(t *testing.T) {
 			t.Fatalf("verdict %+v", v)
 		}
 	}
-	if code, body := httpGet(t, "http://"+g.info.HTTP+"/metrics"); code != 200 ||
+	if code, body := testgate.HTTPGet(t, "http://"+g.info.HTTP+"/metrics"); code != 200 ||
 		metricSum(t, body, "mdocgate_connections_evicted_total", map[string]string{"listener": "web"}) == 0 ||
 		metricSum(t, body, "mdocgate_connections_refused_total", map[string]string{"listener": "web"}) == 0 {
 		t.Fatalf("ops during the flood: %d; evictions and refusals not counted", code)
 	}
 }
 
-func webPresent(t *testing.T, e *web.Engagement, a *gateAuthority, hc *http.Client) error {
+func webPresent(t *testing.T, e *web.Engagement, a *testgate.Authority, hc *http.Client) error {
 	t.Helper()
-	h, err := holdersession.NewReverse(holderOf(a.cred), e.ReaderEngagement, strings.TrimSuffix(e.SessionURL, "/session/"+e.ID))
+	h, err := holdersession.NewReverse(holderOf(a.Cred), e.ReaderEngagement, strings.TrimSuffix(e.SessionURL, "/session/"+e.ID))
 	if err != nil {
 		return err
 	}
@@ -174,7 +175,7 @@ func webPresent(t *testing.T, e *web.Engagement, a *gateAuthority, hc *http.Clie
 // The limits: fields reach the web server: one client's engagements, sessions and QR
 // images are bounded, and an engagement never used is forgotten after engagement_ttl.
 func TestGateClientLimits(t *testing.T) {
-	a := newGateAuthority(t, "clients")
+	a := testgate.NewAuthority(t, "clients")
 	g := gateWithLimits(t, LimitsConfig{EngagementsPerClient: 2, SessionsPerClient: 1, EngagementTTL: 2 * time.Second,
 		QRPerSecond: 0.01, QRBurst: 1}, a)
 	one, two := clientFrom(t, "127.0.8.1"), clientFrom(t, "127.0.8.2")
@@ -197,7 +198,7 @@ func TestGateClientLimits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the TTL: %v", err)
 	}
-	h, err := holdersession.NewReverse(holderOf(a.cred), e.ReaderEngagement, g.info.Origin)
+	h, err := holdersession.NewReverse(holderOf(a.Cred), e.ReaderEngagement, g.info.Origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +211,11 @@ func TestGateClientLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, _ := holdersession.NewReverse(holderOf(a.cred), e2.ReaderEngagement, g.info.Origin)
+	h2, _ := holdersession.NewReverse(holderOf(a.Cred), e2.ReaderEngagement, g.info.Origin)
 	if _, err := web.Dial(context.Background(), e2.SessionURL, h2.FirstMessage(), web.DialOptions{WebSocket: true, Client: one}); !errors.Is(err, transports.ErrBusy) {
 		t.Fatalf("a second session of one client: %v", err)
 	}
-	code, body := httpGet(t, "http://"+g.info.HTTP+"/metrics")
+	code, body := testgate.HTTPGet(t, "http://"+g.info.HTTP+"/metrics")
 	for _, what := range []string{"engagements", "sessions", "qr"} {
 		if code != 200 || metricSum(t, body, "mdocgate_client_refusals_total", map[string]string{"what": what}) == 0 {
 			t.Fatalf("refusals of %s not counted", what)
@@ -225,7 +226,7 @@ func TestGateClientLimits(t *testing.T) {
 // limits.engagements_per_second reaches the web server: a client asking for
 // engagements faster than its rate is busy, another client is not.
 func TestGateEngagementRate(t *testing.T) {
-	a := newGateAuthority(t, "rate")
+	a := testgate.NewAuthority(t, "rate")
 	g := gateWithLimits(t, LimitsConfig{EngagementsPerSecond: 0.1, EngagementBurst: 2}, a)
 	one, two := clientFrom(t, "127.0.9.1"), clientFrom(t, "127.0.9.2")
 	for i := 0; i < 2; i++ {
@@ -239,7 +240,7 @@ func TestGateEngagementRate(t *testing.T) {
 	if _, err := web.FetchEngagement(context.Background(), two, g.info.Origin, false); err != nil {
 		t.Fatalf("another client: %v", err)
 	}
-	if _, body := httpGet(t, "http://"+g.info.HTTP+"/metrics"); metricSum(t, body, "mdocgate_client_refusals_total",
+	if _, body := testgate.HTTPGet(t, "http://"+g.info.HTTP+"/metrics"); metricSum(t, body, "mdocgate_client_refusals_total",
 		map[string]string{"what": "engagement_rate"}) != 1 {
 		t.Fatal("the refusal is not counted")
 	}
@@ -248,7 +249,7 @@ func TestGateEngagementRate(t *testing.T) {
 // Every idle connection on the operations listener is closed after idle_timeout, and
 // an unfinished request's headers after header_timeout: a client cannot keep one open.
 func TestOpsIdleTimeouts(t *testing.T) {
-	a := newGateAuthority(t, "idle")
+	a := testgate.NewAuthority(t, "idle")
 	g := gateWithLimits(t, LimitsConfig{IdleTimeout: 200 * time.Millisecond, HeaderTimeout: 200 * time.Millisecond}, a)
 	for _, addr := range []string{g.info.HTTP, strings.TrimPrefix(g.info.Origin, "http://")} {
 		c, err := net.Dial("tcp", addr)

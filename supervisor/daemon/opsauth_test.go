@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdocgate/mdocgate/internal/testgate"
 )
 
 // opToken is the operator token of the tests.
@@ -71,7 +73,7 @@ func tokenFile(t *testing.T, lines string) string {
 // allowed host, same-origin, and a change only with the operator's CSRF token;
 // /healthz stays open, /metrics unless protect_metrics.
 func TestOpsAuth(t *testing.T) {
-	a := newGateAuthority(t, "auth")
+	a := testgate.NewAuthority(t, "auth")
 	for _, protect := range []bool{false, true} {
 		extra := "ops_auth: {token_file: " + tokenFile(t, "# operators\nop-7:"+opToken+"\n") + ", protect_metrics: " +
 			map[bool]string{false: "false", true: "true"}[protect] + "}\n"
@@ -147,7 +149,7 @@ func TestOpsAuth(t *testing.T) {
 // Without ops_auth on loopback the desk answers local clients, still only from an
 // allowed host and with the CSRF token: a page rebinding its name to 127.0.0.1 is refused.
 func TestOpsLoopbackWithoutAuth(t *testing.T) {
-	a := newGateAuthority(t, "local")
+	a := testgate.NewAuthority(t, "local")
 	g := startRadioGate(t, writeGateConfig(t, "", "  - {name: desk, bearer: nfc, profile: age_over_18, holder_verification: operator}\n", a))
 	ops := "http://" + g.info.HTTP
 	code, body := opsRequest(t, http.MethodGet, ops+"/operator/pending", "", "")
@@ -167,7 +169,7 @@ func TestOpsLoopbackWithoutAuth(t *testing.T) {
 
 // Settings that would expose the desk, or cannot work, refuse to start naming the field.
 func TestOpsAuthConfigErrors(t *testing.T) {
-	a := newGateAuthority(t, "cfg")
+	a := testgate.NewAuthority(t, "cfg")
 	short := tokenFile(t, "op:short\n")
 	for _, c := range []struct{ extra, field string }{
 		{"http_addr: 0.0.0.0:0\n", "ops_auth"},
@@ -268,7 +270,7 @@ func writePair(t *testing.T, c tls.Certificate) (certFile, keyFile string) {
 // the operator (named by its subject); without one, or with one of another CA, only the
 // open endpoints answer.
 func TestOpsClientCertificates(t *testing.T) {
-	a := newGateAuthority(t, "mtls")
+	a := testgate.NewAuthority(t, "mtls")
 	serverCA, operators, strangers := newTestCA(t, "server CA"), newTestCA(t, "operators CA"), newTestCA(t, "strangers CA")
 	certFile, keyFile := writePair(t, serverCA.issue(t, "ops", false))
 	extra := "ops_tls: {cert: " + certFile + ", key: " + keyFile + "}\nops_auth: {client_ca: " + operators.file + "}\n"

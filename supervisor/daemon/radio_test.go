@@ -17,6 +17,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
+	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/bearers"
@@ -34,18 +35,10 @@ type radioGate struct {
 
 // writeGateConfig writes a config with the IACAs of authorities, ops on a free port and
 // the given top-level extra YAML and lanes.
-func writeGateConfig(t *testing.T, extra, lanes string, authorities ...*gateAuthority) string {
+func writeGateConfig(t *testing.T, extra, lanes string, authorities ...*testgate.Authority) string {
 	t.Helper()
 	dir := t.TempDir()
-	iacaDir := filepath.Join(dir, "iaca")
-	if err := os.Mkdir(iacaDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, a := range authorities {
-		if err := os.WriteFile(filepath.Join(iacaDir, fmt.Sprintf("iaca%d.pem", i)), a.iacaPEM, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testgate.WriteIACADir(t, dir, authorities...)
 	yaml := "name: radio-gate\nhttp_addr: 127.0.0.1:0\nlisten: 127.0.0.1:0\nlog_level: info\ntrust: {iaca_dir: iaca}\n" + extra + "lanes:\n" + lanes
 	f := filepath.Join(dir, "gate.yaml")
 	if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
@@ -122,7 +115,7 @@ func waitMetric(t *testing.T, ops, name string, labels map[string]string, want f
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, body := httpGet(t, "http://"+ops+"/metrics")
+		_, body := testgate.HTTPGet(t, "http://"+ops+"/metrics")
 		got := metricSum(t, body, name, labels)
 		if got == want {
 			return
@@ -153,7 +146,7 @@ func waitLog(t *testing.T, log *syncBuffer, msg string, n int) []map[string]any 
 // and memory, with no web lane (serve then binds no web port). Simulated holders go
 // through each lane's bearer; the verdicts are counted in /metrics by lane and bearer.
 func TestServeGateRadioLanes(t *testing.T) {
-	a, other := newGateAuthority(t, "radio"), newGateAuthority(t, "other")
+	a, other := testgate.NewAuthority(t, "radio"), testgate.NewAuthority(t, "other")
 	cfg := writeGateConfig(t, "", `  - {name: nfc-1, bearer: nfc, profile: mdl}
   - {name: ble-c, bearer: ble, ble_mode: central_client, profile: mdl}
   - {name: ble-p, bearer: ble, ble_mode: peripheral_server, ble_l2cap: true, profile: mdl}
@@ -168,13 +161,13 @@ func TestServeGateRadioLanes(t *testing.T) {
 	lanes := map[string]string{"nfc-1": "nfc", "ble-c": "ble", "ble-p": "ble", "ble-any": "ble", "nan-1": "wifiaware", "mem-1": "memory"}
 	for lane, bearer := range lanes {
 		for i := 0; i < 2; i++ {
-			if v := g.present(t, lane, holderOf(a.cred)); v.Outcome != "accepted" || v.Bearer != bearer || v.Action != "open" {
+			if v := g.present(t, lane, holderOf(a.Cred)); v.Outcome != "accepted" || v.Bearer != bearer || v.Action != "open" {
 				t.Fatalf("%s: %+v", lane, v)
 			}
 		}
 	}
 	// an untrusted issuer is rejected on a radio lane like on the web
-	if v := g.present(t, "nfc-1", holderOf(other.cred)); v.Outcome != "rejected" || v.Reason != "issuer_auth.chain" || v.Action != "deny" {
+	if v := g.present(t, "nfc-1", holderOf(other.Cred)); v.Outcome != "rejected" || v.Reason != "issuer_auth.chain" || v.Action != "deny" {
 		t.Fatalf("untrusted: %+v", v)
 	}
 	for lane, bearer := range lanes {
@@ -192,11 +185,11 @@ func TestServeGateRadioLanes(t *testing.T) {
 // A BLE lane in one mode refuses a holder that offers only the other: one error verdict,
 // and the actuator calls staff.
 func TestServeGateBLEModeMismatch(t *testing.T) {
-	a := newGateAuthority(t, "ble")
+	a := testgate.NewAuthority(t, "ble")
 	cfg := writeGateConfig(t, "", "  - {name: ble-p, bearer: ble, ble_mode: peripheral_server, profile: mdl}\n", a)
 	g := startRadioGate(t, cfg)
 	// the lane's bearer makes peripheral-server holders; offer central client instead
-	hs := holderOf(a.cred)
+	hs := holderOf(a.Cred)
 	b := g.bearers["ble-p"]
 	central, err := bearers.Open("ble", transports.BearerOptions{"ble-mode": "central"})
 	if err != nil {
@@ -218,22 +211,22 @@ func TestServeGateBLEModeMismatch(t *testing.T) {
 // into rejections (reason holder_verification.no_match, action deny), the accepting one
 // keeps them accepted; both show in /metrics and in the actuator's log.
 func TestServeGateHolderVerification(t *testing.T) {
-	a := newGateAuthority(t, "hv")
+	a := testgate.NewAuthority(t, "hv")
 	cfg := writeGateConfig(t, "", `  - {name: nfc-reject, bearer: nfc, profile: mdl, holder_verification: test-reject}
   - {name: ble-accept, bearer: ble, profile: age_over_18, holder_verification: test-accept}
   - {name: nfc-none, bearer: nfc, profile: mdl, holder_verification: none}
 `, a)
 	g := startRadioGate(t, cfg)
 	for i := 0; i < 3; i++ {
-		v := g.present(t, "nfc-reject", holderOf(a.cred))
+		v := g.present(t, "nfc-reject", holderOf(a.Cred))
 		if v.Outcome != "rejected" || v.Reason != "holder_verification.no_match" || v.Action != "deny" || v.HolderVerification != "no_match" {
 			t.Fatalf("test-reject lane: %+v", v)
 		}
-		v = g.present(t, "ble-accept", holderOf(a.cred))
+		v = g.present(t, "ble-accept", holderOf(a.Cred))
 		if v.Outcome != "accepted" || v.Action != "open" || v.HolderVerification != "match" {
 			t.Fatalf("test-accept lane: %+v", v)
 		}
-		v = g.present(t, "nfc-none", holderOf(a.cred))
+		v = g.present(t, "nfc-none", holderOf(a.Cred))
 		if v.Outcome != "accepted" || v.Action != "open" || v.HolderVerification != "" {
 			t.Fatalf("lane without holder verification: %+v", v)
 		}
@@ -264,7 +257,7 @@ func TestServeGateHolderVerification(t *testing.T) {
 // not told); its log lines carry session, lane, bearer, outcome and failing check, and
 // never element values unless log_element_values is set.
 func TestServeGateActuatorLog(t *testing.T) {
-	a, other := newGateAuthority(t, "act"), newGateAuthority(t, "rogue")
+	a, other := testgate.NewAuthority(t, "act"), testgate.NewAuthority(t, "rogue")
 	for _, debug := range []bool{false, true} {
 		t.Run(fmt.Sprintf("log_element_values=%v", debug), func(t *testing.T) {
 			extra := ""
@@ -274,8 +267,8 @@ func TestServeGateActuatorLog(t *testing.T) {
 			cfg := writeGateConfig(t, extra, "  - {name: tap, bearer: nfc, profile: mdl, engagement_timeout: 1s, inactivity_timeout: 1s}\n", a)
 			g := startRadioGate(t, cfg)
 			want := map[string][3]string{} // session → outcome, action, check
-			for _, hs := range []*holdersession.Config{holderOf(a.cred), holderOf(other.cred),
-				{Credentials: []*issuer.Credential{a.cred}, Misbehave: holdersession.Silent}} {
+			for _, hs := range []*holdersession.Config{holderOf(a.Cred), holderOf(other.Cred),
+				{Credentials: []*issuer.Credential{a.Cred}, Misbehave: holdersession.Silent}} {
 				v := g.present(t, "tap", hs)
 				want[v.Session] = [3]string{v.Outcome, v.Action, v.Reason}
 			}
@@ -322,7 +315,7 @@ func TestServeGateActuatorLog(t *testing.T) {
 // holder_verification: operator: the portrait waits at /operator/ on http_addr until the
 // operator confirms or rejects; an unanswered one calls staff after operator_timeout.
 func TestServeGateOperator(t *testing.T) {
-	a := newGateAuthority(t, "op")
+	a := testgate.NewAuthority(t, "op")
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(tokens, []byte("op-7:"+opToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -368,7 +361,7 @@ func TestServeGateOperator(t *testing.T) {
 		answer, outcome, action, match string
 	}{{"confirm", "accepted", "open", "match"}, {"reject", "rejected", "deny", "no_match"}} {
 		b := g.bearers["desk"]
-		hs := holderOf(a.cred)
+		hs := holderOf(a.Cred)
 		hs.Methods = b.HolderMethods(0)
 		g.holders.SpawnHolder(&actors.HolderConfig{NewSession: func() (actors.HolderSession, error) { return holdersession.New(hs) }, Framer: b.Framer(),
 			Engage: func(ctx context.Context, de, handover []byte) (transports.Conn, error) {
@@ -397,7 +390,7 @@ func TestServeGateOperator(t *testing.T) {
 		}
 	}
 	// nobody answers at the hurried lane: staff is called
-	v := g.present(t, "hurry", holderOf(a.cred))
+	v := g.present(t, "hurry", holderOf(a.Cred))
 	if v.Outcome != "rejected" || v.Reason != "holder_verification.undecided" || v.Action != "call_staff" {
 		t.Fatalf("unanswered: %+v", v)
 	}
@@ -432,13 +425,13 @@ func TestServeGatePCSC(t *testing.T) {
 	// the last slot: the supervisor's PC/SC load test takes the first ones
 	slot := slots[len(slots)-1]
 	part := strings.TrimPrefix(slot.Reader, "Virtual PCD")
-	a, other := newGateAuthority(t, "pcsc"), newGateAuthority(t, "rogue")
+	a, other := testgate.NewAuthority(t, "pcsc"), testgate.NewAuthority(t, "rogue")
 	cfg := writeGateConfig(t, "", fmt.Sprintf("  - {name: turnstile, bearer: nfc-pcsc, reader: %q, profile: mdl}\n", part), a)
 	g := startRadioGate(t, cfg)
 	for _, c := range []struct {
 		cred            *issuer.Credential
 		outcome, action string
-	}{{a.cred, "accepted", "open"}, {other.cred, "rejected", "deny"}, {a.cred, "accepted", "open"}} {
+	}{{a.Cred, "accepted", "open"}, {other.Cred, "rejected", "deny"}, {a.Cred, "accepted", "open"}} {
 		v := g.present(t, "turnstile", holderOf(c.cred))
 		if v.Outcome != c.outcome || v.Bearer != "nfc-pcsc" || v.Action != c.action {
 			t.Fatalf("verdict %+v", v)

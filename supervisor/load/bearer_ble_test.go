@@ -12,9 +12,8 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/verify"
-	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/bearers"
@@ -168,14 +167,7 @@ func benchAirTime(b *testing.B, bearerName string, opts transports.BearerOptions
 	if err != nil {
 		b.Fatal(err)
 	}
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "bench IACA", NotBefore: time.Now().Add(-48 * time.Hour)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "bench DS", NotBefore: time.Now().Add(-24 * time.Hour)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pki := testpki.New(b, testpki.Options{Name: "bench"})
 	ns := issuer.SampleMDL(nil)
 	for i := range ns {
 		for j := range ns[i].Elements {
@@ -184,19 +176,9 @@ func benchAirTime(b *testing.B, bearerName string, opts transports.BearerOptions
 			}
 		}
 	}
-	dk, err := keys.Generate(messages.CurveP256, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Now().Truncate(time.Second)
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: ns, DeviceKey: dk.COSEKey(),
-		Signed: now.Add(-time.Hour), ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(365 * 24 * time.Hour)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cred.DevicePrivateKey = dk
+	cred := pki.IssueOn(b, 0, issuer.IssueRequest{NameSpaces: ns})
 	readerCfg := defaultReaderConfig(w)
-	readerCfg.Trust = verify.NewTrustStore(iaca.Certificate)
+	readerCfg.Trust = verify.NewTrustStore(pki.IACA.Certificate)
 
 	bearer, err := bearers.Open(bearerName, opts)
 	if err != nil {

@@ -228,3 +228,14 @@ func MeasureFloor(d time.Duration) (float64, error) {
 	}
 	return float64(total) / time.Since(start).Seconds(), nil
 }
+
+// AddFloor measures the floor for about d (MeasureFloor) after the run and reports it
+// with the run's ratio to it (FloorSessionsPerSecond, FloorRatio).
+func (r *Report) AddFloor(d time.Duration) error {
+	fps, err := MeasureFloor(d)
+	if err != nil {
+		return err
+	}
+	r.FloorSessionsPerSecond, r.FloorRatio = fps, r.SessionsPerSecond/fps
+	return nil
+}

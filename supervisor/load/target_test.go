@@ -12,9 +12,8 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/verify"
-	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/metrics"
 	"github.com/mdocgate/mdocgate/transports"
@@ -75,29 +74,8 @@ func startTestGate(t *testing.T, trust *verify.TrustStore) *testGate {
 // the trust in its IACA.
 func issuedDir(t *testing.T) (string, *verify.TrustStore) {
 	t.Helper()
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "target IACA", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "target DS", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dk, err := keys.Generate(messages.CurveP256, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().Truncate(time.Second)
-	cred, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil), DeviceKey: dk.COSEKey(),
-		Signed: now.Add(-time.Minute), ValidFrom: now.Add(-time.Minute), ValidUntil: now.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := issuer.WriteDir(dir, iaca, ds, cred, dk); err != nil {
-		t.Fatal(err)
-	}
-	return dir, verify.NewTrustStore(iaca.Certificate)
+	pki := testpki.New(t, testpki.Options{Name: "target"})
+	return pki.WriteCredential(t, pki.IssueOn(t, 0, issuer.IssueRequest{})), verify.NewTrustStore(pki.IACA.Certificate)
 }
 
 // RunTarget against a real gate: with its /metrics the outcomes are the gate's verdicts

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mdocgate/mdocgate/supervisor"
 )
 
 // WriteText prints the report's summary and tables, per bearer (when several), lane,
@@ -67,8 +69,22 @@ type ProgressBar struct {
 	last  time.Time
 }
 
-// NewProgressBar starts a progress bar on w.
-func NewProgressBar(w io.Writer) *ProgressBar { return &ProgressBar{w: w, start: time.Now()} }
+// NewProgressBar starts a progress bar on w when w is a terminal; on anything else it
+// returns nil, a bar that draws nothing.
+func NewProgressBar(w io.Writer) *ProgressBar {
+	if !supervisor.IsTerminal(w) {
+		return nil
+	}
+	return &ProgressBar{w: w, start: time.Now()}
+}
+
+// Progress returns Update as a Config.Progress: nil for a nil bar.
+func (p *ProgressBar) Progress() func(done, total int64) {
+	if p == nil {
+		return nil
+	}
+	return p.Update
+}
 
 // Update draws the progress; its signature fits Config.Progress.
 func (p *ProgressBar) Update(done, total int64) {
@@ -89,8 +105,11 @@ func (p *ProgressBar) Update(done, total int64) {
 	}
 }
 
-// Finish ends the bar's line.
+// Finish ends the bar's line; a nil bar has none.
 func (p *ProgressBar) Finish() {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintln(p.w)

@@ -12,6 +12,16 @@
 //	crypto_busy_total                                counter: jobs refused, their lane's queue full
 //	crypto_dropped_total                             counter: jobs dropped unrun, their session over
 //
+// With a status client (NewRevocationCollector), kind being status_list or crl:
+//
+//	revocation_fetches_total{kind}                   counter: downloads started
+//	revocation_fetch_failures_total{kind}            counter: downloads that failed
+//	revocation_cache_hits_total{kind}                counter: lookups answered from a fresh copy
+//	revocation_stale_answers_total{kind}             counter: lookups answered from a stale copy
+//	revocation_fail_open_total{kind}                 counter: checks passed with nothing usable (on_stale: open)
+//	revocation_list_age_seconds{kind,uri}            gauge: since the last successful fetch or load
+//	revocation_list_usable{kind,uri}                 gauge: 1 fresh or stale within bounds, 0 not
+//
 // Stages: a verdict carries only its arrival and end times, so the one stage exported
 // today is stage="total" (arrival to verdict, the session's whole latency). The label is
 // there so that engagement, transfer and verification stages can be added without
@@ -92,6 +102,8 @@ var KnownReasons = []string{
 	verify.CheckIssuerAuthChain, verify.CheckIssuerAuthProfile, verify.CheckIssuerAuthEncoding,
 	verify.CheckMSODecode, verify.CheckMSODigestAlgorithm, verify.CheckMSODocType, verify.CheckMSOValidity,
 	verify.CheckMSOSigned, verify.CheckMSOEncoding, verify.CheckValueDigests,
+	// revocation
+	verify.CheckIssuerAuthRevocation, verify.CheckMSOStatus, verify.CheckRevocationEncoding, verify.CheckReaderAuthRevocation,
 	// mdoc authentication
 	verify.CheckDeviceSigned, verify.CheckDeviceSignature, verify.CheckDeviceMac, verify.CheckDeviceAuthEncoding,
 	verify.CheckKeyAuthorizations, verify.CheckDeviceNameSpaces, verify.CheckTranscriptAvailable, verify.CheckDeviceKey,

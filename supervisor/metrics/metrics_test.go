@@ -19,10 +19,9 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
-	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/memory"
@@ -326,26 +325,8 @@ func TestRealEngineCountsMatchVerdicts(t *testing.T) {
 // pki issues one mDL under a fresh IACA and returns the trust store that accepts it.
 func pki(t *testing.T) (*verify.TrustStore, *issuer.Credential) {
 	t.Helper()
-	now := time.Now().Truncate(time.Second)
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "metrics test IACA", NotBefore: now.Add(-48 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "metrics test DS", NotBefore: now.Add(-24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dk, err := keys.Generate(messages.CurveP256, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ds.Issue(issuer.IssueRequest{DocType: issuer.DocTypeMDL, NameSpaces: issuer.SampleMDL(nil),
-		DeviceKey: dk.COSEKey(), Signed: now.Add(-time.Hour), ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.DevicePrivateKey = dk
-	return verify.NewTrustStore(iaca.Certificate), c
+	p := testpki.New(t, testpki.Options{Name: "metrics test"})
+	return verify.NewTrustStore(p.IACA.Certificate), p.IssueOn(t, 0, issuer.IssueRequest{})
 }
 
 // The gate's own memory and goroutines are exported with its verdicts (loadtest

@@ -122,19 +122,31 @@ func (b *bearer) Listen(lane string, backlog int) (transports.Listener, error) {
 // HolderMethods offers BLE with a fresh service UUID per holder, in the configured mode,
 // with an L2CAP PSM (key 21, peripheral server mode only) when l2cap is set.
 func (b *bearer) HolderMethods(int) []messages.RetrievalMethod {
-	u := NewUUID()
-	var o messages.BLEOptions
-	if b.mode != "central" {
-		o.PeripheralServerMode, o.PeripheralServerUUID = true, u[:]
-		if b.l2cap {
-			psm := uint64(DefaultPSM)
-			o.L2CAPPSM = &psm
-		}
-	}
-	if b.mode != "peripheral" {
-		o.CentralClientMode, o.CentralClientUUID = true, u[:]
+	o, _ := Offer(b.mode, NewUUID()) // the mode was checked by option
+	if b.l2cap && o.PeripheralServerMode {
+		psm := uint64(DefaultPSM)
+		o.L2CAPPSM = &psm
 	}
 	return []messages.RetrievalMethod{messages.NewBLEMethod(o)}
+}
+
+// Offer is what a DeviceEngagement offers for BLE in mode "central" (mdoc central
+// client mode), "peripheral" (mdoc peripheral server mode) or "both", with service
+// UUID u in each mode offered.
+func Offer(mode string, u UUID) (messages.BLEOptions, error) {
+	var o messages.BLEOptions
+	switch mode {
+	case "central", "peripheral", "both":
+	default:
+		return o, fmt.Errorf("ble: mode %q: want central, peripheral or both", mode)
+	}
+	if mode != "central" {
+		o.PeripheralServerMode, o.PeripheralServerUUID = true, u[:]
+	}
+	if mode != "peripheral" {
+		o.CentralClientMode, o.CentralClientUUID = true, u[:]
+	}
+	return o, nil
 }
 
 // Engage gives the holder its own simulated device carrying the link faults and connects

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors of the GATT layer. Every error a connection reports wraps one of these or a
@@ -70,6 +71,15 @@ func UUIDFromBytes(b []byte) (UUID, error) {
 	}
 	copy(u[:], b)
 	return u, nil
+}
+
+// ParseUUID reads a UUID written as 32 hex digits, dashes allowed anywhere.
+func ParseUUID(s string) (UUID, error) {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+	if err != nil || len(b) != 16 {
+		return UUID{}, fmt.Errorf("ble: UUID %q: want 16 bytes as 32 hex digits", s)
+	}
+	return UUID(b), nil
 }
 
 func mustUUID(s string) UUID {

@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"io"
@@ -8,24 +8,15 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// isTTY reports whether w is a terminal.
-func isTTY(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// newLogger logs JSON lines to w, or readable lines when w is a terminal.
-func newLogger(w io.Writer, level string) (*zap.Logger, error) {
+// NewLogger logs at level (debug, info, warn, error) to w: JSON lines, or readable
+// coloured lines when w is a terminal.
+func NewLogger(w io.Writer, level string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, err
 	}
 	var enc zapcore.Encoder
-	if isTTY(w) {
+	if IsTerminal(w) {
 		cfg := zap.NewDevelopmentEncoderConfig()
 		cfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		enc = zapcore.NewConsoleEncoder(cfg)
@@ -33,4 +24,14 @@ func newLogger(w io.Writer, level string) (*zap.Logger, error) {
 		enc = zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}
+
+// IsTerminal reports whether w is a terminal.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
