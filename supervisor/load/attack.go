@@ -933,9 +933,10 @@ func (a *attacker) run(ctx context.Context) {
 					if ctx.Err() != nil {
 						return
 					}
-					// closed by the gate: refused at once (reset) or evicted later
+					// closed by the gate: refused at once (reset) or evicted later; the flood
+					// holds connections, it is not a connect-rate flood
 					a.note(false, errors.Join(errors.New("closed by the gate"), rerr))
-					pause(ctx, 100*time.Millisecond)
+					pause(ctx, 500*time.Millisecond)
 				}
 			}()
 		}
