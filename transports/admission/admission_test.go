@@ -269,3 +269,40 @@ func (l *Listener) idleCount() int {
 	defer l.mu.Unlock()
 	return l.idle.Len()
 }
+
+// At Max, a client holding many idle connections cannot make room for more of its own,
+// and a newcomer makes room by closing one of the largest holder's, not the longer idle
+// connection of a client holding one.
+func TestListenerMaxFairEviction(t *testing.T) {
+	l, addr := served(t, ListenerLimits{Max: smallClient + 1})
+	quiet := dialFrom(t, "127.0.4.1", addr) // idle longest, its client's only connection
+	if err := get(quiet); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	var flood []net.Conn
+	for i := 0; i < smallClient; i++ {
+		c := dialFrom(t, "127.0.4.2", addr)
+		if err := get(c); err != nil {
+			t.Fatal(err)
+		}
+		flood = append(flood, c)
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitOpen(t, l, smallClient+1)
+	if err := tryGet(t, "127.0.4.2", addr); err == nil {
+		t.Fatal("the flooding client made room for itself")
+	}
+	if err := get(dialFrom(t, "127.0.4.3", addr)); err != nil {
+		t.Fatalf("a newcomer at Max: %v", err)
+	}
+	if err := get(quiet); err != nil {
+		t.Fatalf("the quiet client's connection was closed: %v", err)
+	}
+	if !closedByServer(flood[0]) {
+		t.Fatal("the flooder's longest idle connection was kept")
+	}
+	if l.Refused() != 1 || l.Evicted() != 1 {
+		t.Fatalf("refused %d evicted %d", l.Refused(), l.Evicted())
+	}
+}

@@ -13,9 +13,12 @@ import (
 // ListenerLimits bound the connections of a Listener.
 type ListenerLimits struct {
 	// Max bounds the connections open at once (≤ 0: no bound). At Max, a new
-	// connection closes the connection idle for longest — waiting for its first request
-	// or between two — to make room, and is refused when none is idle: a flood of idle
-	// connections cannot lock out a client with something to ask.
+	// connection makes room by closing an idle one — waiting for its first request or
+	// between two — of a client holding more connections than the newcomer's will (the
+	// longest idle of those), or, for a client holding a few (smallClient), the longest
+	// idle of all; otherwise it is refused. A flood of idle connections cannot lock out a client
+	// with something to ask, and a flooding client cannot push others out to make room
+	// for itself.
 	Max int
 	// PerClient bounds one client's open connections (≤ 0: no bound); more are refused.
 	PerClient int
@@ -75,15 +78,14 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		var victim *conn
 		if l.lim.Max > 0 && l.open >= l.lim.Max {
-			front := l.idle.Front()
-			if front == nil {
+			victim = l.victimLocked(client)
+			if victim == nil {
 				l.mu.Unlock()
 				l.clients.Release(client)
 				l.refuse(c)
 				continue
 			}
-			victim = front.Value.(*conn)
-			l.idle.Remove(front)
+			l.idle.Remove(victim.elem)
 			victim.elem = nil
 		}
 		l.open++
@@ -95,6 +97,32 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		return tc, nil
 	}
+}
+
+// victimScan bounds the idle connections looked at for one that may make room.
+const victimScan = 64
+
+// smallClient is what a client with something to ask holds at most (a browser's or a
+// wallet's few connections): at the maximum it may close the longest idle connection of
+// anyone.
+const smallClient = 4
+
+// victimLocked picks the idle connection a new connection of client may close: among
+// the longest idle, one of a client that would still hold more than client then does;
+// for a small client, else the longest idle of all. nil: none.
+func (l *Listener) victimLocked(client netip.Prefix) *conn {
+	held := l.clients.Held(client) // the new connection included
+	i := 0
+	for e := l.idle.Front(); e != nil && i < victimScan; e, i = e.Next(), i+1 {
+		c := e.Value.(*conn)
+		if c.client != client && l.clients.Held(c.client) > held {
+			return c
+		}
+	}
+	if front := l.idle.Front(); front != nil && held <= smallClient {
+		return front.Value.(*conn)
+	}
+	return nil
 }
 
 // refuse resets a connection the limits do not admit: no FIN_WAIT on our side, its
