@@ -74,8 +74,9 @@ type AttackConfig struct {
 	// address, presenting one after the other for Duration (default 20 s) in each phase.
 	Holders  int
 	Duration time.Duration
-	// CostSessions normal sessions (default 300) and CostMessages amplifying messages
-	// of each kind (default 4), one at a time, measure the gate's CPU per message.
+	// CostSessions normal sessions (default 300) and amplifying messages of each kind
+	// (at least CostMessages, default 4, and enough for a second of gate CPU), one at a
+	// time, measure the gate's CPU per message.
 	CostSessions, CostMessages int
 	// Log receives progress lines (nil: none).
 	Log io.Writer
@@ -184,7 +185,7 @@ func (h *hist) percentiles() Latency {
 // Loopback blocks of the clients (see loopbackSource).
 const (
 	blockHolders  = 10
-	blockCost     = 11 // and 12
+	blockCost     = 11 // and 12 for the amplifying messages
 	blockAttacks  = 20 // + the kind's index
 	blockConnAddr = 40 // + the flooder's index: a /16 each
 )
@@ -645,17 +646,20 @@ func measureCost(ctx context.Context, g *gateProcess, w *attackWorld, cfg Attack
 	}
 	normal := g.cpu() - c0
 	rep.Cost.NormalSessionMs = round3(ms(normal) / float64(cfg.CostSessions))
-	client := sourceClient(loopbackSource(blockCost+1, 0), 2)
-	defer client.CloseIdleConnections()
+	attackers := newClientPool(blockCost + 1)
+	defer attackers.close()
 	for _, kind := range []string{AttackAmplifyTrusted, AttackAmplifyForeign} {
 		canned := w.canned[kind]
+		// at least CostMessages, and enough for a second of gate CPU (its clock ticks
+		// 10 ms), at most 50 times CostMessages
 		c0 := g.cpu()
-		for i := 0; i < cfg.CostMessages; i++ {
-			if _, err := amplifyOnce(ctx, g, client, canned.plain, true, false); err != nil {
+		n := 0
+		for ; n < cfg.CostMessages || (g.cpu()-c0 < time.Second && n < 50*cfg.CostMessages); n++ {
+			if _, err := amplifyOnce(ctx, g, attackers.get(n), canned.plain, true, false); err != nil {
 				return fmt.Errorf("attack: %s: %w", kind, err)
 			}
 		}
-		cpu := ms(g.cpu()-c0) / float64(cfg.CostMessages)
+		cpu := ms(g.cpu()-c0) / float64(n)
 		mc := MessageCost{Kind: kind, Bytes: len(canned.plain), Documents: canned.documents, CPUMs: round3(cpu)}
 		if rep.Cost.NormalSessionMs > 0 {
 			mc.Ratio = round3(cpu / rep.Cost.NormalSessionMs)
