@@ -34,6 +34,7 @@ const (
 	TerminateEarly  Misbehaviour = "terminate"          // answers the request with status 20 only
 	SkipCounter     Misbehaviour = "skip_counter"       // encrypts the response with a counter the reader does not expect
 	AnswerAnything  Misbehaviour = "unrequested"        // discloses every credential, whatever was asked
+	RepeatDocument  Misbehaviour = "repeat_document"    // answers with its document RepeatCount times
 )
 
 // Config describes one simulated holder. It is not modified by sessions.
@@ -269,7 +270,8 @@ func (s *Session) respond(plainRequest []byte) *messages.DeviceResponse {
 }
 
 // Apply alters a built DeviceResponse as m does to a holder's answers: TamperElement
-// alters a disclosed item, WrongDeviceKey forges the device authentication; the other
+// alters a disclosed item, WrongDeviceKey forges the device authentication,
+// RepeatDocument repeats the first document up to RepeatCount copies; the other
 // misbehaviours are about the protocol, not the response's content, and change nothing.
 // Simulated holders over other protocols (OpenID4VP wallets) misbehave with it too.
 func (m Misbehaviour) Apply(resp *messages.DeviceResponse) {
@@ -278,8 +280,17 @@ func (m Misbehaviour) Apply(resp *messages.DeviceResponse) {
 		tamper(resp)
 	case WrongDeviceKey:
 		forgeDeviceAuth(resp)
+	case RepeatDocument:
+		for len(resp.Documents) > 0 && len(resp.Documents) < RepeatCount {
+			resp.Documents = append(resp.Documents, resp.Documents[0])
+		}
 	}
 }
+
+// RepeatCount is how many copies of its document a RepeatDocument holder sends (the
+// attack of issue 14 sent 1,135; this many already cost a reader that verifies them all
+// about a hundred times a normal session).
+const RepeatCount = 100
 
 // Garbage is what a GarbageResponse holder sends instead of its answer: bytes that are
 // not CBOR.

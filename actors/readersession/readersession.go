@@ -41,7 +41,12 @@ const (
 	ReasonInternal          = "internal"
 	ReasonNotValid          = "not_valid"
 	ReasonResponseStatus    = "response_status"
-	ReasonUnrequestedDoc    = "response.unrequested_document"
+	// The response refused as a whole before any signature was verified (a document not
+	// requested, a docType repeated), or its verification stopped by the crypto budget
+	// (an error verdict): the verify check names.
+	ReasonUnrequestedDoc  = verify.CheckUnrequestedDocument
+	ReasonRepeatedDocType = verify.CheckRepeatedDocType
+	ReasonCryptoBudget    = verify.CheckCryptoBudget
 )
 
 // Verdict is how a session ended.
@@ -53,8 +58,8 @@ type Verdict struct {
 	Detail string
 	// Result is the verification result when the response was verified.
 	Result *verify.Result
-	// Note is the Decision.Note of the decision the verdict came from (kept even when
-	// the session overrode the outcome, e.g. for an unrequested document); nil otherwise.
+	// Note is the Decision.Note of the decision the verdict came from, or the
+	// Verification.Note of a response refused as a whole; nil otherwise.
 	Note any
 }
 
@@ -82,8 +87,16 @@ type Config struct {
 	Trust      *verify.TrustStore
 	Policy     verify.Policy
 	Cache      *verify.ChainCache // optional
-	Now        func() time.Time   // nil means time.Now
-	Rand       io.Reader          // nil means crypto/rand
+	// ClockSkew relaxes the not-yet-valid checks, never expiry (verify.Options.ClockSkew:
+	// 0 means verify.DefaultClockSkew, negative none).
+	ClockSkew time.Duration
+	// CryptoBudget bounds the signature verifications and key agreements one response
+	// may ask for, in keys.Cost units (verify.Options.CryptoBudget: 0 means
+	// verify.DefaultCryptoBudget, negative no limit); past it the session ends with an
+	// error verdict (ReasonCryptoBudget).
+	CryptoBudget int
+	Now          func() time.Time // nil means time.Now
+	Rand         io.Reader        // nil means crypto/rand
 	// Revocation, when set, checks the DS certificate and the MSO status list entry
 	// (verify.Options.Revocation); it may fetch, bounded by its own timeouts.
 	Revocation verify.Revocation
@@ -306,8 +319,11 @@ func (s *Session) Receive(msg []byte) Step {
 		return st
 	}
 	s.state = stateVerifying
+	// the request goes with the response: documents not asked for, or repeated, are
+	// refused before any signature is verified, and only what was asked is checked
 	opts := verify.Options{Trust: s.cfg.Trust, Transcript: &s.transcript, ReaderKey: s.readerKey,
-		Now: s.now(), Policy: s.cfg.Policy, Cache: s.cfg.Cache, Revocation: s.cfg.Revocation}
+		Now: s.now(), Policy: s.cfg.Policy, Cache: s.cfg.Cache, Request: s.cfg.Request,
+		ClockSkew: s.cfg.ClockSkew, CryptoBudget: s.cfg.CryptoBudget, Revocation: s.cfg.Revocation}
 	return Step{Verify: &VerifyJob{Response: resp, Options: opts, run: s.cfg.Verify}}
 }
 
@@ -322,6 +338,16 @@ func (s *Session) Verified(v Verification) Step {
 	}
 	if v.Result == nil {
 		return s.end(Verdict{Outcome: Error, Reason: ReasonInternal, Detail: "no verification result"})
+	}
+	if c, refused := v.Result.Refused(); refused {
+		// refused as a whole: nothing for a decision to weigh
+		outcome := Rejected
+		if c.Name == ReasonCryptoBudget {
+			outcome = Error
+		}
+		st := s.end(Verdict{Outcome: outcome, Reason: c.Name, Detail: c.Reason, Result: v.Result, Note: v.Note})
+		st.Send = statusMessage(messages.StatusSessionTermination)
+		return st
 	}
 	if s.cfg.Decide != nil && s.cfg.DecideMayWait {
 		s.state, s.deciding = stateDeciding, v
@@ -352,29 +378,9 @@ func (s *Session) Decided(d Decision) Step {
 
 // conclude ends the session on a decided verification result.
 func (s *Session) conclude(res *verify.Result, d Decision) Step {
-	outcome, reason, detail := d.Outcome, d.Reason, ""
-	if outcome == Accepted {
-		// a valid document the reader never asked for is a holder answering another
-		// request (or another session): not what this gate decides on
-		for _, d := range res.Documents {
-			if !s.requested(d.DocType) {
-				outcome, reason, detail = Rejected, ReasonUnrequestedDoc, "response holds a "+d.DocType+" document that was not requested"
-				break
-			}
-		}
-	}
-	st := s.end(Verdict{Outcome: outcome, Reason: reason, Detail: detail, Result: res, Note: d.Note})
+	st := s.end(Verdict{Outcome: d.Outcome, Reason: d.Reason, Result: res, Note: d.Note})
 	st.Send = statusMessage(messages.StatusSessionTermination)
 	return st
-}
-
-func (s *Session) requested(docType string) bool {
-	for _, r := range s.cfg.Request {
-		if r.DocType == docType {
-			return true
-		}
-	}
-	return false
 }
 
 // decide accepts exactly the valid results and names the first fatal check otherwise.

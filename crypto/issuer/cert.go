@@ -70,6 +70,12 @@ type IACAOptions struct {
 	Key                 *keys.PrivateKey // use this key instead of generating one
 	NotBefore, NotAfter time.Time        // default now-1h .. now+5y
 	Rand                io.Reader        // serial numbers and keys; default crypto/rand
+
+	// For verifier tests, roots that depart from the profile: KeyUsage replaces
+	// keyCertSign+cRLSign when not 0; PathLen is the pathLenConstraint (default 0, -1
+	// leaves it out).
+	KeyUsage x509.KeyUsage
+	PathLen  int
 }
 
 // DSOptions configures NewDocumentSigner. The zero value is usable.
@@ -85,6 +91,14 @@ type DSOptions struct {
 	// value given explicitly outside the IACA's validity is an error.
 	NotBefore, NotAfter time.Time
 	Rand                io.Reader
+
+	// For verifier tests, Document Signers that depart from the profile: EKU, when not
+	// nil, replaces the mdoc EKU (an empty slice leaves the extension out); CA marks the
+	// certificate basicConstraints CA=true; Country and State replace the IACA's C and ST
+	// in the subject.
+	EKU            []asn1.ObjectIdentifier
+	CA             bool
+	Country, State string
 }
 
 // ReaderOptions configures NewReaderCert. The zero value is usable.
@@ -175,11 +189,14 @@ func newRoot(opts IACAOptions, reader bool) (*Authority, error) {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
+		MaxPathLen:            opts.PathLen,
+		MaxPathLenZero:        opts.PathLen == 0,
 		SubjectKeyId:          ski,
 		AuthorityKeyId:        ski,
 		ExtraExtensions:       []pkix.Extension{ian},
+	}
+	if opts.KeyUsage != 0 {
+		tmpl.KeyUsage = opts.KeyUsage
 	}
 	if opts.CRLURL != "" {
 		tmpl.CRLDistributionPoints = []string{opts.CRLURL}
@@ -206,8 +223,12 @@ func (a *Authority) NewDocumentSigner(opts DSOptions) (*Signer, error) {
 	if opts.Also23220 {
 		eku = append(eku, OIDMdocDS)
 	}
-	ck, err := a.issueLeaf("Document Signer", leafSpec{opts.CommonName, opts.Organization, opts.CRLURL,
-		eku, opts.Curve, opts.Key, opts.NotBefore, opts.NotAfter, opts.Rand})
+	if opts.EKU != nil {
+		eku = opts.EKU
+	}
+	ck, err := a.issueLeaf("Document Signer", leafSpec{cn: opts.CommonName, org: opts.Organization, crl: opts.CRLURL,
+		eku: eku, curve: opts.Curve, key: opts.Key, notBefore: opts.NotBefore, notAfter: opts.NotAfter, rand: opts.Rand,
+		ca: opts.CA, country: opts.Country, state: opts.State})
 	if err != nil {
 		return nil, err
 	}
@@ -228,8 +249,8 @@ func (a *Authority) NewReaderCert(opts ReaderOptions) (*ReaderSigner, error) {
 	if opts.Also23220 {
 		eku = append(eku, OIDMdocReaderAuth)
 	}
-	ck, err := a.issueLeaf("reader certificate", leafSpec{opts.CommonName, opts.Organization, opts.CRLURL,
-		eku, opts.Curve, opts.Key, opts.NotBefore, opts.NotAfter, opts.Rand})
+	ck, err := a.issueLeaf("reader certificate", leafSpec{cn: opts.CommonName, org: opts.Organization, crl: opts.CRLURL,
+		eku: eku, curve: opts.Curve, key: opts.Key, notBefore: opts.NotBefore, notAfter: opts.NotAfter, rand: opts.Rand})
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +264,8 @@ type leafSpec struct {
 	key                 *keys.PrivateKey
 	notBefore, notAfter time.Time
 	rand                io.Reader
+	ca                  bool   // basicConstraints CA=true (a profile violation, for tests)
+	country, state      string // replace the issuer's C and ST
 }
 
 func (a *Authority) issueLeaf(what string, s leafSpec) (*CertKey, error) {
@@ -273,27 +296,37 @@ func (a *Authority) issueLeaf(what string, s leafSpec) (*CertKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %s serial: %w", what, err)
 	}
-	ekuDER, err := asn1.Marshal(s.eku)
-	if err != nil {
-		return nil, fmt.Errorf("issuer: %s EKU: %w", what, err)
-	}
 	ian, err := issuerAltNameExt(a.ianURI)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %s issuerAltName: %w", what, err)
 	}
+	exts := []pkix.Extension{ian}
+	if len(s.eku) > 0 {
+		ekuDER, err := asn1.Marshal(s.eku)
+		if err != nil {
+			return nil, fmt.Errorf("issuer: %s EKU: %w", what, err)
+		}
+		exts = append([]pkix.Extension{{Id: oidExtKeyUsage, Critical: true, Value: ekuDER}}, exts...)
+	}
 	country, state := firstOr(ca.Subject.Country), firstOr(ca.Subject.Province)
+	if s.country != "" {
+		country = s.country
+	}
+	if s.state != "" {
+		state = s.state
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber:   serial,
-		Subject:        subject(country, state, s.org, s.cn),
-		NotBefore:      s.notBefore,
-		NotAfter:       s.notAfter,
-		KeyUsage:       x509.KeyUsageDigitalSignature,
-		SubjectKeyId:   ski,
-		AuthorityKeyId: ca.SubjectKeyId,
-		ExtraExtensions: []pkix.Extension{
-			{Id: oidExtKeyUsage, Critical: true, Value: ekuDER},
-			ian,
-		},
+		SerialNumber:    serial,
+		Subject:         subject(country, state, s.org, s.cn),
+		NotBefore:       s.notBefore,
+		NotAfter:        s.notAfter,
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		SubjectKeyId:    ski,
+		AuthorityKeyId:  ca.SubjectKeyId,
+		ExtraExtensions: exts,
+	}
+	if s.ca {
+		tmpl.BasicConstraintsValid, tmpl.IsCA = true, true
 	}
 	if len(s.eku) == 0 { // a certificate without extended key usage
 		tmpl.ExtraExtensions = tmpl.ExtraExtensions[1:]

@@ -48,6 +48,9 @@ type IssueRequest struct {
 	StatusList                    *messages.StatusListRef // optional MSO status (token status list)
 	DigestAlgorithm               string                  // "SHA-256" (default), "SHA-384" or "SHA-512"
 	Rand                          io.Reader               // item randoms, digest IDs, keys; default crypto/rand
+	// Inconsistent skips the checks that Signed lies within the Document Signer's
+	// validity and ValidFrom is not before Signed: for credentials a verifier must refuse.
+	Inconsistent bool
 }
 
 // Credential is an issued mdoc as the holder keeps it.
@@ -215,9 +218,9 @@ func (s *Signer) validity(req IssueRequest) (signed, from, until time.Time, err 
 	until = until.UTC().Truncate(time.Second)
 	c := s.Certificate
 	switch {
-	case signed.Before(c.NotBefore) || signed.After(c.NotAfter):
+	case !req.Inconsistent && (signed.Before(c.NotBefore) || signed.After(c.NotAfter)):
 		err = fmt.Errorf("issuer: issue: signed %v is outside the Document Signer validity %v..%v", signed, c.NotBefore, c.NotAfter)
-	case from.Before(signed):
+	case !req.Inconsistent && from.Before(signed):
 		err = fmt.Errorf("issuer: issue: validFrom %v is before signed %v", from, signed)
 	case !until.After(from):
 		err = fmt.Errorf("issuer: issue: validUntil %v is not after validFrom %v", until, from)

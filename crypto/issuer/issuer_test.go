@@ -595,3 +595,56 @@ func TestSamplesHaveMandatoryElements(t *testing.T) {
 		t.Error("Photo ID sample has no org.iso.23220.photoid.1 elements")
 	}
 }
+
+// The options that build certificates and credentials a verifier must refuse do what
+// they say, and nothing else.
+func TestProfileDeviationOptions(t *testing.T) {
+	iaca, err := NewIACA(IACAOptions{Country: "UT", State: "UT-01", PathLen: -1, KeyUsage: x509.KeyUsageDigitalSignature})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := iaca.Certificate; c.MaxPathLen != -1 || c.KeyUsage != x509.KeyUsageDigitalSignature || !c.IsCA {
+		t.Fatalf("IACA: pathLen %d keyUsage %v CA %v", c.MaxPathLen, c.KeyUsage, c.IsCA)
+	}
+	serverAuth := asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 1}
+	for _, tc := range []struct {
+		name  string
+		opts  DSOptions
+		check func(*x509.Certificate) bool
+	}{
+		{"other EKU", DSOptions{EKU: []asn1.ObjectIdentifier{serverAuth}}, func(c *x509.Certificate) bool {
+			return len(c.UnknownExtKeyUsage) == 0 && slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
+		}},
+		{"no EKU", DSOptions{EKU: []asn1.ObjectIdentifier{}}, func(c *x509.Certificate) bool {
+			return len(c.UnknownExtKeyUsage) == 0 && len(c.ExtKeyUsage) == 0
+		}},
+		{"CA", DSOptions{CA: true}, func(c *x509.Certificate) bool { return c.IsCA && c.BasicConstraintsValid }},
+		{"country", DSOptions{Country: "UV", State: "UV-02"}, func(c *x509.Certificate) bool {
+			return slices.Equal(c.Subject.Country, []string{"UV"}) && slices.Equal(c.Subject.Province, []string{"UV-02"})
+		}},
+		{"default", DSOptions{}, func(c *x509.Certificate) bool {
+			return !c.IsCA && slices.Equal(c.Subject.Country, []string{"UT"}) && slices.Equal(c.Subject.Province, []string{"UT-01"}) &&
+				len(c.UnknownExtKeyUsage) == 1 && c.UnknownExtKeyUsage[0].Equal(OIDMdlDS)
+		}},
+	} {
+		ds, err := iaca.NewDocumentSigner(tc.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !tc.check(ds.Certificate) {
+			t.Errorf("%s: certificate %+v", tc.name, ds.Certificate.Subject)
+		}
+	}
+	ds, _ := iaca.NewDocumentSigner(DSOptions{})
+	early := ds.Certificate.NotBefore.Add(-time.Hour)
+	if _, err := ds.Issue(IssueRequest{DocType: DocTypeMDL, NameSpaces: SampleMDL(nil), Signed: early}); err == nil {
+		t.Fatal("signed before the DS validity issued without Inconsistent")
+	}
+	cred, err := ds.Issue(IssueRequest{DocType: DocTypeMDL, NameSpaces: SampleMDL(nil), Signed: early, Inconsistent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mso, _ := cred.MSO(); !mso.ValidityInfo.Signed.Equal(early.Truncate(time.Second)) {
+		t.Fatalf("signed %v", mso.ValidityInfo.Signed)
+	}
+}

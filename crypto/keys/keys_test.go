@@ -676,3 +676,46 @@ func TestSignerInterop(t *testing.T) {
 		t.Fatal("X448 has a Signer")
 	}
 }
+
+// A signature of COSE's r||s length is verified once, as r||s, even when its bytes
+// also parse as DER: before, such a signature was verified a second time as DER.
+func TestVerifyOneEncodingOnly(t *testing.T) {
+	k := mustGenerate(t, messages.CurveP256)
+	// a well-formed DER Ecdsa-Sig-Value of exactly 64 bytes: SEQUENCE { INTEGER (29 bytes), INTEGER (29 bytes) }
+	sig := []byte{0x30, 62, 0x02, 29}
+	sig = append(sig, bytes.Repeat([]byte{0x11}, 29)...)
+	sig = append(sig, 0x02, 29)
+	sig = append(sig, bytes.Repeat([]byte{0x22}, 29)...)
+	if len(sig) != 64 {
+		t.Fatalf("test signature is %d bytes", len(sig))
+	}
+	der, err := VerifyDetail(k.Public(), AlgES256, []byte("m"), sig)
+	if !errors.Is(err, ErrVerification) {
+		t.Fatalf("forged signature: %v", err)
+	}
+	if der {
+		t.Fatal("a 64-byte P-256 signature was also tried as DER")
+	}
+}
+
+func TestCostOrder(t *testing.T) {
+	order := []int64{messages.CurveP256, messages.CurveEd448, messages.CurveP384, messages.CurveP521,
+		messages.CurveBrainpoolP256r1, messages.CurveBrainpoolP320r1, messages.CurveBrainpoolP384r1, messages.CurveBrainpoolP512r1}
+	for i := 1; i < len(order); i++ {
+		if Cost(order[i]) <= Cost(order[i-1]) {
+			t.Errorf("%s costs %d, not more than %s (%d)", curveName(order[i]), Cost(order[i]), curveName(order[i-1]), Cost(order[i-1]))
+		}
+	}
+	if Cost(999) != MaxCost || PublicKeyCost("not a key") != MaxCost {
+		t.Error("unknown keys must cost the most")
+	}
+	for _, id := range curvesWhere(func(c messages.CurveInfo) bool { return c.Signing }) {
+		k := mustGenerate(t, id)
+		if got := PublicKeyCost(k.Public()); got != Cost(id) {
+			t.Errorf("%s: PublicKeyCost %d, Cost %d", curveName(id), got, Cost(id))
+		}
+		if got := PublicKeyCost(k.COSEKey()); got != Cost(id) {
+			t.Errorf("%s: COSE key cost %d, Cost %d", curveName(id), got, Cost(id))
+		}
+	}
+}

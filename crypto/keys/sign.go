@@ -136,9 +136,12 @@ func Verify(pub crypto.PublicKey, alg int64, msg, sig []byte) error {
 	return err
 }
 
-// VerifyDetail is Verify that also reports whether an ECDSA signature was accepted only as
-// ASN.1 DER (not COSE's r||s), which some wallets send. A nil error means the signature is
-// valid; a bad signature gives an error wrapping ErrVerification.
+// VerifyDetail is Verify that also reports whether an ECDSA signature was taken as ASN.1
+// DER (not COSE's r||s), which some wallets send. The encoding is decided by the
+// signature's length before any arithmetic: exactly twice the field size is r||s,
+// anything else must be one DER Ecdsa-Sig-Value; so each signature is verified at most
+// once. A nil error means the signature is valid; a bad signature gives an error
+// wrapping ErrVerification.
 func VerifyDetail(pub crypto.PublicKey, alg int64, msg, sig []byte) (derEncoded bool, err error) {
 	if c, ok := pub.(*messages.COSEKey); ok {
 		if pub, err = PublicKeyFromCOSE(c); err != nil {
@@ -159,8 +162,13 @@ func VerifyDetail(pub crypto.PublicKey, alg int64, msg, sig []byte) (derEncoded 
 		hh := h.New()
 		hh.Write(msg)
 		digest := hh.Sum(nil)
-		if len(sig) == 2*info.FieldSize && ecdsaVerifyRaw(p, digest, sig) {
-			return false, nil
+		// One encoding, one verification: a signature of COSE's r||s length is r||s even
+		// when its bytes also parse as DER, so no signature is verified twice.
+		if len(sig) == 2*info.FieldSize {
+			if ecdsaVerifyRaw(p, digest, sig) {
+				return false, nil
+			}
+			return false, fmt.Errorf("%w: %s ECDSA signature", ErrVerification, info.Name)
 		}
 		if parsed, ok := ecdsaVerifyDER(p, digest, sig); parsed {
 			if ok {
@@ -168,10 +176,7 @@ func VerifyDetail(pub crypto.PublicKey, alg int64, msg, sig []byte) (derEncoded 
 			}
 			return true, fmt.Errorf("%w: %s DER ECDSA signature", ErrVerification, info.Name)
 		}
-		if len(sig) != 2*info.FieldSize {
-			return false, fmt.Errorf("%w: %s signature must be %d bytes, got %d", ErrVerification, info.Name, 2*info.FieldSize, len(sig))
-		}
-		return false, fmt.Errorf("%w: %s ECDSA signature", ErrVerification, info.Name)
+		return false, fmt.Errorf("%w: %s signature must be %d bytes, got %d", ErrVerification, info.Name, 2*info.FieldSize, len(sig))
 	case ed25519.PublicKey:
 		if !eddsaFits(alg, messages.CurveEd25519) {
 			return false, fmt.Errorf("%w: COSE alg %d on Ed25519", ErrUnsupportedAlg, alg)

@@ -30,6 +30,16 @@ type Anchor struct {
 	Certificate *x509.Certificate
 	Source      string   // file path, or "vical:<provider>"
 	DocTypes    []string // nil means any document type
+	// IACA marks an anchor that is an issuing authority whatever its certificate says
+	// (a VICAL entry); otherwise a CA certificate is an IACA and any other a pinned
+	// Document Signer (verify.TrustStore.Add).
+	IACA bool
+}
+
+// verifyAnchor is a's entry in a verify.TrustStore.
+func (a *Anchor) verifyAnchor() verify.Anchor {
+	c := a.Certificate
+	return verify.Anchor{Certificate: c, DocTypes: a.DocTypes, Pinned: !a.IACA && !(c.BasicConstraintsValid && c.IsCA)}
 }
 
 // Store is a set of IACA trust anchors from folders and VICALs. It is safe for
@@ -54,20 +64,25 @@ type LoadReport struct {
 const ExpiryWarning = 30 * 24 * time.Hour
 
 // LoadDir reads every .pem/.crt/.cer/.der file of dir (not recursive; PEM with one or
-// more CERTIFICATE blocks, or DER). Certificates expired at now are skipped and
-// reported; the others are loaded. It fails when dir cannot be read or when no anchor
-// could be loaded, so that a gate never starts with empty trust by accident.
+// more CERTIFICATE blocks, or DER), trusted for every docType. Certificates expired at
+// now are skipped and reported; the others are loaded. It fails when dir cannot be read
+// or when no anchor could be loaded, so that a gate never starts with empty trust by
+// accident.
 func LoadDir(dir string, now time.Time) (*Store, *LoadReport, error) {
 	s := &Store{}
-	rep, err := s.AddDir(dir, now)
+	rep, err := s.AddDir(dir, nil, now)
 	if err != nil {
 		return nil, rep, err
 	}
 	return s, rep, nil
 }
 
-// AddDir is LoadDir into an existing store.
-func (s *Store) AddDir(dir string, now time.Time) (*LoadReport, error) {
+// AddDir is LoadDir into an existing store, the folder's anchors trusted for docTypes
+// only (none: every docType).
+func (s *Store) AddDir(dir string, docTypes []string, now time.Time) (*LoadReport, error) {
+	if len(docTypes) == 0 {
+		docTypes = nil
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("trust: IACA folder: %w", err)
@@ -95,7 +110,7 @@ func (s *Store) AddDir(dir string, now time.Time) (*LoadReport, error) {
 			continue
 		}
 		for _, c := range certs {
-			s.addChecked(Anchor{Certificate: c, Source: path}, now, rep)
+			s.addChecked(Anchor{Certificate: c, Source: path, DocTypes: docTypes}, now, rep)
 		}
 	}
 	if rep.Loaded == 0 {
@@ -128,13 +143,26 @@ func (s *Store) addChecked(a Anchor, now time.Time, rep *LoadReport) {
 		return
 	}
 	s.mu.Lock()
-	dup := slices.ContainsFunc(s.anchors, func(x Anchor) bool { return x.Certificate.Equal(c) })
-	if !dup {
+	i := slices.IndexFunc(s.anchors, func(x Anchor) bool { return x.Certificate.Equal(c) })
+	if i < 0 {
 		s.anchors = append(s.anchors, a)
+	} else {
+		// one certificate from two sources: trusted for what either says
+		e := &s.anchors[i]
+		e.IACA = e.IACA || a.IACA
+		if e.DocTypes == nil || a.DocTypes == nil {
+			e.DocTypes = nil
+		} else {
+			for _, d := range a.DocTypes {
+				if !slices.Contains(e.DocTypes, d) {
+					e.DocTypes = append(slices.Clip(e.DocTypes), d)
+				}
+			}
+		}
 	}
 	s.mu.Unlock()
-	if dup {
-		rep.Skipped = append(rep.Skipped, name+" is a duplicate")
+	if i >= 0 {
+		rep.Skipped = append(rep.Skipped, name+" is a duplicate (its docType scopes joined)")
 		return
 	}
 	rep.Loaded++
@@ -165,7 +193,7 @@ func (s *Store) AddVICAL(v *VICAL, now time.Time) (*LoadReport, error) {
 	}
 	rep := &LoadReport{}
 	for _, e := range v.Entries {
-		s.addChecked(Anchor{Certificate: e.Certificate, Source: "vical:" + v.Provider, DocTypes: e.DocTypes}, now, rep)
+		s.addChecked(Anchor{Certificate: e.Certificate, Source: "vical:" + v.Provider, DocTypes: e.DocTypes, IACA: true}, now, rep)
 	}
 	return rep, nil
 }
@@ -184,9 +212,11 @@ func (s *Store) Anchors() []Anchor {
 	return slices.Clone(s.anchors)
 }
 
-// TrustStore returns the anchors valid at now and trusted for docType ("" for all) as
-// a verify.TrustStore. Build one per docType and refresh it periodically (anchors
-// expire); verify.VerifyChain also checks validity at verification time.
+// TrustStore returns the anchors valid at now and trusted for docType ("" for every
+// anchor) as a verify.TrustStore. Each anchor keeps its docType scope there, so one
+// store serves every docType: an IACA a VICAL lists for the Photo ID only does not
+// authenticate an mDL. Refresh it periodically (anchors expire); verification also
+// checks validity at its own time.
 func (s *Store) TrustStore(docType string, now time.Time) *verify.TrustStore {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -199,7 +229,7 @@ func (s *Store) TrustStore(docType string, now time.Time) *verify.TrustStore {
 		if docType != "" && a.DocTypes != nil && !slices.Contains(a.DocTypes, docType) {
 			continue
 		}
-		ts.Add(c)
+		ts.AddAnchor(a.verifyAnchor())
 	}
 	return ts
 }

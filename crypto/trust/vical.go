@@ -107,8 +107,14 @@ func ParseVICAL(data []byte, opts VICALOptions) (*VICAL, error) {
 		return nil, err
 	}
 	v.Signer = signer
-	if !hasEKU(signer, OIDVICALSigner) {
-		v.Warnings = append(v.Warnings, fmt.Sprintf("vical.signer_eku: signer certificate %q lacks EKU %v", signer.Subject.CommonName, OIDVICALSigner))
+	// a certificate for another purpose, a CA, or the provider's anchor itself must not
+	// sign the list of who is trusted; one without any EKU is a deviation
+	warning, err := verify.SignerPurpose(signer, opts.Anchors, OIDVICALSigner)
+	if err != nil {
+		return nil, fmt.Errorf("vical: signer %q: %w", signer.Subject.CommonName, err)
+	}
+	if warning != "" {
+		v.Warnings = append(v.Warnings, fmt.Sprintf("vical.signer_eku: signer %q: %s", signer.Subject.CommonName, warning))
 	}
 
 	payload := s.Payload
@@ -176,7 +182,7 @@ func (ci certInfoWire) entry() (*VICALEntry, error) {
 }
 
 // TrustStore returns the IACA certificates trusted for docType ("" for every entry)
-// that are valid at now.
+// that are valid at now, each scoped to the docTypes of its entry.
 func (v *VICAL) TrustStore(docType string, now time.Time) *verify.TrustStore {
 	ts := verify.NewTrustStore()
 	for _, e := range v.Entries {
@@ -186,7 +192,7 @@ func (v *VICAL) TrustStore(docType string, now time.Time) *verify.TrustStore {
 		if now.Before(e.Certificate.NotBefore) || now.After(e.Certificate.NotAfter) {
 			continue
 		}
-		ts.Add(e.Certificate)
+		ts.AddAnchor(verify.Anchor{Certificate: e.Certificate, DocTypes: e.DocTypes})
 	}
 	return ts
 }
@@ -257,6 +263,9 @@ func verifyCOSESign1(s *messages.CoseSign1, anchors *verify.TrustStore, now time
 	if len(ders) == 0 {
 		return nil, errors.New("vical: x5chain: empty")
 	}
+	if len(ders) > verify.MaxX5Chain {
+		return nil, fmt.Errorf("vical: x5chain: %d certificates, at most %d accepted", len(ders), verify.MaxX5Chain)
+	}
 	var chain []*x509.Certificate
 	for i, der := range ders {
 		c, err := x509.ParseCertificate(der)
@@ -276,15 +285,6 @@ func verifyCOSESign1(s *messages.CoseSign1, anchors *verify.TrustStore, now time
 		return nil, fmt.Errorf("vical: chain: %w", err)
 	}
 	return chain[0], nil
-}
-
-func hasEKU(c *x509.Certificate, oid asn1.ObjectIdentifier) bool {
-	for _, u := range c.UnknownExtKeyUsage {
-		if u.Equal(oid) {
-			return true
-		}
-	}
-	return false
 }
 
 // bignum is serialNumber: #6.2(bstr) (an unsigned bignum) on output; a plain uint is

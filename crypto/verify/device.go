@@ -15,15 +15,18 @@ import (
 
 // Check names of mdoc authentication.
 const (
-	CheckDeviceSigned         = "device_auth.present"
-	CheckDeviceSignature      = "device_auth.signature"
-	CheckDeviceMac            = "device_auth.mac"
-	CheckDeviceAuthEncoding   = "device_auth.encoding"
-	CheckKeyAuthorizations    = "device_auth.key_authorizations"
-	CheckDeviceNameSpaces     = "device_auth.name_spaces"
-	CheckTranscriptAvailable  = "device_auth.transcript"
-	CheckDeviceKey            = "device_auth.device_key"
-	expectedDeviceMacAlgValue = messages.AlgHMAC256_256
+	CheckDeviceSigned        = "device_auth.present"
+	CheckDeviceSignature     = "device_auth.signature"
+	CheckDeviceMac           = "device_auth.mac"
+	CheckDeviceAuthEncoding  = "device_auth.encoding"
+	CheckKeyAuthorizations   = "device_auth.key_authorizations"
+	CheckDeviceNameSpaces    = "device_auth.name_spaces"
+	CheckTranscriptAvailable = "device_auth.transcript"
+	CheckDeviceKey           = "device_auth.device_key"
+	// CheckDeviceAuthNotVerified: issuer authentication failed, so mdoc authentication
+	// was not attempted (the device key is not authenticated).
+	CheckDeviceAuthNotVerified = "device_auth.not_verified"
+	expectedDeviceMacAlgValue  = messages.AlgHMAC256_256
 )
 
 // DeviceOptions are the inputs of mdoc authentication.
@@ -32,6 +35,9 @@ type DeviceOptions struct {
 	Transcript *messages.SessionTranscript
 	// ReaderKey is the reader's ephemeral private key; deviceMac needs it.
 	ReaderKey *keys.PrivateKey
+
+	budget *budget                    // nil: no limit
+	want   map[string]map[string]bool // requested elements by name space; nil: all
 }
 
 // verifyDeviceAuth checks deviceSignature or deviceMac over DeviceAuthenticationBytes
@@ -78,8 +84,20 @@ func verifyDeviceAuth(c *checks, doc *messages.Document, mso *messages.MobileSec
 			}
 			c.warn(CheckDeviceAuthEncoding, "deviceSignature carries an attached payload instead of null")
 		}
-		authentic = c.result(CheckDeviceSignature, verifySign1(sig, dab.Raw(), pub))
+		if !opts.budget.charge(keys.PublicKeyCost(pub)) {
+			c.budgetExhausted(opts.budget, "the device signature")
+			return nil
+		}
+		der, err := verifySign1(sig, dab.Raw(), pub)
+		if der {
+			c.warn(CheckDeviceAuthEncoding, "%s", derWarning)
+		}
+		authentic = c.result(CheckDeviceSignature, err)
 	case ds.DeviceAuth.DeviceMac != nil:
+		if !opts.budget.charge(keys.Cost(deviceKey.Crv)) {
+			c.budgetExhausted(opts.budget, "the device MAC's key agreement")
+			return nil
+		}
 		authentic = c.result(CheckDeviceMac, verifyDeviceMac(ds.DeviceAuth.DeviceMac, deviceKey, dab.Raw(), opts))
 	default:
 		c.fail(CheckDeviceSigned, "deviceAuth holds neither deviceSignature nor deviceMac")
@@ -102,6 +120,9 @@ func verifyDeviceAuth(c *checks, doc *messages.Document, mso *messages.MobileSec
 	ka := mso.DeviceKeyInfo.KeyAuthorizations
 	for namespace, elems := range ns.All() {
 		for id, v := range elems.All() {
+			if opts.want != nil && !opts.want[namespace][id] {
+				continue // not requested: not disclosed
+			}
 			if !keyAuthorized(ka, namespace, id) {
 				unauthorized = append(unauthorized, namespace+"/"+id)
 				continue

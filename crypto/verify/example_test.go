@@ -71,9 +71,13 @@ func ExampleVerifyDeviceResponse() {
 	// org.iso.18013.5.1.mDL valid: true
 	//   ok   issuer_auth.alg
 	//   ok   issuer_auth.x5chain
-	//   ok   issuer_auth.signature
 	//   ok   issuer_auth.chain
+	//   ok   issuer_auth.doc_type_scope
+	//   ok   issuer_auth.certificate_purpose
+	//   ok   issuer_auth.country
+	//   ok   issuer_auth.iaca_profile
 	//   ok   issuer_auth.certificate_profile
+	//   ok   issuer_auth.signature
 	//   ok   mso.decode
 	//   ok   mso.digest_algorithm
 	//   ok   mso.doc_type

@@ -3,8 +3,6 @@ package verify
 import (
 	"crypto/x509"
 	"encoding/asn1"
-	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ const (
 	CheckReaderAuthChain     = "reader_auth.chain"
 	CheckReaderAuthProfile   = "reader_auth.certificate_profile"
 	CheckReaderAuthPurpose   = "reader_auth.certificate_purpose"
+	CheckReaderAuthEncoding  = "reader_auth.encoding"
 )
 
 // ReaderAuthResult is the outcome of reader authentication for one DocRequest.
@@ -92,18 +91,7 @@ func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSi
 		c.fail(CheckReaderAuthX5Chain, "no readerAuth")
 		return res
 	}
-	chainDER, _, _, err := ra.X5Chain()
-	var chain []*x509.Certificate
-	if err == nil {
-		for i, der := range chainDER {
-			cert, perr := cache.ParseCertificate(der)
-			if perr != nil {
-				err = fmt.Errorf("x5chain certificate %d: %w", i, perr)
-				break
-			}
-			chain = append(chain, cert)
-		}
-	}
+	chain, _, _, err := parseX5Chain(ra, cache)
 	if !c.result(CheckReaderAuthX5Chain, err) {
 		return res
 	}
@@ -119,14 +107,19 @@ func verifyReaderAuthSign1(c *checks, res *ReaderAuthResult, ra *messages.CoseSi
 			return res
 		}
 	}
-	c.result(CheckReaderAuthSignature, verifySign1(ra, signed, chain[0].PublicKey))
+	der, err := verifySign1(ra, signed, chain[0].PublicKey)
+	if der {
+		c.warn(CheckReaderAuthEncoding, "%s", derWarning)
+	}
+	c.result(CheckReaderAuthSignature, err)
 	// A certificate made for another purpose (a Document Signer, a TLS server) must not
 	// authenticate a reader. One without any extended key usage is a profile deviation.
 	leaf := chain[0]
+	allowed, present := ekuPurpose(leaf, OIDMdlReaderAuth, OIDMdocReaderAuth)
 	switch {
-	case len(leaf.ExtKeyUsage) == 0 && len(leaf.UnknownExtKeyUsage) == 0:
+	case !present:
 		c.warn(CheckReaderAuthPurpose, "reader certificate has no extended key usage")
-	case hasEKU(leaf, OIDMdlReaderAuth, OIDMdocReaderAuth) || slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny):
+	case allowed:
 		c.pass(CheckReaderAuthPurpose)
 	default:
 		c.fail(CheckReaderAuthPurpose, "reader certificate is for another purpose: extended key usage lacks %v", []asn1.ObjectIdentifier{OIDMdlReaderAuth, OIDMdocReaderAuth})

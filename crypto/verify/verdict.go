@@ -40,9 +40,9 @@ type checks struct {
 	list []Check
 }
 
-// checksReserve is room for the checks of a whole document (13 for a valid mDL with
-// deviceMac), reserved at the first one.
-const checksReserve = 16
+// checksReserve is room for the checks of a whole document (18 for a valid mDL with
+// deviceMac and issuing_country under an IACA), reserved at the first one.
+const checksReserve = 20
 
 func (c *checks) add(ch Check) {
 	if c.list == nil {
@@ -61,6 +61,11 @@ func (c *checks) fail(name string, format string, args ...any) {
 
 func (c *checks) warn(name string, format string, args ...any) {
 	c.add(Check{Name: name, Reason: fmt.Sprintf(format, args...), Kind: Conformance})
+}
+
+// budgetExhausted records that b did not cover the next step, what.
+func (c *checks) budgetExhausted(b *budget, what string) {
+	c.fail(CheckCryptoBudget, "crypto budget of %d exhausted before %s (%d spent): verification stopped", b.limit, what, b.spent)
 }
 
 // result records an authenticity check from an error.
@@ -113,6 +118,34 @@ type Result struct {
 	Status    uint64           `json:"status"`
 	Documents []DocumentResult `json:"documents"`
 	Errors    []string         `json:"errors"`
+	// Checks are the checks on the response as a whole: the documents against the
+	// request (CheckUnrequestedDocument, CheckRepeatedDocType) and the crypto budget.
+	Checks []Check `json:"checks,omitempty"`
+	// CryptoCost is what the verification spent on signatures and key agreements, in
+	// keys.Cost units (one P-256 verification each).
+	CryptoCost int `json:"crypto_cost"`
+}
+
+// Check returns the named response-level check.
+func (r *Result) Check(name string) (Check, bool) {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Check{}, false
+}
+
+// Refused returns the first failed response-level check: the response was refused as
+// a whole (documents not requested or repeated, before any signature was verified; the
+// crypto budget exhausted, verification stopped).
+func (r *Result) Refused() (Check, bool) {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return c, true
+		}
+	}
+	return Check{}, false
 }
 
 // finish applies the policy to the document's checks.

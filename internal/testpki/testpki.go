@@ -8,6 +8,7 @@ package testpki
 
 import (
 	"crypto/x509"
+	"encoding/asn1"
 	"os"
 	"path/filepath"
 	"testing"
@@ -198,4 +199,23 @@ func AnnexDKey(t testing.TB, name string) *keys.PrivateKey {
 		t.Fatalf("testpki: %s: %v", name, err)
 	}
 	return k
+}
+
+// oidVICALSigner is the VICAL signer EKU (crypto/trust.OIDVICALSigner; not imported:
+// crypto/trust verifies).
+var oidVICALSigner = asn1.ObjectIdentifier{1, 0, 18013, 5, 1, 8}
+
+// VICALProvider makes a VICAL provider: its root (the anchor a reader configures) and a
+// signing certificate under it with the VICAL signer EKU, for trust.VICAL.Sign.
+func VICALProvider(t testing.TB) (root *issuer.Authority, signer *issuer.Signer) {
+	t.Helper()
+	root, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "test VICAL provider"})
+	if err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	signer, err = root.NewDocumentSigner(issuer.DSOptions{CommonName: "test VICAL signer", EKU: []asn1.ObjectIdentifier{oidVICALSigner}})
+	if err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return root, signer
 }

@@ -68,6 +68,8 @@ type TrustConfig struct {
 	IACAFiles   []string `yaml:"iaca_files"`
 	VICAL       string   `yaml:"vical"`
 	VICALAnchor string   `yaml:"vical_anchor"`
+	// TrustRules: scoped IACA folders, strict, clock skew, crypto budget (trustrules.go).
+	TrustRules `yaml:",inline"`
 }
 
 // ReaderAuthConfig is the reader-authentication key and its certificate chain.
@@ -382,8 +384,11 @@ func (c *Config) validate() error {
 	if c.TLS != nil && (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return bad("tls", "cert and key go together")
 	}
-	if c.Trust.IACADir == "" && len(c.Trust.IACAFiles) == 0 && c.Trust.VICAL == "" {
-		return bad("trust.iaca_dir", "give an IACA folder (or trust.iaca_files, or trust.vical)")
+	if c.Trust.IACADir == "" && len(c.Trust.IACAFiles) == 0 && c.Trust.VICAL == "" && len(c.Trust.IACAFolders) == 0 {
+		return bad("trust.iaca_dir", "give an IACA folder (or trust.iaca_files, trust.iaca_folders, or trust.vical)")
+	}
+	if err := c.Trust.TrustRules.validate(); err != nil {
+		return within("trust", err)
 	}
 	if c.Trust.VICAL != "" && c.Trust.VICALAnchor == "" {
 		return bad("trust.vical_anchor", "a VICAL needs its provider's anchor certificate")
@@ -541,8 +546,8 @@ func (c *Config) path(p string) string {
 	return filepath.Join(c.Dir, p)
 }
 
-// loadTrust reads the IACA folder, files and VICAL into one trust store. It is called
-// at start and again on every reload.
+// loadTrust reads the IACA folders, files and VICAL into one trust store, every anchor
+// scoped to its docTypes. It is called at start and again on every reload.
 func (c *Config) loadTrust(now time.Time) (*verify.TrustStore, error) {
 	store := &trust.Store{}
 	if c.Trust.IACADir != "" {
@@ -551,6 +556,9 @@ func (c *Config) loadTrust(now time.Time) (*verify.TrustStore, error) {
 			return nil, &fieldError{"trust.iaca_dir", err}
 		}
 		store = s
+	}
+	if err := c.Trust.addFolders(store, now, c.path); err != nil {
+		return nil, err
 	}
 	if c.Trust.VICAL != "" {
 		anchorData, err := os.ReadFile(c.path(c.Trust.VICALAnchor))

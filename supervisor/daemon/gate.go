@@ -123,6 +123,7 @@ type lane struct {
 	request  []request.Doc
 	readAuth request.Signer
 	cache    *verify.ChainCache
+	rules    *TrustRules
 	rev      verify.Revocation // nil: no revocation checks
 	// profile, decider and hv are nil on a plain lane (LaneConfig.Request). hv decides
 	// (holder verification) without an actuator: it runs inside the session, which
@@ -139,6 +140,7 @@ type lane struct {
 
 func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
 	rc := &readersession.Config{Request: l.request, ReaderAuth: l.readAuth, Trust: ts, Cache: l.cache, Revocation: l.rev}
+	l.rules.apply(rc)
 	if l.profile != nil {
 		// holder verification can wait (an operator looks at the portrait): the engine
 		// then runs the decision off its workers
@@ -302,7 +304,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 // newLane builds lane i of the configuration, with its gate when it has a profile.
 func (g *Gate) newLane(i int, readAuth request.Signer) (*lane, error) {
 	lc := g.cfg.Lanes[i]
-	l := &lane{cfg: lc, request: lc.Request, readAuth: readAuth, cache: verify.NewChainCache(64)}
+	l := &lane{cfg: lc, request: lc.Request, readAuth: readAuth, cache: verify.NewChainCache(64), rules: &g.cfg.Trust.TrustRules}
 	if lc.plain() {
 		return l, nil
 	}
@@ -490,6 +492,9 @@ func (g *Gate) Reload() error {
 	}
 	for _, l := range g.lanes {
 		l.current.Store(l.readerConfig(ts))
+		// chains verified against the old anchors are unreachable already (the cache
+		// is keyed by the store's generation); let them go
+		l.cache.Reset()
 	}
 	g.log.Info("trust reloaded", zap.Int("anchors", ts.Len()))
 	g.event(Event{Event: "trust_reloaded", Anchors: ts.Len()})

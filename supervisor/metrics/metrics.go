@@ -93,23 +93,26 @@ var KnownReasons = []string{
 	readersession.ReasonEngagement, readersession.ReasonSessionEncryption, readersession.ReasonCBORDecoding,
 	readersession.ReasonResponseDecoding, readersession.ReasonPeerStatus, readersession.ReasonPeerTerminated,
 	readersession.ReasonProtocol, readersession.ReasonInternal, readersession.ReasonNotValid,
-	readersession.ReasonResponseStatus, readersession.ReasonUnrequestedDoc,
+	readersession.ReasonResponseStatus, readersession.ReasonUnrequestedDoc, readersession.ReasonRepeatedDocType,
+	readersession.ReasonCryptoBudget,
 	// engine (actors)
 	"engagement_timeout", "inactivity_timeout", "crypto_worker", "shutdown", "session_lost", "decision",
 	actors.ReasonCryptoBusy, actors.ReasonLinkClosed, actors.ReasonLink, actors.ReasonLinkFraming, actors.ReasonMessageTooLarge,
 	// issuer data authentication
 	verify.CheckIssuerAuthAlg, verify.CheckIssuerAuthX5Chain, verify.CheckIssuerAuthSignature,
 	verify.CheckIssuerAuthChain, verify.CheckIssuerAuthProfile, verify.CheckIssuerAuthEncoding,
-	verify.CheckMSODecode, verify.CheckMSODigestAlgorithm, verify.CheckMSODocType, verify.CheckMSOValidity,
+	verify.CheckIssuerAuthScope, verify.CheckIssuerAuthPurpose, verify.CheckIssuerAuthCountry,
+	verify.CheckIssuerAuthIACA, verify.CheckIssuingCountry, verify.CheckMSODecode, verify.CheckMSODigestAlgorithm, verify.CheckMSODocType, verify.CheckMSOValidity,
 	verify.CheckMSOSigned, verify.CheckMSOEncoding, verify.CheckValueDigests,
 	// revocation
 	verify.CheckIssuerAuthRevocation, verify.CheckMSOStatus, verify.CheckRevocationEncoding, verify.CheckReaderAuthRevocation,
 	// mdoc authentication
 	verify.CheckDeviceSigned, verify.CheckDeviceSignature, verify.CheckDeviceMac, verify.CheckDeviceAuthEncoding,
 	verify.CheckKeyAuthorizations, verify.CheckDeviceNameSpaces, verify.CheckTranscriptAvailable, verify.CheckDeviceKey,
+	verify.CheckDeviceAuthNotVerified,
 	// reader authentication
 	verify.CheckReaderAuthX5Chain, verify.CheckReaderAuthSignature, verify.CheckReaderAuthChain,
-	verify.CheckReaderAuthProfile, verify.CheckReaderAuthPurpose,
+	verify.CheckReaderAuthProfile, verify.CheckReaderAuthPurpose, verify.CheckReaderAuthEncoding,
 	// profiles
 	profile.CheckVerification, profile.CheckDocType, profile.CheckMandatory, profile.CheckElementType,
 	profile.CheckEvidence, profile.CheckDeviceAuth, profile.CheckCurve, profile.CheckSignedAge,

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
@@ -115,8 +116,11 @@ func VerifyVPToken(vpToken []byte, q *DCQL, transcript messages.SessionTranscrip
 			out.Err = fmt.Errorf("%w: credential query %q answered %d times but multiple is false", ErrInvalidPresentation, cq.ID, len(list))
 			return out
 		}
+		// documents of another doctype, or several, are refused before any signature
+		o := opts
+		o.Request = []request.Doc{{DocType: cq.Meta.DoctypeValue}}
 		for i, dr := range list {
-			res := verify.VerifyDeviceResponse(dr, opts)
+			res := verify.VerifyDeviceResponse(dr, o)
 			out.Presentations[cq.ID] = append(out.Presentations[cq.ID], res)
 			if firstErr != nil {
 				continue

@@ -11,8 +11,9 @@
 // Guarantees of the reader side: a document is returned only when its JWT is an
 // ES256/ES384/ES512 JWS whose x5c chain leads to a trusted IACA at the verification
 // time, whose signature verifies with the x5c leaf, and whose iat/exp window (with
-// the configured skew) contains that time; a JWS signer certificate without EKU
-// 1.0.18013.5.1.3 gives a warning, not a failure. OIDC ID tokens are checked in the
+// the configured skew) contains that time; the JWS signer certificate must not be a CA,
+// the IACA itself, or carry an EKU without 1.0.18013.5.1.3 (one without any EKU gives a
+// warning). OIDC ID tokens are checked in the
 // same way plus iss, aud and nonce. Every HTTP body is bounded.
 package serverretrieval
 
@@ -22,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/verify"
@@ -73,8 +73,9 @@ type claims struct {
 
 // VerifyDocumentJWT checks a server-retrieval JWT (WebAPI document or OIDC ID token):
 // alg ES256/384/512 (EdDSA too), x5c chain to trust at now, signature by the leaf,
-// iat not after now+skew, exp present and not before now-skew, a doctype. A leaf
-// without the JWS signer EKU 1.0.18013.5.1.3 is reported in Warnings.
+// iat not after now+skew, exp present and not before now-skew, a doctype, and a leaf
+// for this purpose (verify.SignerPurpose with the JWS signer EKU 1.0.18013.5.1.3; a
+// leaf without any EKU is reported in Warnings).
 func VerifyDocumentJWT(token string, trust *verify.TrustStore, now time.Time, skew time.Duration) (*Document, error) {
 	d, _, err := verifyJWT(token, trust, now, skew)
 	return d, err
@@ -113,12 +114,13 @@ func verifyJWT(token string, trust *verify.TrustStore, now time.Time, skew time.
 	if c.DocType == "" {
 		return nil, nil, fmt.Errorf("%w: doctype missing", ErrJWT)
 	}
-	if !hasEKU(vj.Chain[0], OIDJWSSigner) {
-		d.Warnings = append(d.Warnings, "jws_signer.eku: certificate lacks EKU 1.0.18013.5.1.3 (mdlJWS)")
+	// a Document Signer, a TLS certificate or the IACA itself must not vouch for the data
+	warning, err := verify.SignerPurpose(vj.Chain[0], trust, OIDJWSSigner)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: jws_signer.purpose: JWS signer %v", ErrJWT, err)
+	}
+	if warning != "" {
+		d.Warnings = append(d.Warnings, "jws_signer.eku: JWS signer "+warning)
 	}
 	return d, &c, nil
-}
-
-func hasEKU(c *x509.Certificate, oid asn1.ObjectIdentifier) bool {
-	return slices.ContainsFunc(c.UnknownExtKeyUsage, oid.Equal)
 }

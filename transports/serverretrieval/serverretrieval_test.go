@@ -2,12 +2,14 @@ package serverretrieval
 
 import (
 	"context"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -242,19 +244,40 @@ func TestIDTokenChecks(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	// a signer certificate without the JWS EKU is a warning only
-	ds, _ := w.iaca.NewDocumentSigner(issuer.DSOptions{})
-	jwt, err := oid4vp.SignJWT(ds.Key, [][]byte{ds.Certificate.Raw}, "JWT", map[string]any{"doctype": "d", "exp": now.Add(time.Minute).Unix()})
-	if err != nil {
-		t.Fatal(err)
+	// a signer certificate without any EKU is a warning only
+	noEKU, _ := w.iaca.NewDocumentSigner(issuer.DSOptions{EKU: []asn1.ObjectIdentifier{}})
+	signWith := func(ck issuer.CertKey) string {
+		jwt, err := oid4vp.SignJWT(ck.Key, [][]byte{ck.Certificate.Raw}, "JWT", map[string]any{"doctype": "d", "exp": now.Add(time.Minute).Unix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jwt
 	}
-	d, err := VerifyDocumentJWT(jwt, w.client.Trust, now, 0)
+	d, err := VerifyDocumentJWT(signWith(noEKU.CertKey), w.client.Trust, now, 0)
 	if err != nil || len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "1.0.18013.5.1.3") {
 		t.Fatalf("%v %v", d, err)
 	}
 	// the issuer's own certificate has the EKU
-	if !hasEKU(w.signer.Cert, OIDJWSSigner) {
+	if !slices.ContainsFunc(w.signer.Cert.UnknownExtKeyUsage, OIDJWSSigner.Equal) {
 		t.Fatal("JWS signer certificate lacks its EKU")
+	}
+}
+
+// Issue 14: a JWS signer for another purpose (a Document Signer), a CA certificate or
+// the IACA itself is refused; before, each was at most a warning.
+func TestJWSSignerPurpose(t *testing.T) {
+	w := newWorld(t)
+	now := time.Now()
+	ds, _ := w.iaca.NewDocumentSigner(issuer.DSOptions{})
+	ca, _ := w.iaca.NewDocumentSigner(issuer.DSOptions{EKU: []asn1.ObjectIdentifier{OIDJWSSigner}, CA: true})
+	for name, ck := range map[string]issuer.CertKey{"a Document Signer": ds.CertKey, "a CA certificate": ca.CertKey, "the IACA": w.iaca.CertKey} {
+		jwt, err := oid4vp.SignJWT(ck.Key, [][]byte{ck.Certificate.Raw}, "JWT", map[string]any{"doctype": "d", "exp": now.Add(time.Minute).Unix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := VerifyDocumentJWT(jwt, w.client.Trust, now, 0); !errors.Is(err, ErrJWT) || !strings.Contains(err.Error(), "jws_signer.purpose") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 
