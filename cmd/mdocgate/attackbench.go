@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mdocgate/mdocgate/supervisor/load"
@@ -20,15 +21,25 @@ func init() {
 func runAttackBench(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("attackbench", stderr)
 	attackers := fs.Int("attackers", 16, "attackers of each kind, each from its own loopback address")
-	holders := fs.Int("holders", 8, "legitimate holders at once, each from its own loopback address")
+	rate := fs.Float64("rate", 100, "legitimate holders arriving a second, each from its own loopback address")
+	holders := fs.Int("holders", 64, "legitimate holders at once at most")
 	duration := fs.Duration("duration", 20*time.Second, "length of the baseline and of the attack phase")
 	fileLimit := fs.Int("file-limit", 4096, "the gate's open file limit (ulimit -n)")
 	kinds := fs.String("kinds", strings.Join(load.AttackKinds, ","), "attacks to run")
 	costSessions := fs.Int("cost-sessions", 300, "normal sessions timed one at a time for the CPU of one")
 	costMessages := fs.Int("cost-messages", 4, "amplifying messages of each kind timed one at a time")
 	jsonOut := fs.Bool("json", false, "print the report as JSON (otherwise text)")
+	child := fs.String("attackers-child", "", "(internal) run the attackers of this file until SIGTERM and print what they did")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *child != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := load.RunAttackersFile(ctx, *child, stdout); err != nil {
+			return fail(stderr, "attackbench", err)
+		}
+		return exitOK
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -36,8 +47,9 @@ func runAttackBench(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := load.RunAttack(ctx, load.AttackConfig{Gate: []string{self, "serve"}, FileLimit: *fileLimit, Attackers: *attackers,
-		Kinds: strings.Split(*kinds, ","), Holders: *holders, Duration: *duration, CostSessions: *costSessions,
+	rep, err := load.RunAttack(ctx, load.AttackConfig{Gate: []string{self, "serve"},
+		AttackersCommand: []string{self, "attackbench", "--attackers-child"}, FileLimit: *fileLimit, Attackers: *attackers,
+		Kinds: strings.Split(*kinds, ","), Rate: *rate, Holders: *holders, Duration: *duration, CostSessions: *costSessions,
 		CostMessages: *costMessages, Log: stderr})
 	if rep == nil {
 		return fail(stderr, "attackbench", err)

@@ -65,13 +65,20 @@ type AttackConfig struct {
 	// Gate runs `mdocgate serve`; RunAttack adds --config with a gate of two web
 	// lanes (websocket and http, profile mdl, the shipped limits).
 	Gate []string
+	// Attackers runs the attackers' process (RunAttackersFile); RunAttack adds the
+	// file of its AttackersConfig. It runs at the lowest scheduling priority (nice 19):
+	// the attackers' own CPU must not slow the gate or the legitimate holders on a
+	// shared machine, as attackers on other machines would not.
+	AttackersCommand []string
 	// FileLimit is the gate's open file limit (ulimit -n; default 4096).
 	FileLimit int
 	// Attackers of each kind (default 16), Kinds the attacks (default AttackKinds).
 	Attackers int
 	Kinds     []string
-	// Holders are the legitimate holders at once (default 8), each from its own
-	// address, presenting one after the other for Duration (default 20 s) in each phase.
+	// Rate is the legitimate holders arriving a second (default 100), at most Holders at
+	// once (default 64), each from its own address, for Duration (default 20 s) in each
+	// phase: a gate with room to spare, as gates run.
+	Rate     float64
 	Holders  int
 	Duration time.Duration
 	// CostSessions normal sessions (default 300) and amplifying messages of each kind
@@ -95,15 +102,16 @@ type AttackReport struct {
 	UnderAttack HolderPhase `json:"under_attack"`
 	// P99Ratio is UnderAttack's p99 latency over Baseline's.
 	P99Ratio float64 `json:"p99_ratio"`
-	// Attacks counts what each attack did during the attack phase.
-	Attacks map[string]*AttackCounts `json:"attacks"`
-	// BusyAtEngage is the latency of every 503 answer to GET /engage under attack.
+	// Attack is what the attackers did and how they were answered, from their own
+	// process.
+	Attack *AttackersReport `json:"attack"`
+	// BusyAtEngage is the latency of the 503 answers before any key exchange that the
+	// legitimate side got under attack: a prober asking GET /engage past its client's
+	// rate every 10 ms, and the legitimate holders.
 	BusyAtEngage Latency `json:"busy_at_engage_ms"`
 	BusyAnswers  int64   `json:"busy_answers"`
 	// Ops are the probes of /healthz and /metrics (a new connection each) under attack.
 	Ops OpsProbe `json:"ops"`
-	// FloodPeak is the most connections the flooders held at once.
-	FloodPeak int64 `json:"conn_flood_peak"`
 	// Gate are counters read from the gate's /metrics at the end.
 	Gate map[string]float64 `json:"gate_metrics"`
 	// Lost are sessions the gate started without a verdict (started - ended, plus
@@ -176,6 +184,14 @@ func (h *hist) add(d time.Duration) {
 	h.mu.Unlock()
 }
 
+func (h *hist) merge(o *hist) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.h.merge(&o.h)
+}
+
 func (h *hist) percentiles() Latency {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -185,7 +201,7 @@ func (h *hist) percentiles() Latency {
 // Loopback blocks of the clients (see loopbackSource).
 const (
 	blockHolders  = 10
-	blockCost     = 11 // and 12 for the amplifying messages
+	blockCost     = 11 // 12 for the amplifying messages, 13 for the busy prober
 	blockAttacks  = 20 // + the kind's index
 	blockConnAddr = 40 // + the flooder's index: a /16 each
 )
@@ -212,8 +228,11 @@ func RunAttack(ctx context.Context, cfg AttackConfig) (*AttackReport, error) {
 			return nil, fmt.Errorf("attack: unknown kind %q (want %s)", k, strings.Join(AttackKinds, ", "))
 		}
 	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 100
+	}
 	if cfg.Holders <= 0 {
-		cfg.Holders = 8
+		cfg.Holders = 64
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = 20 * time.Second
@@ -244,7 +263,7 @@ func RunAttack(ctx context.Context, cfg AttackConfig) (*AttackReport, error) {
 		return nil, err
 	}
 	defer g.stop()
-	rep := &AttackReport{FileLimit: cfg.FileLimit, Attackers: cfg.Attackers, ResponseLimit: w.limit, Attacks: map[string]*AttackCounts{},
+	rep := &AttackReport{FileLimit: cfg.FileLimit, Attackers: cfg.Attackers, ResponseLimit: w.limit,
 		MaxConnections: cfg.FileLimit - min(256, cfg.FileLimit/4) - 64}
 	clientCPU0 := ownCPU()
 
@@ -255,47 +274,39 @@ func RunAttack(ctx context.Context, cfg AttackConfig) (*AttackReport, error) {
 	}
 	logf("cost: normal session %.3f ms of gate CPU; dearest message %.1f×", rep.Cost.NormalSessionMs, rep.Cost.MaxRatio)
 
-	logf("baseline: %d holders for %v", cfg.Holders, cfg.Duration)
+	logf("baseline: %g holders a second for %v", cfg.Rate, cfg.Duration)
 	rep.Baseline = runHolders(ctx, g, w, cfg, nil)
 	logf("baseline: %d/%d completed, p99 %.1f ms", rep.Baseline.Completed, rep.Baseline.Attempts, rep.Baseline.Latency.P99)
 
-	// the attack
-	actx, stopAttack := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	busy := &hist{}
-	var busyN atomic.Int64
-	var floodOpen, floodPeak atomic.Int64
-	for ki, kind := range cfg.Kinds {
-		counts := &AttackCounts{}
-		rep.Attacks[kind] = counts
-		for j := 0; j < cfg.Attackers; j++ {
-			a := &attacker{g: g, w: w, kind: kind, n: j, counts: counts, busy: busy, busyN: &busyN,
-				client: sourceClient(loopbackSource(blockAttacks+ki, j), 8), floodOpen: &floodOpen, floodPeak: &floodPeak,
-				floodConns: (cfg.FileLimit*5/4)/cfg.Attackers + 1}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				a.run(actx)
-			}()
-		}
+	// the attack, from a process of its own at the lowest priority
+	acfg := AttackersConfig{Origin: g.origin, Credential: w.credDir, Canned: w.cannedFiles, Kinds: cfg.Kinds,
+		Attackers: cfg.Attackers, FloodConns: (cfg.FileLimit*5/4)/cfg.Attackers + 1}
+	attackers, err := startAttackers(ctx, cfg.AttackersCommand, dir, acfg)
+	if err != nil {
+		return nil, err
 	}
+	defer attackers.kill()
 	logf("attack: %d attackers of each of %s; warming up", cfg.Attackers, strings.Join(cfg.Kinds, ", "))
 	select {
 	case <-time.After(3 * time.Second):
 	case <-ctx.Done():
 	}
 	probeCtx, stopProbe := context.WithCancel(ctx)
-	probed := make(chan OpsProbe, 1)
+	probed, busyProbed := make(chan OpsProbe, 1), make(chan *hist, 1)
+	var busyN atomic.Int64
 	go func() { probed <- probeOps(probeCtx, g) }()
+	go func() { busyProbed <- probeBusy(probeCtx, g, &busyN) }()
+	busy := &hist{}
 	rep.UnderAttack = runHolders(ctx, g, w, cfg, &holderBusy{h: busy, n: &busyN})
 	stopProbe()
 	rep.Ops = <-probed
+	busy.merge(<-busyProbed)
 	rep.BusyAtEngage, rep.BusyAnswers = busy.percentiles(), busyN.Load()
-	rep.FloodPeak = floodPeak.Load()
 	logf("attack: %d/%d completed, p99 %.1f ms; stopping the attackers", rep.UnderAttack.Completed, rep.UnderAttack.Attempts,
 		rep.UnderAttack.Latency.P99)
-	stopAttack()
-	wg.Wait()
+	if rep.Attack, err = attackers.stop(); err != nil {
+		return rep, err
+	}
 	if rep.Baseline.Latency.P99 > 0 {
 		rep.P99Ratio = round3(rep.UnderAttack.Latency.P99 / rep.Baseline.Latency.P99)
 	}
@@ -312,14 +323,15 @@ func RunAttack(ctx context.Context, cfg AttackConfig) (*AttackReport, error) {
 		"mdocgate_busy_rejections_total", "mdocgate_crypto_busy_total", "mdocgate_crypto_dropped_total", "mdocgate_actor_panics_total"} {
 		rep.Gate[k] = m.sum(k, nil)
 	}
-	for _, what := range []string{"engagements", "sessions", "qr"} {
+	for _, what := range []string{"engagements", "engagement_rate", "sessions", "qr"} {
 		rep.Gate["mdocgate_client_refusals_total{what=\""+what+"\"}"] = m.sum("mdocgate_client_refusals_total", map[string]string{"what": what})
 	}
 	for _, f := range []string{"refused", "evicted", "expired"} {
 		name := "mdocgate_connections_" + f + "_total"
 		rep.Gate[name+"{listener=\"web\"}"] = m.sum(name, map[string]string{"listener": "web"})
 	}
-	for _, reason := range []string{"message_too_large", "link_closed", "engagement_timeout", "crypto_busy"} {
+	for _, reason := range []string{"message_too_large", "link_closed", "engagement_timeout", "crypto_busy",
+		"response.crypto_budget", "response.repeated_doc_type", "response.unrequested_document"} {
 		rep.Gate["mdocgate_sessions_total{reason=\""+reason+"\"}"] = m.sum("mdocgate_sessions_total", map[string]string{"reason": reason})
 	}
 	lostVerdicts := m.sum("mdocgate_sessions_total", map[string]string{"reason": "session_lost"})
@@ -332,10 +344,14 @@ func RunAttack(ctx context.Context, cfg AttackConfig) (*AttackReport, error) {
 // credential, and the amplifying responses prepared once.
 type attackWorld struct {
 	config string
-	cred   *issuer.Credential
-	index  *holder.Index
-	limit  int                       // the lanes' response limit, as the gate derives it
-	canned map[string]cannedResponse // by kind
+	// credDir holds cred (issuer.WriteDir), cannedFiles the canned responses by kind:
+	// for the attackers' process
+	credDir     string
+	cannedFiles map[string]string
+	cred        *issuer.Credential
+	index       *holder.Index
+	limit       int                       // the lanes' response limit, as the gate derives it
+	canned      map[string]cannedResponse // by kind
 }
 
 type cannedResponse struct {
@@ -408,7 +424,94 @@ func newAttackWorld(dir string) (*attackWorld, error) {
 		return nil, err
 	}
 	w.canned[AttackAmplifyForeign], w.canned[AttackHangup] = foreign, foreign
+	w.credDir, w.cannedFiles = filepath.Join(dir, "cred"), map[string]string{}
+	if err := issuer.WriteDir(w.credDir, iaca, ds, cred, cred.DevicePrivateKey); err != nil {
+		return nil, err
+	}
+	for kind, c := range w.canned {
+		f := filepath.Join(dir, kind+".cbor")
+		if err := os.WriteFile(f, c.plain, 0o644); err != nil {
+			return nil, err
+		}
+		w.cannedFiles[kind] = f
+	}
 	return w, nil
+}
+
+// attackersProcess is the attackers' process.
+type attackersProcess struct {
+	cmd  *exec.Cmd
+	out  *tailBuffer
+	errs *tailBuffer
+	done chan error
+}
+
+// startAttackers writes cfg into dir and starts command with it at nice 19.
+func startAttackers(ctx context.Context, command []string, dir string, cfg AttackersConfig) (*attackersProcess, error) {
+	if len(command) == 0 {
+		return nil, errors.New("attack: the attackers' command is missing")
+	}
+	f := filepath.Join(dir, "attackers.json")
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		return nil, err
+	}
+	args := append([]string{"-n", "19"}, command...)
+	p := &attackersProcess{cmd: exec.CommandContext(ctx, "nice", append(args, f)...), out: &tailBuffer{max: 1 << 20},
+		errs: &tailBuffer{max: 8 << 10}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errs
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	return p, nil
+}
+
+// stop ends the attackers (SIGTERM) and reads their report.
+func (p *attackersProcess) stop() (*AttackersReport, error) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			return nil, fmt.Errorf("attack: the attackers' process: %v: %s", err, p.errs.String())
+		}
+	case <-time.After(30 * time.Second):
+		p.kill()
+		return nil, errors.New("attack: the attackers did not stop")
+	}
+	var rep AttackersReport
+	if err := json.Unmarshal([]byte(p.out.String()), &rep); err != nil {
+		return nil, fmt.Errorf("attack: the attackers' report: %w: %s", err, p.errs.String())
+	}
+	return &rep, nil
+}
+
+// kill ends the attackers at once, if they still run.
+func (p *attackersProcess) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// probeBusy asks GET /engage every 10 ms from one address, past its rate after the
+// first burst, and collects the latency of the 503 answers.
+func probeBusy(ctx context.Context, g *gateProcess, n *atomic.Int64) *hist {
+	client := sourceClient(loopbackSource(blockCost+2, 0), 2)
+	defer client.CloseIdleConnections()
+	h := &hist{}
+	for ctx.Err() == nil {
+		t0 := time.Now()
+		_, err := web.FetchEngagement(ctx, client, g.origin, false)
+		if errors.Is(err, transports.ErrBusy) && ctx.Err() == nil {
+			h.add(time.Since(t0))
+			n.Add(1)
+		}
+		pause(ctx, 10*time.Millisecond)
+	}
+	return h
 }
 
 // fillResponse builds, once, a DeviceResponse of doc's document repeated as often as
@@ -655,7 +758,7 @@ func measureCost(ctx context.Context, g *gateProcess, w *attackWorld, cfg Attack
 		c0 := g.cpu()
 		n := 0
 		for ; n < cfg.CostMessages || (g.cpu()-c0 < time.Second && n < 50*cfg.CostMessages); n++ {
-			if _, err := amplifyOnce(ctx, g, attackers.get(n), canned.plain, true, false); err != nil {
+			if _, err := amplifyOnce(ctx, g.origin, attackers.get(n), canned.plain, true, false); err != nil {
 				return fmt.Errorf("attack: %s: %w", kind, err)
 			}
 		}
@@ -682,45 +785,6 @@ func presentOnce(ctx context.Context, g *gateProcess, w *attackWorld, client *ht
 	return webholder.Present(ctx, e.MdocURI, hc, "", web.DialOptions{WebSocket: ws, Client: client, IdleTimeout: 20 * time.Second})
 }
 
-// amplifyOnce runs one attacker session: the handshake, then the canned response; with
-// wait it waits for the gate's end of the session, otherwise it hangs up at once. It
-// reports whether the gate answered busy.
-func amplifyOnce(ctx context.Context, g *gateProcess, client *http.Client, canned []byte, wait, http bool) (busy bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	e, err := web.FetchEngagement(ctx, client, g.origin, false)
-	if err != nil {
-		return errors.Is(err, transports.ErrBusy), err
-	}
-	h, err := holdersession.NewReverse(&holdersession.Config{Canned: canned}, e.ReaderEngagement, g.origin)
-	if err != nil {
-		return false, err
-	}
-	conn, err := web.Dial(ctx, e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: !http, Client: client, IdleTimeout: 60 * time.Second})
-	if err != nil {
-		return errors.Is(err, transports.ErrBusy), err
-	}
-	defer conn.Close()
-	msg, err := conn.ReadFrame(ctx)
-	if err != nil {
-		return false, err
-	}
-	st := h.Receive(msg)
-	if st.Send == nil {
-		return false, fmt.Errorf("the holder did not answer: %v", st.Err)
-	}
-	if err := conn.WriteFrame(ctx, st.Send); err != nil && wait {
-		return false, err
-	}
-	if !wait {
-		return false, nil // hang up: the deferred Close
-	}
-	if _, err := conn.ReadFrame(ctx); err != nil && !errors.Is(err, web.ErrSessionEnded) && !errors.Is(err, transports.ErrClosed) {
-		return false, err
-	}
-	return false, nil
-}
-
 // holderBusy collects the latency of the busy answers holders get under attack.
 type holderBusy struct {
 	h *hist
@@ -739,40 +803,56 @@ func runHolders(ctx context.Context, g *gateProcess, w *attackWorld, cfg AttackC
 	var exMu sync.Mutex
 	var examples []string
 	var wg sync.WaitGroup
-	for i := 0; i < cfg.Holders; i++ {
+	// holders arrive at cfg.Rate a second (an open loop: the arrivals do not wait for
+	// the gate), at most cfg.Holders at once; each is another phone: its session comes
+	// from the next address of the holders' block
+	slots := make(chan struct{}, cfg.Holders)
+	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-pctx.Done():
+		case <-tick.C:
+		}
+		if pctx.Err() != nil {
+			break
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-pctx.Done():
+		}
+		if pctx.Err() != nil {
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := 0; pctx.Err() == nil; n++ {
-				// legitimate holders are many phones, each presenting now and then: every
-				// session comes from the next address of the holders' block
-				client := sourceClient(loopbackSource(blockHolders, (i+n*cfg.Holders)%60000), 2)
-				t0 := time.Now()
-				err := presentOnce(pctx, g, w, client, (i+n)%2 == 0)
-				client.CloseIdleConnections()
-				if pctx.Err() != nil {
-					return // the phase ended under it: not counted
+			defer func() { <-slots }()
+			client := sourceClient(loopbackSource(blockHolders, n%60000), 2)
+			t0 := time.Now()
+			err := presentOnce(pctx, g, w, client, n%2 == 0)
+			client.CloseIdleConnections()
+			if pctx.Err() != nil {
+				return // the phase ended under it: not counted
+			}
+			attempts.Add(1)
+			switch {
+			case err == nil:
+				completed.Add(1)
+				lat.add(time.Since(t0))
+			case errors.Is(err, transports.ErrBusy):
+				busyN.Add(1)
+				if busy != nil {
+					busy.h.add(time.Since(t0))
+					busy.n.Add(1)
 				}
-				attempts.Add(1)
-				switch {
-				case err == nil:
-					completed.Add(1)
-					lat.add(time.Since(t0))
-				case errors.Is(err, transports.ErrBusy):
-					busyN.Add(1)
-					if busy != nil && strings.Contains(err.Error(), "busy") {
-						busy.h.add(time.Since(t0))
-						busy.n.Add(1)
-					}
-					time.Sleep(50 * time.Millisecond)
-				default:
-					failed.Add(1)
-					exMu.Lock()
-					if len(examples) < 5 {
-						examples = append(examples, err.Error())
-					}
-					exMu.Unlock()
+			default:
+				failed.Add(1)
+				exMu.Lock()
+				if len(examples) < 5 {
+					examples = append(examples, err.Error())
 				}
+				exMu.Unlock()
 			}
 		}()
 	}
@@ -822,163 +902,6 @@ func probeOps(ctx context.Context, g *gateProcess) OpsProbe {
 	return p
 }
 
-// attacker is one attacking client.
-type attacker struct {
-	g          *gateProcess
-	w          *attackWorld
-	kind       string
-	n          int
-	client     *http.Client
-	counts     *AttackCounts
-	busy       *hist
-	busyN      *atomic.Int64
-	floodOpen  *atomic.Int64
-	floodPeak  *atomic.Int64
-	floodConns int
-}
-
-func (a *attacker) note(busy bool, err error) {
-	atomic.AddInt64(&a.counts.Attempts, 1)
-	switch {
-	case err == nil:
-		atomic.AddInt64(&a.counts.Completed, 1)
-	case busy:
-		atomic.AddInt64(&a.counts.Busy, 1)
-	default:
-		atomic.AddInt64(&a.counts.Refused, 1)
-	}
-}
-
-// pause waits d unless ctx ends.
-func pause(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
-}
-
-func (a *attacker) run(ctx context.Context) {
-	defer a.client.CloseIdleConnections()
-	switch a.kind {
-	case AttackAmplifyTrusted, AttackAmplifyForeign, AttackHangup:
-		canned := a.w.canned[a.kind].plain
-		hangup := a.kind == AttackHangup
-		for n := 0; ctx.Err() == nil; n++ {
-			busy, err := amplifyOnce(ctx, a.g, a.client, canned, !hangup, !hangup && (a.n+n)%2 == 1)
-			if ctx.Err() != nil {
-				return
-			}
-			a.note(busy, err)
-			if err != nil {
-				pause(ctx, 20*time.Millisecond)
-			}
-		}
-	case AttackEngage:
-		for n := 0; ctx.Err() == nil; n++ {
-			t0 := time.Now()
-			_, err := web.FetchEngagement(ctx, a.client, a.g.origin, n%2 == 1)
-			if ctx.Err() != nil {
-				return
-			}
-			busy := errors.Is(err, transports.ErrBusy)
-			if busy {
-				a.busy.add(time.Since(t0))
-				a.busyN.Add(1)
-			}
-			a.note(busy, err)
-		}
-	case AttackSilent:
-		// more sessions at once than the client's share (sessions_per_client, 32)
-		var wg sync.WaitGroup
-		for s := 0; s < 40; s++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for n := 0; ctx.Err() == nil; n++ {
-					busy, err := a.silentOnce(ctx, (s+n)%2 == 0)
-					if ctx.Err() != nil {
-						return
-					}
-					a.note(busy, err)
-					if err != nil {
-						pause(ctx, 200*time.Millisecond)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-	case AttackConnFlood:
-		addr := strings.TrimPrefix(a.g.origin, "http://")
-		var wg sync.WaitGroup
-		for c := 0; c < a.floodConns; c++ {
-			src := loopbackSource(blockConnAddr+a.n, c/100) // 100 connections an address
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					conn, err := dialFrom(ctx, src, addr)
-					if err != nil {
-						a.note(false, err)
-						pause(ctx, 100*time.Millisecond)
-						continue
-					}
-					open := a.floodOpen.Add(1)
-					for {
-						peak := a.floodPeak.Load()
-						if open <= peak || a.floodPeak.CompareAndSwap(peak, open) {
-							break
-						}
-					}
-					stop := context.AfterFunc(ctx, func() { conn.Close() })
-					_, rerr := conn.Read(make([]byte, 1)) // idle until the gate closes it
-					stop()
-					conn.Close()
-					a.floodOpen.Add(-1)
-					if ctx.Err() != nil {
-						return
-					}
-					// closed by the gate: refused at once (reset) or evicted later; the flood
-					// holds connections, it is not a connect-rate flood
-					a.note(false, errors.Join(errors.New("closed by the gate"), rerr))
-					pause(ctx, 500*time.Millisecond)
-				}
-			}()
-		}
-		wg.Wait()
-	}
-}
-
-// silentOnce engages, starts a session and then says nothing until the gate ends it.
-func (a *attacker) silentOnce(ctx context.Context, ws bool) (busy bool, err error) {
-	e, err := web.FetchEngagement(ctx, a.client, a.g.origin, false)
-	if err != nil {
-		return errors.Is(err, transports.ErrBusy), err
-	}
-	h, err := holdersession.NewReverse(&holdersession.Config{Credentials: []*issuer.Credential{a.w.cred}}, e.ReaderEngagement, a.g.origin)
-	if err != nil {
-		return false, err
-	}
-	conn, err := web.Dial(ctx, e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: ws, Client: a.client, IdleTimeout: 5 * time.Minute})
-	if err != nil {
-		return errors.Is(err, transports.ErrBusy), err
-	}
-	defer conn.Close()
-	if _, err := conn.ReadFrame(ctx); err != nil { // the SessionEstablishment
-		return false, err
-	}
-	if !ws {
-		// over HTTP the gate cannot tell a holder that says nothing: it gives up on the
-		// session after its engagement timeout (60 s)
-		pause(ctx, 65*time.Second)
-		return false, nil
-	}
-	_, err = conn.ReadFrame(ctx) // until the gate gives up on it
-	if err != nil && (errors.Is(err, web.ErrSessionEnded) || errors.Is(err, transports.ErrClosed)) {
-		err = nil
-	}
-	return false, err
-}
-
 // WriteText prints the report with the targets of issue 15 next to the figures.
 func (r *AttackReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "gate: file limit %d, web connections at most %d, response limit %d bytes; %d attackers of each kind\n",
@@ -1003,11 +926,13 @@ func (r *AttackReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "\nbusy answers before any key exchange (target p99 ≤ 10 ms): %d, p50 %.2f ms, p99 %.2f ms\n",
 		r.BusyAnswers, r.BusyAtEngage.P50, r.BusyAtEngage.P99)
 	fmt.Fprintf(w, "ops endpoints under attack: %d/%d probes answered, p99 %.1f ms\n", r.Ops.OK, r.Ops.Probes, r.Ops.Latency.P99)
-	fmt.Fprintf(w, "connection flood: at most %d held at once\n", r.FloodPeak)
-	fmt.Fprintf(w, "\nattacks\n")
-	for _, k := range AttackKinds {
-		if c := r.Attacks[k]; c != nil {
-			fmt.Fprintf(w, "  %-16s %8d attempts, %8d completed, %8d busy, %8d refused or failed\n", k, c.Attempts, c.Completed, c.Busy, c.Refused)
+	if a := r.Attack; a != nil {
+		fmt.Fprintf(w, "\nattacks (their own process at nice 19: %.1f s of CPU in %.1f s; connection flood at most %d held at once)\n",
+			a.CPUSeconds, a.Seconds, a.FloodPeak)
+		for _, k := range AttackKinds {
+			if c := a.Attacks[k]; c != nil {
+				fmt.Fprintf(w, "  %-16s %8d attempts, %8d completed, %8d busy, %8d refused or failed\n", k, c.Attempts, c.Completed, c.Busy, c.Refused)
+			}
 		}
 	}
 	fmt.Fprintf(w, "\ngate counters\n")
