@@ -58,6 +58,9 @@ type Info struct {
 type LaneInfo struct {
 	Name   string `json:"name"`
 	Bearer string `json:"bearer"`
+	// MaxResponseBytes is the largest message the lane takes from a holder (its
+	// max_response_bytes, or what its request can need).
+	MaxResponseBytes int `json:"max_response_bytes"`
 }
 
 // Verdict is how a session ended: never element values.
@@ -295,7 +298,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		g.info.HTTP = g.ops.addr
 	}
 	for _, l := range g.lanes {
-		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer})
+		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer, MaxResponseBytes: l.maxMessage()})
 	}
 	g.stopStatus = startStatusRefresh(g.status)
 	return g, nil

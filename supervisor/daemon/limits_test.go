@@ -34,6 +34,9 @@ func TestGateResponseLimit(t *testing.T) {
 	for i := 0; i < 150; i++ { // a few KB each: together over the lane's ~170 KB
 		hs.Credentials = append(hs.Credentials, a.Cred)
 	}
+	if l := g.info.Lanes; len(l) != 2 || l[0].MaxResponseBytes <= 4096 || l[0].MaxResponseBytes >= 1<<20 || l[1].MaxResponseBytes != 4194304 {
+		t.Fatalf("lanes' limits in the gate's info: %+v", l)
+	}
 	v := g.present(t, "tap", hs)
 	if v.Outcome != "error" || v.Reason != actors.ReasonMessageTooLarge || v.Action != "deny" {
 		t.Fatalf("a response over the lane's limit: %+v", v)
