@@ -2,13 +2,17 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: test vet lint fuzz bench demo
+IMAGE ?= mdocgate:dev
+
+.PHONY: test vet lint fuzz bench demo docker
 
 # The real components the tests use are installed and started here (CI runs as root):
-# pcscd with vpcd for the PC/SC lanes, Debian's Chromium for the dashboard test.
+# pcscd with vpcd for the PC/SC lanes, Debian's Chromium for the dashboard test,
+# Mosquitto for the MQTT actuator.
 test: vet
 	./.ci/pcscd.sh
 	./.ci/chromium.sh
+	./.ci/mosquitto.sh
 	$(GO) test -race ./...
 
 vet:
@@ -32,3 +36,14 @@ bench:
 
 demo:
 	$(GO) run ./cmd/mdocgate demo
+
+# The container image (deploy/Dockerfile) where a docker engine answers; elsewhere it
+# says so and succeeds.
+docker:
+	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then \
+	  docker build -f deploy/Dockerfile -t $(IMAGE) \
+	    --build-arg VERSION="$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" \
+	    --build-arg COMMIT="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" . ; \
+	else \
+	  echo "make docker: skipped: no docker engine answers here (docker info failed)"; \
+	fi

@@ -23,6 +23,9 @@ type LaneConfig struct {
 	// InFlight, when set, is kept equal to the lane's sessions in flight, for whoever
 	// answers busy ahead of the lane (a web server before its upgrade).
 	InFlight *atomic.Int64
+	// Busy, when set, counts the arrivals this lane refused for lack of capacity (the
+	// engine-wide Counters.Busy counts them too).
+	Busy *atomic.Int64
 }
 
 // LaneProps returns the props of a lane actor. The lane owns its listener and closes it
@@ -128,6 +131,9 @@ func (l *laneActor) admit(ctx actor.Context, a *transports.Arrival) {
 	defer l.env.Counters.Arriving.Add(-1)
 	if len(l.open) >= l.cfg.MaxInFlight || !l.env.Admission.TryAcquire() {
 		l.env.Counters.Busy.Add(1)
+		if l.cfg.Busy != nil {
+			l.cfg.Busy.Add(1)
+		}
 		if a.Reject != nil {
 			a.Reject(transports.ErrBusy)
 		} else {

@@ -33,6 +33,9 @@ type SessionSettings struct {
 	// sets what its request can need (a response with the elements it asks for); a
 	// larger message ends the session (ReasonMessageTooLarge).
 	MaxMessageSize int
+	// MaxMessageFunc, when set, gives each new session its message limit in place of
+	// MaxMessageSize (read once, at its start): for a lane whose request can change.
+	MaxMessageFunc func() int
 }
 
 // Default timeouts. 18013-5 asks for no less than 300 s of inactivity before giving up on
@@ -85,7 +88,7 @@ func (s *sessionActor) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.rs = readersession.New(s.settings.reader())
-		s.link = ctx.Spawn(LinkProps(s.env, s.arrival.Conn, s.settings.Framer, s.settings.MaxMessageSize))
+		s.link = ctx.Spawn(LinkProps(s.env, s.arrival.Conn, s.settings.Framer, s.settings.maxMessage()))
 		s.arm(ctx, s.settings.EngagementTimeout, "engagement_timeout")
 		if a := s.arrival; a.ReaderKey != nil {
 			s.apply(ctx, s.rs.StartReverse(a.ReaderKey, a.ReaderEngagement, a.DeviceEngagement))
@@ -254,6 +257,13 @@ func stopAfterLink(ctx actor.Context, link *actor.PID) {
 		return
 	}
 	ctx.Poison(link)
+}
+
+func (s *SessionSettings) maxMessage() int {
+	if s.MaxMessageFunc != nil {
+		return s.MaxMessageFunc()
+	}
+	return s.MaxMessageSize
 }
 
 func (s *SessionSettings) reader() *readersession.Config {

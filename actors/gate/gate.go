@@ -33,13 +33,20 @@ const (
 
 // Reasons set by the holder verification step and the actuator (Verdict.Reason).
 const (
-	ReasonNoMatch     = "holder_verification.no_match"
-	ReasonUndecided   = "holder_verification.undecided"
-	ReasonNoPortrait  = "holder_verification.no_portrait"
-	ReasonNoMatcher   = "holder_verification.no_matcher"
-	ReasonMatchError  = "holder_verification.error"
-	ReasonActuator    = "actuator.failed"
-	DefaultMatchLimit = 60 * time.Second
+	ReasonNoMatch    = "holder_verification.no_match"
+	ReasonUndecided  = "holder_verification.undecided"
+	ReasonNoPortrait = "holder_verification.no_portrait"
+	ReasonNoMatcher  = "holder_verification.no_matcher"
+	ReasonMatchError = "holder_verification.error"
+	ReasonActuator   = "actuator.failed"
+	// The venue's reasons (supervisor/venue): a credential already admitted within the
+	// anti-passback window, on the deny list, not identifiable (the element naming it
+	// was not disclosed), or the venue's store unavailable.
+	ReasonAntiPassback     = "anti_passback"
+	ReasonDenyList         = "deny_list"
+	ReasonNoCredentialKey  = "anti_passback.no_key"
+	ReasonVenueUnavailable = "venue_unavailable"
+	DefaultMatchLimit      = 60 * time.Second
 )
 
 // Actuator drives a lane's barrier, turnstile or light. Implementations must be safe for
@@ -75,6 +82,9 @@ type Verdict struct {
 	// profile's failed check or a Reason* constant.
 	Reason      string `json:"reason,omitempty"`
 	ActionError string `json:"actionError,omitempty"`
+	// Credential is the venue's key of the credential (a hash, never an element value)
+	// when a venue decided on it: what an operator gives `mdocgate deny add`.
+	Credential string `json:"credential,omitempty"`
 }
 
 // Opened reports whether the lane was told to open (and the actuator accepted).

@@ -1,38 +1,36 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
-	"os"
+	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/mdocgate/mdocgate/supervisor/load"
 )
 
-// TestMain lets attackbench run this test binary as `mdocgate serve` and as its
-// attackers' process (it starts os.Executable()).
-func TestMain(m *testing.M) {
-	if os.Getenv("MDOCGATE_TEST_AS_CLI") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
-
-// attackbench runs end to end on a small scale: a gate process, legitimate holders, a
-// process of attackers; the engage flooders are answered busy, the ops endpoints answer,
-// nothing is lost.
+// attackbench runs end to end on a small scale (the built binary: it starts itself as
+// the gate and as the attackers' process): legitimate holders, a process of attackers;
+// the engage flooders are answered busy, the ops endpoints answer, nothing is lost.
 func TestAttackBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a gate and an attackers' process")
 	}
-	t.Setenv("MDOCGATE_TEST_AS_CLI", "1")
-	code, stdout, stderr := runCLI(t, "attackbench", "--attackers", "2", "--rate", "20", "--holders", "8", "--duration", "1s",
+	bin := gateBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "attackbench", "--attackers", "2", "--rate", "20", "--holders", "8", "--duration", "1s",
 		"--cost-sessions", "5", "--cost-messages", "1", "--kinds", "engage_flood,silent,conn_flood", "--file-limit", "1024", "--json")
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
 	var rep load.AttackReport
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("%v: %s", err, stdout)
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("%v: %s", err, stdout.String())
 	}
 	if rep.Lost != 0 || rep.Cost.NormalSessionMs <= 0 || len(rep.Cost.Messages) != 2 || rep.Baseline.Completed == 0 ||
 		rep.UnderAttack.Attempts == 0 || rep.MaxConnections != 1024-256-64 {

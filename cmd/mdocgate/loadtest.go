@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/supervisor/load"
+	"github.com/mdocgate/mdocgate/supervisor/loadgen"
 	"github.com/mdocgate/mdocgate/supervisor/report"
 )
 
@@ -33,11 +35,16 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Second, "lane engagement and inactivity timeout")
 	jsonOut := fs.Bool("json", false, "print the final report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
-	target := fs.String("target", "", "base URL of a running 'mdocgate serve': drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL)")
+	target := fs.String("target", "", "base URL of a running 'mdocgate serve' (or several, comma-separated: holders spread over them and retry the next after an error): drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL or metrics=M1,M2,… one per target, ca=FILE: the CA certificates an https:// gate is checked against)")
+	venueURL := fs.String("venue", "", "with --target: a NATS URL of a venue whose load workers ('mdocgate loadgen --venue URL') run the holders; the report adds by_worker")
+	loadWorkers := fs.Int("load-workers", 0, "with --venue: wait for this many load workers (0: whoever answers within 2 s)")
 	reportFile := fs.String("report", "", "write a self-contained HTML report to this file")
 	floor := fs.Duration("floor", 0, "after the run, measure the floor (the session's unavoidable crypto, on every CPU) for this long and report floor_sessions_per_second and floor_ratio")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *venueURL != "" && *target == "" {
+		return fail(stderr, "loadtest", errors.New("--venue needs --target (the gates the workers' holders present to)"))
 	}
 	opts := map[string]string{}
 	for _, kv := range bearerOpts {
@@ -51,12 +58,29 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	title := "loadtest"
 	if *target != "" {
 		for k := range opts {
-			if k != "credential" && k != "metrics" {
-				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential= and metrics= apply", k))
+			if k != "credential" && k != "metrics" && k != "ca" {
+				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential=, metrics= and ca= apply", k))
 			}
 		}
 		cfg := load.TargetConfig{Target: *target, Holders: *holders, Concurrency: *concurrency, Duration: *duration,
-			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"]}
+			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"], CA: opts["ca"]}
+		if targets := strings.Split(*target, ","); len(targets) > 1 || *venueURL != "" {
+			cfg.Targets = targets
+			if m := opts["metrics"]; m != "" {
+				cfg.TargetMetrics = strings.Split(m, ",")
+				if len(cfg.TargetMetrics) != len(targets) {
+					return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt metrics=: %d URLs for %d targets (one per target, in order)", len(cfg.TargetMetrics), len(targets)))
+				}
+			}
+		}
+		if *venueURL != "" {
+			nc, err := loadgen.Connect(*venueURL, "mdocgate loadtest")
+			if err != nil {
+				return fail(stderr, "loadtest", err)
+			}
+			defer nc.Close()
+			cfg.Remote = loadgen.Remote(nc, loadgen.Options{Workers: *loadWorkers})
+		}
 		title += " " + strings.TrimRight(*target, "/")
 		run = func(ctx context.Context, progress func(done, total int64)) (*load.Report, error) {
 			cfg.Progress = progress

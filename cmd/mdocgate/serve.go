@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -54,7 +55,8 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 	requireOrigin := fs.Bool("require-origin", false, "refuse DeviceEngagements without a website OriginInfo")
 	logLevel := fs.String("log-level", "info", "log level on stderr: debug, info, warn, error")
 	config := fs.String("config", "", "gate configuration (YAML, see examples/gate.yaml); the other flags but --listen, --http-addr and --log-level are then ignored")
-	httpAddr := fs.String("http-addr", "", "address of /metrics, /healthz and /dashboard/ (overrides the config's http_addr; default: not served without --config)")
+	httpAddr := fs.String("http-addr", "", "address of /metrics, /healthz, /readyz and /dashboard/ (overrides the config's http_addr; default: not served without --config)")
+	checkOnly := fs.Bool("check", false, "validate the configuration and every file it names without binding a port, print {\"config\":\"ok\",…} and exit 0 (2 naming the field otherwise)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -95,6 +97,18 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 			cfg.Lanes = append(cfg.Lanes, daemon.LaneConfig{Name: bearer, Bearer: bearer, Request: []request.Doc{req},
 				MaxInFlight: *maxInFlight, EngagementTimeout: *timeout, InactivityTimeout: *timeout})
 		}
+	}
+	if *checkOnly {
+		rep, err := daemon.Check(cfg)
+		if err != nil {
+			return fail(stderr, "serve", flagError(*config, err))
+		}
+		out, _ := json.Marshal(struct {
+			Config string `json:"config"`
+			*daemon.CheckReport
+		}{"ok", rep})
+		fmt.Fprintln(stdout, string(out))
+		return exitOK
 	}
 	log, err := supervisor.NewLogger(stderr, cfg.LogLevel)
 	if err != nil {

@@ -28,9 +28,11 @@ type Config struct {
 	Listen        string `yaml:"listen"`
 	Origin        string `yaml:"origin"`
 	RequireOrigin bool   `yaml:"require_origin"`
-	// TLS, when set, serves the web lanes over HTTPS.
-	TLS      *TLSConfig `yaml:"tls"`
-	HTTPAddr string     `yaml:"http_addr"`
+	// TLS, when set, serves the web lanes over HTTPS; OpsTLS the operations endpoints
+	// (tls.go).
+	TLS      *TLSConfig    `yaml:"tls"`
+	OpsTLS   *OpsTLSConfig `yaml:"ops_tls"`
+	HTTPAddr string        `yaml:"http_addr"`
 	// LogLevel is the level the caller builds Options.Log with (serve does); New does
 	// not apply it.
 	LogLevel        string            `yaml:"log_level"`
@@ -43,21 +45,28 @@ type Config struct {
 	// besides the built-in ones. It is read by Validate, not again on a trust reload.
 	Profiles string `yaml:"profiles"`
 	// LogElementValues (debug only) adds the disclosed element values, binary ones
-	// left out, to the gate action log lines.
+	// left out, to the gate action log lines and the actuators' events.
 	LogElementValues bool         `yaml:"log_element_values"`
 	Lanes            []LaneConfig `yaml:"lanes"`
+	// AuditLog, when set, appends every verdict and operator decision to a JSONL file
+	// (audit.go).
+	AuditLog *AuditConfig `yaml:"audit_log"`
+	// Venue, when set, makes the gate one of a venue's (venue.go).
+	Venue *VenueConfig `yaml:"venue"`
 	// Limits bound what strangers can make the gate hold or do (limits.go).
 	Limits LimitsConfig `yaml:"limits"`
-	// OpsAuth and OpsTLS protect the operations endpoints on HTTPAddr (opsauth.go,
-	// opstls.go).
+	// OpsAuth says who may use the operator desk and the dashboard (opsauth.go).
 	OpsAuth *OpsAuthConfig `yaml:"ops_auth"`
-	OpsTLS  *OpsTLSConfig  `yaml:"ops_tls"`
 
 	// Dir is the folder relative paths are resolved against: LoadConfig sets the
 	// configuration file's; "" is the working directory.
 	Dir string `yaml:"-"`
 
 	custom map[string]*yaml.Node // the profiles of the Profiles file by name (Validate)
+	// file is the configuration file (LoadConfig), read again by a reload; fileListen,
+	// fileHTTPAddr and fileLogLevel are its values before serve's flags override them.
+	file                                   string
+	fileListen, fileHTTPAddr, fileLogLevel string
 }
 
 // TrustConfig names the IACA anchors: a folder, files, and a VICAL (at least one).
@@ -68,6 +77,15 @@ type TrustConfig struct {
 	IACAFiles   []string `yaml:"iaca_files"`
 	VICAL       string   `yaml:"vical"`
 	VICALAnchor string   `yaml:"vical_anchor"`
+	// VICALURL is fetched every VICALRefresh and verified against VICALAnchor; the
+	// last good list stays in use when a fetch fails; VICALMaxAge is how old it may get
+	// before the gate is not ready (vical.go).
+	VICALURL     string        `yaml:"vical_url"`
+	VICALRefresh time.Duration `yaml:"vical_refresh"`
+	VICALMaxAge  time.Duration `yaml:"vical_max_age"`
+	// ExpiryWarningDays: anchors expiring within this many days are logged at every
+	// trust load and once a day, and counted in mdocgate_trust_anchors_expiring (default 30).
+	ExpiryWarningDays int `yaml:"expiry_warning_days"`
 	// TrustRules: scoped IACA folders, strict, clock skew, crypto budget (trustrules.go).
 	TrustRules `yaml:",inline"`
 }
@@ -76,12 +94,6 @@ type TrustConfig struct {
 type ReaderAuthConfig struct {
 	Key   string `yaml:"key"`
 	Chain string `yaml:"chain"`
-}
-
-// TLSConfig is the web server's certificate chain and key (PEM).
-type TLSConfig struct {
-	Cert string `yaml:"cert"`
-	Key  string `yaml:"key"`
 }
 
 // LaneConfig is one lane of the gate.
@@ -103,10 +115,14 @@ type LaneConfig struct {
 	// HolderVerification is none, operator, test-accept or test-reject.
 	HolderVerification string        `yaml:"holder_verification"`
 	OperatorTimeout    time.Duration `yaml:"operator_timeout"`
-	// Actuator is what carries out the lane's actions: log.
-	Actuator string `yaml:"actuator"`
+	// Actuator is what carries out the lane's actions: log, webhook, mqtt or exec, with
+	// its ActuatorOptions (actuators.go).
+	Actuator        string           `yaml:"actuator"`
+	ActuatorOptions *ActuatorOptions `yaml:"actuator_options"`
+	// Zone is the part of the venue the lane admits to (the fleet view counts by zone).
+	Zone string `yaml:"zone"`
 	// MaxResponseBytes bounds a holder's message on the lane; 0 derives it from what
-	// the lane requests (responseLimit).
+	// the lane requests (request.MaxResponseSize).
 	MaxResponseBytes int `yaml:"max_response_bytes"`
 	// Request, set in code in place of Profile, makes a plain lane (serve without
 	// --config): it asks for these documents and accepts exactly the valid responses,
@@ -276,6 +292,7 @@ func LoadConfig(path string) (*Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.file, cfg.fileListen, cfg.fileHTTPAddr, cfg.fileLogLevel = path, cfg.Listen, cfg.HTTPAddr, cfg.LogLevel
 	return cfg, nil
 }
 
@@ -381,17 +398,23 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
-	if c.TLS != nil && (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		return bad("tls", "cert and key go together")
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
-	if c.Trust.IACADir == "" && len(c.Trust.IACAFiles) == 0 && c.Trust.VICAL == "" && len(c.Trust.IACAFolders) == 0 {
-		return bad("trust.iaca_dir", "give an IACA folder (or trust.iaca_files, trust.iaca_folders, or trust.vical)")
+	if c.Trust.IACADir == "" && len(c.Trust.IACAFiles) == 0 && c.Trust.VICAL == "" && len(c.Trust.IACAFolders) == 0 && c.Trust.VICALURL == "" {
+		return bad("trust.iaca_dir", "give an IACA folder (or trust.iaca_files, trust.iaca_folders, trust.vical or trust.vical_url)")
 	}
 	if err := c.Trust.TrustRules.validate(); err != nil {
 		return within("trust", err)
 	}
 	if c.Trust.VICAL != "" && c.Trust.VICALAnchor == "" {
 		return bad("trust.vical_anchor", "a VICAL needs its provider's anchor certificate")
+	}
+	if err := c.Trust.validateRefresh(); err != nil {
+		return within("trust", err)
+	}
+	if err := c.AuditLog.validate(); err != nil {
+		return within("audit_log", err)
 	}
 	if c.ReaderAuth != nil && (c.ReaderAuth.Key == "") != (c.ReaderAuth.Chain == "") {
 		return bad("reader_auth", "key and chain go together")
@@ -477,7 +500,7 @@ func (c *Config) validate() error {
 			l.InactivityTimeout = 60 * time.Second
 		}
 	}
-	return nil
+	return c.validateVenue()
 }
 
 // validateBearerFields checks (and defaults) the fields that belong to one bearer.
@@ -526,16 +549,12 @@ func (l *LaneConfig) validateGateFields() error {
 			return bad("holder_verification", "a lane without a profile verifies no holder")
 		case l.Actuator != "":
 			return bad("actuator", "a lane without a profile has no gate actions")
+		case l.ActuatorOptions != nil:
+			return bad("actuator_options", "a lane without a profile has no gate actions")
 		}
 		return nil
 	}
-	if l.Actuator == "" {
-		l.Actuator = "log"
-	}
-	if l.Actuator != "log" {
-		return bad("actuator", "unknown actuator %q (want log)", l.Actuator)
-	}
-	return nil
+	return l.validateActuator()
 }
 
 // path resolves a configured path against Dir.
@@ -546,9 +565,11 @@ func (c *Config) path(p string) string {
 	return filepath.Join(c.Dir, p)
 }
 
-// loadTrust reads the IACA folders, files and VICAL into one trust store, every anchor
-// scoped to its docTypes. It is called at start and again on every reload.
-func (c *Config) loadTrust(now time.Time) (*verify.TrustStore, error) {
+// loadTrustWith reads the IACA folders, files and VICAL into one trust store, every
+// anchor scoped to its docTypes, with the VICAL last fetched from trust.vical_url (nil
+// when there is none yet: with vical_url the trust may then be empty, the gate not
+// ready). It is called at start, on every reload and after every good VICAL fetch.
+func (c *Config) loadTrustWith(now time.Time, fetched *trust.VICAL) (*verify.TrustStore, error) {
 	store := &trust.Store{}
 	if c.Trust.IACADir != "" {
 		s, _, err := trust.LoadDir(c.path(c.Trust.IACADir), now)
@@ -581,6 +602,11 @@ func (c *Config) loadTrust(now time.Time) (*verify.TrustStore, error) {
 			return nil, &fieldError{"trust.vical", err}
 		}
 	}
+	if fetched != nil {
+		if _, err := store.AddVICAL(fetched, now); err != nil {
+			return nil, &fieldError{"trust.vical_url", err}
+		}
+	}
 	ts := store.TrustStore("", now)
 	for i, f := range c.Trust.IACAFiles {
 		field := fmt.Sprintf("trust.iaca_files[%d]", i)
@@ -594,7 +620,7 @@ func (c *Config) loadTrust(now time.Time) (*verify.TrustStore, error) {
 		}
 		ts.Add(certs...)
 	}
-	if ts.Len() == 0 {
+	if ts.Len() == 0 && (c.Trust.VICALURL == "" || fetched != nil) {
 		return nil, bad("trust", "no anchor valid now")
 	}
 	return ts, nil

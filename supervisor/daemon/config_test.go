@@ -106,7 +106,7 @@ func TestCustomProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := startRadioGate(t, cfgFile)
-	if req := g.byName["door"].profile.Request(); len(req) != 1 || len(req[0].NameSpaces) != 1 ||
+	if req := g.byName["door"].rules.Load().profile.Request(); len(req) != 1 || len(req[0].NameSpaces) != 1 ||
 		strings.Join(req[0].NameSpaces[0].Elements, ",") != "age_over_18" {
 		t.Fatalf("door requests %+v", req)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,7 +25,8 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/supervisor"
-	"github.com/mdocgate/mdocgate/supervisor/metrics"
+	"github.com/mdocgate/mdocgate/supervisor/actuator"
+	"github.com/mdocgate/mdocgate/supervisor/audit"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/admission"
 	"github.com/mdocgate/mdocgate/transports/bearers"
@@ -52,6 +54,10 @@ type Info struct {
 	HTTP  string     `json:"http,omitempty"`
 	Name  string     `json:"name,omitempty"`
 	Lanes []LaneInfo `json:"lanes,omitempty"`
+	// Venue and NATS name the gate's venue and the client URL of the JetStream server
+	// it embeds (when it does).
+	Venue string `json:"venue,omitempty"`
+	NATS  string `json:"nats,omitempty"`
 }
 
 // LaneInfo names a configured lane and its bearer.
@@ -78,23 +84,38 @@ type Verdict struct {
 	// HolderVerification is the matcher's answer (match, no_match, undecided) when the
 	// lane verified the holder.
 	HolderVerification string `json:"holder_verification,omitempty"`
+	// Credential is the venue's key of the credential (a hash) when the gate is in a
+	// venue and the venue decided on it (what `mdocgate deny add` takes).
+	Credential string `json:"credential,omitempty"`
 }
 
-// Event is the outcome of a trust reload: "trust_reloaded" with the anchors now in
-// use, or "trust_reload_failed" with the error (the current trust stays).
+// Event is the outcome of a reload (SIGHUP, Reload) or of a VICAL fetch:
+//
+//   - "trust_reloaded": the reload took effect; Anchors are the anchors now in use,
+//     RestartNeeded the changed fields a reload cannot apply (they keep their values
+//     until a restart);
+//   - "trust_reload_failed": nothing changed (the current trust, profiles, certificates
+//     and actuators stay); Error names the field;
+//   - "vical_updated": a fetch of trust.vical_url brought a new list; Anchors as above.
 type Event struct {
-	Event   string `json:"event"`
-	Anchors int    `json:"anchors,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Event         string   `json:"event"`
+	Anchors       int      `json:"anchors,omitempty"`
+	Error         string   `json:"error,omitempty"`
+	RestartNeeded []string `json:"restart_needed,omitempty"`
 }
 
 // Gate is a running gate daemon: its lanes take sessions from New on; Run serves the
 // web lanes, handles signals and shuts the gate down.
 type Gate struct {
+	// cfg is the configuration the gate started with: what only a restart changes is
+	// read from it. live is the configuration the reloadable settings (trust, reader
+	// authentication, profiles, actuators, certificates) were last taken from.
 	cfg       *Config
+	live      atomic.Pointer[Config]
 	log       *zap.Logger
 	onVerdict func(Verdict)
 	onEvent   func(Event)
+	logValues atomic.Bool // log_element_values, reloadable
 
 	eng     *supervisor.Engine
 	guard   *opsGuard // of the operations endpoints, with http_addr
@@ -113,6 +134,18 @@ type Gate struct {
 	// status checks revocation (nil: off); stopStatus ends its background refresh.
 	status     *trust.StatusClient
 	stopStatus func()
+	venue      *gateVenue // nil without a venue section
+
+	trust      atomic.Pointer[trustState]
+	webCerts   *certSource // nil without tls
+	opsCerts   *certSource // nil without ops_tls
+	ready      *readiness
+	stopping   atomic.Bool // shutdown began: not ready
+	audit      *audit.Log
+	actMetrics *actuator.Metrics
+	vical      *vicalFetcher
+	stopBg     context.CancelFunc // ends the background work (VICAL fetches, expiry warnings)
+	bgDone     chan struct{}
 
 	reloading sync.Mutex
 }
@@ -121,12 +154,30 @@ type Gate struct {
 // configuration for a trust store, and, with a profile, its gate (holder verification
 // while the session is open, the actuator once the verdict is out).
 type lane struct {
-	cfg      LaneConfig
-	current  atomic.Pointer[readersession.Config] // what new sessions use; swapped on reload
+	cfg     LaneConfig
+	current atomic.Pointer[readersession.Config] // what new sessions use; swapped on reload
+	rules   atomic.Pointer[laneRules]            // what current was built with
+	cache   *verify.ChainCache
+	// act carries out the gate's actions; nil on a plain lane.
+	act *actuation
+	// bearer is the supervisor bearer of a radio lane; nil for web lanes.
+	bearer transports.Bearer
+	// busy counts the arrivals the lane refused for lack of capacity.
+	busy atomic.Int64
+	// inFlight is the lane's sessions in flight (actors.LaneConfig.InFlight).
+	inFlight atomic.Int64
+	// actFrom is the lane configuration act's actuator was built from (a reload's,
+	// or cfg); reload only.
+	actFrom *LaneConfig
+}
+
+// laneRules are a lane's request and decision, replaced whole by a reload: a session
+// keeps the rules (and trust) it started with.
+type laneRules struct {
+	lane     string
 	request  []request.Doc
 	readAuth request.Signer
-	cache    *verify.ChainCache
-	rules    *TrustRules
+	trust    *TrustRules       // strict, clock skew, crypto budget
 	rev      verify.Revocation // nil: no revocation checks
 	// profile, decider and hv are nil on a plain lane (LaneConfig.Request). hv decides
 	// (holder verification) without an actuator: it runs inside the session, which
@@ -134,20 +185,22 @@ type lane struct {
 	profile *profile.Profile
 	decider *gate.SessionDecider
 	hv      *gate.Gate
-	act     *actuation
-	// bearer is the supervisor bearer of a radio lane; nil for web lanes.
-	bearer transports.Bearer
-	// inFlight is the lane's sessions in flight (actors.LaneConfig.InFlight).
-	inFlight atomic.Int64
+	hvMode  string
+	// venue decides, after the lane would open, on the deny list and anti-passback;
+	// nil outside a venue and on plain lanes.
+	venue *gateVenue
 }
 
-func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
-	rc := &readersession.Config{Request: l.request, ReaderAuth: l.readAuth, Trust: ts, Cache: l.cache, Revocation: l.rev}
-	l.rules.apply(rc)
-	if l.profile != nil {
+func (l *lane) readerConfig(ts *verify.TrustStore, r *laneRules) *readersession.Config {
+	rc := &readersession.Config{Request: r.request, ReaderAuth: r.readAuth, Trust: ts, Cache: l.cache, Revocation: r.rev}
+	r.trust.apply(rc)
+	if r.profile != nil {
 		// holder verification can wait (an operator looks at the portrait): the engine
 		// then runs the decision off its workers
-		rc.Verify, rc.Decide, rc.DecideMayWait = l.decider.Run, l.decide, l.cfg.HolderVerification != hvNone
+		rc.Verify, rc.Decide, rc.DecideMayWait = r.decider.Run, r.decide, r.hvMode != hvNone
+		if r.venue != nil { // the venue's decision waits on the network: off the workers too
+			rc.Verify, rc.DecideMayWait = r.verifyForVenue, true
+		}
 	}
 	return rc
 }
@@ -157,16 +210,38 @@ func (l *lane) readerConfig(ts *verify.TrustStore) *readersession.Config {
 // profile asks for it. With holder verification it runs on a goroutine of its own
 // (DecideMayWait), so an operator's wait holds that session only. The gate verdict
 // travels into the session's verdict as its Note (final).
-func (l *lane) decide(vr readersession.Verification) readersession.Decision {
-	d, ok := l.decider.Decision(vr)
-	if !ok { // not from Run: decide without the response, MSO checks fail closed
-		d = l.profile.Decide(vr.Result, time.Now())
+func (r *laneRules) decide(vr readersession.Verification) readersession.Decision {
+	vn, inVenue := vr.Note.(venueNote)
+	d, ok := r.decider.Decision(vr)
+	switch {
+	case inVenue:
+		d = vn.decision
+	case !ok: // not from Run: decide without the response, MSO checks fail closed
+		d = r.profile.Decide(vr.Result, time.Now())
 	}
-	v := l.hv.ProcessDecision(context.Background(), l.cfg.Name, "", vr.Result, d)
+	v := r.hv.ProcessDecision(context.Background(), r.lane, "", vr.Result, d)
+	if v.Action == gate.ActionOpen && r.venue != nil && r.requestedOnly(vr.Result) {
+		if !inVenue {
+			vn = venueNote{keyErr: errors.New("the verification did not name the credential")}
+		}
+		v = r.venue.decide(vn, v)
+	}
 	if v.Action == gate.ActionOpen {
 		return readersession.Decision{Outcome: readersession.Accepted, Note: v}
 	}
 	return readersession.Decision{Outcome: readersession.Rejected, Reason: v.Reason, Note: v}
+}
+
+// requestedOnly reports whether every document of res is of a requested docType: a
+// session that answers with another is rejected anyway (readersession), so the venue
+// must not record its admission.
+func (r *laneRules) requestedOnly(res *verify.Result) bool {
+	for _, d := range res.Documents {
+		if !slices.ContainsFunc(r.request, func(r request.Doc) bool { return r.DocType == d.DocType }) {
+			return false
+		}
+	}
+	return true
 }
 
 // final is the gate verdict of a published session verdict: the one decide made when it
@@ -179,7 +254,7 @@ func (l *lane) final(sv *actors.SessionVerdict) gate.Verdict {
 	}
 	out := gate.Verdict{Reason: sv.Reason, Action: sessionAction(sv.Outcome, sv.Reason)}
 	if ok {
-		out.Match, out.MatchError = v.Match, v.MatchError
+		out.Match, out.MatchError, out.Credential = v.Match, v.MatchError, v.Credential
 	}
 	return out
 }
@@ -208,8 +283,17 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		log = zap.NewNop()
 	}
 	g := &Gate{cfg: cfg, log: log.With(zap.String("gate", cfg.Name)), onVerdict: opts.OnVerdict, onEvent: opts.OnEvent,
-		byName: map[string]*lane{}, radios: map[string]transports.Bearer{}}
-	ts, err := cfg.loadTrust(time.Now())
+		byName: map[string]*lane{}, radios: map[string]transports.Bearer{}, ready: &readiness{}, actMetrics: actuator.NewMetrics(),
+		bgDone: make(chan struct{})}
+	g.live.Store(cfg)
+	g.logValues.Store(cfg.LogElementValues)
+	g.vical = newVICALFetcher(&cfg.Trust, g.live.Load, g.log.Named("vical"))
+	if g.vical != nil { // the first fetch before serving: a failure leaves the other anchors (or none: not ready)
+		ctx, cancel := context.WithTimeout(context.Background(), vicalFetchTimeout)
+		_ = g.vical.fetch(ctx)
+		cancel()
+	}
+	ts, err := cfg.loadTrustWith(time.Now(), g.vical.current())
 	if err != nil {
 		return nil, err
 	}
@@ -221,20 +305,14 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	if g.status, err = cfg.newStatusClient(); err != nil {
 		return nil, err
 	}
-	var tlsConfig *tls.Config
-	if cfg.TLS != nil && cfg.TLS.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.path(cfg.TLS.Cert), cfg.path(cfg.TLS.Key))
-		if err != nil {
-			return nil, &fieldError{"tls", err}
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if g.webCerts, err = cfg.newWebCerts(); err != nil {
+		return nil, err
 	}
-	var opsTLS *tls.Config
+	if g.opsCerts, err = cfg.newOpsCerts(); err != nil {
+		return nil, err
+	}
 	if cfg.HTTPAddr != "" {
 		if g.guard, err = cfg.newOpsGuard(g.log.Named("ops")); err != nil {
-			return nil, err
-		}
-		if opsTLS, err = cfg.opsTLS(); err != nil {
 			return nil, err
 		}
 		if g.guard.open {
@@ -245,47 +323,69 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	g.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_gate_actions_total",
 		Help: "Gate actions carried out, by lane, action (open, deny, call_staff, none) and reason (failing check)."},
 		[]string{"lane", "action", "reason"})
+	if g.venue, err = g.startVenue(); err != nil {
+		return nil, err
+	}
 	hasWeb := false
 	for i := range cfg.Lanes {
-		l, err := g.newLane(i, readAuth)
+		l, err := g.newLane(i, cfg, readAuth)
 		if err != nil {
 			g.desk.close()
+			g.venue.close()
 			return nil, err
 		}
-		l.rev = laneRevocation(g.status, l.profile)
 		g.lanes = append(g.lanes, l)
 		g.byName[l.cfg.Name] = l
 		hasWeb = hasWeb || l.cfg.isWeb()
 	}
+	acts := make([]*laneActuator, len(g.lanes))
+	for i, l := range g.lanes { // files read and programs found before anything starts
+		if l.rules.Load().profile != nil {
+			if acts[i], err = g.newActuator(i, &l.cfg); err != nil {
+				g.desk.close()
+				return nil, err
+			}
+		}
+	}
+	if g.audit, err = cfg.openAudit(); err != nil {
+		g.desk.close()
+		return nil, err
+	}
+	if g.desk != nil {
+		g.desk.onAnswer = g.auditDecision
+	}
 	if hasWeb { // the web server runs when a lane takes its sessions from it
-		if err := g.listenWeb(tlsConfig); err != nil {
+		if err := g.listenWeb(); err != nil {
 			g.desk.close()
+			g.venue.close()
+			g.closeAudit()
 			return nil, err
 		}
 	}
 	g.eng = supervisor.Start(supervisor.Config{Log: g.log, CryptoQueuePerLane: cfg.Limits.CryptoQueuePerLane})
-	for _, l := range g.lanes {
-		if l.profile != nil { // the log actuator (actuator: log) is the only one today
-			l.act = newActuation(l.cfg.Name, gate.LogActuator{Log: g.log.Named("gate")}, g.actions, g.log)
+	for i, l := range g.lanes {
+		if acts[i] != nil {
+			acts[i].connect()
+			l.act = newActuation(l.cfg.Name, acts[i], l.cfg.ActuatorOptions.Queue, g.actions, g.actMetrics, g.log)
 		}
 	}
 	g.unsub = g.eng.Results().Subscribe(g.verdict)
+	g.trust.Store(&trustState{ts: ts, loaded: time.Now()})
 	for i, l := range g.lanes {
 		if err := g.addLane(i, l, ts); err != nil {
 			g.abort()
 			return nil, err
 		}
 	}
+	g.warnExpiring(time.Now())
+	g.readyParts()
 	if cfg.HTTPAddr != "" {
-		collectors := []prometheus.Collector{g.actions}
-		if g.srv != nil {
-			collectors = append(collectors, g.webCollectors()...)
+		var fleet func() any
+		if g.venue != nil {
+			fleet = func() any { return g.venue.v.Fleet() }
 		}
-		if g.status != nil {
-			collectors = append(collectors, metrics.NewRevocationCollector(g.status))
-		}
-		if g.ops, err = startOps(opsConfig{addr: cfg.HTTPAddr, title: cfg.Name, tls: opsTLS, guard: g.guard, limits: &cfg.Limits,
-			desk: g.desk, collectors: collectors}, g.eng); err != nil {
+		if g.ops, err = startOps(opsConfig{addr: cfg.HTTPAddr, title: cfg.Name, tls: g.opsTLS(), guard: g.guard, limits: &cfg.Limits,
+			ready: g.ready, desk: g.desk, fleet: fleet, errLog: opsErrorLog(g.log), collectors: g.collectors()}, g.eng); err != nil {
 			g.abort()
 			return nil, &fieldError{"http_addr", err}
 		}
@@ -300,18 +400,39 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	for _, l := range g.lanes {
 		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer, MaxResponseBytes: l.maxMessage()})
 	}
+	g.startBackground()
 	g.stopStatus = startStatusRefresh(g.status)
+	if g.venue != nil {
+		g.info.Venue = cfg.Venue.Name
+		if g.venue.server != nil {
+			g.info.NATS = g.venue.server.ClientURL()
+		}
+	}
 	return g, nil
 }
 
-// newLane builds lane i of the configuration, with its gate when it has a profile.
-func (g *Gate) newLane(i int, readAuth request.Signer) (*lane, error) {
-	lc := g.cfg.Lanes[i]
-	l := &lane{cfg: lc, request: lc.Request, readAuth: readAuth, cache: verify.NewChainCache(64), rules: &g.cfg.Trust.TrustRules}
-	if lc.plain() {
-		return l, nil
+// newLane builds lane i of the configuration with its rules.
+func (g *Gate) newLane(i int, cfg *Config, readAuth request.Signer) (*lane, error) {
+	l := &lane{cfg: cfg.Lanes[i], cache: verify.NewChainCache(64)}
+	l.actFrom = &l.cfg
+	r, err := g.newRules(i, cfg, readAuth)
+	if err != nil {
+		return nil, err
 	}
-	p, err := g.cfg.profile(&lc)
+	l.rules.Store(r)
+	return l, nil
+}
+
+// newRules builds the rules of lane i of cfg: its request, and with a profile the
+// decision and holder verification. Errors name the field after lanes[i].
+func (g *Gate) newRules(i int, cfg *Config, readAuth request.Signer) (*laneRules, error) {
+	lc := cfg.Lanes[i]
+	r := &laneRules{lane: lc.Name, request: lc.Request, readAuth: readAuth, hvMode: lc.HolderVerification, rev: laneRevocation(g.status, nil),
+		trust: &cfg.Trust.TrustRules}
+	if lc.plain() {
+		return r, nil
+	}
+	p, err := cfg.profile(&lc)
 	if err != nil {
 		return nil, within(fmt.Sprintf("lanes[%d]", i), err)
 	}
@@ -329,15 +450,16 @@ func (g *Gate) newLane(i int, readAuth request.Signer) (*lane, error) {
 	}
 	// the decider runs on the crypto worker with the DeviceResponse at hand, so the
 	// profile's MSO checks (freshness, device-auth kind, curves, status) apply
-	l.profile, l.request, l.decider, l.hv = p, p.Request(), &gate.SessionDecider{Profile: p}, hv
-	return l, nil
+	r.profile, r.request, r.decider, r.hv, r.rev = p, p.Request(), &gate.SessionDecider{Profile: p}, hv, laneRevocation(g.status, p)
+	r.venue = g.venue
+	return r, nil
 }
 
 // listenWeb opens the web lanes' listener and server, within the limits: connections
 // per client and in all (from the file limit), engagements, sessions and QR images per
 // client, each lane's message limit, and busy answered before any key while a lane is
 // full.
-func (g *Gate) listenWeb(tlsConfig *tls.Config) error {
+func (g *Gate) listenWeb() error {
 	raw, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return &fieldError{"listen", err}
@@ -347,8 +469,8 @@ func (g *Gate) listenWeb(tlsConfig *tls.Config) error {
 		Prefixes: lim.prefixes(), Lifetime: lim.ConnLifetime})
 	var ln net.Listener = g.webLn
 	scheme := "http"
-	if tlsConfig != nil {
-		scheme, ln = "https", tls.NewListener(ln, tlsConfig)
+	if g.webCerts != nil { // certificates looked up per handshake: a reload swaps them
+		scheme, ln = "https", tls.NewListener(ln, g.webCerts.config())
 	}
 	origin := g.cfg.Origin
 	if origin == "" {
@@ -379,20 +501,28 @@ func (g *Gate) listenWeb(tlsConfig *tls.Config) error {
 // webBusy is the web server's Busy: whether the lane of bearer ("" for any web lane)
 // would refuse a session now — it runs its max_in_flight, or verification is backed up
 // (the crypto queues hold three quarters of a lane's bound) and a session would end
-// crypto_busy after its key exchange.
+// crypto_busy after its key exchange. The server refuses at once when it says so: a
+// refusal for a lane is counted as the lane's own would be (mdocgate_lane_busy_total,
+// mdocgate_busy_rejections_total).
 func (g *Gate) webBusy(bearer string) bool {
-	if g.eng != nil && g.eng.Counters().CryptoQueue.Load() >= int64(g.cfg.Limits.CryptoQueuePerLane)*3/4 {
-		return true
-	}
+	backedUp := g.eng != nil && g.eng.Counters().CryptoQueue.Load() >= int64(g.cfg.Limits.CryptoQueuePerLane)*3/4
+	busy := true
 	for _, l := range g.lanes {
 		if !l.cfg.isWeb() || (bearer != "" && l.cfg.Bearer != bearer) {
 			continue
 		}
-		if l.inFlight.Load() < int64(l.cfg.MaxInFlight) {
-			return false
+		if !backedUp && l.inFlight.Load() < int64(l.cfg.MaxInFlight) {
+			busy = false
+			continue
+		}
+		if bearer != "" {
+			l.busy.Add(1)
+			if g.eng != nil {
+				g.eng.Counters().Busy.Add(1)
+			}
 		}
 	}
-	return true
+	return busy
 }
 
 // webCollectors export the web listener's and server's limits at work.
@@ -436,10 +566,11 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 		framer = b.Framer()
 		g.radios[l.cfg.Name] = b
 	}
-	l.current.Store(l.readerConfig(ts))
-	if err := g.eng.AddLane(&actors.LaneConfig{Name: l.cfg.Name, Listener: src, MaxInFlight: l.cfg.MaxInFlight, InFlight: &l.inFlight,
+	l.current.Store(l.readerConfig(ts, l.rules.Load()))
+	if err := g.eng.AddLane(&actors.LaneConfig{Name: l.cfg.Name, Listener: src, MaxInFlight: l.cfg.MaxInFlight, Busy: &l.busy,
+		InFlight: &l.inFlight,
 		Sessions: actors.SessionSettings{ReaderFunc: l.current.Load, EngagementTimeout: l.cfg.EngagementTimeout,
-			InactivityTimeout: l.cfg.InactivityTimeout, Framer: framer, MaxMessageSize: l.maxMessage()}}); err != nil {
+			InactivityTimeout: l.cfg.InactivityTimeout, Framer: framer, MaxMessageFunc: l.maxMessage}}); err != nil {
 		return &fieldError{fmt.Sprintf("lanes[%d]", i), err}
 	}
 	return nil
@@ -450,12 +581,22 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 func (g *Gate) verdict(sv *actors.SessionVerdict) {
 	v := Verdict{Session: sv.SessionID, Lane: sv.Lane, Bearer: sv.Bearer, Outcome: string(sv.Outcome),
 		Reason: sv.Reason, Detail: sv.Detail, LatencyMs: float64(sv.Latency().Microseconds()) / 1000}
-	if l := g.byName[sv.Lane]; l != nil && l.act != nil {
+	var audited *gate.Verdict
+	l := g.byName[sv.Lane]
+	if g.venue != nil && l != nil {
+		g.venue.v.Record(sv.Lane, l.cfg.Zone, string(sv.Outcome), sv.Reason)
+	}
+	if l != nil && l.act != nil {
 		gv := l.final(sv)
+		audited = &gv
 		v.Action = string(gv.Action)
 		fields := []zap.Field{zap.String("bearer", sv.Bearer), zap.String("outcome", string(sv.Outcome))}
 		if sv.Reason != "" {
 			fields = append(fields, zap.String("check", sv.Reason))
+		}
+		v.Credential = gv.Credential
+		if gv.Credential != "" {
+			fields = append(fields, zap.String("credential", gv.Credential))
 		}
 		if gv.Match != nil {
 			v.HolderVerification = string(gv.Match.Verdict)
@@ -464,11 +605,14 @@ func (g *Gate) verdict(sv *actors.SessionVerdict) {
 				fields = append(fields, zap.String("verified_by", gv.Match.By))
 			}
 		}
-		if g.cfg.LogElementValues {
-			fields = append(fields, zap.Any("elements", loggedElements(sv.Result)))
+		event := actuator.Event{Gate: g.cfg.Name, Bearer: sv.Bearer, Outcome: string(sv.Outcome), Time: sv.Ended}
+		if g.logValues.Load() {
+			event.Elements = loggedElements(sv.Result)
+			fields = append(fields, zap.Any("elements", event.Elements))
 		}
-		l.act.push(actJob{session: sv.SessionID, v: gv, fields: fields})
+		l.act.push(actJob{session: sv.SessionID, v: gv, fields: fields, event: event})
 	}
+	g.auditVerdict(sv, audited)
 	if g.onVerdict != nil {
 		g.onVerdict(v)
 	}
@@ -476,33 +620,6 @@ func (g *Gate) verdict(sv *actors.SessionVerdict) {
 
 // Info returns what the gate serves.
 func (g *Gate) Info() Info { return g.info }
-
-// Reload re-reads the trust anchors and the status list and CRL files (status:) and
-// gives every lane a reader configuration using them for its next sessions; sessions
-// under way keep the anchors they started with. A failed reload keeps the current trust
-// and files. Either way Options.OnEvent hears of it.
-func (g *Gate) Reload() error {
-	g.reloading.Lock()
-	defer g.reloading.Unlock()
-	ts, err := g.cfg.loadTrust(time.Now())
-	if err == nil && g.status != nil {
-		err = g.cfg.loadStatusFiles(g.status)
-	}
-	if err != nil {
-		g.log.Error("trust reload failed; keeping the current trust", zap.Error(err))
-		g.event(Event{Event: "trust_reload_failed", Error: err.Error()})
-		return configError(err)
-	}
-	for _, l := range g.lanes {
-		l.current.Store(l.readerConfig(ts))
-		// chains verified against the old anchors are unreachable already (the cache
-		// is keyed by the store's generation); let them go
-		l.cache.Reset()
-	}
-	g.log.Info("trust reloaded", zap.Int("anchors", ts.Len()))
-	g.event(Event{Event: "trust_reloaded", Anchors: ts.Len()})
-	return nil
-}
 
 func (g *Gate) event(e Event) {
 	if g.onEvent != nil {
@@ -554,6 +671,7 @@ func (g *Gate) wait(ctx context.Context, sigs <-chan os.Signal, served <-chan er
 // (within the shutdown timeout), the lanes' actions are carried out and their bearers
 // close, the dashboard's event streams end, then the HTTP servers stop.
 func (g *Gate) shutdown(served <-chan error) {
+	g.stopping.Store(true)
 	if g.ops != nil {
 		g.ops.healthy.Store(false)
 	}
@@ -566,6 +684,7 @@ func (g *Gate) shutdown(served <-chan error) {
 		g.log.Error("shutdown: sessions did not finish in time", zap.Error(err))
 	}
 	g.stopLanes(sctx)
+	g.stopBackground()
 	g.stopStatus()
 	if g.ops != nil {
 		g.ops.close(sctx)
@@ -581,6 +700,8 @@ func (g *Gate) shutdown(served <-chan error) {
 	}
 	g.unsub()
 	g.desk.close()
+	g.venue.close()
+	g.closeAudit()
 }
 
 // abort undoes a start that failed after the engine started.
@@ -593,6 +714,8 @@ func (g *Gate) abort() {
 	}
 	g.unsub()
 	g.desk.close()
+	g.venue.close()
+	g.closeAudit()
 }
 
 func (g *Gate) stopLanes(ctx context.Context) {

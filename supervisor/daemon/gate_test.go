@@ -80,6 +80,16 @@ func startGate(t *testing.T, cfgFile string) *runningGate {
 // runGate runs the gate of cfg until the test ends (or stop).
 func runGate(t *testing.T, cfg *Config) *runningGate {
 	t.Helper()
+	var err error
+	g := runGateNoFatal(t, cfg, &err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// runGateNoFatal is runGate for a goroutine of the test: New's error goes to *errp.
+func runGateNoFatal(t *testing.T, cfg *Config, errp *error) *runningGate {
 	g := &runningGate{log: &syncBuffer{}, sigs: make(chan os.Signal, 1), done: make(chan error, 1),
 		verdicts: make(chan Verdict, 1000), events: make(chan Event, 100)}
 	level, err := zapcore.ParseLevel(cfg.LogLevel)
@@ -89,7 +99,8 @@ func runGate(t *testing.T, cfg *Config) *runningGate {
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(g.log), level))
 	g.Gate, err = New(cfg, Options{Log: log, OnVerdict: func(v Verdict) { g.verdicts <- v }, OnEvent: func(e Event) { g.events <- e }})
 	if err != nil {
-		t.Fatal(err)
+		*errp = err
+		return nil
 	}
 	g.info = g.Info()
 	go func() { g.done <- g.Run(context.Background(), g.sigs) }()
@@ -143,7 +154,13 @@ func (g *runningGate) event(t *testing.T) Event {
 // flight; finish completes it.
 func beginSession(t *testing.T, origin string, cred *issuer.Credential) (finish func() error) {
 	t.Helper()
-	e, err := web.FetchEngagement(context.Background(), nil, origin, false)
+	return beginSessionWith(t, nil, origin, cred)
+}
+
+// beginSessionWith is beginSession with an HTTP client (nil: the default one).
+func beginSessionWith(t *testing.T, client *http.Client, origin string, cred *issuer.Credential) (finish func() error) {
+	t.Helper()
+	e, err := web.FetchEngagement(context.Background(), client, origin, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +168,7 @@ func beginSession(t *testing.T, origin string, cred *issuer.Credential) (finish 
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: true})
+	conn, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: true, Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}

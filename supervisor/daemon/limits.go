@@ -171,12 +171,25 @@ func fileLimit() int {
 }
 
 // maxMessage is a lane's message limit: its max_response_bytes, or what a response to
-// its request can need (request.MaxResponseSize).
+// its current request can need (request.MaxResponseSize; a reload may change it).
 func (l *lane) maxMessage() int {
 	if l.cfg.MaxResponseBytes > 0 {
 		return l.cfg.MaxResponseBytes
 	}
-	return request.MaxResponseSize(l.request)
+	return request.MaxResponseSize(l.rules.Load().request)
+}
+
+// applyMessageLimits gives the web server the web lanes' message limits (after a reload
+// changed their requests).
+func (g *Gate) applyMessageLimits() {
+	if g.srv == nil {
+		return
+	}
+	for _, l := range g.lanes {
+		if l.cfg.isWeb() {
+			g.srv.SetMaxMessage(l.cfg.Bearer, l.maxMessage())
+		}
+	}
 }
 
 // checkResponseBytes checks a lane's max_response_bytes.

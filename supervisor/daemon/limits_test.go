@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors/gate"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/web"
@@ -314,5 +318,56 @@ func TestSessionActions(t *testing.T) {
 		if got := sessionAction(c.outcome, c.reason); got != c.want {
 			t.Errorf("%s (%s): %s, want %s", c.outcome, c.reason, got, c.want)
 		}
+	}
+}
+
+// A reload that changes what a web lane requests changes its message limit: a response
+// the small request refuses unread is read once the lane asks for more.
+func TestMessageLimitFollowsReload(t *testing.T) {
+	a := testgate.NewAuthority(t, "reload-limit")
+	dir := t.TempDir()
+	profiles := filepath.Join(dir, "profiles.yaml")
+	if err := os.WriteFile(profiles, []byte(`profiles:
+  - name: flag
+    documents:
+      - doc_type: org.iso.18013.5.1.mDL
+        elements:
+          - {namespace: org.iso.18013.5.1, identifier: age_over_18, mandatory: true}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	iacaDir := testgate.WriteIACADir(t, dir, a)
+	write := func(profile string) string {
+		f := filepath.Join(dir, "gate.yaml")
+		yaml := "name: limit\nlisten: 127.0.0.1:0\nlog_level: error\nprofiles: " + profiles + "\ntrust: {iaca_dir: " + iacaDir + "}\n" +
+			"lanes:\n  - {name: ws, bearer: websocket, profile: " + profile + "}\n"
+		if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	g := startGate(t, write("flag"))
+	hs := &holdersession.Config{Misbehave: holdersession.AnswerAnything}
+	for i := 0; i < 15; i++ { // about 60 KB: over the flag lane's 37 KiB, under mdl's 174 KiB
+		hs.Credentials = append(hs.Credentials, a.Cred)
+	}
+	present := func() Verdict {
+		t.Helper()
+		e, err := web.FetchEngagement(context.Background(), nil, g.info.Origin, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = webholder.Present(context.Background(), e.MdocURI, hs, "", web.DialOptions{WebSocket: true})
+		return g.verdict(t)
+	}
+	if v := present(); v.Reason != actors.ReasonMessageTooLarge {
+		t.Fatalf("over the flag lane's limit: %+v", v)
+	}
+	write("mdl")
+	g.sigs <- syscall.SIGHUP
+	for ev := g.event(t); ev.Event != "trust_reloaded"; ev = g.event(t) {
+	}
+	if v := present(); v.Reason == actors.ReasonMessageTooLarge {
+		t.Fatalf("after the reload to mdl: %+v", v)
 	}
 }

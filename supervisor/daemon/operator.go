@@ -26,7 +26,7 @@ import (
 // authenticated operator (a token's name, a client certificate's subject), never a
 // parameter of the request; confirm and reject need the operator's CSRF token
 // (X-CSRF-Token, given in the pending list as csrf_token) and each is audited (a log line
-// "operator decision"). An unknown or expired id is 404. A request nobody answers in the
+// "operator decision", and the audit log's record with audit_log). An unknown or expired id is 404. A request nobody answers in the
 // lane's operator_timeout calls staff (holder_verification.undecided).
 type operatorDesk struct {
 	requests chan *gate.OperatorRequest
@@ -36,6 +36,9 @@ type operatorDesk struct {
 
 	mu      sync.Mutex
 	pending map[string]*gate.OperatorRequest
+	// onAnswer, when set before the desk serves, hears of every operator's answer (the
+	// audit log).
+	onAnswer func(id string, r *gate.OperatorRequest, match bool, operator string)
 }
 
 func newOperatorDesk(log *zap.Logger) *operatorDesk {
@@ -151,6 +154,9 @@ func (d *operatorDesk) register(mux *http.ServeMux) {
 				zap.String("auth", op.how), zap.String("request", id), zap.String("lane", p.Portrait.LaneID),
 				zap.String("doc_type", p.Portrait.DocType), zap.String("remote", r.RemoteAddr))
 			p.Answer(match, op.name)
+			if d.onAnswer != nil {
+				d.onAnswer(id, p, match, op.name)
+			}
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -17,10 +18,11 @@ import (
 	"github.com/mdocgate/mdocgate/transports/admission"
 )
 
-// opsServer serves /metrics, /healthz and /dashboard/ (and /operator/ when a lane has
-// an operator) on its own listener, with connections bounded apart from the web
-// listener's, so a flood there leaves these reachable. The dashboard and the operator
-// desk are behind the guard (ops_auth), /metrics too with protect_metrics.
+// opsServer serves /metrics, /healthz (liveness), /readyz (readiness), /dashboard/ (and
+// /operator/ when a lane has an operator) on its own listener, with connections bounded
+// apart from the web listener's, so a flood there leaves these reachable. The dashboard
+// and the operator desk are behind the guard (ops_auth), /metrics too with
+// protect_metrics.
 type opsServer struct {
 	addr    string
 	healthy atomic.Bool
@@ -38,8 +40,13 @@ type opsConfig struct {
 	tls    *tls.Config // nil: plain HTTP
 	guard  *opsGuard
 	limits *LimitsConfig
+	// ready answers /readyz.
+	ready http.Handler
 	// desk, when not nil, is served at /operator/.
 	desk *operatorDesk
+	// fleet, when not nil, gives the dashboard the venue's fleet.
+	fleet  func() any
+	errLog *log.Logger
 	// collectors join the /metrics registry.
 	collectors []prometheus.Collector
 }
@@ -63,7 +70,7 @@ func startOps(oc opsConfig, eng *supervisor.Engine) (*opsServer, error) {
 		}
 	}
 	o.metrics = metrics.New(reg, metrics.FromEngine(eng))
-	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: oc.title})
+	o.dash = dashboard.New(dashboard.FromEngine(eng), dashboard.Options{Title: oc.title, Fleet: oc.fleet})
 	mux := http.NewServeMux()
 	var metricsHandler = o.metrics.Handler()
 	if oc.guard.metrics {
@@ -73,7 +80,7 @@ func startOps(oc opsConfig, eng *supervisor.Engine) (*opsServer, error) {
 	dash := http.StripPrefix("/dashboard", o.dash)
 	mux.Handle("/dashboard/", oc.guard.protect(dash, false))
 	// the page itself holds no data: without credentials it is answered 401, and asks
-	// for the token (the page's login form, or #token= in its URL)
+	// for the token (the page's sign-in form, or #token= in its URL)
 	mux.Handle("GET /dashboard/{$}", oc.guard.protect(dash, true))
 	mux.Handle("GET /dashboard/index.html", oc.guard.protect(dash, true))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -83,13 +90,14 @@ func startOps(oc opsConfig, eng *supervisor.Engine) (*opsServer, error) {
 		}
 		io.WriteString(w, "ok")
 	})
+	mux.Handle("/readyz", oc.ready)
 	if oc.desk != nil {
 		desk := http.NewServeMux()
 		oc.desk.register(desk)
 		mux.Handle("/operator/", oc.guard.protect(desk, false))
 	}
 	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
-		MaxHeaderBytes: 16 << 10, ConnState: ln.ConnState}
+		MaxHeaderBytes: 16 << 10, ConnState: ln.ConnState, ErrorLog: oc.errLog}
 	var served net.Listener = ln
 	if oc.tls != nil {
 		served = tls.NewListener(ln, oc.tls)

@@ -80,19 +80,11 @@ const (
 // answer carries it in this header.
 const CSRFHeader = "X-CSRF-Token"
 
-// validateOps checks ops_auth and ops_tls against http_addr: a http_addr reachable
+// validateOps checks ops_auth against http_addr and ops_tls: a http_addr reachable
 // from other hosts needs credentials, certificates need TLS, a wildcard address needs
 // its host names. Files are read later, by New.
 func (c *Config) validateOps() error {
-	a, t := c.OpsAuth, c.OpsTLS
-	if t != nil {
-		switch {
-		case c.HTTPAddr == "":
-			return bad("ops_tls", "no http_addr to serve over TLS")
-		case t.Cert == "" || t.Key == "":
-			return bad("ops_tls", "cert and key go together")
-		}
-	}
+	a, t := c.OpsAuth, c.OpsTLS // ops_tls itself: validateOpsTLS
 	if a != nil {
 		switch {
 		case a.TokenFile == "" && a.ClientCA == "":

@@ -142,6 +142,7 @@ func TestGateStatusStalePolicy(t *testing.T) {
 			if len(problems) == 0 || !strings.Contains(strings.Join(problems, " "), "503") {
 				t.Fatalf("problems %v", problems)
 			}
+			waitReady(t, g.info.HTTP, 503, "FAIL status_lists: ") // the readiness part says so too
 			v := g.present(t, valid)
 			switch policy {
 			case "closed":
@@ -166,6 +167,7 @@ func TestGateStatusStalePolicy(t *testing.T) {
 			if v := g.present(t, revoked); v.Outcome != "rejected" || v.Reason != "mso.status" {
 				t.Fatalf("revoked entry: %+v", v)
 			}
+			waitReady(t, g.info.HTTP, 200, "ok status_lists\n")
 		})
 	}
 }

@@ -13,6 +13,9 @@
 // Mount it at a path ending in "/" with http.StripPrefix, e.g.
 // mux.Handle("/dashboard/", http.StripPrefix("/dashboard", d)).
 //
+// With Options.Fleet (a gate in a venue) the page adds the venue's fleet: every gate's
+// counts per lane and zone, and the venue's total.
+//
 // Authentication is the server's to add around it. Behind a bearer token the page
 // (static, holding no data) reads the token from "#token=…" in its address, dropping it
 // from there, or asks for it with a sign-in form when the stream answers 401, keeps it
@@ -87,6 +90,10 @@ type Options struct {
 	Window     time.Duration // throughput window; default 10 s, at most 120 s
 	Recent     int           // recent verdicts shown; default 20, at most 200
 	MaxClients int           // concurrent event streams; default 256, more get 503
+	// Fleet, when set, is called for every snapshot and its JSON shown as the venue's
+	// fleet: a gate in a venue passes supervisor/venue's Fleet (fields venue, gates
+	// [{gate, age_s, lanes, total}], zones, total; counts as in venue.LaneCounts).
+	Fleet func() any
 }
 
 // Snapshot is what the page shows; it is sent as JSON.
@@ -102,6 +109,8 @@ type Snapshot struct {
 	Throughput []int64  `json:"throughput"`
 	Recent     []Recent `json:"recent"` // newest first
 	Clients    int      `json:"clients"`
+	// Fleet is Options.Fleet's answer: the whole venue, per gate and in total.
+	Fleet any `json:"fleet,omitempty"`
 }
 
 // LaneStats are one lane's counts since start, with throughput over the window and
@@ -415,6 +424,9 @@ func (d *Dashboard) snapshot(now time.Time) Snapshot {
 	sec := now.Unix()
 	for i := int64(59); i >= 0; i-- {
 		s.Throughput = append(s.Throughput, total.at(sec-1-i))
+	}
+	if d.opts.Fleet != nil {
+		s.Fleet = d.opts.Fleet()
 	}
 	c := d.src.Counters()
 	s.Engine = EngineStats{Started: c.Started.Load(), Ended: c.Ended.Load(), InFlight: c.InFlight.Load(),

@@ -734,7 +734,7 @@ func ownCPU() time.Duration {
 // kind of amplifying message, in gate CPU.
 func measureCost(ctx context.Context, g *gateProcess, w *attackWorld, cfg AttackConfig, rep *AttackReport) error {
 	// a session from the next address each time: within every client's rate
-	pool := newClientPool(blockCost)
+	pool := newClientPool(blockCost, nil)
 	defer pool.close()
 	for i := 0; i < 20; i++ { // warm up: caches, the runtime's heap
 		if err := presentOnce(ctx, g, w, pool.get(i), i%2 == 0); err != nil {
@@ -749,7 +749,7 @@ func measureCost(ctx context.Context, g *gateProcess, w *attackWorld, cfg Attack
 	}
 	normal := g.cpu() - c0
 	rep.Cost.NormalSessionMs = round3(ms(normal) / float64(cfg.CostSessions))
-	attackers := newClientPool(blockCost + 1)
+	attackers := newClientPool(blockCost+1, nil)
 	defer attackers.close()
 	for _, kind := range []string{AttackAmplifyTrusted, AttackAmplifyForeign} {
 		canned := w.canned[kind]

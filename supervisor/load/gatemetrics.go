@@ -22,6 +22,7 @@ const (
 // gateMetrics is one reading of a gate's /metrics.
 type gateMetrics struct {
 	sessions         map[string]float64 // mdocgate_sessions_total summed by outcome
+	reasons          map[string]float64 // the same by "outcome:reason" (reason "none" left out)
 	restarts, panics float64
 	rss, goroutines  float64
 	hasRSS           bool
@@ -66,7 +67,7 @@ func ParseSessionsTotal(r io.Reader) (map[string]float64, error) {
 // parseGateMetrics reads the families RunTarget uses from a Prometheus text exposition
 // (lines "name{labels} value [timestamp]"; comments and other families are skipped).
 func parseGateMetrics(r io.Reader) (*gateMetrics, error) {
-	m := &gateMetrics{sessions: map[string]float64{}}
+	m := &gateMetrics{sessions: map[string]float64{}, reasons: map[string]float64{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -112,13 +113,21 @@ func parseGateMetrics(r io.Reader) (*gateMetrics, error) {
 			*dst += v
 			continue
 		}
-		outcome := ""
+		outcome, reason := "", ""
 		for _, kv := range strings.Split(labels, ",") {
-			if k, val, ok := strings.Cut(kv, "="); ok && k == "outcome" {
-				outcome = strings.Trim(val, `"`)
+			if k, val, ok := strings.Cut(kv, "="); ok {
+				switch k {
+				case "outcome":
+					outcome = strings.Trim(val, `"`)
+				case "reason":
+					reason = strings.Trim(val, `"`)
+				}
 			}
 		}
 		m.sessions[outcome] += v
+		if reason != "" && reason != "none" {
+			m.reasons[outcome+":"+reason] += v
+		}
 	}
 	return m, sc.Err()
 }

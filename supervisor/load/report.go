@@ -45,6 +45,15 @@ type Report struct {
 	// "target_metrics" (the gate's own verdicts) or "holders" (what the simulated holders
 	// could see: a completed session counts as accepted). Empty for in-process runs.
 	VerdictsFrom string `json:"verdicts_from,omitempty"`
+	// ByTarget (a run against several gates) counts each gate's holder sessions and,
+	// with their /metrics, its verdicts by outcome and reason; TargetReasons sums those
+	// reasons ("rejected:anti_passback"). Retries counts holders that tried another gate
+	// after an error. ByWorker (a distributed run) counts each load worker's sessions
+	// as its holders saw them.
+	ByTarget      map[string]*TargetCounts `json:"by_target,omitempty"`
+	TargetReasons map[string]int64         `json:"target_reasons,omitempty"`
+	Retries       int64                    `json:"retries,omitempty"`
+	ByWorker      map[string]*Counts       `json:"by_worker,omitempty"`
 
 	// Histogram counts the sessions by latency: Histogram[i] those of at most
 	// LatencyBoundsMs[i] milliseconds, the last one those slower.
@@ -119,7 +128,7 @@ type builder struct {
 func newBuilder(start time.Time, interval time.Duration) *builder {
 	return &builder{start: start, series: newSeries(start, interval),
 		rep: &Report{ByTransport: map[string]*Counts{}, ByLane: map[string]*Counts{}, ByBehaviour: map[string]*Counts{},
-			Reasons: map[string]int64{}, NotMeasured: map[string]string{}}}
+			Reasons: map[string]int64{}, NotMeasured: map[string]string{}, ByTarget: map[string]*TargetCounts{}}}
 }
 
 // session records one session's end: its outcome and reason, on a bearer at a lane ("":
@@ -169,6 +178,104 @@ func (b *builder) holder(beh Behaviour, o readersession.Outcome, check bool, whe
 		b.rep.Mismatches = append(b.rep.Mismatches, fmt.Sprintf("%s holder on %s: %s (%s), expected %s",
 			beh, where, o, reason, beh.Expected()))
 	}
+}
+
+// target records a session's outcome, as its holder saw it, at a target gate.
+func (b *builder) target(url string, o readersession.Outcome) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tc := b.rep.ByTarget[url]
+	if tc == nil {
+		tc = &TargetCounts{}
+		b.rep.ByTarget[url] = tc
+	}
+	tc.add(o)
+}
+
+// retry records a holder trying another gate after an error.
+func (b *builder) retry() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rep.Retries++
+}
+
+// Shard is a load worker's part of a distributed run (RunTargetShard), as it travels to
+// the coordinator: its report's counts and the latencies' fine histogram, which the
+// coordinator's builder merges (absorb) into one report.
+type Shard struct {
+	Worker string  `json:"worker"`
+	Report *Report `json:"report"`
+	// Latency is the fine latency histogram (latencyHist's buckets), Shown the report's,
+	// MaxNs the slowest session.
+	Latency []uint64 `json:"latency"`
+	Shown   []uint64 `json:"shown"`
+	MaxNs   int64    `json:"max_ns"`
+}
+
+// shard ends the builder's report at end as a worker's shard.
+func (b *builder) shard(worker string, end time.Time) *Shard {
+	rep := b.finish(end)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return &Shard{Worker: worker, Report: rep, Latency: append([]uint64(nil), b.hist.counts[:]...),
+		Shown: append([]uint64(nil), b.hist.shown[:]...), MaxNs: int64(b.hist.max)}
+}
+
+// absorb merges a worker's shard into the report: its counts, by transport, target and
+// reason, its latencies, and a by_worker entry.
+func (b *builder) absorb(s *Shard) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, w := b.rep, s.Report
+	if w == nil {
+		return
+	}
+	r.Sessions += w.Sessions
+	r.Accepted += w.Accepted
+	r.Rejected += w.Rejected
+	r.Errors += w.Errors
+	r.Timeouts += w.Timeouts
+	r.Busy += w.Busy
+	r.Retries += w.Retries
+	mergeCounts := func(dst map[string]*Counts, src map[string]*Counts) {
+		for k, c := range src {
+			d := bucket(dst, k)
+			d.Sessions += c.Sessions
+			d.Accepted += c.Accepted
+			d.Rejected += c.Rejected
+			d.Errors += c.Errors
+			d.Timeouts += c.Timeouts
+		}
+	}
+	mergeCounts(r.ByTransport, w.ByTransport)
+	mergeCounts(r.ByBehaviour, w.ByBehaviour)
+	for k, tc := range w.ByTarget {
+		d := r.ByTarget[k]
+		if d == nil {
+			d = &TargetCounts{}
+			r.ByTarget[k] = d
+		}
+		d.Sessions += tc.Sessions
+		d.Accepted += tc.Accepted
+		d.Rejected += tc.Rejected
+		d.Errors += tc.Errors
+		d.Timeouts += tc.Timeouts
+	}
+	for k, n := range w.Reasons {
+		r.Reasons[k] += n
+	}
+	if r.ByWorker == nil {
+		r.ByWorker = map[string]*Counts{}
+	}
+	r.ByWorker[s.Worker] = &Counts{Sessions: w.Sessions, Accepted: w.Accepted, Rejected: w.Rejected, Errors: w.Errors, Timeouts: w.Timeouts}
+	for i := 0; i < len(s.Latency) && i < len(b.hist.counts); i++ {
+		b.hist.counts[i] += s.Latency[i]
+		b.hist.n += s.Latency[i]
+	}
+	for i := 0; i < len(s.Shown) && i < len(b.hist.shown); i++ {
+		b.hist.shown[i] += s.Shown[i]
+	}
+	b.hist.max = max(b.hist.max, time.Duration(s.MaxNs))
 }
 
 // busy records a holder that met only busy readers.

@@ -2,9 +2,12 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -17,9 +20,13 @@ import (
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
-// TargetConfig describes a run against a running gate (`mdocgate serve`) over the network.
+// TargetConfig describes a run against running gates (`mdocgate serve`) over the network.
 type TargetConfig struct {
-	Target      string        // the gate's base URL (its origin): http(s)://host:port
+	Target string // the gate's base URL (its origin): http(s)://host:port
+	// Targets, when set, are several gates (Target is then ignored): holder i starts at
+	// Targets[i mod n], and a holder whose session fails with an error (a gate gone)
+	// tries the next gate, up to once per gate.
+	Targets     []string
 	Holders     int           // holders in total (0 with Duration: no limit)
 	Concurrency int           // holders at once
 	Duration    time.Duration // stop starting holders after this long
@@ -31,79 +38,140 @@ type TargetConfig struct {
 	// Metrics is the gate's /metrics URL. With it the outcomes are the gate's own
 	// verdicts (counted between before and after the run; other traffic at the gate skews
 	// them), and the gate's memory and goroutines are sampled.
-	Metrics  string
+	Metrics string
+	// TargetMetrics are the /metrics URLs of Targets, one per target in order (Metrics
+	// is then ignored). A gate whose /metrics cannot be read after the run (it died)
+	// counts with its last reading during the run.
+	TargetMetrics []string
+	// CA is a PEM file of the certificates an https:// gate's (and its /metrics')
+	// certificate must chain to; empty means the system's roots. Load workers (Remote)
+	// read it on their own host.
+	CA string
+	// Remote, when set, runs the holders elsewhere (load workers, see
+	// supervisor/loadgen) instead of in this process: it gets this configuration and
+	// returns each worker's shard, which the report merges (by_worker).
+	Remote func(ctx context.Context, cfg TargetConfig) ([]*Shard, error)
+	// Worker names this process in a shard (RunTargetShard).
+	Worker   string
 	Progress func(done, total int64)
 	// Interval is the length of the report's Series points; 0 picks one that suits the
 	// run's length (at most 80 points).
 	Interval time.Duration
 }
 
-// RunTarget runs simulated web holders against a running gate: every other holder uses
-// its WebSocket lane, the others its HTTP lane. Against a gate on a loopback address
-// each holder slot connects from its own loopback address (the gate's per-client
-// limits count by address). Each GETs /engage and presents over the
+// TargetCounts are one target's counts in a run against several gates: the holders'
+// attempts there and, with its /metrics, the gate's verdicts by outcome and reason.
+type TargetCounts struct {
+	Counts
+	Reasons map[string]int64 `json:"reasons,omitempty"`
+	// MetricsAfterRun is false when the gate's /metrics could not be read after the run
+	// (the gate died): its verdicts are those of its last reading during the run.
+	MetricsAfterRun *bool `json:"metrics_after_run,omitempty"`
+}
+
+// targets returns the gates and their /metrics URLs ("" each without).
+func (cfg *TargetConfig) targets() ([]string, []string, error) {
+	targets, metrics := cfg.Targets, cfg.TargetMetrics
+	if len(targets) == 0 {
+		targets = []string{cfg.Target}
+		if cfg.Metrics != "" {
+			metrics = []string{cfg.Metrics}
+		}
+	}
+	if len(metrics) > 0 && len(metrics) != len(targets) {
+		return nil, nil, fmt.Errorf("target: %d metrics URLs for %d targets (one per target, in order)", len(metrics), len(targets))
+	}
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		if !strings.HasPrefix(t, "http://") && !strings.HasPrefix(t, "https://") {
+			return nil, nil, fmt.Errorf("target %q: want the gate's base URL, http(s)://host:port", t)
+		}
+		out[i] = strings.TrimRight(t, "/")
+	}
+	if len(metrics) == 0 {
+		metrics = make([]string, len(targets))
+	}
+	return out, metrics, nil
+}
+
+// RunTarget runs simulated web holders against running gates: every other holder uses
+// its WebSocket lane, the others its HTTP lane. Against gates on loopback addresses each
+// holder connects from its own loopback address (a gate's per-client limits count by
+// address). Each GETs /engage and presents over the
 // session URL (webholder.Present). As a holder cannot see the gate's verdict, "accepted"
-// counts completed sessions (VerdictsFrom "holders") unless cfg.Metrics lets the
-// verdicts be read from the gate (VerdictsFrom "target_metrics"). When the verdicts
-// cannot be read after the run, the holders' view is returned with the error.
+// counts completed sessions (VerdictsFrom "holders") unless the gates' /metrics let the
+// verdicts be read from them (VerdictsFrom "target_metrics"). When the verdicts cannot
+// be read after the run, the holders' view is returned with the error. With several
+// targets the report adds by_target; with Remote, by_worker.
 func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
-	if !strings.HasPrefix(cfg.Target, "http://") && !strings.HasPrefix(cfg.Target, "https://") {
-		return nil, fmt.Errorf("target %q: want the gate's base URL, http(s)://host:port", cfg.Target)
+	targets, metricURLs, err := cfg.targets()
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Holders < 0 || cfg.Concurrency <= 0 || (cfg.Holders == 0 && cfg.Duration <= 0) {
 		return nil, errors.New("target: holders ≥ 0 (0 only with a duration) and concurrency > 0 please")
 	}
-	cfg.Target = strings.TrimRight(cfg.Target, "/")
+	cfg.Targets, cfg.Target = targets, targets[0]
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	cred, err := targetCredential(cfg.Credential)
+	withMetrics := metricURLs[0] != ""
+	client, err := cfg.client()
 	if err != nil {
-		return nil, fmt.Errorf("credential %s: %w", cfg.Credential, err)
+		return nil, err
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}
 	defer client.CloseIdleConnections()
-	// a gate bounds what one client address holds (limits:): on loopback every holder
-	// slot comes from its own address, as many phones would
-	holderClient := func(int) *http.Client { return client }
-	if isLoopbackTarget(cfg.Target) {
-		pool := newClientPool(77)
-		defer pool.close()
-		holderClient = func(i int) *http.Client { return pool.get(i % cfg.Concurrency) }
-	}
-	var before *gateMetrics
-	if cfg.Metrics != "" {
-		if before, err = scrapeGate(ctx, client, cfg.Metrics); err != nil {
-			return nil, fmt.Errorf("metrics %s: %w", cfg.Metrics, err)
+	gates := make([]*gateReading, len(targets))
+	for i := range gates {
+		gates[i] = &gateReading{url: metricURLs[i]}
+		if withMetrics {
+			if gates[i].before, err = scrapeGate(ctx, client, metricURLs[i]); err != nil {
+				return nil, fmt.Errorf("metrics %s: %w", metricURLs[i], err)
+			}
+			gates[i].last = gates[i].before
 		}
 	}
 
 	start := time.Now()
 	b := newBuilder(start, cfg.Interval)
-	var gate gateSamples
+	var res gateSamples
 	stopSampling := func() {}
-	if cfg.Metrics != "" {
+	if withMetrics {
 		stopSampling = sampleEvery(b, SampleResources, func() (int64, int, bool) {
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			m, err := scrapeGate(sctx, client, cfg.Metrics)
-			return gate.add(m, err)
+			var rss int64
+			var goroutines int
+			ok := false
+			for _, g := range gates {
+				m, err := scrapeGate(sctx, client, g.url)
+				if err == nil {
+					g.seen(m)
+				}
+				if r, n, good := res.add(m, err); good {
+					rss, goroutines, ok = rss+r, goroutines+n, true
+				}
+			}
+			return rss, goroutines, ok
 		})
 	}
-	pace := newPacer(start, cfg.Concurrency, cfg.Holders, 0, cfg.Duration, cfg.Progress)
-	for i := 0; pace.next(ctx, i); i++ {
-		go func() {
-			defer pace.done()
-			bearer, o, reason, latency := targetHolder(ctx, holderClient(i), cfg, cred, i)
-			if o == "" {
-				b.busy(Valid)
-				return
-			}
-			b.session(bearer, "", o, reason, latency, time.Now())
-			b.holder(Valid, o, false, "", reason, "")
-		}()
+	if cfg.Remote != nil {
+		shards, err := cfg.Remote(ctx, cfg)
+		if err != nil {
+			stopSampling()
+			return nil, err
+		}
+		for _, sh := range shards {
+			b.absorb(sh)
+		}
+	} else {
+		cred, err := targetCredential(cfg.Credential)
+		if err != nil {
+			stopSampling()
+			return nil, fmt.Errorf("credential %s: %w", cfg.Credential, err)
+		}
+		runTargetHolders(ctx, client, cfg, cred, b)
 	}
-	pace.wait()
 	end := time.Now()
 	stopSampling()
 	rep := b.finish(end)
@@ -111,46 +179,229 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	rep.VerdictsFrom = "holders"
 	rep.NotMeasured["air_time_seconds"] = "not modelled on the web bearers"
 	rep.NotMeasured["mismatched"] = "not checked: the gate's verdicts are not matched holder by holder"
+	attempts := map[string]int64{}
+	for url, c := range rep.ByTarget {
+		attempts[url] = c.Sessions
+	}
+	if len(targets) == 1 {
+		rep.ByTarget = nil
+	}
 	holdersOnly := func(why string) {
 		for _, f := range []string{"lost", "rejected", "restarts", "panics", "peak_rss_bytes", "goroutines_end"} {
 			rep.NotMeasured[f] = "not measured: " + why
 		}
 	}
-	if cfg.Metrics == "" {
+	if !withMetrics {
 		holdersOnly("a holder sees neither the gate's verdict nor its process; give the gate's /metrics (loadtest --bearer-opt metrics=URL)")
 		return rep, nil
 	}
-	after, err := awaitVerdicts(ctx, client, cfg.Metrics, before, rep.Sessions)
-	if err != nil {
-		holdersOnly("the gate's /metrics could not be read after the run")
-		return rep, fmt.Errorf("metrics %s after the run: %w", cfg.Metrics, err)
+	var after []*gateMetrics
+	var dead []string
+	for i, g := range gates {
+		m, err := awaitVerdicts(ctx, client, g.url, g.before, attempts[targets[i]])
+		if err != nil {
+			if len(gates) == 1 {
+				holdersOnly("the gate's /metrics could not be read after the run")
+				return rep, fmt.Errorf("metrics %s after the run: %w", g.url, err)
+			}
+			dead = append(dead, targets[i])
+			m = g.lastReading()
+		}
+		after = append(after, m)
+		if len(targets) > 1 {
+			tc := rep.ByTarget[targets[i]]
+			if tc == nil {
+				tc = &TargetCounts{}
+				rep.ByTarget[targets[i]] = tc
+			}
+			alive := err == nil
+			tc.MetricsAfterRun = &alive
+			tc.fromMetrics(g.before, m)
+		}
 	}
 	rep.ResourcesOf = ResourcesTarget
-	gate.add(after, nil)
-	d := func(outcome string) int64 { return int64(after.sessions[outcome] - before.sessions[outcome]) }
-	rep.Accepted, rep.Rejected, rep.Errors, rep.Timeouts = d("accepted"), d("rejected"), d("error"), d("timeout")
-	rep.Lost = max(0, rep.Sessions-int64(after.verdicts()-before.verdicts()))
-	rep.Restarts = int64(after.restarts - before.restarts)
-	rep.Panics = int64(after.panics - before.panics)
+	var verdicts float64
+	rep.Accepted, rep.Rejected, rep.Errors, rep.Timeouts = 0, 0, 0, 0
+	for i, g := range gates {
+		d := func(outcome string) int64 { return int64(after[i].sessions[outcome] - g.before.sessions[outcome]) }
+		rep.Accepted += d("accepted")
+		rep.Rejected += d("rejected")
+		rep.Errors += d("error")
+		rep.Timeouts += d("timeout")
+		verdicts += after[i].verdicts() - g.before.verdicts()
+		rep.Restarts += int64(after[i].restarts - g.before.restarts)
+		rep.Panics += int64(after[i].panics - g.before.panics)
+		if len(targets) > 1 {
+			for k, v := range after[i].reasons {
+				if n := int64(v - g.before.reasons[k]); n > 0 {
+					if rep.TargetReasons == nil {
+						rep.TargetReasons = map[string]int64{}
+					}
+					rep.TargetReasons[k] += n
+				}
+			}
+		}
+	}
+	rep.Lost = max(0, rep.Sessions-int64(verdicts))
+	if len(dead) > 0 {
+		rep.NotMeasured["lost"] = "not measured: the /metrics of " + strings.Join(dead, ", ") +
+			" could not be read after the run (its verdicts are those of its last reading)"
+		rep.Lost = 0
+	}
 	rep.VerdictsFrom = "target_metrics"
-	if gate.rss {
-		rep.PeakRSSBytes = gate.peakRSS
+	if res.rss {
+		rep.PeakRSSBytes = res.peakRSS
 	} else {
 		rep.NotMeasured["peak_rss_bytes"] = "not measured: the gate's /metrics has no " + metricRSS
 	}
-	if after.hasGoroutines {
-		rep.GoroutinesEnd = int(after.goroutines)
-	} else {
+	rep.GoroutinesEnd = 0
+	has := false
+	for _, m := range after {
+		if m.hasGoroutines {
+			rep.GoroutinesEnd += int(m.goroutines)
+			has = true
+		}
+	}
+	if !has {
 		rep.NotMeasured["goroutines_end"] = "not measured: the gate's /metrics has no " + metricGoroutines
 	}
 	return rep, nil
 }
 
-// targetHolder runs one simulated holder through a whole session. Its outcome is what
-// the holder saw: accepted (the session completed), error or timeout; "" when the gate
-// was busy.
-func targetHolder(ctx context.Context, client *http.Client, cfg TargetConfig, cred *issuer.Credential, i int) (
-	bearer string, o readersession.Outcome, reason string, latency time.Duration) {
+// gateReading is one target's /metrics: before the run and the last good reading.
+type gateReading struct {
+	url    string
+	before *gateMetrics
+	mu     sync.Mutex
+	last   *gateMetrics
+}
+
+func (g *gateReading) seen(m *gateMetrics) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.last = m
+}
+
+func (g *gateReading) lastReading() *gateMetrics {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.last
+}
+
+// fromMetrics sets a target's verdict counts from its readings.
+func (tc *TargetCounts) fromMetrics(before, after *gateMetrics) {
+	d := func(outcome string) int64 { return int64(after.sessions[outcome] - before.sessions[outcome]) }
+	tc.Accepted, tc.Rejected, tc.Errors, tc.Timeouts = d("accepted"), d("rejected"), d("error"), d("timeout")
+	tc.Reasons = map[string]int64{}
+	for k, v := range after.reasons {
+		if n := int64(v - before.reasons[k]); n > 0 {
+			tc.Reasons[k] = n
+		}
+	}
+}
+
+// RunTargetShard runs this process's holders of a distributed run (a load worker):
+// RunTarget's holders without the gates' /metrics, returned as a shard for the
+// coordinator's report.
+func RunTargetShard(ctx context.Context, cfg TargetConfig) (*Shard, error) {
+	targets, _, err := cfg.targets()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Holders < 0 || cfg.Concurrency <= 0 || (cfg.Holders == 0 && cfg.Duration <= 0) {
+		return nil, errors.New("target: holders ≥ 0 (0 only with a duration) and concurrency > 0 please")
+	}
+	cfg.Targets, cfg.Target = targets, targets[0]
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	cred, err := targetCredential(cfg.Credential)
+	if err != nil {
+		return nil, fmt.Errorf("credential %s: %w", cfg.Credential, err)
+	}
+	client, err := cfg.client()
+	if err != nil {
+		return nil, err
+	}
+	defer client.CloseIdleConnections()
+	start := time.Now()
+	b := newBuilder(start, cfg.Interval)
+	runTargetHolders(ctx, client, cfg, cred, b)
+	return b.shard(cfg.Worker, time.Now()), nil
+}
+
+// client is the HTTP client of a target run's holders and scrapes: its CA's
+// certificates (CA) or the system's are the roots an https:// gate is checked against.
+func (cfg *TargetConfig) client() (*http.Client, error) {
+	transport := &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}
+	if cfg.CA != "" {
+		pem, err := os.ReadFile(cfg.CA)
+		if err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca %s: no PEM certificate", cfg.CA)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: transport}, nil
+}
+
+// runTargetHolders paces the holders of a target run and records each attempt.
+func runTargetHolders(ctx context.Context, client *http.Client, cfg TargetConfig, cred *issuer.Credential, b *builder) {
+	targets := cfg.Targets
+	// a gate bounds what one client address holds and asks for (limits:): against gates
+	// on loopback every holder comes from its own address, as many phones would, with
+	// connections of its own closed when it is done
+	holderClient := func(int) (*http.Client, func()) { return client, func() {} }
+	if loopbackTargets(targets) {
+		holderClient = func(i int) (*http.Client, func()) {
+			c := sourceClientLike(client, loopbackSource(77, i%60000), 2)
+			return c, c.CloseIdleConnections
+		}
+	}
+	pace := newPacer(time.Now(), cfg.Concurrency, cfg.Holders, 0, cfg.Duration, cfg.Progress)
+	for i := 0; pace.next(ctx, i); i++ {
+		go func() {
+			defer pace.done()
+			hc, done := holderClient(i)
+			defer done()
+			var o readersession.Outcome
+			var reason string
+			for try := 0; try < len(targets); try++ {
+				if try > 0 {
+					b.retry()
+				}
+				target := targets[(i+try)%len(targets)]
+				var bearer string
+				var latency time.Duration
+				var engaged bool
+				bearer, o, reason, latency, engaged = targetHolder(ctx, hc, target, cfg, cred, i)
+				if o == "" {
+					b.busy(Valid)
+					return
+				}
+				if engaged || len(targets) == 1 { // a gate that cannot be reached has no session of a retried holder
+					b.session(bearer, "", o, reason, latency, time.Now())
+					b.target(target, o)
+				}
+				if o != readersession.Error || ctx.Err() != nil {
+					break
+				}
+			}
+			b.holder(Valid, o, false, "", reason, "")
+		}()
+	}
+	pace.wait()
+}
+
+// targetHolder runs one simulated holder through a whole session at target. Its outcome
+// is what the holder saw: accepted (the session completed), error or timeout; "" when
+// the gate was busy. engaged says the gate handed out an engagement (a session there
+// began); a gate that cannot be reached has none.
+func targetHolder(ctx context.Context, client *http.Client, target string, cfg TargetConfig, cred *issuer.Credential, i int) (
+	bearer string, o readersession.Outcome, reason string, latency time.Duration, engaged bool) {
 	bearer = web.BearerHTTP
 	ws := i%2 == 0
 	if ws {
@@ -159,21 +410,22 @@ func targetHolder(ctx context.Context, client *http.Client, cfg TargetConfig, cr
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	t0 := time.Now()
-	e, err := web.FetchEngagement(ctx, client, cfg.Target, false)
+	e, err := web.FetchEngagement(ctx, client, target, false)
 	if err == nil {
+		engaged = true
 		hc := &holdersession.Config{Credentials: []*issuer.Credential{cred}, UseMAC: i%4 < 2}
 		err = webholder.Present(ctx, e.MdocURI, hc, "", web.DialOptions{WebSocket: ws, Client: client, IdleTimeout: 5 * time.Second})
 	}
 	latency = time.Since(t0)
 	switch {
 	case err == nil:
-		return bearer, readersession.Accepted, "", latency
+		return bearer, readersession.Accepted, "", latency, engaged
 	case errors.Is(err, transports.ErrBusy):
-		return bearer, "", "", latency
+		return bearer, "", "", latency, engaged
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
-		return bearer, readersession.Timeout, "holder_timeout", latency
+		return bearer, readersession.Timeout, "holder_timeout", latency, engaged
 	default:
-		return bearer, readersession.Error, "holder_error", latency
+		return bearer, readersession.Error, "holder_error", latency, engaged
 	}
 }
 

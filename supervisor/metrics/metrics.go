@@ -120,6 +120,7 @@ var KnownReasons = []string{
 	// gate
 	gate.ReasonNoMatch, gate.ReasonUndecided, gate.ReasonNoPortrait, gate.ReasonNoMatcher,
 	gate.ReasonMatchError, gate.ReasonActuator,
+	gate.ReasonAntiPassback, gate.ReasonDenyList, gate.ReasonNoCredentialKey, gate.ReasonVenueUnavailable,
 }
 
 var knownReasons = func() map[string]bool {

@@ -109,18 +109,25 @@ const smallClient = 4
 
 // victimLocked picks the idle connection a new connection of client may close: among
 // the longest idle, one of a client that would still hold more than client then does;
-// for a small client, else the longest idle of all. nil: none.
+// for a small client, else the longest idle of another client. nil: none.
 func (l *Listener) victimLocked(client netip.Prefix) *conn {
 	held := l.clients.Held(client) // the new connection included
+	var oldest *conn               // the longest idle of another client
 	i := 0
 	for e := l.idle.Front(); e != nil && i < victimScan; e, i = e.Next(), i+1 {
 		c := e.Value.(*conn)
-		if c.client != client && l.clients.Held(c.client) > held {
+		if c.client == client {
+			continue // its own idle connection is the one it may reuse
+		}
+		if l.clients.Held(c.client) > held {
 			return c
 		}
+		if oldest == nil {
+			oldest = c
+		}
 	}
-	if front := l.idle.Front(); front != nil && held <= smallClient {
-		return front.Value.(*conn)
+	if held <= smallClient {
+		return oldest
 	}
 	return nil
 }

@@ -171,9 +171,13 @@ func VPCDSlots(ctx context.Context) ([]Slot, error) {
 // closed (the card is then unpowered) before looking for the next card. A card that
 // fails engagement is disconnected and skipped.
 type Lane struct {
-	slot   Slot
-	opts   ReaderOptions
-	client *pcsc.Client
+	slot Slot
+	opts ReaderOptions
+	// client is the lane's pcscd client; a new one replaces it when pcscd went away
+	// (restarted) and answers again.
+	mu          sync.Mutex
+	client      *pcsc.Client
+	reconnected time.Time // the last attempt at a new client
 	// Poll is the Connect polling interval (default 20 ms).
 	Poll time.Duration
 	// EngagementTimeout bounds engagement of one card (default 5 s).
@@ -215,7 +219,7 @@ func (l *Lane) Close() error {
 			case l.busy <- struct{}{}:
 			case <-time.After(5 * time.Second):
 			}
-			l.client.ReleaseContext()
+			l.pcscClient().ReleaseContext()
 		}()
 	})
 	return nil
@@ -240,8 +244,9 @@ func (l *Lane) Accept(ctx context.Context) (*transports.Arrival, error) {
 			return nil, ctx.Err()
 		default:
 		}
-		card, err := l.client.Connect(l.slot.Reader, pcsc.ShareExclusive, pcsc.ProtocolT1)
+		card, err := l.pcscClient().Connect(l.slot.Reader, pcsc.ShareExclusive, pcsc.ProtocolT1)
 		if err != nil {
+			l.reconnect(ctx, err)
 			if sleepCtx(ctx, l.Poll) != nil {
 				<-l.busy
 				return nil, ctx.Err()
@@ -256,6 +261,39 @@ func (l *Lane) Accept(ctx context.Context) (*transports.Arrival, error) {
 		}
 		return a, nil
 	}
+}
+
+func (l *Lane) pcscClient() *pcsc.Client {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.client
+}
+
+// reconnect replaces the lane's pcscd client after a Connect failed without a pcscd
+// return code (the daemon's socket is gone: pcscd stopped or restarted), at most twice
+// a second; the old client is released. A lane thus takes cards again once pcscd is
+// back, without a restart of the gate.
+func (l *Lane) reconnect(ctx context.Context, connectErr error) {
+	var pe *PCSCError
+	if !errors.As(pcscErr("Connect", connectErr), &pe) || pe.Code != 0 {
+		return // pcscd answered: no card, or no such reader (yet)
+	}
+	l.mu.Lock()
+	if time.Since(l.reconnected) < 500*time.Millisecond {
+		l.mu.Unlock()
+		return
+	}
+	l.reconnected = time.Now()
+	l.mu.Unlock()
+	c, err := establish(ctx)
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	old := l.client
+	l.client = c
+	l.mu.Unlock()
+	old.ReleaseContext()
 }
 
 func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival, error) {

@@ -132,7 +132,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be "+ContentType)
 		return nil, errors.New("content type")
 	}
-	limit := s.cfg.HTTPMaxMessage
+	limit := int(s.httpMax.Load())
 	tooLarge := "body over " + strconv.Itoa(limit) + " bytes, the limit of this lane"
 	if r.ContentLength > int64(limit) {
 		httpError(w, http.StatusRequestEntityTooLarge, tooLarge)
@@ -183,7 +183,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) && running != nil {
 			// the session's message was refused unread: the session ends on it
-			running.closeWith(fmt.Errorf("%w: a POST body over %d bytes", transports.ErrMessageLimit, s.cfg.HTTPMaxMessage))
+			running.closeWith(fmt.Errorf("%w: a POST body over %d bytes", transports.ErrMessageLimit, s.httpMax.Load()))
 		}
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
@@ -233,6 +234,9 @@ type Server struct {
 	wsL    *listener
 	mux    *http.ServeMux
 
+	// the bearers' message limits (Config.HTTPMaxMessage, WebSocketMaxMessage, then
+	// SetMaxMessage)
+	httpMax, wsMax atomic.Int64
 	// per-client bounds (nil: none) and the QR images being made
 	engagements *admission.Limiter
 	engageRate  *admission.Rate
@@ -264,6 +268,8 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, origin: u, sessions: map[string]*pending{}, ws: map[*wsConn]struct{}{},
 		httpL: newListener(BearerHTTP, cfg.Backlog), wsL: newListener(BearerWebSocket, cfg.Backlog),
 		qrSlots: make(chan struct{}, cfg.QRConcurrency), stop: make(chan struct{})}
+	s.httpMax.Store(int64(cfg.HTTPMaxMessage))
+	s.wsMax.Store(int64(cfg.WebSocketMaxMessage))
 	if cfg.EngagementsPerClient > 0 {
 		s.engagements = admission.NewLimiter(cfg.EngagementsPerClient, 0)
 	}
@@ -280,6 +286,21 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc(EngagePath, s.handleEngage)
 	s.mux.HandleFunc(SessionPath+"{id}", s.handleSession)
 	return s, nil
+}
+
+// SetMaxMessage sets the message limit of a bearer (BearerHTTP or BearerWebSocket) for
+// the messages read from now on (≤ 0 or above it: messages.MaxMessageSize): a lane whose
+// request changed.
+func (s *Server) SetMaxMessage(bearer string, n int) {
+	if n <= 0 || n > messages.MaxMessageSize {
+		n = messages.MaxMessageSize
+	}
+	switch bearer {
+	case BearerHTTP:
+		s.httpMax.Store(int64(n))
+	case BearerWebSocket:
+		s.wsMax.Store(int64(n))
+	}
 }
 
 // Origin is the reader's origin as configured (without a trailing slash).

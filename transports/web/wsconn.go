@@ -131,7 +131,8 @@ func (w *wsConn) MaxFrameSize() int { return messages.MaxMessageSize }
 
 // ReadFrame returns the next binary message. A text message closes the connection with
 // 1003 and fails with transports.ErrBadFrame; one over the read limit (on the reader's
-// side Config.WebSocketMaxMessage) closes it with 1009 and fails with transports.ErrMessageLimit. A WebSocket read cannot be
+// side the WebSocket lane's message limit) closes it with 1009 and fails with
+// transports.ErrMessageLimit. A WebSocket read cannot be
 // abandoned without closing the connection, and the owner that cancels a read (a link
 // stopping) still writes a last message and then closes: so when ctx ends the connection
 // stays open for that, ReadFrame returns ctx's error once Close came, and the connection
@@ -319,7 +320,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		unreserve()
 		return // Accept wrote the response
 	}
-	c.SetReadLimit(int64(s.cfg.WebSocketMaxMessage))
+	c.SetReadLimit(s.wsMax.Load())
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BodyTimeout)
 	typ, msg, err := c.Read(ctx)
 	cancel()
