@@ -296,3 +296,19 @@ func TestOpsClientCertificates(t *testing.T) {
 		}
 	}
 }
+
+// serve --check reads ops_auth's files too: a token file that cannot be used names its
+// field without the gate starting.
+func TestCheckOpsAuth(t *testing.T) {
+	iaca := testgate.Example("iaca")
+	dir := writeFiles(t, map[string]string{"tokens": "op:short\n", "gate.yaml": "http_addr: 127.0.0.1:1\ntrust: {iaca_dir: " + iaca +
+		"}\nops_auth: {token_file: tokens}\nlanes:\n  - {name: a, bearer: nfc, profile: mdl}\n"})
+	cfg, err := LoadConfig(filepath.Join(dir, "gate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *ConfigError
+	if _, err := Check(cfg); !errors.As(err, &ce) || ce.Field != "ops_auth.token_file" {
+		t.Fatalf("check: %v", err)
+	}
+}
