@@ -23,7 +23,7 @@ func TestAttackBench(t *testing.T) {
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "attackbench", "--attackers", "2", "--rate", "20", "--holders", "8", "--duration", "1s",
-		"--cost-sessions", "5", "--cost-messages", "1", "--kinds", "engage_flood,silent,conn_flood", "--file-limit", "1024", "--json")
+		"--cost-sessions", "40", "--cost-messages", "1", "--kinds", "engage_flood,silent,conn_flood", "--file-limit", "1024", "--json")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v\n%s\n%s", err, stdout.String(), stderr.String())
