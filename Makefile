@@ -13,6 +13,7 @@ test: vet
 	./.ci/pcscd.sh
 	./.ci/chromium.sh
 	./.ci/mosquitto.sh
+	./.ci/dbus.sh
 	$(GO) test -race ./...
 
 vet:

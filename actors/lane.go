@@ -80,9 +80,9 @@ func (l *laneActor) Receive(ctx actor.Context) {
 		if o, ok := l.open[m.pid.Id]; ok {
 			// The session actor vanished without a verdict: give it one, never silently.
 			delete(l.open, m.pid.Id)
-			l.ended(ctx, &SessionVerdict{SessionID: o.id, Lane: l.cfg.Name, Bearer: o.arrival.Bearer,
-				Outcome: readersession.Error, Reason: "session_lost", Detail: "session actor stopped without a verdict",
-				Started: o.started, Ended: time.Now()})
+			v := sessionVerdict(o.id, l.cfg.Name, o.arrival, o.started)
+			v.Outcome, v.Reason, v.Detail = readersession.Error, "session_lost", "session actor stopped without a verdict"
+			l.ended(ctx, v)
 		}
 	case acceptFailed:
 		if !errors.Is(m.err, transports.ErrClosed) && !errors.Is(m.err, context.Canceled) {
@@ -97,9 +97,9 @@ func (l *laneActor) Receive(ctx actor.Context) {
 		// verdict here, so that none ends silently.
 		for pid, o := range l.open {
 			delete(l.open, pid)
-			l.ended(ctx, &SessionVerdict{SessionID: o.id, Lane: l.cfg.Name, Bearer: o.arrival.Bearer,
-				Outcome: readersession.Error, Reason: "shutdown", Detail: "engine stopped before the session's verdict",
-				Started: o.started, Ended: time.Now()})
+			v := sessionVerdict(o.id, l.cfg.Name, o.arrival, o.started)
+			v.Outcome, v.Reason, v.Detail = readersession.Error, "shutdown", "engine stopped before the session's verdict"
+			l.ended(ctx, v)
 		}
 	}
 }
@@ -141,7 +141,10 @@ func (l *laneActor) admit(ctx actor.Context, a *transports.Arrival) {
 		}
 		return
 	}
-	id, now := newSessionID(), time.Now()
+	id, now := a.ID, time.Now()
+	if id == "" {
+		id = newSessionID()
+	}
 	// counted before the spawn: the session may write to its holder before Spawn
 	// returns, and a shutdown waiting for no session in flight must not miss it
 	l.env.Counters.Started.Add(1)

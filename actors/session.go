@@ -88,6 +88,9 @@ func (s *sessionActor) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.rs = readersession.New(s.settings.reader())
+		if s.startWhole(ctx) {
+			return
+		}
 		s.link = ctx.Spawn(LinkProps(s.env, s.arrival.Conn, s.settings.Framer, s.settings.maxMessage()))
 		s.arm(ctx, s.settings.EngagementTimeout, "engagement_timeout")
 		if a := s.arrival; a.ReaderKey != nil {
@@ -167,12 +170,9 @@ func (s *sessionActor) apply(ctx actor.Context, step readersession.Step) {
 			s.jobEnded.Store(true) // a verification still queued is dropped unrun
 		}
 		v, _ := s.rs.Verdict()
-		sv := &SessionVerdict{
-			SessionID: s.id, Lane: s.lane, Bearer: s.arrival.Bearer,
-			Outcome: v.Outcome, Reason: v.Reason, Detail: v.Detail, Result: v.Result, Note: v.Note,
-			Started: s.started, Ended: time.Now(),
-			EngagementDigest: sha256.Sum256(s.arrival.DeviceEngagement),
-		}
+		sv := sessionVerdict(s.id, s.lane, s.arrival, s.started)
+		sv.Outcome, sv.Reason, sv.Detail, sv.Result, sv.Note = v.Outcome, v.Reason, v.Detail, v.Result, v.Note
+		sv.EngagementDigest = sha256.Sum256(s.arrival.DeviceEngagement)
 		ctx.Request(ctx.Parent(), sessionEnded{verdict: sv}) // Request: the lane needs the sender
 		stopAfterLink(ctx, s.link)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/transports"
 )
 
 // SessionVerdict is what a lane publishes when a session ends.
@@ -20,6 +21,11 @@ type SessionVerdict struct {
 	Detail    string
 	Started   time.Time
 	Ended     time.Time
+	// Engaged is when the engagement began (a card tapped, a QR code read: the
+	// arrival's EngagedAt), Started when the bearer does not say.
+	Engaged time.Time
+	// AirTime is the session's modelled air time (0 when its bearer models none).
+	AirTime time.Duration
 	// EngagementDigest is SHA-256 of the DeviceEngagement bytes; simulations use it to
 	// match a verdict with the holder that caused it.
 	EngagementDigest [32]byte
@@ -32,6 +38,27 @@ type SessionVerdict struct {
 
 // Latency is the time from arrival to verdict.
 func (v *SessionVerdict) Latency() time.Duration { return v.Ended.Sub(v.Started) }
+
+// FromEngagement is the time from the engagement's start to the verdict.
+func (v *SessionVerdict) FromEngagement() time.Duration {
+	if v.Engaged.IsZero() {
+		return v.Latency()
+	}
+	return v.Ended.Sub(v.Engaged)
+}
+
+// sessionVerdict starts the verdict of arrival a at a lane, admitted at started, with
+// what the arrival says of its timing.
+func sessionVerdict(id, lane string, a *transports.Arrival, started time.Time) *SessionVerdict {
+	v := &SessionVerdict{SessionID: id, Lane: lane, Bearer: a.Bearer, Started: started, Ended: time.Now(), Engaged: a.EngagedAt}
+	if v.Engaged.IsZero() || v.Engaged.After(started) {
+		v.Engaged = started
+	}
+	if at, ok := a.Conn.(transports.AirTimer); ok {
+		v.AirTime = at.AirTime()
+	}
+	return v
+}
 
 // Results fans verdicts out to subscribers. Subscribers are called synchronously in the
 // publishing lane's goroutine and must not block (count, log, or hand off to a channel).

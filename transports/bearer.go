@@ -2,6 +2,9 @@ package transports
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mdocgate/mdocgate/messages"
@@ -50,8 +53,51 @@ type LinkFaults struct {
 }
 
 // BearerOptions are the bearer-specific knobs (BLE mode, MTU, NFC bit rate, ...), by
-// name. Each bearer reads its own and leaves the others alone.
+// name. Each bearer package lists the keys it reads (OptionKeys); a key the chosen
+// bearer does not read is an error (Check), never silently ignored.
 type BearerOptions map[string]string
+
+// UnknownOptionError is a bearer option that the bearers it was given to do not read.
+type UnknownOptionError struct {
+	Bearer string   // the bearer (or bearers, comma-separated)
+	Key    string   // the option
+	Known  []string // the keys they read, sorted
+}
+
+func (e *UnknownOptionError) Error() string {
+	known := "none"
+	if len(e.Known) > 0 {
+		known = strings.Join(e.Known, ", ")
+	}
+	return fmt.Sprintf("bearer option %q: %s has no such option (its options: %s)", e.Key, e.Bearer, known)
+}
+
+// Check returns an *UnknownOptionError for the first key (in sorted order) that is not
+// among known, the keys bearer reads.
+func (o BearerOptions) Check(bearer string, known []string) error {
+	keys := make([]string, 0, len(o))
+	for k := range o {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !slices.Contains(known, k) {
+			return &UnknownOptionError{Bearer: bearer, Key: k, Known: slices.Sorted(slices.Values(known))}
+		}
+	}
+	return nil
+}
+
+// Only returns the options whose keys are among known.
+func (o BearerOptions) Only(known []string) BearerOptions {
+	out := BearerOptions{}
+	for k, v := range o {
+		if slices.Contains(known, k) {
+			out[k] = v
+		}
+	}
+	return out
+}
 
 // HandoverConn is a holder's side whose engagement channel has a Handover of its own
 // (NFC: the Handover Select and Request messages): the holder puts it in its

@@ -2,9 +2,11 @@ package transports
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Framer cuts a session message into frames and reassembles frames into messages.
@@ -156,4 +158,59 @@ func (r wholeReassembler) Feed(frame []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageLimit, len(frame), r.limit)
 	}
 	return frame, nil
+}
+
+// WholeMessages returns c as a Conn whose frames are whole session messages of at most
+// limit bytes: WriteFrame cuts a message into c's frames with f, ReadFrame gathers c's
+// frames back into a message. Its AirTime is c's when c models air time (AirTimer), else
+// 0. A bearer whose sessions may continue on another bearer's framing (an NFC engagement
+// handed to BLE) gives its sessions one framing this way.
+func WholeMessages(c Conn, f Framer, limit int) Conn {
+	return &wholeConn{c: c, f: f, limit: limit, re: f.NewReassembler(limit)}
+}
+
+type wholeConn struct {
+	c     Conn
+	f     Framer
+	limit int
+	re    Reassembler // used by the one reader
+}
+
+func (w *wholeConn) ReadFrame(ctx context.Context) ([]byte, error) {
+	for {
+		frame, err := w.c.ReadFrame(ctx)
+		if err != nil {
+			return nil, err
+		}
+		msg, err := w.re.Feed(frame)
+		if err != nil || msg != nil {
+			return msg, err
+		}
+	}
+}
+
+func (w *wholeConn) WriteFrame(ctx context.Context, msg []byte) error {
+	if len(msg) > w.limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooBig, len(msg), w.limit)
+	}
+	frames, err := w.f.Fragment(msg, w.c.MaxFrameSize())
+	if err != nil {
+		return err
+	}
+	for _, fr := range frames {
+		if err := w.c.WriteFrame(ctx, fr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *wholeConn) MaxFrameSize() int { return w.limit }
+func (w *wholeConn) Close() error      { return w.c.Close() }
+
+func (w *wholeConn) AirTime() time.Duration {
+	if a, ok := w.c.(AirTimer); ok {
+		return a.AirTime()
+	}
+	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/messages"
 )
 
 // Errors a connection reports. Link errors end the session they belong to with an error
@@ -65,7 +66,10 @@ type Arrival struct {
 	DeviceEngagement []byte
 	Handover         []byte // encoded Handover (CBOR null for QR)
 	Conn             Conn
-	Bearer           string // "memory", "nfc", "ble", ...
+	Bearer           string // "memory", "nfc", "ble", ...; ENGAGEMENT>DATA when handed off ("nfc-pcsc>ble-central")
+	// EngagedAt is when the engagement began (a card found in the field, a QR code
+	// read); zero when it began with the arrival.
+	EngagedAt time.Time
 	// ReaderEngagement and ReaderKey are set for reverse engagement: the reader showed
 	// ReaderEngagement (exactly these bytes) carrying the public half of ReaderKey, and
 	// the session must use that key. Handover is then ReaderEngagementBytes.
@@ -74,6 +78,41 @@ type Arrival struct {
 	// Reject, when not nil, tells the holder the reader will not serve it (busy) and
 	// closes the connection.
 	Reject func(reason error)
+	// ID, when set, is the id the transport already gave the holder's attempt (an
+	// engagement's or a transaction's): the session, its verdict and its logs use it, so
+	// that one id follows the attempt from its start to its verdict. Transports make
+	// such ids random and unique.
+	ID string
+	// Online, when set, is a presentation that arrived whole over the Internet
+	// (OpenID4VP, the Digital Credentials API): Conn is nil, no message is exchanged,
+	// the session verifies it and ends.
+	Online *Presentation
+	// Refused, when set, is a holder the transport turned away once it had engaged (an
+	// origin the reader does not serve): Conn is nil and the session ends at once with
+	// a rejection naming the reason, so that the attempt has its verdict, metrics and
+	// log line.
+	Refused *Refusal
+}
+
+// Presentation is a presentation that arrived whole: the DeviceResponse (several, from
+// one answer, merged into one) and the SessionTranscript the reader rebuilt for it,
+// never taken from the wallet. Alternate, when set, is a second transcript accepted
+// when mdoc authentication alone fails under the first (an 18013-7:2024 Annex B wallet
+// on a lane that allows them). A presentation that could not be read (a wallet error,
+// a response that does not decrypt or decode) has Err and Reason instead of Response:
+// the session ends in an error naming Reason.
+type Presentation struct {
+	Response   *messages.DeviceResponse
+	Transcript messages.SessionTranscript
+	Alternate  *messages.SessionTranscript
+	Err        error
+	Reason     string
+}
+
+// Refusal is why a transport turned a holder away: a machine-readable reason and a
+// detail for the log.
+type Refusal struct {
+	Reason, Detail string
 }
 
 // Listener yields arrivals at one lane.

@@ -148,9 +148,10 @@ func (j *DecideJob) Run() Decision { return j.decide(j.Verification) }
 
 // VerifyJob is the CPU-heavy part of a session, detachable from it.
 type VerifyJob struct {
-	Response *messages.DeviceResponse
-	Options  verify.Options
-	run      func(*VerifyJob) Verification // Config.Verify, when set
+	Response  *messages.DeviceResponse
+	Options   verify.Options
+	run       func(*VerifyJob) Verification // Config.Verify, when set
+	alternate *messages.SessionTranscript   // StartOnline's, when set
 }
 
 // Run performs the job: Config.Verify when the session's config has one (verification
@@ -164,7 +165,7 @@ func (j *VerifyJob) Run() Verification {
 
 // Verify performs the verification alone.
 func (j *VerifyJob) Verify() *verify.Result {
-	return verify.VerifyDecodedResponse(j.Response, j.Options)
+	return j.verifyAlternate(verify.VerifyDecodedResponse(j.Response, j.Options))
 }
 
 // Session is one reader session. It is not safe for concurrent use.
@@ -321,10 +322,14 @@ func (s *Session) Receive(msg []byte) Step {
 	s.state = stateVerifying
 	// the request goes with the response: documents not asked for, or repeated, are
 	// refused before any signature is verified, and only what was asked is checked
-	opts := verify.Options{Trust: s.cfg.Trust, Transcript: &s.transcript, ReaderKey: s.readerKey,
+	return Step{Verify: &VerifyJob{Response: resp, Options: s.verifyOptions(), run: s.cfg.Verify}}
+}
+
+// verifyOptions are the options the session's response is verified with.
+func (s *Session) verifyOptions() verify.Options {
+	return verify.Options{Trust: s.cfg.Trust, Transcript: &s.transcript, ReaderKey: s.readerKey,
 		Now: s.now(), Policy: s.cfg.Policy, Cache: s.cfg.Cache, Request: s.cfg.Request,
 		ClockSkew: s.cfg.ClockSkew, CryptoBudget: s.cfg.CryptoBudget, Revocation: s.cfg.Revocation}
-	return Step{Verify: &VerifyJob{Response: resp, Options: opts, run: s.cfg.Verify}}
 }
 
 // Verified hands back the answer of the VerifyJob and ends the session with its verdict

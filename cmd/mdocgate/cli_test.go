@@ -17,7 +17,7 @@ import (
 // vectors is the Annex D folder (testdata/iso18013-5/), for the file arguments.
 var vectors = testvectors.Path("iso18013-5") + string(filepath.Separator)
 
-func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runCLI(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = run(args, &out, &errb)
@@ -258,7 +258,7 @@ func TestDemoJSON(t *testing.T) {
 		}
 	}
 	total := 0.0
-	for _, name := range []string{"memory", "nfc", "ble", "wifiaware"} {
+	for _, name := range []string{"memory", "nfc", "nfc>ble-central", "ble", "wifiaware"} {
 		bt, ok := rep["by_transport"].(map[string]any)[name].(map[string]any)
 		if !ok {
 			t.Fatalf("no lanes on %s: %v", name, rep["by_transport"])
@@ -267,6 +267,16 @@ func TestDemoJSON(t *testing.T) {
 	}
 	if total != 120 {
 		t.Fatalf("by_transport sessions add up to %v, want 120", total)
+	}
+	// and the online lanes, through the same engine kind as serve's
+	online, ok := rep["online"].(map[string]any)
+	if !ok || online["sessions"].(float64) != 60 || online["lost"].(float64) != 0 || online["mismatched"].(float64) != 0 {
+		t.Fatalf("online: %v", rep["online"])
+	}
+	for _, name := range []string{"oid4vp", "dcapi"} {
+		if bt, ok := online["by_transport"].(map[string]any)[name].(map[string]any); !ok || bt["sessions"].(float64) == 0 {
+			t.Fatalf("no online sessions on %s: %v", name, online["by_transport"])
+		}
 	}
 }
 

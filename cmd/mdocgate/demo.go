@@ -17,9 +17,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, "print the summary as one JSON object")
 	holders := fs.Int("holders", 300, "simulated holders")
 	lanes := fs.Int("lanes", 1, "reader lanes per bearer")
-	bearers := fs.String("transports", "memory,nfc,ble,wifiaware", "bearers to run lanes on (see loadtest --help)")
+	bearers := fs.String("transports", "memory,nfc,nfc>ble-central,ble,wifiaware", "bearers to run lanes on (see loadtest --help); ENGAGEMENT>DATA engages on one and hands the session to the other (nfc>ble-central, nfc>wifiaware, ...)")
 	concurrency := fs.Int("concurrency", 48, "holders at the gates at once")
 	single := fs.Bool("single", false, "run one session and print every check of its verdict")
+	onlineHolders := fs.Int("online", 60, "simulated wallets at the online lanes (an oid4vp and a dcapi lane, as serve runs them); 0: none")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -33,7 +34,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer log.Sync()
 	if !*jsonOut {
-		fmt.Fprintf(stdout, "mdocgate demo: %d simulated holders (valid, slow, tampered, expired, untrusted issuer, forged device auth, silent, dropping link, garbage) at %d lane(s) on each of %s\n",
+		fmt.Fprintf(stdout, "mdocgate demo: %d simulated holders (valid, slow, tampered, expired, untrusted issuer, forged device auth, silent, dropping link, garbage) at %d lane(s) on each of %s (ENGAGEMENT>DATA: engaged on one, handed to the other)\n",
 			*holders, *lanes, *bearers)
 	}
 	cfg := load.Config{Transports: strings.Split(*bearers, ","), Lanes: *lanes, Holders: *holders, Concurrency: *concurrency,
@@ -45,12 +46,32 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	if rep == nil {
 		return code
 	}
+	var online *load.Report
+	if *onlineHolders > 0 && code == exitOK {
+		if !*jsonOut {
+			fmt.Fprintf(stdout, "mdocgate demo: %d simulated wallets (the same mix) at an OpenID4VP lane and a Digital Credentials API lane\n", *onlineHolders)
+		}
+		ocfg := load.Config{Transport: load.TransportOID4VP, Lanes: 2, Holders: *onlineHolders, Concurrency: min(*concurrency, 16),
+			Mix: load.DemoMix, Timeout: 1500 * time.Millisecond, Think: 2 * time.Millisecond, Log: log}
+		if online, code = runWithProgress(func(ctx context.Context, progress func(done, total int64)) (*load.Report, error) {
+			ocfg.Progress = progress
+			return load.RunOID4VP(ctx, ocfg)
+		}, stderr); online == nil {
+			return code
+		}
+	}
 	if *jsonOut {
-		writeJSON(stdout, stderr, "demo", rep)
+		writeJSON(stdout, stderr, "demo", struct {
+			*load.Report
+			Online *load.Report `json:"online,omitempty"`
+		}{rep, online})
 	} else {
 		rep.WriteText(stdout, "demo")
+		if online != nil {
+			online.WriteText(stdout, "demo: online lanes")
+		}
 	}
-	if rep.Lost != 0 || rep.Mismatched != 0 {
+	if rep.Lost != 0 || rep.Mismatched != 0 || online != nil && (online.Lost != 0 || online.Mismatched != 0) {
 		return exitInvalid
 	}
 	return code

@@ -18,7 +18,7 @@ import (
 
 func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("loadtest", stderr)
-	transport := fs.String("transport", "memory", "bearer: "+strings.Join(load.Transports(), ", "))
+	transport := fs.String("transport", "memory", "bearer: "+strings.Join(load.Transports(), ", ")+"; or ENGAGEMENT>DATA, e.g. nfc>ble-central (= --bearer-opt handoff=ble-central)")
 	bleMode := fs.String("ble-mode", "", "BLE: peripheral (mdoc peripheral server) or central (mdoc central client)")
 	mtu := fs.Int("mtu", 0, "BLE: ATT MTU (23..517; 0: bearer default)")
 	phy := fs.String("phy", "", "BLE: 1M or 2M")
@@ -35,7 +35,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Second, "lane engagement and inactivity timeout")
 	jsonOut := fs.Bool("json", false, "print the final report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
-	target := fs.String("target", "", "base URL of a running 'mdocgate serve' (or several, comma-separated: holders spread over them and retry the next after an error): drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL or metrics=M1,M2,… one per target, ca=FILE: the CA certificates an https:// gate is checked against)")
+	target := fs.String("target", "", "base URL of a running 'mdocgate serve' (or several, comma-separated: holders spread over them and retry the next after an error): drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL or metrics=M1,M2,… one per target, ca=FILE: the CA certificates an https:// gate is checked against, bearer=websocket|http), or with --bearer-opt lane=NAME one gate's oid4vp or dcapi lane (protocol=P, reader_root=PEM)")
 	venueURL := fs.String("venue", "", "with --target: a NATS URL of a venue whose load workers ('mdocgate loadgen --venue URL') run the holders; the report adds by_worker")
 	loadWorkers := fs.Int("load-workers", 0, "with --venue: wait for this many load workers (0: whoever answers within 2 s)")
 	reportFile := fs.String("report", "", "write a self-contained HTML report to this file")
@@ -58,12 +58,15 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	title := "loadtest"
 	if *target != "" {
 		for k := range opts {
-			if k != "credential" && k != "metrics" && k != "ca" {
-				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential=, metrics= and ca= apply", k))
+			switch k {
+			case "credential", "metrics", "ca", "bearer", "lane", "protocol", "reader_root":
+			default:
+				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential=, metrics=, ca=, bearer=, lane=, protocol= and reader_root= apply", k))
 			}
 		}
 		cfg := load.TargetConfig{Target: *target, Holders: *holders, Concurrency: *concurrency, Duration: *duration,
-			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"], CA: opts["ca"]}
+			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"], CA: opts["ca"],
+			Bearer: opts["bearer"], Lane: opts["lane"], Protocol: opts["protocol"], ReaderRoot: opts["reader_root"]}
 		if targets := strings.Split(*target, ","); len(targets) > 1 || *venueURL != "" {
 			cfg.Targets = targets
 			if m := opts["metrics"]; m != "" {

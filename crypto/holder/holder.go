@@ -98,6 +98,26 @@ func (p *Presenter) BuildResponse(req *messages.DeviceRequest, transcript messag
 	return resp, nil
 }
 
+// Present answers req with deviceSignature over transcript, as a wallet presenting
+// online does (BuildResponse with the default options).
+func (p *Presenter) Present(req *messages.DeviceRequest, transcript messages.SessionTranscript) (*messages.DeviceResponse, error) {
+	return p.BuildResponse(req, transcript, PresentOptions{})
+}
+
+// Holds reports whether p has a credential of docType and, when id is not empty,
+// whether that credential carries the element id of name space ns.
+func (p *Presenter) Holds(docType, ns, id string) bool {
+	c := p.find(docType)
+	if c == nil {
+		return false
+	}
+	if id == "" {
+		return true
+	}
+	prepared, err := p.Index.get(c)
+	return err == nil && slices.Contains(prepared.ids[ns], id)
+}
+
 func (p *Presenter) find(docType string) *issuer.Credential {
 	for _, c := range p.Credentials {
 		if c != nil && c.DocType == docType {

@@ -106,7 +106,10 @@ type ReaderOptions struct {
 	CommonName   string // default "mdocgate test reader"
 	Organization string
 	// Also23220 adds the TS 23220-4 EKU 1.0.23220.4.1.6 next to 1.0.18013.5.1.6.
-	Also23220           bool
+	Also23220 bool
+	// DNSNames go into subjectAltName: an OpenID4VP verifier's x509_san_dns client_id
+	// names one of them.
+	DNSNames            []string
 	CRLURL              string
 	Curve               int64 // default P-256
 	Key                 *keys.PrivateKey
@@ -250,7 +253,8 @@ func (a *Authority) NewReaderCert(opts ReaderOptions) (*ReaderSigner, error) {
 		eku = append(eku, OIDMdocReaderAuth)
 	}
 	ck, err := a.issueLeaf("reader certificate", leafSpec{cn: opts.CommonName, org: opts.Organization, crl: opts.CRLURL,
-		eku: eku, curve: opts.Curve, key: opts.Key, notBefore: opts.NotBefore, notAfter: opts.NotAfter, rand: opts.Rand})
+		eku: eku, curve: opts.Curve, key: opts.Key, notBefore: opts.NotBefore, notAfter: opts.NotAfter, rand: opts.Rand,
+		dnsNames: opts.DNSNames})
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +270,7 @@ type leafSpec struct {
 	rand                io.Reader
 	ca                  bool   // basicConstraints CA=true (a profile violation, for tests)
 	country, state      string // replace the issuer's C and ST
+	dnsNames            []string
 }
 
 func (a *Authority) issueLeaf(what string, s leafSpec) (*CertKey, error) {
@@ -334,6 +339,7 @@ func (a *Authority) issueLeaf(what string, s leafSpec) (*CertKey, error) {
 	if s.crl != "" {
 		tmpl.CRLDistributionPoints = []string{s.crl}
 	}
+	tmpl.DNSNames = s.dnsNames
 	cert, err := createCert(tmpl, ca, key, a.Key, s.rand)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %s certificate: %w", what, err)

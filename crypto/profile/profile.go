@@ -52,6 +52,9 @@ type Element struct {
 	Retain bool `yaml:"retain" json:"retain"`
 	// Mandatory elements must be disclosed (and authentic) for the profile to accept.
 	Mandatory bool `yaml:"mandatory" json:"mandatory"`
+	// Show lets a verifier page (a gate's online lanes) show the element's value once
+	// verified; the values of other elements never leave the gate.
+	Show bool `yaml:"show" json:"show,omitempty"`
 }
 
 // Doc is one document type a profile accepts.
@@ -448,6 +451,28 @@ func (p *Profile) docIndex(docType string) int {
 		}
 	}
 	return -1
+}
+
+// Shows reports whether the profile lets element id of name space ns be shown (Element
+// Show), under its current spelling or an older one the schema maps onto it.
+func (p *Profile) Shows(ns, id string) bool {
+	if p.Compile() != nil {
+		return false
+	}
+	for i, d := range p.Docs {
+		for _, e := range d.Elements {
+			if !e.Show {
+				continue
+			}
+			if e.NameSpace == ns && e.Identifier == id {
+				return true
+			}
+			if s := p.compiled.schemas[i]; s != nil && slices.Contains(s.aliasesOf(e.NameSpace, e.Identifier), [2]string{ns, id}) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // View is a document's authentic elements under their current spellings.

@@ -412,3 +412,35 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		}
 	}
 }
+
+// Only the elements marked show may be shown, under their current spelling or an older
+// one the schema maps onto them; built-in profiles show nothing.
+func TestShows(t *testing.T) {
+	p := PhotoID()
+	for i := range p.Docs[0].Elements {
+		if e := &p.Docs[0].Elements[i]; e.Identifier == "family_name" || e.Identifier == "age_over_18" {
+			e.Show = true
+		}
+	}
+	for _, c := range []struct {
+		ns, id string
+		want   bool
+	}{
+		{Namespace23220, "family_name", true}, {Namespace23220, "age_over_18", true},
+		{Namespace23220, "family_name_unicode", true}, // older spelling of family_name
+		{Namespace23220, "given_name", false}, {Namespace23220, "portrait", false}, {NamespaceMDL, "family_name", false},
+	} {
+		if got := p.Shows(c.ns, c.id); got != c.want {
+			t.Errorf("%s %s: %v, want %v", c.ns, c.id, got, c.want)
+		}
+	}
+	for _, b := range []*Profile{MDL(), PhotoID(), AgeOver18()} {
+		for _, d := range b.Docs {
+			for _, e := range d.Elements {
+				if b.Shows(e.NameSpace, e.Identifier) {
+					t.Errorf("built-in %s shows %s", b.Name, e.Identifier)
+				}
+			}
+		}
+	}
+}

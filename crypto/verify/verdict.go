@@ -148,6 +148,31 @@ func (r *Result) Refused() (Check, bool) {
 	return Check{}, false
 }
 
+// FailedOnly reports whether the response is not valid because of fatal failures of
+// the named check alone: documents there, no response-level failure or error, and every
+// fatal document check of that name (a verifier then knows, say, that only mdoc
+// authentication failed: the transcript is what may differ).
+func (r *Result) FailedOnly(name string) bool {
+	if r.Valid || len(r.Documents) == 0 || len(r.Errors) > 0 {
+		return false
+	}
+	if _, refused := r.Refused(); refused {
+		return false
+	}
+	failed := false
+	for _, d := range r.Documents {
+		for _, c := range d.Checks {
+			if !c.OK && c.Severity == "error" {
+				if c.Name != name {
+					return false
+				}
+				failed = true
+			}
+		}
+	}
+	return failed
+}
+
 // finish applies the policy to the document's checks.
 func (d *DocumentResult) finish(p Policy) {
 	d.Valid = true

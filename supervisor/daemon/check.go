@@ -75,6 +75,9 @@ func check(cfg *Config) (*CheckReport, error) {
 		if l.Bearer == bearerNFCPCSC {
 			rep.Skipped = append(rep.Skipped, fmt.Sprintf("lanes[%d].reader: PC/SC reader not looked for", i))
 		}
+		if err := l.checkScanner(); err != nil {
+			return nil, within(fmt.Sprintf("lanes[%d]", i), err)
+		}
 	}
 	if a := cfg.AuditLog; a != nil {
 		dir := filepath.Dir(cfg.path(a.Path))

@@ -18,6 +18,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -41,6 +42,8 @@ type Config struct {
 	ReaderAuth      *ReaderAuthConfig `yaml:"reader_auth"`
 	// Status is revocation checking: status lists and CRLs (status.go).
 	Status StatusConfig `yaml:"status"`
+	// Online are the settings of the oid4vp and dcapi lanes (online.go).
+	Online OnlineConfig `yaml:"online"`
 	// Profiles is a YAML file of named profiles (examples/profiles.yaml) lanes may name
 	// besides the built-in ones. It is read by Validate, not again on a trust reload.
 	Profiles string `yaml:"profiles"`
@@ -121,6 +124,8 @@ type LaneConfig struct {
 	ActuatorOptions *ActuatorOptions `yaml:"actuator_options"`
 	// Zone is the part of the venue the lane admits to (the fleet view counts by zone).
 	Zone string `yaml:"zone"`
+	// Proximity: NFC data transfer, hand-off and QR scanner (proximity.go).
+	ProximityLane `yaml:",inline"`
 	// MaxResponseBytes bounds a holder's message on the lane; 0 derives it from what
 	// the lane requests (request.MaxResponseSize).
 	MaxResponseBytes int `yaml:"max_response_bytes"`
@@ -128,6 +133,8 @@ type LaneConfig struct {
 	// --config): it asks for these documents and accepts exactly the valid responses,
 	// with no profile, holder verification or actuator.
 	Request []request.Doc `yaml:"-"`
+	// OnlineLaneConfig holds the fields of the oid4vp and dcapi lanes (online.go).
+	OnlineLaneConfig `yaml:",inline"`
 }
 
 // ConfigError is a configuration that cannot run. Field names the failing field as the
@@ -186,9 +193,9 @@ const (
 )
 
 var gateBearers = map[string]bool{web.BearerHTTP: true, web.BearerWebSocket: true, bearerNFC: true, bearerNFCPCSC: true,
-	bearerBLE: true, bearerWiFiAware: true, bearerMemory: true}
+	bearerBLE: true, bearerWiFiAware: true, bearerMemory: true, online.BearerOID4VP: true, online.BearerDCAPI: true}
 
-const gateBearerList = "websocket, http, nfc, nfc-pcsc, ble, wifiaware or memory"
+const gateBearerList = "websocket, http, nfc, nfc-pcsc, ble, wifiaware or memory), or an online lane's (oid4vp or dcapi"
 
 // BLE modes of a ble lane (18013-5 names: mdoc central client mode, mdoc peripheral
 // server mode), with the supervisor's ble-mode option each maps onto.
@@ -210,15 +217,18 @@ func (l *LaneConfig) isWeb() bool {
 // plain reports whether the lane runs without a profile (Request).
 func (l *LaneConfig) plain() bool { return l.Profile == "" && len(l.Request) > 0 }
 
-// bearerOptions are the supervisor bearer options of a radio lane.
+// bearerOptions are the supervisor bearer options of a radio lane (for its
+// openedBearer).
 func (l *LaneConfig) bearerOptions() map[string]string {
-	switch l.Bearer {
-	case bearerNFCPCSC:
-		return map[string]string{"reader": l.Reader}
-	case bearerBLE:
-		return map[string]string{"ble-mode": bleModes[l.BLEMode], "l2cap": fmt.Sprint(l.BLEL2CAP)}
+	o := l.proximityOptions()
+	switch {
+	case l.QRScanner != "":
+	case l.Bearer == bearerNFCPCSC:
+		o["reader"] = l.Reader
+	case l.Bearer == bearerBLE:
+		o["ble-mode"], o["l2cap"] = bleModes[l.BLEMode], fmt.Sprint(l.BLEL2CAP)
 	}
-	return nil
+	return o
 }
 
 // profile returns the lane's profile, fresh and compiled, with holder verification
@@ -444,7 +454,7 @@ func (c *Config) validate() error {
 	if len(c.Lanes) == 0 {
 		return bad("lanes", "configure at least one lane")
 	}
-	names, bearers, readers := map[string]bool{}, map[string]bool{}, map[string]string{}
+	names, bearers, readers, scanners := map[string]bool{}, map[string]bool{}, map[string]string{}, map[string]string{}
 	for i := range c.Lanes {
 		l := &c.Lanes[i]
 		field := fmt.Sprintf("lanes[%d]", i)
@@ -477,6 +487,15 @@ func (c *Config) validate() error {
 		if err := l.validateGateFields(); err != nil {
 			return within(field, err)
 		}
+		if err := l.validateOnline(c.ReaderAuth != nil); err != nil {
+			return within(field, err)
+		}
+		if err := l.validateProximity(scanners); err != nil {
+			return within(field, err)
+		}
+		if l.QRScanner != "" {
+			scanners[l.QRScanner] = field
+		}
 		if !l.plain() {
 			p, err := c.profile(l)
 			if err != nil {
@@ -500,6 +519,9 @@ func (c *Config) validate() error {
 			l.InactivityTimeout = 60 * time.Second
 		}
 	}
+	if err := c.validateOnlineLanes(); err != nil {
+		return err
+	}
 	return c.validateVenue()
 }
 
@@ -514,8 +536,8 @@ func (l *LaneConfig) validateBearerFields(readers map[string]string) error {
 		return bad("reader", "reader %q is already the reader of %s", l.Reader, readers[l.Reader])
 	case l.BLEMode != "" && l.Bearer != bearerBLE:
 		return bad("ble_mode", "only ble lanes have a BLE mode (this lane is %s)", l.Bearer)
-	case l.BLEL2CAP && l.Bearer != bearerBLE:
-		return bad("ble_l2cap", "only ble lanes use L2CAP (this lane is %s)", l.Bearer)
+	case l.BLEL2CAP && l.Bearer != bearerBLE && !l.handsOffToBLE():
+		return bad("ble_l2cap", "only ble lanes and lanes handing off to ble use L2CAP (this lane is %s)", l.Bearer)
 	case l.BLEMode != "" && bleModes[l.BLEMode] == "":
 		return bad("ble_mode", "unknown mode %q (want central_client, peripheral_server or both)", l.BLEMode)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/admission"
 	"github.com/mdocgate/mdocgate/transports/bearers"
+	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -58,6 +59,8 @@ type Info struct {
 	// it embeds (when it does).
 	Venue string `json:"venue,omitempty"`
 	NATS  string `json:"nats,omitempty"`
+	// Verify holds the verifier page of each online lane (oid4vp, dcapi), by lane.
+	Verify map[string]string `json:"verify,omitempty"`
 }
 
 // LaneInfo names a configured lane and its bearer.
@@ -146,6 +149,11 @@ type Gate struct {
 	vical      *vicalFetcher
 	stopBg     context.CancelFunc // ends the background work (VICAL fetches, expiry warnings)
 	bgDone     chan struct{}
+	// online serves the oid4vp and dcapi lanes on the web listener (nil: none).
+	online *online.Server
+	// refused counts the web and online lanes' requests refused without a verdict of
+	// their own.
+	refused *prometheus.CounterVec
 
 	reloading sync.Mutex
 }
@@ -336,7 +344,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		}
 		g.lanes = append(g.lanes, l)
 		g.byName[l.cfg.Name] = l
-		hasWeb = hasWeb || l.cfg.isWeb()
+		hasWeb = hasWeb || l.cfg.isWeb() || l.cfg.isOnline()
 	}
 	acts := make([]*laneActuator, len(g.lanes))
 	for i, l := range g.lanes { // files read and programs found before anything starts
@@ -359,6 +367,13 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 			g.desk.close()
 			g.venue.close()
 			g.closeAudit()
+			return nil, err
+		}
+		if err := g.newOnline(readAuth); err != nil {
+			g.desk.close()
+			g.venue.close()
+			g.closeAudit()
+			g.ln.Close()
 			return nil, err
 		}
 	}
@@ -399,6 +414,12 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	}
 	for _, l := range g.lanes {
 		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer, MaxResponseBytes: l.maxMessage()})
+		if l.cfg.isOnline() {
+			if g.info.Verify == nil {
+				g.info.Verify = map[string]string{}
+			}
+			g.info.Verify[l.cfg.Name] = g.srv.Origin() + online.VerifyPath + l.cfg.Name
+		}
 	}
 	g.startBackground()
 	g.stopStatus = startStatusRefresh(g.status)
@@ -474,9 +495,13 @@ func (g *Gate) listenWeb() error {
 	}
 	origin := g.cfg.Origin
 	if origin == "" {
-		origin = scheme + "://" + ln.Addr().String()
+		origin = scheme + "://" + listenHost(g.cfg.Listen, ln.Addr())
 	}
-	wc := web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024,
+	g.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_refused_total",
+		Help: "Requests refused without a verdict of their own, by lane and reason: a message to an unknown or ended " +
+			"web session; an online lane's unknown or expired transaction, replay, malformed answer, origin not served, busy."},
+		[]string{"lane", "reason"})
+	wc := web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024, OnRefused: g.webRefused,
 		EngagementTTL: lim.EngagementTTL, Prefixes: lim.prefixes(), EngagementsPerClient: lim.EngagementsPerClient,
 		EngagementsPerSecond: lim.EngagementsPerSecond, EngagementBurst: lim.EngagementBurst,
 		SessionsPerClient: lim.SessionsPerClient, QRPerSecond: lim.QRPerSecond, QRBurst: lim.QRBurst,
@@ -541,6 +566,32 @@ func (g *Gate) webCollectors() []prometheus.Collector {
 			func() float64 { return float64(g.srv.Pending()) }))
 }
 
+// listenHost is host:port of the default origin: the address listened on, under the
+// host name the configuration gave when it gave one ("localhost:0" listens on a
+// loopback address, and a reader certificate names localhost, not 127.0.0.1).
+func listenHost(listen string, addr net.Addr) string {
+	host, _, err := net.SplitHostPort(listen)
+	_, port, perr := net.SplitHostPort(addr.String())
+	if err != nil || perr != nil || host == "" || net.ParseIP(host) != nil {
+		return addr.String()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// webRefused counts and logs a web request refused without a session of its own,
+// naming the session id the holder asked for.
+func (g *Gate) webRefused(bearer, reason, session string) {
+	lane := ""
+	for _, l := range g.lanes {
+		if l.cfg.Bearer == bearer {
+			lane = l.cfg.Name
+		}
+	}
+	g.refused.WithLabelValues(lane, reason).Inc()
+	g.log.Info("web request refused", zap.String("lane", lane), zap.String("bearer", bearer), zap.String("reason", reason),
+		zap.String("session", session))
+}
+
 // addLane opens a radio lane's bearer and adds lane i to the engine.
 func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 	var src transports.Listener
@@ -550,14 +601,29 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 		src = g.srv.HTTPListener()
 	case web.BearerWebSocket:
 		src = g.srv.WebSocketListener()
+	case online.BearerOID4VP, online.BearerDCAPI:
+		src = g.online.Listener(l.cfg.Name)
 	default:
 		field := fmt.Sprintf("lanes[%d].bearer", i)
 		if l.cfg.Bearer == bearerNFCPCSC {
 			field = fmt.Sprintf("lanes[%d].reader", i)
 		}
-		b, err := bearers.Open(l.cfg.Bearer, l.cfg.bearerOptions())
+		if l.cfg.QRScanner != "" {
+			field = fmt.Sprintf("lanes[%d].qr_scanner", i)
+		}
+		b, err := bearers.Open(l.cfg.openedBearer(), l.cfg.bearerOptions())
 		if err != nil {
 			return &fieldError{field, err}
+		}
+		if s, ok := b.(interface{ SetLog(func(string, ...any)) }); ok { // a scanner's ignored lines
+			lane := l.cfg.Name
+			s.SetLog(func(msg string, args ...any) {
+				fields := []zap.Field{zap.String("lane", lane)}
+				for k := 0; k+1 < len(args); k += 2 {
+					fields = append(fields, zap.Any(fmt.Sprint(args[k]), args[k+1]))
+				}
+				g.log.Warn(msg, fields...)
+			})
 		}
 		l.bearer = b
 		if src, err = b.Listen(l.cfg.Name, min(l.cfg.MaxInFlight, 1024)); err != nil {
@@ -611,6 +677,9 @@ func (g *Gate) verdict(sv *actors.SessionVerdict) {
 			fields = append(fields, zap.Any("elements", event.Elements))
 		}
 		l.act.push(actJob{session: sv.SessionID, v: gv, fields: fields, event: event})
+		if l.cfg.isOnline() {
+			g.onlineVerdict(l, sv, v)
+		}
 	}
 	g.auditVerdict(sv, audited)
 	if g.onVerdict != nil {
@@ -678,6 +747,9 @@ func (g *Gate) shutdown(served <-chan error) {
 	if g.srv != nil {
 		g.srv.Drain()
 	}
+	if g.online != nil {
+		g.online.Drain()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := g.eng.Shutdown(sctx); err != nil {
@@ -698,6 +770,9 @@ func (g *Gate) shutdown(served <-chan error) {
 		case <-sctx.Done():
 		}
 	}
+	if g.online != nil {
+		g.online.Close()
+	}
 	g.unsub()
 	g.desk.close()
 	g.venue.close()
@@ -711,6 +786,9 @@ func (g *Gate) abort() {
 	if g.srv != nil {
 		g.srv.Close()
 		g.ln.Close()
+	}
+	if g.online != nil {
+		g.online.Close()
 	}
 	g.unsub()
 	g.desk.close()

@@ -18,6 +18,7 @@ import (
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/internal/testgate"
+	"github.com/mdocgate/mdocgate/internal/testpcsc"
 	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/bearers"
@@ -413,6 +414,7 @@ func TestServeGateOperator(t *testing.T) {
 // An nfc-pcsc lane from the config, on a vpcd reader named by part of its name; the
 // simulated phone is a virtual card dialling vpcd (pcscd + vpcd: .ci/pcscd.sh).
 func TestServeGatePCSC(t *testing.T) {
+	testpcsc.Lock(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	slots, err := nfc.VPCDSlots(ctx)
 	cancel()

@@ -25,6 +25,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/internal/testgate"
+	"github.com/mdocgate/mdocgate/internal/testpcsc"
 	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/nfc"
@@ -178,8 +179,9 @@ func (p *privatePCSCD) stop(t *testing.T) {
 // /readyz follows the PC/SC reader of an nfc-pcsc lane: ready while pcscd lists it,
 // not ready — naming the lane — when vpcd stops (pcscd with it) and when pcscd runs
 // without it, ready again when it returns; the lane takes cards again without a
-// restart. Runs under flock /tmp/pcsc.lock like every PC/SC test.
+// restart. Holds the vpcd readers (testpcsc) like every PC/SC test.
 func TestReadyzFollowsThePCSCReader(t *testing.T) {
+	testpcsc.Lock(t)
 	p := newPrivatePCSCD(t)
 	old := nfc.PCSCSocket
 	nfc.PCSCSocket = p.sock

@@ -105,6 +105,12 @@ func (g *Gate) reload() (restart []string, err error) {
 			closeNew()
 			return nil, err
 		}
+		if l.cfg.isOnline() && !reflect.DeepEqual(rules[i].request, l.rules.Load().request) {
+			// the online lane's transactions ask with the request it started with
+			restart = append(restart, fmt.Sprintf("lanes[%d].profile (%s: what an online lane requests)", j, l.cfg.Name))
+			r := *l.rules.Load()
+			rules[i] = &r
+		}
 		if l.act != nil && actuatorChanged(l.actFrom, nl) {
 			if acts[i], err = g.newActuator(j, nl); err != nil {
 				closeNew()
@@ -189,6 +195,7 @@ func (g *Gate) restartNeeded(next *Config) []string {
 	curStatus.StatusListFiles, curStatus.CRLFiles, nextStatus.StatusListFiles, nextStatus.CRLFiles = nil, nil, nil, nil
 	diff("status", curStatus, nextStatus)
 	diff("venue", cur.Venue, next.Venue)
+	diff("online", cur.Online, next.Online)
 	type shape struct {
 		Name, Bearer, Reader, BLEMode, Zone string
 		BLEL2CAP                            bool
@@ -209,6 +216,8 @@ func (g *Gate) restartNeeded(next *Config) []string {
 			out = append(out, fmt.Sprintf("lanes[%d] (%s removed)", i, cur.Lanes[i].Name))
 		case shapeOf(&cur.Lanes[i]) != shapeOf(nl):
 			out = append(out, fmt.Sprintf("lanes[%d] (%s: bearer, reader, BLE settings, zone, max_in_flight or timeouts)", i, cur.Lanes[i].Name))
+		case cur.Lanes[i].isOnline() && !reflect.DeepEqual(cur.Lanes[i].OnlineLaneConfig, nl.OnlineLaneConfig):
+			out = append(out, fmt.Sprintf("lanes[%d] (%s: the online lane's settings)", i, cur.Lanes[i].Name))
 		case nl.HolderVerification == hvOperator && g.desk == nil:
 			out = append(out, fmt.Sprintf("lanes[%d].holder_verification (operator: the gate started without an operator desk)", i))
 		}
@@ -281,6 +290,9 @@ func (g *Gate) collectors() []prometheus.Collector {
 	}
 	if g.status != nil {
 		out = append(out, metrics.NewRevocationCollector(g.status))
+	}
+	if g.refused != nil {
+		out = append(out, g.refused)
 	}
 	if g.venue != nil {
 		out = append(out, g.venue.v.Collectors()...)

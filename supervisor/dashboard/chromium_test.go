@@ -18,37 +18,8 @@ import (
 
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/internal/chromium"
 )
-
-// chromiumPath is Debian's Chromium, installed by .ci/chromium.sh.
-const chromiumPath = "/usr/bin/chromium"
-
-// chromium finds the browser ($MDOCGATE_CHROMIUM overrides the path). The test never
-// installs anything itself. Without Chromium it skips when not root (a developer's
-// machine without it) and fails when root: CI runs as root and .ci/run calls
-// .ci/chromium.sh before the tests, so a missing browser there is a broken CI setup,
-// not a reason to skip the acceptance check silently.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("MDOCGATE_CHROMIUM"); p != "" {
-		return p
-	}
-	if _, err := os.Stat(chromiumPath); err == nil {
-		return chromiumPath
-	}
-	if os.Geteuid() != 0 {
-		t.Skipf("%s not found and not root: install Debian's chromium (sudo bash .ci/chromium.sh) to run the dashboard browser test", chromiumPath)
-	}
-	t.Fatalf("%s not found: run `bash .ci/chromium.sh` (as root) before the tests, as .ci/run does", chromiumPath)
-	return ""
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
 
 // TestDashboardInChromium serves the dashboard fed by a fake engine, opens it in
 // headless Chromium, waits for the event stream to deliver, checks what the page shows
@@ -56,7 +27,7 @@ func tail(s string, n int) string {
 // checks the page updates live, then takes a screenshot and checks it is a rendered
 // page (right size, many colours, the outcome and throughput colours present).
 func TestDashboardInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := chromium.Find(t)
 	start := time.Now()
 	src := newFake()
 	d := New(src, Options{Title: "Terminal 2", Interval: 200 * time.Millisecond})
@@ -69,10 +40,10 @@ func TestDashboardInChromium(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b := startBrowser(ctx, t, bin, 1280, 900)
+	b := chromium.Start(ctx, t, bin, 1280, 900)
 	t.Logf("chromium up in %v", time.Since(start).Round(time.Millisecond))
-	b.page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/"}, nil)
-	b.waitEval(ctx, t, `!!document.body && document.body.dataset.sessions === "14"`, "the first snapshot")
+	b.Page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/"}, nil)
+	b.WaitEval(ctx, t, `!!document.body && document.body.dataset.sessions === "14"`, "the first snapshot")
 
 	// what the page shows, read from the DOM
 	type view struct {
@@ -83,7 +54,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	read := func() view {
 		var v view
-		raw := b.eval(ctx, t, `(() => {
+		raw := b.Eval(ctx, t, `(() => {
 			const txt = (id) => document.getElementById(id).textContent;
 			const lanes = {};
 			for (const tr of document.querySelectorAll("#lanes tbody tr[data-lane]")) {
@@ -136,7 +107,7 @@ func TestDashboardInChromium(t *testing.T) {
 			Started: now.Add(-80 * time.Millisecond), Ended: now})
 	}
 	src.counters.Busy.Store(9)
-	b.waitEval(ctx, t, `document.body.dataset.sessions === "20" && document.getElementById("t-busy").textContent === "9"`, "the live update")
+	b.WaitEval(ctx, t, `document.body.dataset.sessions === "20" && document.getElementById("t-busy").textContent === "9"`, "the live update")
 	v = read()
 	if e := v.Lanes["gate-east"]; e["sessions"] != "6" || e["rejected"] != "1" || e["bearer"] != "wifiaware" || v.Recent[0][5] != "device_auth.signature" {
 		t.Errorf("after the update: gate-east %v, newest %v", e, v.Recent[0])
@@ -146,7 +117,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 
 	// the screenshot
-	shot := b.screenshot(ctx, t)
+	shot := b.Screenshot(ctx, t)
 	dir := t.TempDir()
 	if d := os.Getenv("MDOCGATE_SCREENSHOT_DIR"); d != "" {
 		dir = d
@@ -211,7 +182,7 @@ func checkScreenshot(t *testing.T, img image.Image) {
 // address), or asks for it with its sign-in form, and streams with it; a wrong token
 // brings the form back.
 func TestDashboardTokenInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := chromium.Find(t)
 	src := newFake()
 	d := New(src, Options{Title: "Guarded", Interval: 200 * time.Millisecond})
 	feed(src)
@@ -232,19 +203,19 @@ func TestDashboardTokenInChromium(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b := startBrowser(ctx, t, bin, 1024, 700)
-	b.page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/#token=" + token}, nil)
-	b.waitEval(ctx, t, `!!document.body && document.body.dataset.sessions === "14"`, "the first snapshot with the token of the address")
-	if got := string(b.eval(ctx, t, `location.hash`)); got != `""` {
+	b := chromium.Start(ctx, t, bin, 1024, 700)
+	b.Page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/#token=" + token}, nil)
+	b.WaitEval(ctx, t, `!!document.body && document.body.dataset.sessions === "14"`, "the first snapshot with the token of the address")
+	if got := string(b.Eval(ctx, t, `location.hash`)); got != `""` {
 		t.Errorf("the token stayed in the address: %s", got)
 	}
 	// a wrong token: the form comes back; signing in with the right one streams again
-	b.eval(ctx, t, `sessionStorage.setItem("mdocgate-ops-token", "wrong"); "ok"`)
-	b.page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/"}, nil)
-	b.waitEval(ctx, t, `!!document.getElementById("login") && document.getElementById("login").classList.contains("shown") &&
+	b.Eval(ctx, t, `sessionStorage.setItem("mdocgate-ops-token", "wrong"); "ok"`)
+	b.Page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/"}, nil)
+	b.WaitEval(ctx, t, `!!document.getElementById("login") && document.getElementById("login").classList.contains("shown") &&
 		document.getElementById("status").textContent === "token refused"`, "the sign-in form after a wrong token")
-	b.eval(ctx, t, `document.getElementById("token").value = "`+token+`"; document.getElementById("login").requestSubmit(); "ok"`)
-	b.waitEval(ctx, t, `document.body.dataset.sessions === "14" && document.getElementById("status").textContent === "live" &&
+	b.Eval(ctx, t, `document.getElementById("token").value = "`+token+`"; document.getElementById("login").requestSubmit(); "ok"`)
+	b.WaitEval(ctx, t, `document.body.dataset.sessions === "14" && document.getElementById("status").textContent === "live" &&
 		!document.getElementById("login").classList.contains("shown")`, "snapshots after signing in")
 	if refused.Load() == 0 {
 		t.Error("the wrong token was never refused: the test proves nothing")

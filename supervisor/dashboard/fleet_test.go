@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"github.com/mdocgate/mdocgate/internal/chromium"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,7 +15,7 @@ import (
 // A gate in a venue: the page shows the fleet (every gate, every zone, the venue's
 // total) from Options.Fleet; without it the section stays hidden.
 func TestDashboardFleetInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := chromium.Find(t)
 	counts := func(s, a, r, ap int) map[string]int {
 		return map[string]int{"sessions": s, "accepted": a, "rejected": r, "anti_passback": ap}
 	}
@@ -35,10 +36,10 @@ func TestDashboardFleetInChromium(t *testing.T) {
 	defer d.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b := startBrowser(ctx, t, bin, 1280, 1100)
-	b.page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/"}, nil)
-	b.waitEval(ctx, t, `!!document.body && !document.getElementById("fleet-section").hidden`, "the fleet section")
-	raw := b.eval(ctx, t, `(() => {
+	b := chromium.Start(ctx, t, bin, 1280, 1100)
+	b.Page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/"}, nil)
+	b.WaitEval(ctx, t, `!!document.body && !document.getElementById("fleet-section").hidden`, "the fleet section")
+	raw := b.Eval(ctx, t, `(() => {
 		const rows = {};
 		for (const tr of document.querySelectorAll("#fleet tbody tr[data-fleet]")) {
 			const row = {};
@@ -60,6 +61,6 @@ func TestDashboardFleetInChromium(t *testing.T) {
 		t.Fatalf("fleet shown: %+v", v)
 	}
 	if dir := os.Getenv("MDOCGATE_SCREENSHOT_DIR"); dir != "" {
-		_ = os.WriteFile(filepath.Join(dir, "dashboard-fleet.png"), b.screenshot(ctx, t), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, "dashboard-fleet.png"), b.Screenshot(ctx, t), 0o644)
 	}
 }

@@ -38,6 +38,17 @@ func TestRunOID4VP(t *testing.T) {
 	if len(rep.ByLane) != 2 {
 		t.Fatalf("lanes %v", rep.ByLane)
 	}
+	// the two lanes are a gate's oid4vp and dcapi lanes, through its engine
+	if rep.ByTransport["oid4vp"] == nil || rep.ByTransport["dcapi"] == nil || rep.ByTransport["oid4vp"].Sessions+rep.ByTransport["dcapi"].Sessions != 300 ||
+		rep.Restarts != 0 || rep.Panics != 0 {
+		t.Fatalf("by transport %v, restarts %d, panics %d", rep.ByTransport, rep.Restarts, rep.Panics)
+	}
+	// engagement to verdict: from the transaction's start (its QR code, the page's request)
+	for _, b := range []string{"oid4vp", "dcapi"} {
+		if tm := rep.Timing[b]; tm == nil || tm.Sessions == 0 || tm.EngagementToVerdictMs.P50 <= 0 || tm.AirModelled {
+			t.Fatalf("timing %s: %+v", b, tm)
+		}
+	}
 	t.Logf("%d sessions in %.2fs (%.0f/s), p50 %.1f ms p99 %.1f ms; accepted %d rejected %d errors %d timeouts %d",
 		rep.Sessions, rep.Seconds, rep.SessionsPerSecond, rep.LatencyMs.P50, rep.LatencyMs.P99, rep.Accepted, rep.Rejected, rep.Errors, rep.Timeouts)
 }

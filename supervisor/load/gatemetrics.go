@@ -17,6 +17,7 @@ const (
 	metricPanics     = "mdocgate_actor_panics_total"
 	metricRSS        = "process_resident_memory_bytes"
 	metricGoroutines = "go_goroutines"
+	metricCPU        = "process_cpu_seconds_total"
 )
 
 // gateMetrics is one reading of a gate's /metrics.
@@ -27,6 +28,8 @@ type gateMetrics struct {
 	rss, goroutines  float64
 	hasRSS           bool
 	hasGoroutines    bool
+	cpu              float64 // the process's CPU seconds
+	hasCPU           bool
 }
 
 // verdicts is the number of verdicts the gate has published.
@@ -98,6 +101,8 @@ func parseGateMetrics(r io.Reader) (*gateMetrics, error) {
 			dst, m.hasRSS = &m.rss, true
 		case metricGoroutines:
 			dst, m.hasGoroutines = &m.goroutines, true
+		case metricCPU:
+			dst, m.hasCPU = &m.cpu, true
 		default:
 			continue
 		}

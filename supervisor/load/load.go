@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -20,8 +21,11 @@ import (
 
 // Config describes a run of simulated holders against in-process lanes.
 type Config struct {
-	Transport   string   // "memory"; see Transports()
-	Transports  []string // several bearers at once (Lanes lanes each); overrides Transport
+	// Transport is a bearer ("memory"; see Transports()), or ENGAGEMENT>DATA for
+	// sessions engaged on one and handed to another ("nfc>ble-central": the nfc bearer
+	// with the handoff option).
+	Transport   string
+	Transports  []string // several at once (Lanes lanes each); overrides Transport
 	Lanes       int
 	Holders     int           // total holders; 0 with Duration means no limit
 	Concurrency int           // holders active at once
@@ -36,7 +40,8 @@ type Config struct {
 	Timeout time.Duration
 	// MaxInFlightPerLane bounds each lane (default 4×Concurrency/Lanes, at least 64).
 	MaxInFlightPerLane int
-	// BearerOptions are passed to the bearer (e.g. BLE mode, MTU).
+	// BearerOptions are passed to the bearer (e.g. BLE mode, MTU); with several
+	// Transports each gets the keys it reads. A key no chosen bearer reads is an error.
 	BearerOptions transports.BearerOptions
 	Log           *zap.Logger
 	Progress      func(done, total int64)
@@ -55,6 +60,9 @@ func Transports() []string {
 // alone) is not a session over a bearer: RunOID4VP runs it.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Transport == TransportOID4VP && len(cfg.Transports) <= 1 {
+		if err := cfg.BearerOptions.Check(TransportOID4VP, nil); err != nil {
+			return nil, err
+		}
 		return RunOID4VP(ctx, cfg)
 	}
 	if cfg.Transport == "" {
@@ -69,10 +77,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			b.Close()
 		}
 	}()
-	for _, name := range cfg.Transports {
-		b, err := bearers.Open(name, cfg.BearerOptions)
-		if err != nil {
+	engagedOn := make([]string, len(cfg.Transports)) // the bearers, without hand-off
+	for i, name := range cfg.Transports {
+		engagedOn[i], _, _ = strings.Cut(name, ">")
+	}
+	opts := map[string]transports.BearerOptions{engagedOn[0]: cfg.BearerOptions}
+	if len(cfg.Transports) > 1 { // each bearer takes its own options; one none reads is an error
+		var err error
+		if opts, err = bearers.Split(engagedOn, cfg.BearerOptions); err != nil {
 			return nil, err
+		}
+	}
+	for i, name := range cfg.Transports {
+		o := opts[engagedOn[i]]
+		if _, data, ok := strings.Cut(name, ">"); ok {
+			o = maps.Clone(o)
+			o["handoff"] = data
+		}
+		b, err := bearers.Open(engagedOn[i], o)
+		if err != nil {
+			return nil, fmt.Errorf("transport %s: %w", name, err)
 		}
 		opened = append(opened, b)
 	}
@@ -102,9 +126,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		bearer transports.Bearer
 	}
 	var lanes []laneRef
-	for _, bearer := range opened {
+	for j, bearer := range opened {
 		for i := 0; i < cfg.Lanes; i++ {
-			name := fmt.Sprintf("%s-%d", bearer.Name(), i+1)
+			name := fmt.Sprintf("%s-%d", cfg.Transports[j], i+1)
 			l, err := bearer.Listen(name, cfg.MaxInFlightPerLane)
 			if err == nil {
 				err = eng.AddLane(&actors.LaneConfig{Name: name, Listener: l, MaxInFlight: cfg.MaxInFlightPerLane,

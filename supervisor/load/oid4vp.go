@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -9,14 +10,18 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/actors/readersession"
-	"github.com/mdocgate/mdocgate/crypto/issuer"
-	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/supervisor"
 	"github.com/mdocgate/mdocgate/transports/oid4vp"
+	"github.com/mdocgate/mdocgate/transports/online"
+	"github.com/mdocgate/mdocgate/transports/web"
 )
 
 // TransportOID4VP is the transport name of OpenID4VP runs.
@@ -27,20 +32,24 @@ const TransportOID4VP = "oid4vp"
 var oid4vpBehaviours = map[Behaviour]bool{Valid: true, Slow: true, Tampered: true, Expired: true, Untrusted: true,
 	WrongKey: true, Silent: true, Garbage: true, Dropping: true}
 
-// RunOID4VP drives simulated OpenID4VP wallets against in-process verifiers over
-// HTTP on loopback: each holder begins a transaction, fetches and checks the signed
-// request object (GET, or POST for every third holder), builds its DeviceResponse and
-// posts it in the clear (direct_post) or encrypted (direct_post.jwt, every other
-// holder). cfg.Lanes verifiers alternate the client_id prefixes x509_san_dns and
-// x509_hash. cfg.Timeout is the transaction lifetime (default 2 s). The verdict of
-// each holder is the verifier's outcome: accepted, rejected (verification failed),
-// error (input refused as malformed) or timeout (never answered); it is checked
-// against the behaviour's expected verdict.
+// RunOID4VP drives simulated wallets at in-process online lanes: an engine whose lanes
+// are transports/online's, as a gate's oid4vp and dcapi lanes are (cfg.Lanes lanes,
+// oid4vp and dcapi in turn), served over HTTP on loopback. On an oid4vp lane a wallet
+// begins a transaction, fetches and checks the signed request object (GET, or POST on
+// every other oid4vp lane) and posts its answer (direct_post.jwt on the first of each
+// pair of lanes, direct_post on the next; the client_id prefixes x509_san_dns and
+// x509_hash alternate likewise); on a dcapi lane it answers the page's request for each
+// protocol in turn (dc_api.jwt and dc_api alternate likewise). cfg.Timeout is the
+// transaction lifetime (default 2 s). The verdict of each holder is its transaction's,
+// as the gate reports it: the engine's verdict on its answer, or expired (timeout) for
+// a holder that never answered; it is checked against the behaviour's expected verdict,
+// and every answer the gate took must have had exactly one verdict.
 //
 // Behaviours: valid, slow, expired, untrusted, tampered and wrong_key (the
 // DeviceResponse altered as a proximity holder alters it: holdersession.Misbehaviour's
 // Apply), silent (never answers), garbage (holdersession.Garbage instead of a
-// DeviceResponse) and dropping (the response body cut in half: refused as malformed).
+// DeviceResponse: an error verdict) and dropping (the answer cut in half: refused as
+// malformed before any verdict, an error for the holder).
 func RunOID4VP(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Holders <= 0 && cfg.Duration <= 0 {
 		return nil, errors.New("give a number of holders or a duration")
@@ -63,117 +72,192 @@ func RunOID4VP(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := issuer.NewReaderAuthority(issuer.IACAOptions{CommonName: "sim verifier root"})
+	g, err := startOnlineGate(w, cfg)
 	if err != nil {
 		return nil, err
 	}
-	ident, err := oid4vp.NewIdentity(root, "sim verifier", "localhost")
+	client, err := newOnlineGate(g.origin, g.origin, cfg.Concurrency, cfg.Timeout+5*time.Second)
 	if err != nil {
+		g.stop()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	mux := http.NewServeMux()
-	type lane struct {
-		name string
-		v    *oid4vp.Verifier
-	}
-	var lanes []lane
-	cache := verify.NewChainCache(64)
-	for i := 0; i < cfg.Lanes; i++ {
-		prefix := []string{oid4vp.PrefixX509SanDNS, oid4vp.PrefixX509Hash}[i%2]
-		name := fmt.Sprintf("%s-%d", TransportOID4VP, i+1)
-		v, err := oid4vp.NewVerifier(oid4vp.VerifierConfig{BaseURL: fmt.Sprintf("http://localhost:%d/%s", port, name),
-			Identity: ident, ClientIDPrefix: prefix, Trust: w.trust, Cache: cache, TTL: cfg.Timeout,
-			MaxTransactions: max(1024, 4*cfg.Concurrency)})
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		mux.Handle("/"+name+"/", v.Handler())
-		lanes = append(lanes, lane{name, v})
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	serveDone := make(chan struct{})
-	go func() {
-		defer close(serveDone)
-		_ = srv.Serve(ln)
-	}()
-	dialer := &net.Dialer{}
-	transport := &http.Transport{
-		// the verifier's x509_san_dns name is localhost; dial it on the IPv4 loopback we listen on
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if host, p, err := net.SplitHostPort(addr); err == nil && host == "localhost" {
-				addr = net.JoinHostPort("127.0.0.1", p)
-			}
-			return dialer.DialContext(ctx, network, addr)
-		},
-		MaxIdleConns: 2 * cfg.Concurrency, MaxIdleConnsPerHost: 2 * cfg.Concurrency, IdleConnTimeout: 30 * time.Second,
-	}
-	client := &http.Client{Transport: transport, Timeout: cfg.Timeout + 5*time.Second}
-	walletTrust := verify.NewTrustStore(root.Certificate)
 
 	start := time.Now()
 	b := newBuilder(start, cfg.Interval)
 	stopSampling := sampleEvery(b, SampleResources, sampleThisProcess)
 	defer stopSampling()
 
+	var answered atomic.Int64
 	pace := newPacer(start, cfg.Concurrency, cfg.Holders, cfg.Rate, cfg.Duration, cfg.Progress)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	for i := 0; pace.next(ctx, i); i++ {
 		beh := pick(cfg.Mix, rng)
-		l := lanes[i%len(lanes)]
-		wcfg := oid4vp.WalletConfig{Credentials: []*issuer.Credential{w.valid[i%len(w.valid)]}, Trust: walletTrust,
-			Client: client, AllowHTTP: true}
+		l := g.lanes[i%len(g.lanes)]
+		cred := w.valid[i%len(w.valid)]
+		var mutate func([]byte) []byte
 		switch beh {
 		case Expired:
-			wcfg.Credentials = []*issuer.Credential{w.expired}
+			cred = w.expired
 		case Untrusted:
-			wcfg.Credentials = []*issuer.Credential{w.untrusted}
+			cred = w.untrusted
 		case Tampered:
-			wcfg.Mutate = misbehave(holdersession.TamperElement)
+			mutate = misbehave(holdersession.TamperElement)
 		case WrongKey:
-			wcfg.Mutate = misbehave(holdersession.WrongDeviceKey)
+			mutate = misbehave(holdersession.WrongDeviceKey)
 		case Garbage:
-			wcfg.Mutate = func([]byte) []byte { return holdersession.Garbage() }
+			mutate = func([]byte) []byte { return holdersession.Garbage() }
 		}
-		think := cfg.Think
+		h := &onlineHolder{lane: l, wallet: onlineWallet(cred, w.holderIndex, w.readerRoot, client.client, mutate), behaviour: beh, think: cfg.Think}
 		if beh == Slow {
-			think = cfg.Think*20 + cfg.Timeout/4
+			h.think = cfg.Think*20 + cfg.Timeout/4
 		}
-		opts := oid4vp.RequestOptions{Query: oid4vpQuery(), Encrypted: i%2 == 1}
-		if i%3 == 0 {
-			opts.RequestURIMethod = "post"
+		if len(l.Protocols) > 0 {
+			h.protocol = l.Protocols[(i/len(g.lanes))%len(l.Protocols)]
 		}
 		go func() {
 			defer pace.done()
-			o, reason, lat := oid4vpHolder(ctx, l.v, oid4vp.NewWallet(wcfg), opts, beh, think)
-			b.session(TransportOID4VP, l.name, o, reason, lat, time.Now())
-			b.holder(beh, o, true, l.name, reason, "")
+			hctx, cancel := context.WithTimeout(ctx, cfg.Timeout+5*time.Second)
+			defer cancel()
+			t0 := time.Now()
+			o, reason, took := client.present(hctx, h)
+			if o == "" {
+				b.busy(beh)
+				return
+			}
+			if took {
+				answered.Add(1)
+			}
+			b.session(l.Bearer, l.Lane, o, reason, time.Since(t0), time.Now())
+			b.holder(beh, o, true, l.Lane, reason, "")
 		}()
 	}
 	pace.wait()
 	end := time.Now()
 	stopSampling()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	shutdownErr := srv.Shutdown(shutdownCtx)
-	cancel()
-	<-serveDone
-	transport.CloseIdleConnections()
+	client.close()
+	verdicts, counters, shutdownErr := g.stop()
 
+	if lost := answered.Load() - verdicts; lost != 0 {
+		b.lost("", max(lost, -lost), fmt.Sprintf("%d answers taken by the gate, %d verdicts", answered.Load(), verdicts))
+	}
+	for _, t := range g.timing {
+		b.timed(t.bearer, t.fromEngagement, 0)
+	}
 	rep := b.finish(end)
 	rep.Transport = TransportOID4VP
 	rep.NotMeasured["air_time_seconds"] = "not modelled on " + TransportOID4VP
-	rep.NotMeasured["restarts"] = "no actor tree: the verifiers run on HTTP handlers"
-	rep.NotMeasured["panics"] = rep.NotMeasured["restarts"]
+	rep.Restarts, rep.Panics = counters.Restarts.Load(), counters.Panics.Load()
 	runtime.GC()
 	rep.GoroutinesEnd = runtime.NumGoroutine()
 	rep.PeakRSSBytes = peakRSS()
 	rep.ResourcesOf = ResourcesThisProcess
 	return rep, shutdownErr
+}
+
+// inProcessGate is an engine with online lanes served over HTTP on loopback.
+type inProcessGate struct {
+	origin   string
+	lanes    []*onlineLane
+	eng      *supervisor.Engine
+	srv      *online.Server
+	http     *http.Server
+	served   chan struct{}
+	verdicts atomic.Int64
+	unsub    func()
+	// timing: each verdict's bearer and time from its transaction's start (engagement)
+	timingMu sync.Mutex
+	timing   []gateTiming
+}
+
+type gateTiming struct {
+	bearer         string
+	fromEngagement time.Duration
+}
+
+// startOnlineGate starts the engine and its online lanes: the default session shape's
+// request, reader authentication with the world's reader certificate (its DNS name is
+// localhost, the origin's host).
+func startOnlineGate(w *world, cfg Config) (*inProcessGate, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	g := &inProcessGate{origin: fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port), served: make(chan struct{})}
+	ident, err := oid4vp.NewIdentity(w.readerAuth.Key, w.readerAuth.Chain)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	readerCfg := defaultReaderConfig(w)
+	var lanes []online.LaneConfig
+	for i := 0; i < cfg.Lanes; i++ {
+		bearer := []string{online.BearerOID4VP, online.BearerDCAPI}[i%2]
+		lc := online.LaneConfig{Name: fmt.Sprintf("%s-%d", bearer, i/2+1), Bearer: bearer, Docs: readerCfg.Request, Identity: ident,
+			Encrypted: (i/2)%2 == 0, TTL: cfg.Timeout, Backlog: max(64, 4*cfg.Concurrency)}
+		if bearer == online.BearerOID4VP {
+			lc.ClientIDPrefix = []string{oid4vp.PrefixX509SanDNS, oid4vp.PrefixX509Hash}[(i/2)%2]
+			if (i/2)%2 == 1 {
+				lc.RequestURIMethod = "post"
+			}
+		}
+		lanes = append(lanes, lc)
+	}
+	g.srv, err = online.NewServer(online.Config{Origin: g.origin, Lanes: lanes, PendingPerClient: -1, ResponseTimeout: cfg.Timeout + 5*time.Second})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	g.eng = supervisor.Start(supervisor.Config{Workers: cfg.Workers, Log: cfg.Log})
+	g.unsub = g.eng.Results().Subscribe(func(v *actors.SessionVerdict) {
+		g.verdicts.Add(1)
+		g.timingMu.Lock()
+		g.timing = append(g.timing, gateTiming{v.Bearer, v.FromEngagement()})
+		g.timingMu.Unlock()
+		state := oid4vp.StateError
+		switch v.Outcome {
+		case readersession.Accepted:
+			state = oid4vp.StateAccepted
+		case readersession.Rejected:
+			state = oid4vp.StateRejected
+		}
+		body, _ := json.Marshal(map[string]string{"session": v.SessionID, "outcome": string(v.Outcome), "reason": v.Reason})
+		g.srv.Complete(v.Lane, v.SessionID, online.Verdict{State: state, Reason: v.Reason, Body: body})
+	})
+	for _, lc := range lanes {
+		if err := g.eng.AddLane(&actors.LaneConfig{Name: lc.Name, Listener: g.srv.Listener(lc.Name), MaxInFlight: lc.Backlog,
+			Sessions: actors.SessionSettings{Reader: readerCfg, EngagementTimeout: cfg.Timeout, InactivityTimeout: cfg.Timeout,
+				Framer: web.WholeMessage{}}}); err != nil {
+			g.eng.Shutdown(context.Background())
+			g.srv.Close()
+			ln.Close()
+			return nil, err
+		}
+		l := &onlineLane{Lane: lc.Name, Bearer: lc.Bearer, Origin: g.origin}
+		if lc.Bearer == online.BearerDCAPI {
+			l.Protocols, l.Origins = online.Protocols, []string{g.origin}
+		}
+		g.lanes = append(g.lanes, l)
+	}
+	g.http = &http.Server{Handler: g.srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		defer close(g.served)
+		_ = g.http.Serve(ln)
+	}()
+	return g, nil
+}
+
+// stop drains the engine, stops the server and returns the verdicts published.
+func (g *inProcessGate) stop() (verdicts int64, counters *actors.Counters, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	drainErr := g.eng.Drain(ctx)
+	httpErr := g.http.Shutdown(ctx)
+	<-g.served
+	counters = g.eng.Counters()
+	shutdownErr := g.eng.Shutdown(context.Background())
+	g.unsub()
+	g.srv.Close()
+	return g.verdicts.Load(), counters, errors.Join(drainErr, httpErr, shutdownErr)
 }
 
 // misbehave alters a DeviceResponse as the simulated holder's misbehaviour m does.
@@ -190,102 +274,6 @@ func misbehave(m holdersession.Misbehaviour) func([]byte) []byte {
 		}
 		return out
 	}
-}
-
-// oid4vpQuery asks for the five elements of the default session shape.
-func oid4vpQuery() *oid4vp.DCQL {
-	var claims []oid4vp.ClaimQuery
-	for _, el := range defaultElements {
-		claims = append(claims, oid4vp.Claim(issuer.NamespaceMDL, el, el == "age_over_18"))
-	}
-	return oid4vp.MdocQuery("mdl", issuer.DocTypeMDL, claims...)
-}
-
-// oid4vpHolder runs one wallet through a transaction and returns the verifier's verdict.
-func oid4vpHolder(ctx context.Context, v *oid4vp.Verifier, wallet *oid4vp.Wallet, opts oid4vp.RequestOptions,
-	b Behaviour, think time.Duration) (readersession.Outcome, string, time.Duration) {
-	start := time.Now()
-	tx, err := v.Begin(opts)
-	if err != nil {
-		return readersession.Error, "begin", time.Since(start)
-	}
-	err = func() error {
-		inv, err := oid4vp.ParseInvocation(tx.InvocationURI)
-		if err != nil {
-			return err
-		}
-		req, err := wallet.Fetch(ctx, inv)
-		if err != nil {
-			return err
-		}
-		if think > 0 {
-			select {
-			case <-time.After(think):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if b == Silent {
-			return nil
-		}
-		form, err := wallet.ResponseForm(req)
-		if err != nil {
-			return err
-		}
-		if b == Dropping {
-			for k, vs := range form {
-				form[k] = []string{vs[0][:len(vs[0])/2]}
-			}
-		}
-		return wallet.Post(ctx, req.Claims.ResponseURI, form)
-	}()
-	if err != nil {
-		if out, ok := tx.Outcome(); ok {
-			o, reason := classifyOID4VP(out)
-			return o, reason, time.Since(start)
-		}
-		var re *oid4vp.ResponseError
-		switch {
-		case errors.As(err, &re) && re.Status == http.StatusGone:
-			return readersession.Timeout, "expired", time.Since(start)
-		case errors.As(err, &re):
-			return readersession.Error, fmt.Sprintf("refused: HTTP %d", re.Status), time.Since(start)
-		}
-		return readersession.Error, "wallet: " + shortReason(err), time.Since(start)
-	}
-	out, werr := v.Wait(ctx, tx)
-	if werr != nil {
-		return readersession.Timeout, "cancelled", time.Since(start)
-	}
-	o, reason := classifyOID4VP(out)
-	return o, reason, time.Since(start)
-}
-
-// classifyOID4VP maps a verifier outcome to a session outcome and a short reason.
-func classifyOID4VP(out *oid4vp.Outcome) (readersession.Outcome, string) {
-	switch {
-	case out.Valid:
-		return readersession.Accepted, ""
-	case errors.Is(out.Err, oid4vp.ErrExpired):
-		return readersession.Timeout, "expired"
-	case errors.Is(out.Err, oid4vp.ErrMalformed):
-		return readersession.Error, "malformed"
-	}
-	for _, list := range out.Presentations {
-		for _, r := range list {
-			if len(r.Documents) == 0 && len(r.Errors) > 0 {
-				return readersession.Error, "undecodable DeviceResponse"
-			}
-			for _, d := range r.Documents {
-				for _, c := range d.Checks {
-					if !c.OK && c.Severity == "error" {
-						return readersession.Rejected, c.Name
-					}
-				}
-			}
-		}
-	}
-	return readersession.Rejected, shortReason(out.Err)
 }
 
 func shortReason(err error) string {

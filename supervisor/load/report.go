@@ -25,14 +25,17 @@ type Report struct {
 	SessionsPerSecond float64            `json:"sessions_per_second"`
 	LatencyMs         Latency            `json:"latency_ms"`
 	ByTransport       map[string]*Counts `json:"by_transport"`
-	ByLane            map[string]*Counts `json:"by_lane"`
-	ByBehaviour       map[string]*Counts `json:"by_behaviour"`
-	Reasons           map[string]int64   `json:"reasons"`
-	Restarts          int64              `json:"restarts"`
-	Panics            int64              `json:"panics"`
-	PeakRSSBytes      int64              `json:"peak_rss_bytes"`
-	GoroutinesEnd     int                `json:"goroutines_end"`
-	Mismatches        []string           `json:"mismatch_examples,omitempty"`
+	// Timing is, per bearer, the time from engagement to verdict next to the modelled
+	// air time (in-process runs).
+	Timing        map[string]*Timing `json:"timing_by_transport,omitempty"`
+	ByLane        map[string]*Counts `json:"by_lane"`
+	ByBehaviour   map[string]*Counts `json:"by_behaviour"`
+	Reasons       map[string]int64   `json:"reasons"`
+	Restarts      int64              `json:"restarts"`
+	Panics        int64              `json:"panics"`
+	PeakRSSBytes  int64              `json:"peak_rss_bytes"`
+	GoroutinesEnd int                `json:"goroutines_end"`
+	Mismatches    []string           `json:"mismatch_examples,omitempty"`
 	// Losses says, for the first few lost sessions, what was left unmatched.
 	Losses []string `json:"lost_examples,omitempty"`
 	// AirTimeSeconds is the modelled air time of all sessions on the bearer (0 if not modelled).
@@ -45,6 +48,10 @@ type Report struct {
 	// "target_metrics" (the gate's own verdicts) or "holders" (what the simulated holders
 	// could see: a completed session counts as accepted). Empty for in-process runs.
 	VerdictsFrom string `json:"verdicts_from,omitempty"`
+	// TargetCPUSeconds is the gate's CPU time over a RunTarget run with the gate's
+	// /metrics (process_cpu_seconds_total before and after the run): over the sessions
+	// it accepted, the gate's cost per session, whatever the holders cost this process.
+	TargetCPUSeconds float64 `json:"target_cpu_seconds,omitempty"`
 	// ByTarget (a run against several gates) counts each gate's holder sessions and,
 	// with their /metrics, its verdicts by outcome and reason; TargetReasons sums those
 	// reasons ("rejected:anti_passback"). Retries counts holders that tried another gate
@@ -100,6 +107,24 @@ func (c *Counts) add(o readersession.Outcome) {
 	}
 }
 
+// Timing is a bearer's time from the engagement's start (a card tapped, a QR code shown)
+// to the verdict, and its modelled air time per session, for the sessions on it.
+type Timing struct {
+	Sessions              int64   `json:"sessions"`
+	EngagementToVerdictMs Latency `json:"engagement_to_verdict_ms"`
+	// AirTimeMsPerSession is the modelled air time per session: 0 where the bearer
+	// models none (AirModelled false).
+	AirTimeMsPerSession float64 `json:"air_time_ms_per_session"`
+	AirModelled         bool    `json:"air_modelled"`
+}
+
+// timingOf gathers a bearer's Timing.
+type timingOf struct {
+	hist latencyHist
+	air  time.Duration
+	n    int64
+}
+
 // Latency holds latency percentiles in milliseconds.
 type Latency struct {
 	P50 float64 `json:"p50"`
@@ -121,12 +146,13 @@ type builder struct {
 	rep    *Report
 	hist   latencyHist
 	series *series
+	timing map[string]*timingOf
 }
 
 // newBuilder starts a report of a run that starts at start, with a series of points of
 // interval (0: one that suits the run's length).
 func newBuilder(start time.Time, interval time.Duration) *builder {
-	return &builder{start: start, series: newSeries(start, interval),
+	return &builder{start: start, series: newSeries(start, interval), timing: map[string]*timingOf{},
 		rep: &Report{ByTransport: map[string]*Counts{}, ByLane: map[string]*Counts{}, ByBehaviour: map[string]*Counts{},
 			Reasons: map[string]int64{}, NotMeasured: map[string]string{}, ByTarget: map[string]*TargetCounts{}}}
 }
@@ -157,6 +183,21 @@ func (b *builder) session(bearer, lane string, o readersession.Outcome, reason s
 	}
 	b.hist.add(latency)
 	b.series.session(ended, o, latency)
+}
+
+// timed records, for a session on bearer, the time from its engagement to its verdict and
+// its modelled air time (0: not modelled).
+func (b *builder) timed(bearer string, fromEngagement, air time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.timing[bearer]
+	if t == nil {
+		t = &timingOf{}
+		b.timing[bearer] = t
+	}
+	t.n++
+	t.hist.add(fromEngagement)
+	t.air += air
 }
 
 // holder records the outcome a holder of behaviour beh got. With check, an outcome other
@@ -320,6 +361,13 @@ func (b *builder) finish(end time.Time) *Report {
 	r.LatencyMs = b.hist.percentiles()
 	r.Histogram = append([]uint64(nil), b.hist.shown[:]...)
 	r.Series, r.Interval = b.series.until(end), b.series.interval
+	if len(b.timing) > 0 {
+		r.Timing = map[string]*Timing{}
+		for name, t := range b.timing {
+			r.Timing[name] = &Timing{Sessions: t.n, EngagementToVerdictMs: t.hist.percentiles(), AirModelled: t.air > 0,
+				AirTimeMsPerSession: round3(ms(t.air) / float64(t.n))}
+		}
+	}
 	return r
 }
 

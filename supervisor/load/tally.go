@@ -45,6 +45,7 @@ func (t *tally) verdict(v *actors.SessionVerdict) {
 		ended = time.Now()
 	}
 	t.b.session(v.Bearer, v.Lane, v.Outcome, v.Reason, v.Latency(), ended)
+	t.b.timed(v.Bearer, v.FromEngagement(), v.AirTime)
 	sum := &verdictSummary{outcome: v.Outcome, reason: v.Reason, detail: v.Detail, lane: v.Lane}
 	if p, ok := t.pending[v.EngagementDigest]; ok && p.holder {
 		delete(t.pending, v.EngagementDigest)

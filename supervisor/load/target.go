@@ -57,6 +57,19 @@ type TargetConfig struct {
 	// Interval is the length of the report's Series points; 0 picks one that suits the
 	// run's length (at most 80 points).
 	Interval time.Duration
+	// Bearer restricts a run on the web lanes to "websocket" or "http" (default both, in
+	// turn).
+	Bearer string
+	// Lane, when set, names an online lane of the gate (bearer oid4vp or dcapi) to drive
+	// instead of its web lanes (see RunTarget); one target, holders in this process.
+	Lane string
+	// Protocol is the Digital Credentials API protocol of a dcapi lane's holders; empty
+	// takes the lane's protocols in turn.
+	Protocol string
+	// ReaderRoot is a PEM file of the reader root the online holders check the gate's
+	// request signatures against; empty checks the signature and the client_id binding
+	// but not the chain.
+	ReaderRoot string
 }
 
 // TargetCounts are one target's counts in a run against several gates: the holders'
@@ -103,6 +116,14 @@ func (cfg *TargetConfig) targets() ([]string, []string, error) {
 // verdicts be read from them (VerdictsFrom "target_metrics"). When the verdicts cannot
 // be read after the run, the holders' view is returned with the error. With several
 // targets the report adds by_target; with Remote, by_worker.
+//
+// With cfg.Lane the holders drive that online lane of the (one) gate instead: on an
+// oid4vp lane each begins a transaction and presents as an OpenID4VP wallet (request
+// object fetched and checked, the answer posted to the response URI), on a dcapi lane
+// each begins a transaction for the lane's origin and answers its request as the wallet
+// behind navigator.credentials.get would. Each holder's outcome is its transaction's
+// verdict as the gate reports it (VerdictsFrom "transactions"; the gate's /metrics then
+// gives its process's figures and the sessions lost).
 func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	targets, metricURLs, err := cfg.targets()
 	if err != nil {
@@ -110,6 +131,12 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	}
 	if cfg.Holders < 0 || cfg.Concurrency <= 0 || (cfg.Holders == 0 && cfg.Duration <= 0) {
 		return nil, errors.New("target: holders ≥ 0 (0 only with a duration) and concurrency > 0 please")
+	}
+	if cfg.Bearer != "" && cfg.Bearer != web.BearerWebSocket && cfg.Bearer != web.BearerHTTP {
+		return nil, fmt.Errorf("target: bearer %q (want websocket or http)", cfg.Bearer)
+	}
+	if cfg.Lane != "" && (len(targets) > 1 || cfg.Remote != nil) {
+		return nil, errors.New("target: an online lane is driven at one gate, from this process")
 	}
 	cfg.Targets, cfg.Target = targets, targets[0]
 	if cfg.Timeout <= 0 {
@@ -155,7 +182,19 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 			return rss, goroutines, ok
 		})
 	}
-	if cfg.Remote != nil {
+	var online *onlineTarget
+	if cfg.Lane != "" {
+		cred, err := targetCredential(cfg.Credential)
+		if err == nil {
+			online, err = newOnlineTarget(ctx, cfg, cred)
+		}
+		if err != nil {
+			stopSampling()
+			return nil, err
+		}
+		defer online.close()
+		runOnlineHolders(ctx, cfg, online, b)
+	} else if cfg.Remote != nil {
 		shards, err := cfg.Remote(ctx, cfg)
 		if err != nil {
 			stopSampling()
@@ -186,13 +225,26 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	if len(targets) == 1 {
 		rep.ByTarget = nil
 	}
+	measured := []string{"lost", "rejected", "restarts", "panics", "peak_rss_bytes", "goroutines_end"}
+	if online != nil {
+		// each holder read its own transaction's verdict from the gate; the transactions
+		// that expired unanswered owe none
+		rep.Transport, rep.VerdictsFrom = online.bearer, "transactions"
+		rep.NotMeasured["mismatched"] = "not checked: every holder presents the same credential, trusted by the gate or not"
+		measured = measured[2:]
+		attempts[targets[0]] = rep.Sessions - online.unanswered.Load()
+	}
 	holdersOnly := func(why string) {
-		for _, f := range []string{"lost", "rejected", "restarts", "panics", "peak_rss_bytes", "goroutines_end"} {
+		for _, f := range measured {
 			rep.NotMeasured[f] = "not measured: " + why
 		}
 	}
 	if !withMetrics {
-		holdersOnly("a holder sees neither the gate's verdict nor its process; give the gate's /metrics (loadtest --bearer-opt metrics=URL)")
+		why := "a holder sees neither the gate's verdict nor its process; give the gate's /metrics (loadtest --bearer-opt metrics=URL)"
+		if online != nil {
+			why = "a holder sees its verdict but not the gate's process; give the gate's /metrics (loadtest --bearer-opt metrics=URL)"
+		}
+		holdersOnly(why)
 		return rep, nil
 	}
 	var after []*gateMetrics
@@ -221,13 +273,20 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	}
 	rep.ResourcesOf = ResourcesTarget
 	var verdicts float64
-	rep.Accepted, rep.Rejected, rep.Errors, rep.Timeouts = 0, 0, 0, 0
+	if online == nil {
+		rep.Accepted, rep.Rejected, rep.Errors, rep.Timeouts = 0, 0, 0, 0
+	}
 	for i, g := range gates {
 		d := func(outcome string) int64 { return int64(after[i].sessions[outcome] - g.before.sessions[outcome]) }
-		rep.Accepted += d("accepted")
-		rep.Rejected += d("rejected")
-		rep.Errors += d("error")
-		rep.Timeouts += d("timeout")
+		if online == nil {
+			rep.Accepted += d("accepted")
+			rep.Rejected += d("rejected")
+			rep.Errors += d("error")
+			rep.Timeouts += d("timeout")
+		}
+		if after[i].hasCPU && g.before.hasCPU {
+			rep.TargetCPUSeconds += after[i].cpu - g.before.cpu
+		}
 		verdicts += after[i].verdicts() - g.before.verdicts()
 		rep.Restarts += int64(after[i].restarts - g.before.restarts)
 		rep.Panics += int64(after[i].panics - g.before.panics)
@@ -242,13 +301,19 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 			}
 		}
 	}
-	rep.Lost = max(0, rep.Sessions-int64(verdicts))
+	owed := rep.Sessions
+	if online != nil {
+		owed = attempts[targets[0]]
+	}
+	rep.Lost = max(0, owed-int64(verdicts))
 	if len(dead) > 0 {
 		rep.NotMeasured["lost"] = "not measured: the /metrics of " + strings.Join(dead, ", ") +
 			" could not be read after the run (its verdicts are those of its last reading)"
 		rep.Lost = 0
 	}
-	rep.VerdictsFrom = "target_metrics"
+	if online == nil {
+		rep.VerdictsFrom = "target_metrics"
+	}
 	if res.rss {
 		rep.PeakRSSBytes = res.peakRSS
 	} else {
@@ -403,7 +468,7 @@ func runTargetHolders(ctx context.Context, client *http.Client, cfg TargetConfig
 func targetHolder(ctx context.Context, client *http.Client, target string, cfg TargetConfig, cred *issuer.Credential, i int) (
 	bearer string, o readersession.Outcome, reason string, latency time.Duration, engaged bool) {
 	bearer = web.BearerHTTP
-	ws := i%2 == 0
+	ws := cfg.Bearer == web.BearerWebSocket || cfg.Bearer == "" && i%2 == 0
 	if ws {
 		bearer = web.BearerWebSocket
 	}

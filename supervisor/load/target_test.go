@@ -130,8 +130,15 @@ func TestRunTarget(t *testing.T) {
 		}
 	}
 
+	// one web bearer only: every holder on the WebSocket lane; the gate's CPU time read
+	rep, err = RunTarget(context.Background(), TargetConfig{Target: g.origin, Holders: 4, Concurrency: 2, Credential: dir,
+		Metrics: g.metrics, Bearer: "websocket"})
+	if err != nil || rep.Accepted != 4 || rep.ByTransport["websocket"].Sessions != 4 || rep.ByTransport["http"] != nil || rep.TargetCPUSeconds <= 0 {
+		t.Fatalf("websocket only: %v %+v", err, rep)
+	}
+
 	for _, bad := range []TargetConfig{{Target: "ftp://x", Holders: 1, Concurrency: 1}, {Target: g.origin, Concurrency: 1},
-		{Target: g.origin, Holders: 1}} {
+		{Target: g.origin, Holders: 1}, {Target: g.origin, Holders: 1, Concurrency: 1, Bearer: "ble"}} {
 		if _, err := RunTarget(context.Background(), bad); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

@@ -28,15 +28,29 @@ func (r *Report) WriteText(w io.Writer, title string) {
 	fmt.Fprintf(w, "accepted %d  rejected %d  errors %d  timeouts %d  lost %d  mismatched %d  busy %d  restarts %d\n\n",
 		r.Accepted, r.Rejected, r.Errors, r.Timeouts, r.Lost, r.Mismatched, r.Busy, r.Restarts)
 	table := func(name string, m map[string]*Counts) {
-		fmt.Fprintf(w, "%-14s %9s %9s %9s %9s %9s %6s %10s\n", name, "sessions", "accepted", "rejected", "errors", "timeouts", "lost", "mismatched")
+		fmt.Fprintf(w, "%-18s %9s %9s %9s %9s %9s %6s %10s\n", name, "sessions", "accepted", "rejected", "errors", "timeouts", "lost", "mismatched")
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			c := m[k]
-			fmt.Fprintf(w, "%-14s %9d %9d %9d %9d %9d %6d %10d\n", k, c.Sessions, c.Accepted, c.Rejected, c.Errors, c.Timeouts, c.Lost, c.Mismatched)
+			fmt.Fprintf(w, "%-18s %9d %9d %9d %9d %9d %6d %10d\n", k, c.Sessions, c.Accepted, c.Rejected, c.Errors, c.Timeouts, c.Lost, c.Mismatched)
 		}
 		fmt.Fprintln(w)
 	}
 	if len(r.ByTransport) > 1 {
 		table("bearer", r.ByTransport)
+	}
+	if len(r.Timing) > 0 {
+		fmt.Fprintf(w, "%-18s %9s %26s %16s\n", "bearer", "sessions", "engagement-to-verdict ms", "air ms/session")
+		fmt.Fprintf(w, "%-18s %9s %26s %16s\n", "", "", "p50 / p90 / p99", "(modelled)")
+		for _, k := range slices.Sorted(maps.Keys(r.Timing)) {
+			t := r.Timing[k]
+			air := "not modelled"
+			if t.AirModelled {
+				air = fmt.Sprintf("%.2f", t.AirTimeMsPerSession)
+			}
+			fmt.Fprintf(w, "%-18s %9d %26s %16s\n", k, t.Sessions,
+				fmt.Sprintf("%.1f / %.1f / %.1f", t.EngagementToVerdictMs.P50, t.EngagementToVerdictMs.P90, t.EngagementToVerdictMs.P99), air)
+		}
+		fmt.Fprintln(w)
 	}
 	table("lane", r.ByLane)
 	if len(r.ByBehaviour) > 1 {

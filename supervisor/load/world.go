@@ -49,7 +49,9 @@ func newWorld() (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	rcert, err := rroot.NewReaderCert(issuer.ReaderOptions{CommonName: "sim gate"})
+	// the gate's reader certificate also signs the online lanes' requests: its DNS name is
+	// their origin's host
+	rcert, err := rroot.NewReaderCert(issuer.ReaderOptions{CommonName: "sim gate", Also23220: true, DNSNames: []string{"localhost"}})
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,8 @@ import (
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/crypto/profile"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/transports/oid4vp"
+	"github.com/mdocgate/mdocgate/transports/web"
 )
 
 // Source is what the metrics read: a verdict stream and the engine-wide counters.
@@ -120,6 +122,9 @@ var KnownReasons = []string{
 	// gate
 	gate.ReasonNoMatch, gate.ReasonUndecided, gate.ReasonNoPortrait, gate.ReasonNoMatcher,
 	gate.ReasonMatchError, gate.ReasonActuator,
+	// online presentations (transports/oid4vp) and holders refused by the web transport
+	oid4vp.ReasonWalletError, oid4vp.ReasonMalformed, oid4vp.ReasonDecrypt, oid4vp.ReasonDCQL,
+	web.ReasonOriginMismatch, web.ReasonNoOrigin,
 	gate.ReasonAntiPassback, gate.ReasonDenyList, gate.ReasonNoCredentialKey, gate.ReasonVenueUnavailable,
 }
 

@@ -70,6 +70,16 @@ func WriteHTML(w io.Writer, rep *load.Report) error {
 	d.ByLane = countsRows(rep.ByLane)
 	d.ByTransport = countsRows(rep.ByTransport)
 	d.ByBehaviour = countsRows(rep.ByBehaviour)
+	for name, t := range rep.Timing {
+		air := value{V: "not modelled", NA: true}
+		if t.AirModelled {
+			air = value{V: ffmt(t.AirTimeMsPerSession)}
+		}
+		l := t.EngagementToVerdictMs
+		d.Timing = append(d.Timing, timingRow{Name: name, Sessions: t.Sessions, P50: ffmt(l.P50), P90: ffmt(l.P90), P99: ffmt(l.P99),
+			Max: ffmt(l.Max), Air: air})
+	}
+	sort.Slice(d.Timing, func(i, j int) bool { return d.Timing[i].Name < d.Timing[j].Name })
 	for k, v := range rep.Reasons {
 		d.Reasons = append(d.Reasons, kv{k, value{V: num(v)}})
 	}
@@ -113,11 +123,20 @@ type countsRow struct {
 	Sessions, Accepted, Rejected, Errors, Timeouts, Lost, Mismatched int64
 }
 
+// timingRow is a bearer's time from engagement to verdict next to its modelled air time.
+type timingRow struct {
+	Name               string
+	Sessions           int64
+	P50, P90, P99, Max string
+	Air                value
+}
+
 type view struct {
 	Rep                                                        *load.Report
 	Generated                                                  string
 	Summary, Latency, Reasons                                  []kv
 	ByLane, ByTransport, ByBehaviour                           []countsRow
+	Timing                                                     []timingRow
 	Histogram, Throughput, LatencyOverTime, Memory, Goroutines template.HTML
 	HistogramNote, ThroughputNote, ResourcesNote               string
 }
@@ -420,6 +439,11 @@ svg { max-width: 100%; height: auto; display: block; }
 {{end}}</table>{{end}}
 {{if .ByLane}}<section id="by-lane"><h2>By lane</h2>{{template "counts" (rows "Lane" .ByLane)}}</section>{{end}}
 {{if .ByTransport}}<section id="by-transport"><h2>By transport</h2>{{template "counts" (rows "Transport" .ByTransport)}}</section>{{end}}
+{{if .Timing}}<section id="timing"><h2>Engagement to verdict by transport</h2>
+<p class="note">From the engagement's start (a card tapped, a QR code shown) to the verdict, in ms, next to the modelled air time of a session (radio bit rates and connection events; the engine does not sleep it). A session engaged on one bearer and handed to another is counted as ENGAGEMENT&gt;DATA.</p>
+<table><tr><th>Transport</th><th class="n">Sessions</th><th class="n">p50</th><th class="n">p90</th><th class="n">p99</th><th class="n">max</th><th class="n">Air time per session</th></tr>
+{{range .Timing}}<tr><td>{{.Name}}</td><td class="n">{{.Sessions}}</td><td class="n">{{.P50}}</td><td class="n">{{.P90}}</td><td class="n">{{.P99}}</td><td class="n">{{.Max}}</td>{{if .Air.NA}}<td class="na">{{.Air.V}}</td>{{else}}<td class="n">{{.Air.V}}</td>{{end}}</tr>
+{{end}}</table></section>{{end}}
 {{if .ByBehaviour}}<section id="by-behaviour"><h2>By holder behaviour</h2>{{template "counts" (rows "Behaviour" .ByBehaviour)}}</section>{{end}}
 {{if .Reasons}}<section id="reasons"><h2>Reasons</h2>
 <table><tr><th>Outcome: reason</th><th class="n">Sessions</th></tr>{{range .Reasons}}<tr><td>{{.K}}</td><td class="n">{{.V.V}}</td></tr>{{end}}</table>

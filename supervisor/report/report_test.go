@@ -208,6 +208,9 @@ func TestReportFromRun(t *testing.T) {
 		`<th>Air time (s)</th><td class="na">not modelled on memory</td>`,
 		"<th>Goroutines at end (this process)</th>",
 		"sessions per second", `id="latency-over-time"`,
+		fmt.Sprintf(`<td>memory</td><td class="n">%d</td><td class="n">%s</td><td class="n">%s</td><td class="n">%s</td><td class="n">%s</td><td class="na">not modelled</td>`,
+			rep.Timing["memory"].Sessions, ffmt(rep.Timing["memory"].EngagementToVerdictMs.P50), ffmt(rep.Timing["memory"].EngagementToVerdictMs.P90),
+			ffmt(rep.Timing["memory"].EngagementToVerdictMs.P99), ffmt(rep.Timing["memory"].EngagementToVerdictMs.Max)),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("report lacks %q", want)

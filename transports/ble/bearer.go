@@ -12,6 +12,9 @@ import (
 	"github.com/mdocgate/mdocgate/transports"
 )
 
+// OptionKeys are the options OpenBearer reads.
+var OptionKeys = []string{"ble-mode", "mtu", "phy", "l2cap", "ios", "realtime", "ble-ident"}
+
 // OpenBearer returns the BLE bearer's adapter (transports.Bearer): lanes and holders on
 // one simulated radio (Sim).
 //
@@ -20,8 +23,7 @@ import (
 // "mtu" 23..517 (every device's largest ATT MTU; default 185), "phy" 1M|2M (default 2M),
 // "l2cap" true|false (default false), "ios" true (devices behave like iPhones: MTU 185),
 // "realtime" true (sleep the modelled air time), "ble-ident" wrong (lanes expose a wrong
-// Ident in central client mode: every holder must refuse them). Options of other
-// bearers are left alone.
+// Ident in central client mode: every holder must refuse them).
 func OpenBearer(opts transports.BearerOptions) (transports.Bearer, error) {
 	b := &bearer{mode: "central", mtu: 185, lanes: map[string]*Listener{}}
 	cfg := SimConfig{PHY: PHY2M}
@@ -47,7 +49,7 @@ type bearer struct {
 	lanes map[string]*Listener
 }
 
-// option applies one option; options of other bearers change nothing.
+// option applies one option.
 func (b *bearer) option(cfg *SimConfig, k, v string) error {
 	var err error
 	switch k {

@@ -79,6 +79,7 @@ func (l *Listener) Bearer() string { return Bearer }
 // other's connection set-up and to carry the lane's busy answer.
 type Ticket struct {
 	de, handover []byte
+	at           time.Time // when the holder showed its engagement
 
 	mu      sync.Mutex
 	failErr error // why the lane gave up on the holder (busy, closed)
@@ -136,7 +137,7 @@ func (t *Ticket) watch(holder bool, cancel context.CancelFunc) {
 // waits: with the backlog full it returns transports.ErrBusy, with the lane closed
 // transports.ErrClosed.
 func (l *Listener) Engage(deviceEngagement, handover []byte) (*Ticket, error) {
-	t := &Ticket{de: append([]byte(nil), deviceEngagement...), handover: append([]byte(nil), handover...)}
+	t := &Ticket{de: append([]byte(nil), deviceEngagement...), handover: append([]byte(nil), handover...), at: time.Now()}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -182,7 +183,7 @@ func (l *Listener) Accept(ctx context.Context) (*transports.Arrival, error) {
 		}
 		return nil, transports.ErrClosed
 	}
-	a := &transports.Arrival{DeviceEngagement: t.de, Handover: t.handover, Bearer: Bearer}
+	a := &transports.Arrival{DeviceEngagement: t.de, Handover: t.handover, Bearer: Bearer, EngagedAt: t.at}
 	if err != nil {
 		a.Conn = &failedConn{err: err}
 		a.Reject = func(reason error) { t.fail(busyError(reason)) }

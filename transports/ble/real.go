@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/prop"
 	"tinygo.org/x/bluetooth"
 )
 
@@ -16,6 +19,12 @@ import (
 // it as a starting point.
 //
 // Gaps of tinygo's Linux API, and what RealAdapter does about them:
+//   - tinygo advertises as "broadcast" (non-connectable): RealAdapter registers its own
+//     connectable ("peripheral") LEAdvertisement1 object with BlueZ on the same D-Bus
+//     connection, so that a central can connect to our GATT server.
+//   - tinygo's Characteristic.Write (how a server notifies) also calls the
+//     characteristic's write handler: RealAdapter drops that echo of its own
+//     notifications, and only characteristics a client may write have a handler.
 //   - L2CAP connection-oriented channels are not offered: OpenL2CAP and AcceptL2CAP
 //     return ErrNotSupported (use GATT).
 //   - The MTU cannot be requested (BlueZ exchanges it on its own); the client side
@@ -27,7 +36,9 @@ import (
 //   - Callbacks come from tinygo's D-Bus goroutines: values are queued (bounded); when
 //     the queue is full the callback blocks, which holds up BlueZ.
 type RealAdapter struct {
-	a *bluetooth.Adapter
+	a   *bluetooth.Adapter
+	id  string
+	bus *dbus.Conn // the system bus connection tinygo uses too
 
 	mu      sync.Mutex
 	current *realLink // the connection the connect handler reports on
@@ -37,14 +48,18 @@ var _ Adapter = (*RealAdapter)(nil)
 
 // NewRealAdapter enables the BlueZ adapter id ("" for hci0).
 func NewRealAdapter(id string) (*RealAdapter, error) {
-	a := bluetooth.DefaultAdapter
-	if id != "" {
-		a = bluetooth.NewAdapter(id)
+	if id == "" {
+		id = "hci0"
 	}
+	a := bluetooth.NewAdapter(id)
 	if err := a.Enable(); err != nil {
 		return nil, fmt.Errorf("ble: enable adapter: %w", err)
 	}
-	r := &RealAdapter{a: a}
+	bus, err := dbus.SystemBus()
+	if err != nil {
+		return nil, fmt.Errorf("ble: system bus: %w", err)
+	}
+	r := &RealAdapter{a: a, id: id, bus: bus}
 	a.SetConnectHandler(func(_ bluetooth.Device, connected bool) {
 		r.mu.Lock()
 		l := r.current
@@ -113,12 +128,13 @@ func (r *RealAdapter) Advertise(ctx context.Context, svc Service) (Peripheral, e
 	if svc.L2CAPPSM != 0 {
 		return nil, fmt.Errorf("ble: L2CAP server: %w", ErrNotSupported)
 	}
-	p := &realPeripheral{r: r, accept: make(chan *realServer, 1), chars: map[UUID]*bluetooth.Characteristic{}}
+	p := &realPeripheral{r: r, accept: make(chan *realServer, 1), chars: map[UUID]*servedChar{}}
 	p.link = newRealLink(DefaultMTU)
 	ts := &bluetooth.Service{UUID: tinyUUID(svc.UUID)}
 	for _, c := range svc.Characteristics {
 		handle := &bluetooth.Characteristic{}
-		p.chars[c.UUID] = handle
+		rc := &servedChar{h: handle}
+		p.chars[c.UUID] = rc
 		var flags bluetooth.CharacteristicPermissions
 		if c.Props&PropRead != 0 {
 			flags |= bluetooth.CharacteristicReadPermission
@@ -129,13 +145,17 @@ func (r *RealAdapter) Advertise(ctx context.Context, svc Service) (Peripheral, e
 		if c.Props&PropNotify != 0 {
 			flags |= bluetooth.CharacteristicNotifyPermission
 		}
-		char := c.UUID
-		ts.Characteristics = append(ts.Characteristics, bluetooth.CharacteristicConfig{
-			Handle: handle, UUID: tinyUUID(c.UUID), Value: append([]byte(nil), c.Value...), Flags: flags,
-			WriteEvent: func(_ bluetooth.Connection, _ int, value []byte) {
+		cfg := bluetooth.CharacteristicConfig{Handle: handle, UUID: tinyUUID(c.UUID), Value: append([]byte(nil), c.Value...), Flags: flags}
+		if c.Props&PropWriteWithoutResponse != 0 {
+			char := c.UUID
+			cfg.WriteEvent = func(_ bluetooth.Connection, _ int, value []byte) {
+				if rc.notifying.Load() {
+					return // our own notification, echoed by tinygo's Write
+				}
 				p.link.push(Value{Op: OpWrite, Char: char, Data: append([]byte(nil), value...)})
-			},
-		})
+			}
+		}
+		ts.Characteristics = append(ts.Characteristics, cfg)
 	}
 	if err := r.a.AddService(ts); err != nil {
 		return nil, fmt.Errorf("ble: add service: %w", err)
@@ -144,12 +164,10 @@ func (r *RealAdapter) Advertise(ctx context.Context, svc Service) (Peripheral, e
 	r.mu.Lock()
 	r.current = p.link
 	r.mu.Unlock()
-	adv := r.a.DefaultAdvertisement()
-	if err := adv.Configure(bluetooth.AdvertisementOptions{ServiceUUIDs: []bluetooth.UUID{ts.UUID}}); err != nil {
-		return nil, fmt.Errorf("ble: configure advertisement: %w", err)
-	}
-	if err := adv.Start(); err != nil {
-		return nil, fmt.Errorf("ble: start advertising: %w", err)
+	adv, err := r.advertise(svc.UUID)
+	if err != nil {
+		r.a.RemoveService(ts)
+		return nil, err
 	}
 	p.adv = adv
 	// BlueZ accepts the connection on its own; the first write tells us a central is
@@ -161,11 +179,71 @@ func (r *RealAdapter) Advertise(ctx context.Context, svc Service) (Peripheral, e
 type realPeripheral struct {
 	r      *RealAdapter
 	svc    *bluetooth.Service
-	adv    *bluetooth.Advertisement
+	adv    *advertisement
 	link   *realLink
-	chars  map[UUID]*bluetooth.Characteristic
+	chars  map[UUID]*servedChar
 	accept chan *realServer
 	once   sync.Once
+}
+
+// servedChar is a served characteristic; notifying is set while a notification is sent.
+type servedChar struct {
+	h         *bluetooth.Characteristic
+	mu        sync.Mutex
+	notifying atomic.Bool
+}
+
+var advertisementSeq atomic.Uint64
+
+// advertisement is a connectable LEAdvertisement1 (org.bluez.LEAdvertisement.rst)
+// registered with the adapter's LEAdvertisingManager1.
+type advertisement struct {
+	r    *RealAdapter
+	path dbus.ObjectPath
+	once sync.Once
+}
+
+// Release is called by BlueZ when it drops the advertisement.
+func (a *advertisement) Release() *dbus.Error { return nil }
+
+func (r *RealAdapter) adapterObject() dbus.BusObject {
+	return r.bus.Object("org.bluez", dbus.ObjectPath("/org/bluez/"+r.id))
+}
+
+// advertise registers a connectable advertisement of service u.
+func (r *RealAdapter) advertise(u UUID) (*advertisement, error) {
+	a := &advertisement{r: r, path: dbus.ObjectPath(fmt.Sprintf("/org/mdocgate/ble/advertisement%d", advertisementSeq.Add(1)))}
+	props := map[string]map[string]*prop.Prop{"org.bluez.LEAdvertisement1": {
+		"Type":         {Value: "peripheral"}, // connectable
+		"ServiceUUIDs": {Value: []string{tinyUUID(u).String()}},
+		"Timeout":      {Value: uint16(0)},
+	}}
+	if _, err := prop.Export(r.bus, a.path, props); err != nil {
+		return nil, fmt.Errorf("ble: export advertisement: %w", err)
+	}
+	if err := r.bus.Export(a, a.path, "org.bluez.LEAdvertisement1"); err != nil {
+		return nil, fmt.Errorf("ble: export advertisement: %w", err)
+	}
+	if err := r.adapterObject().Call("org.bluez.LEAdvertisingManager1.RegisterAdvertisement", 0, a.path, map[string]dbus.Variant{}).Err; err != nil {
+		a.unexport()
+		return nil, fmt.Errorf("ble: start advertising: %w", err)
+	}
+	return a, nil
+}
+
+func (a *advertisement) unexport() {
+	a.r.bus.Export(nil, a.path, "org.bluez.LEAdvertisement1")
+	a.r.bus.Export(nil, a.path, "org.freedesktop.DBus.Properties")
+}
+
+// Stop unregisters the advertisement; it is idempotent.
+func (a *advertisement) Stop() error {
+	var err error
+	a.once.Do(func() {
+		err = a.r.adapterObject().Call("org.bluez.LEAdvertisingManager1.UnregisterAdvertisement", 0, a.path).Err
+		a.unexport()
+	})
+	return err
 }
 
 func (p *realPeripheral) Accept(ctx context.Context) (ServerConn, error) {
@@ -198,11 +276,16 @@ type realServer struct {
 }
 
 func (s *realServer) Notify(_ context.Context, char UUID, data []byte) error {
-	h, ok := s.p.chars[char]
+	c, ok := s.p.chars[char]
 	if !ok {
 		return fmt.Errorf("%w: characteristic %s", ErrNotFound, char)
 	}
-	if _, err := h.Write(data); err != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.notifying.Store(true)
+	_, err := c.h.Write(data)
+	c.notifying.Store(false)
+	if err != nil {
 		return fmt.Errorf("ble: notify: %w", err)
 	}
 	return nil

@@ -10,9 +10,12 @@ import (
 	"github.com/mdocgate/mdocgate/transports"
 )
 
+// OptionKeys are the options OpenBearer reads.
+var OptionKeys = []string{"memory-frame"}
+
 // OpenBearer returns the memory bearer's adapter (transports.Bearer): lanes on a
 // Network of its own. Its option "memory-frame" is the largest frame in bytes (default
-// DefaultMaxFrame); other bearers' options are left alone.
+// DefaultMaxFrame).
 func OpenBearer(opts transports.BearerOptions) (transports.Bearer, error) {
 	b := &bearer{network: &Network{}}
 	for k, v := range opts {
@@ -23,7 +26,6 @@ func OpenBearer(opts transports.BearerOptions) (transports.Bearer, error) {
 				return nil, fmt.Errorf("memory option memory-frame=%q: want 2..%d bytes", v, messages.MaxMessageSize)
 			}
 			b.link.MaxFrame = n
-		default: // options of other bearers
 		}
 	}
 	return b, nil

@@ -6,12 +6,20 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/handoff"
+)
+
+// OptionKeys are the options OpenBearer reads, PCSCOptionKeys those OpenPCSCBearer reads.
+var (
+	OptionKeys     = []string{"bitrate", "fsc", "fsd", "realtime", "handover", "short", "extended", "handoff", "handoff_to", "l2cap"}
+	PCSCOptionKeys = []string{"reader", "handover", "short", "extended", "handoff", "handoff_to", "l2cap"}
 )
 
 // OpenBearer returns the adapter (transports.Bearer) of the in-memory NFC bearer
@@ -21,9 +29,22 @@ import (
 //   - "realtime" true: the in-memory link sleeps the modelled air time
 //   - "handover" static|negotiated|alternate (default alternate: even holders static)
 //   - "short" true: the mdoc announces 255/256-byte sizes, so the reader uses short APDUs
+//   - "extended" auto|on|off: when the lanes use extended-length APDUs (ExtendedMode;
+//     default auto: probe, short APDUs with chaining and GET RESPONSE when refused)
 //   - "reader" NAME (nfc-pcsc only): the one PC/SC reader the bearer's lane uses, by name
 //     or unique substring (FindReader), vpcd or not; without it the lanes take the
 //     vpcd slots in port order. Simulated holders reach a vpcd reader only.
+//   - "handoff" ble-central|ble-peripheral|wifiaware: the simulated holders' Handover
+//     Select offers only that carrier, so every session is handed off to it (its bearer
+//     is then e.g. "nfc-pcsc>ble-central"); the lanes may hand off to it
+//   - "handoff_to" a comma-separated list of ble, ble-central, ble-peripheral, wifiaware:
+//     the carriers the lanes may hand off to, in their order (default: handoff's carrier;
+//     none without handoff: an Hs offering only BLE or Wi-Fi Aware then fails)
+//   - "l2cap" true: handed-off BLE sessions use an L2CAP channel (the lanes offer one in
+//     mdoc central client mode, the holders a PSM in peripheral server mode)
+//
+// Handed-off sessions run on a simulated BLE radio and Wi-Fi Aware network (handoff.Radio)
+// that the bearer's lanes and holders share.
 func OpenBearer(o transports.BearerOptions) (transports.Bearer, error) { return openBearer(o, false) }
 
 // OpenPCSCBearer: see OpenBearer.
@@ -49,6 +70,11 @@ type bearer struct {
 	slotSem map[string]chan struct{}
 	slotOf  map[string]Slot
 	mu      sync.Mutex
+
+	offer   handoff.Kind   // what holders offer besides nothing: "" for NFC
+	allowed []handoff.Kind // where lanes may hand off to
+	l2cap   bool
+	radio   *handoff.Radio // when lanes may hand off
 }
 
 func openBearer(o transports.BearerOptions, pcsc bool) (transports.Bearer, error) {
@@ -68,21 +94,37 @@ func openBearer(o transports.BearerOptions, pcsc bool) (transports.Bearer, error
 		case "short":
 			b.short, err = strconv.ParseBool(v)
 		case "reader":
-			if !pcsc {
-				err = errors.New("only the nfc-pcsc bearer has readers")
-			}
 			b.reader = v
+		case "extended":
+			b.network.Reader.Extended, err = ParseExtendedMode(v)
 		case "handover":
 			if v != "static" && v != "negotiated" && v != "alternate" {
 				err = errors.New("want static, negotiated or alternate")
 			}
 			b.mode = v
-		default:
-			continue // options of other bearers
+		case "handoff":
+			var ks []handoff.Kind
+			if ks, err = handoff.ParseKinds([]string{v}); err == nil && len(ks) != 1 {
+				err = errors.New("want ble-central, ble-peripheral or wifiaware")
+			}
+			if err == nil {
+				b.offer = ks[0]
+			}
+		case "handoff_to":
+			b.allowed, err = handoff.ParseKinds(strings.Split(v, ","))
+		case "l2cap":
+			b.l2cap, err = strconv.ParseBool(v)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("nfc option %s=%q: %w", k, v, err)
 		}
+	}
+	if b.offer != "" && len(b.allowed) == 0 {
+		b.allowed = []handoff.Kind{b.offer}
+	}
+	if len(b.allowed) > 0 {
+		b.radio = handoff.NewRadio(handoff.RadioConfig{})
+		b.network.Reader.Handoff = b.radio.Reader(b.allowed, b.l2cap)
 	}
 	if pcsc {
 		b.name = PCSCBearer
@@ -91,12 +133,14 @@ func openBearer(o transports.BearerOptions, pcsc bool) (transports.Bearer, error
 		if b.reader != "" {
 			slot, err := FindReader(ctx, b.reader)
 			if err != nil {
+				b.Close()
 				return nil, fmt.Errorf("transport nfc-pcsc: %w", err)
 			}
 			b.slots = []Slot{slot}
 		} else {
 			slots, err := VPCDSlots(ctx)
 			if err != nil {
+				b.Close()
 				return nil, fmt.Errorf("transport nfc-pcsc: %w", err)
 			}
 			b.slots = slots
@@ -108,9 +152,13 @@ func openBearer(o transports.BearerOptions, pcsc bool) (transports.Bearer, error
 func (b *bearer) Name() string { return b.name }
 
 // Capabilities: a tap waits for the reader's polling; air time is modelled in memory,
-// not over PC/SC.
+// not over PC/SC, and on the simulated BLE radio of handed-off sessions.
 func (b *bearer) Capabilities() transports.Capabilities {
-	return transports.Capabilities{ModelsAirTime: !b.pcsc}
+	models := !b.pcsc
+	for _, k := range b.allowed {
+		models = models || k != handoff.WiFiAware
+	}
+	return transports.Capabilities{ModelsAirTime: models}
 }
 
 func (b *bearer) Listen(lane string, backlog int) (transports.Listener, error) {
@@ -126,7 +174,7 @@ func (b *bearer) Listen(lane string, backlog int) (transports.Listener, error) {
 		b.slotOf[lane] = slot
 		b.slotSem[lane] = make(chan struct{}, 1)
 		b.mu.Unlock()
-		l, err := OpenLane(context.Background(), slot, ReaderOptions{})
+		l, err := OpenLane(context.Background(), slot, b.network.Reader)
 		if err != nil {
 			return nil, err
 		}
@@ -156,24 +204,35 @@ func (b *bearer) cardConfig(de []byte) CardConfig {
 	if b.short {
 		cfg.MaxCommand, cfg.MaxResponse = 255, 256
 	}
+	if b.offer != "" {
+		cfg.Carriers = []Carrier{handoff.NewOffer(b.offer, b.l2cap)}
+	}
 	return cfg
 }
 
 // Engage taps the lane with a simulated phone. Frames are whole messages on NFC, so
 // LinkFaults map onto the card leaving the field mid-session: with DisconnectAfterFrames
 // > 0, or with probability Drop, the card is pulled when the reader's first session
-// message has reached it, before it answers.
+// message has reached it, before it answers. A handed-off session carries them on its
+// BLE or Wi-Fi Aware link instead.
 func (b *bearer) Engage(ctx context.Context, lane string, de, _ []byte, f transports.LinkFaults) (transports.Conn, error) {
 	return b.engage(ctx, lane, de, f)
 }
 
 func (b *bearer) engage(ctx context.Context, lane string, de []byte, f transports.LinkFaults) (HandoverConn, error) {
 	cfg := b.cardConfig(de)
-	if f.DisconnectAfterFrames > 0 || (f.Drop > 0 && rand.New(rand.NewPCG(f.Seed, 1)).Float64() < f.Drop) {
+	if b.offer == "" && (f.DisconnectAfterFrames > 0 || (f.Drop > 0 && rand.New(rand.NewPCG(f.Seed, 1)).Float64() < f.Drop)) {
 		cfg.LeaveAfterMessages = 1
 	}
 	if !b.pcsc {
-		return b.network.Engage(ctx, lane, cfg, Faults{})
+		card, err := NewCard(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.network.Tap(ctx, lane, card, Faults{}); err != nil {
+			return nil, err
+		}
+		return b.holderSide(ctx, card, f)
 	}
 	b.mu.Lock()
 	sem, slot := b.slotSem[lane], b.slotOf[lane]
@@ -202,22 +261,67 @@ func (b *bearer) engage(ctx context.Context, lane string, de []byte, f transport
 	go func() { <-vc.Done(); <-sem }()
 	select {
 	case <-card.Engaged():
+	case <-card.Handed():
 	case <-vc.Done():
-		return nil, fmt.Errorf("nfc-pcsc: card left before engagement: %v", vc.Err())
+		if card.Handover() == nil {
+			return nil, fmt.Errorf("nfc-pcsc: card left before engagement: %v", vc.Err())
+		}
 	case <-ctx.Done():
 		vc.Remove()
 		return nil, fmt.Errorf("nfc-pcsc: engagement at %s: %w", slot.Reader, ctx.Err())
 	}
-	return card.Conn(), nil
+	return b.holderSide(ctx, card, f)
 }
+
+// holderSide is the simulated holder's connection once its card is engaged: the card
+// itself, or the carrier of its Handover Select (the reader never selected the data
+// retrieval application, it read the Hs and switched the card off).
+func (b *bearer) holderSide(ctx context.Context, card *Card, f transports.LinkFaults) (HandoverConn, error) {
+	select {
+	case <-card.Engaged():
+		return card.Conn(), nil
+	default:
+	}
+	if b.offer == "" {
+		return card.Conn(), nil
+	}
+	hs, hr := card.HandoverMessages()
+	t, err := handoff.FromHandover(card.cfg.DeviceEngagement, hs, hr, []handoff.Kind{b.offer}, b.l2cap)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := b.radio.Holder(ctx, t, f)
+	if err != nil {
+		return nil, err
+	}
+	return handedConn{conn, card.Handover()}, nil
+}
+
+// handedConn is a holder's handed-off connection with the handover of its NFC
+// engagement, for its SessionTranscript.
+type handedConn struct {
+	transports.Conn
+	handover []byte
+}
+
+func (h handedConn) Handover() []byte { return h.handover }
 
 func (b *bearer) Framer() transports.Framer { return WholeMessage{} }
 
 func (b *bearer) AirTime() time.Duration {
-	if b.pcsc {
-		return 0
+	var d time.Duration
+	if !b.pcsc {
+		d = b.network.AirTime()
 	}
-	return b.network.AirTime()
+	if b.radio != nil {
+		d += b.radio.AirTime()
+	}
+	return d
 }
 
-func (b *bearer) Close() error { return nil }
+func (b *bearer) Close() error {
+	if b.radio != nil {
+		return b.radio.Close()
+	}
+	return nil
+}

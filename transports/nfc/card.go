@@ -56,25 +56,53 @@ type CardConfig struct {
 	// Negotiated offers TNEP negotiated handover (Tp in the initial NDEF file) instead
 	// of a static Handover Select.
 	Negotiated bool
-	// Offer lists the carriers the mdoc offers, in its order; default NFC only. Only NFC
-	// can carry data retrieval here; BLE and Wi-Fi Aware records are placeholders used to
-	// exercise carrier selection.
+	// Offer lists the carriers the mdoc offers, in its order; default NFC only, or the
+	// kinds of Carriers when those are given. A BLE or Wi-Fi Aware kind without a
+	// Carrier gets a placeholder record (carrier selection tests).
 	Offer []ndef.Kind
+	// Carriers are the mdoc's offers for carriers other than NFC (handoff.Offer): the
+	// records of its Handover Select for them. The engagement then ends when the reader
+	// has read the Hs (Handed), and the session continues on the carrier the reader
+	// picked, outside the card.
+	Carriers []Carrier
 	// MaxCommand and MaxResponse are the mdoc's NFC carrier values (default 65535 and
 	// 65536); MaxCommand ≤ 255 makes the reader use short APDUs.
 	MaxCommand, MaxResponse int
 	// TNEPWaits is how many reads of the NDEF file after the Hr find it empty (NLEN 0,
 	// "wait") before the Hs is there; at most the Tp's N_wait.
 	TNEPWaits int
-	// PollWindow is how long a final ENVELOPE is held for the mdoc's message (default 50 ms).
-	PollWindow time.Duration
+	// NoExtended makes the card refuse extended-length APDUs with 6700 (a phone, or a
+	// reader front end, that cannot carry them) while still announcing MaxCommand and
+	// MaxResponse: what a reader's extended_apdu auto probe must cope with.
+	NoExtended bool
+	// MaxHold bounds how long the card withholds the response to a last ENVELOPE while
+	// its holder has no message yet (default DefaultMaxHold). Past it the phone is taken
+	// away: the card leaves the field. 18013-5 sets no bound: the mdoc withholds the
+	// response until it is ready, and the reader waits (ISO-DEP waiting-time extensions).
+	MaxHold time.Duration
 	// MaxMessage bounds a reassembled reader message (default messages.MaxMessageSize).
 	MaxMessage int
 	// LeaveAfterMessages, when > 0, takes the card out of the field as soon as it has
 	// received that many session messages from the reader, before answering (a phone
 	// pulled away mid-session).
 	LeaveAfterMessages int
+	// Trace, when set, receives the card's events on the PC/SC path (VirtualCard).
+	Trace Trace
 }
+
+// Carrier is a data carrier other than NFC that a simulated mdoc offers in its Handover
+// Select (handoff.Offer is one).
+type Carrier interface {
+	// CarrierKind is the kind of the carrier configuration record.
+	CarrierKind() ndef.Kind
+	// Select returns the record for the Hs: for static handover (hr nil) the mdoc's
+	// offer, for negotiated handover its answer to the reader's record of that kind.
+	Select(hr *ndef.Record) (ndef.Record, error)
+}
+
+// DefaultMaxHold is how long a simulated phone withholds a response for its holder
+// before it is taken away (CardConfig.MaxHold).
+const DefaultMaxHold = 10 * time.Second
 
 // Card is a simulated mdoc: a Type 4 Tag with the NDEF application (static or negotiated
 // handover) and the 18013-5 data retrieval application. Process answers one command
@@ -95,6 +123,8 @@ type Card struct {
 
 	engaged      chan struct{}
 	engagedOnce  sync.Once
+	handed       chan struct{}
+	handedOnce   sync.Once
 	inbox        chan []byte
 	outbox       chan []byte
 	fieldOff     chan struct{}
@@ -124,6 +154,11 @@ func NewCard(cfg CardConfig) (*Card, error) {
 		return nil, errors.New("nfc: card without a DeviceEngagement")
 	}
 	if len(cfg.Offer) == 0 {
+		for _, c := range cfg.Carriers {
+			cfg.Offer = append(cfg.Offer, c.CarrierKind())
+		}
+	}
+	if len(cfg.Offer) == 0 {
 		cfg.Offer = []ndef.Kind{ndef.KindNFC}
 	}
 	if cfg.MaxCommand <= 0 {
@@ -132,16 +167,17 @@ func NewCard(cfg CardConfig) (*Card, error) {
 	if cfg.MaxResponse <= 0 {
 		cfg.MaxResponse = apdu.MaxExtendedNe
 	}
-	if cfg.PollWindow <= 0 {
-		cfg.PollWindow = 50 * time.Millisecond
+	if cfg.MaxHold <= 0 {
+		cfg.MaxHold = DefaultMaxHold
 	}
 	if cfg.MaxMessage <= 0 {
 		cfg.MaxMessage = messages.MaxMessageSize
 	}
 	cfg.TNEPWaits = min(max(cfg.TNEPWaits, 0), 15)
-	c := &Card{cfg: cfg, engaged: make(chan struct{}), inbox: make(chan []byte, 4), outbox: make(chan []byte, 4),
+	c := &Card{cfg: cfg, engaged: make(chan struct{}), handed: make(chan struct{}), inbox: make(chan []byte, 4), outbox: make(chan []byte, 4),
 		fieldOff: make(chan struct{}), holderClosed: make(chan struct{})}
-	c.applet = apdu.Applet{MaxCommand: cfg.MaxCommand, MaxMessage: cfg.MaxMessage}
+	c.applet = apdu.Applet{MaxCommand: cfg.MaxCommand, MaxResponse: cfg.MaxResponse, ShortOnly: cfg.NoExtended,
+		MaxMessage: cfg.MaxMessage}
 	c.conn = &cardConn{c: c}
 	if cfg.Negotiated {
 		c.setFile(ndef.Message{ndef.ServiceParameter{URI: ndef.ServiceHandover, WTInt: 0, NWait: 15, MaxNDEFSize: 0xFFFF}.Record()}.MustEncode())
@@ -150,7 +186,7 @@ func NewCard(cfg CardConfig) (*Card, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.hs = hs
+		c.hs, c.handover = hs, messages.NFCHandover(hs, nil)
 		c.setFile(hs)
 	}
 	return c, nil
@@ -161,8 +197,19 @@ func (c *Card) setFile(msg []byte) {
 	c.ndefFile = append(c.ndefFile, msg...)
 }
 
-// carrierRecord returns the configuration record the mdoc offers for kind.
-func (c *Card) carrierRecord(k ndef.Kind) ndef.Record {
+// carrierRecord returns the configuration record the mdoc offers for kind: its Carrier's
+// for that kind (answering hr, the reader's record, in negotiated handover), else a
+// placeholder (BLE, Wi-Fi Aware) or its NFC sizes.
+func (c *Card) carrierRecord(k ndef.Kind, hr *ndef.Record) (ndef.Record, error) {
+	for _, cr := range c.cfg.Carriers {
+		if cr.CarrierKind() == k {
+			return cr.Select(hr)
+		}
+	}
+	return c.placeholder(k), nil
+}
+
+func (c *Card) placeholder(k ndef.Kind) ndef.Record {
 	switch k {
 	case ndef.KindBLE:
 		role := byte(ndef.RoleCentral)
@@ -178,26 +225,34 @@ func (c *Card) carrierRecord(k ndef.Kind) ndef.Record {
 // negotiated handover the first carrier of the Hr the mdoc offers (the reader's
 // preference), each with the DeviceEngagement as auxiliary data.
 func (c *Card) buildHs(hr *ndef.Handover) ([]byte, error) {
-	kinds := c.cfg.Offer
-	if hr != nil {
-		kinds = nil
+	var records []ndef.Record
+	if hr == nil {
+		for _, k := range c.cfg.Offer {
+			r, err := c.carrierRecord(k, nil)
+			if err != nil {
+				return nil, err
+			}
+			records = append(records, r)
+		}
+	} else {
 		for _, a := range hr.Carriers {
-			r, ok := hr.Carrier(a)
+			hrr, ok := hr.Carrier(a)
 			if !ok {
 				continue
 			}
-			if k := ndef.KindOf(r); k != "" && containsKind(c.cfg.Offer, k) {
-				kinds = []ndef.Kind{k}
-				break
+			if k := ndef.KindOf(hrr); k != "" && containsKind(c.cfg.Offer, k) {
+				if r, err := c.carrierRecord(k, hrr); err == nil {
+					records = []ndef.Record{r}
+					break
+				}
 			}
 		}
-		if kinds == nil {
+		if records == nil {
 			return nil, fmt.Errorf("%w: no carrier of the Hr is offered", ErrEngagement)
 		}
 	}
 	h := &ndef.Handover{Select: true, Version: ndef.HandoverVersion}
-	for _, k := range kinds {
-		r := c.carrierRecord(k)
+	for _, r := range records {
 		h.Carriers = append(h.Carriers, ndef.AlternativeCarrier{CPS: ndef.CPSActive, CarrierRef: r.ID,
 			AuxRefs: [][]byte{[]byte(ndef.IDDeviceEngagement)}})
 		h.Records = append(h.Records, r)
@@ -219,14 +274,33 @@ func containsKind(ks []ndef.Kind, k ndef.Kind) bool {
 // reading the Handover Select.
 func (c *Card) Engaged() <-chan struct{} { return c.engaged }
 
-// Handover returns messages.NFCHandover(hs, hr or nil) once engaged, else nil.
+// HandoverMessages returns the Handover Select and Request (nil for static handover)
+// messages once the reader read the final Hs, else nils.
+func (c *Card) HandoverMessages() (hs, hr []byte) {
+	if c.Handover() == nil {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hs, c.hr
+}
+
+// Handed is closed when the reader has read the whole final Handover Select: the
+// engagement is over, whatever carrier the session continues on.
+func (c *Card) Handed() <-chan struct{} { return c.handed }
+
+// Handover returns messages.NFCHandover(hs, hr or nil) once the reader read the final Hs
+// (or selected the data retrieval application), else nil.
 func (c *Card) Handover() []byte {
 	select {
 	case <-c.engaged:
-		return c.handover
+	case <-c.handed:
 	default:
 		return nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.handover
 }
 
 // Conn returns the holder's side of the data retrieval connection.
@@ -244,14 +318,21 @@ func (c *Card) FieldOff(err error) {
 	})
 }
 
-// Gone reports whether the card has left the field: the holder closed its side and
-// everything it wrote has been fetched, or the field went off.
+// Gone reports whether the card has left the field (the field went off, or it was
+// taken away).
 func (c *Card) Gone() bool {
 	select {
 	case <-c.fieldOff:
 		return true
 	default:
+		return false
 	}
+}
+
+// Finished reports whether the holder closed its side and everything it wrote has been
+// fetched: the phone has nothing more to say and stays in the field until the reader
+// switches it off.
+func (c *Card) Finished() bool {
 	select {
 	case <-c.holderClosed:
 		c.mu.Lock()
@@ -263,14 +344,20 @@ func (c *Card) Gone() bool {
 }
 
 // Process answers one command APDU. It returns ErrCardRemoved when the card has left
-// the field (the link then reports the card as gone). A final ENVELOPE is held for up to
-// PollWindow while the mdoc has no message ready.
+// the field (the link then reports the card as gone). The last ENVELOPE of a message is
+// answered once the holder has its next message (18013-5: the response is withheld until
+// ready); ctx ending, the field going off or MaxHold passing end the wait. Once the
+// holder has finished, every command gets 6F00 (as Multipaz answers after its transport
+// closed) until the reader switches the field off.
 func (c *Card) Process(ctx context.Context, raw []byte) ([]byte, error) {
 	if c.Gone() {
 		return nil, ErrCardRemoved
 	}
+	if c.Finished() {
+		return apdu.Response{SW: apdu.SWUnknown}.Encode(), nil
+	}
 	cmd, err := apdu.ParseCommand(raw)
-	if err != nil {
+	if err != nil || (cmd.Extended && c.cfg.NoExtended) {
 		return apdu.Response{SW: apdu.SWWrongLength}.Encode(), nil
 	}
 	c.mu.Lock()
@@ -287,7 +374,6 @@ func (c *Card) Process(ctx context.Context, raw []byte) ([]byte, error) {
 			}
 			c.app = appMdoc
 			c.applet.Command(cmd)
-			c.handover = messages.NFCHandover(c.hs, c.hr)
 			c.mu.Unlock()
 			c.engagedOnce.Do(func() { close(c.engaged) })
 			return ok(), nil
@@ -317,30 +403,30 @@ func (c *Card) Process(ctx context.Context, raw []byte) ([]byte, error) {
 
 func ok() []byte { return []byte{0x90, 0x00} }
 
-// await delivers a reader message to the holder and waits up to PollWindow for the
-// holder's next message.
+// await delivers a reader message to the holder and withholds the response until the
+// holder's next message is there. A holder that ends without one takes the phone away.
 func (c *Card) await(ctx context.Context, st apdu.AppletStep) ([]byte, error) {
-	if st.Message != nil {
-		c.mu.Lock()
-		c.received++
-		leave := c.cfg.LeaveAfterMessages > 0 && c.received >= c.cfg.LeaveAfterMessages
-		c.mu.Unlock()
-		if leave {
-			c.FieldOff(ErrCardRemoved)
-			return nil, ErrCardRemoved
-		}
-		select {
-		case c.inbox <- st.Message:
-		default:
-			return apdu.Response{SW: apdu.SWUnknown}.Encode(), nil // holder not reading
-		}
+	c.mu.Lock()
+	c.received++
+	leave := c.cfg.LeaveAfterMessages > 0 && c.received >= c.cfg.LeaveAfterMessages
+	c.mu.Unlock()
+	if leave {
+		c.FieldOff(ErrCardRemoved)
+		return nil, ErrCardRemoved
 	}
-	t := time.NewTimer(c.cfg.PollWindow)
+	select {
+	case c.inbox <- st.Message:
+	default:
+		return apdu.Response{SW: apdu.SWUnknown}.Encode(), nil // holder not reading
+	}
+	t := time.NewTimer(c.cfg.MaxHold)
 	defer t.Stop()
 	var out []byte
 	select {
 	case out = <-c.outbox:
 	case <-t.C:
+		c.FieldOff(ErrCardRemoved)
+		return nil, ErrCardRemoved
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-c.fieldOff:
@@ -348,8 +434,7 @@ func (c *Card) await(ctx context.Context, st apdu.AppletStep) ([]byte, error) {
 	case <-c.holderClosed:
 		select {
 		case out = <-c.outbox:
-		default:
-			return nil, ErrCardRemoved
+		default: // the holder ended without an answer: 6F00
 		}
 	}
 	c.mu.Lock()
@@ -389,6 +474,9 @@ func (c *Card) tag(cmd apdu.Command) apdu.Response {
 			return apdu.Response{SW: apdu.SWWrongP1P2}
 		}
 		end := min(off+max(cmd.Ne, 1), len(content))
+		if c.file == fileNDEF && len(content) > 2 && end == len(content) && c.finalHs() { // not a TNEP wait's NLEN 0
+			c.handedOnce.Do(func() { close(c.handed) })
+		}
 		return apdu.Response{Data: content[off:end], SW: apdu.SWOK}
 	case apdu.INSUpdate:
 		if c.file != fileNDEF || !c.cfg.Negotiated {
@@ -415,6 +503,12 @@ func (c *Card) tag(cmd apdu.Command) apdu.Response {
 		return apdu.Response{SW: apdu.SWOK}
 	}
 	return apdu.Response{SW: apdu.SWINSNotSupported}
+}
+
+// finalHs reports whether the NDEF file holds the final Handover Select (not the TNEP
+// offer, status or wait). Called with mu held.
+func (c *Card) finalHs() bool {
+	return c.hs != nil && (!c.cfg.Negotiated || (c.tnep == tnepHs && c.waits == 0))
 }
 
 // readNDEF returns the NDEF file as a read at off sees it: during the TNEP wait an NLEN
@@ -454,6 +548,7 @@ func (c *Card) written(msg []byte) error {
 			return err
 		}
 		c.hr, c.hs = bytes.Clone(msg), hs
+		c.handover = messages.NFCHandover(c.hs, c.hr)
 		c.tnep, c.waits = tnepHs, c.cfg.TNEPWaits
 		c.setFile(hs)
 		return nil

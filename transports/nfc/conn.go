@@ -14,7 +14,8 @@ import (
 // LinkError is a failure of the NFC link on the reader's side, naming the step. It
 // matches (errors.Is) its cause and one transports class: transports.ErrMessageLimit for
 // an oversized message, transports.ErrBadFrame for a protocol violation by the mdoc
-// (malformed APDU, DO'53', status word, endless 61XX), transports.ErrClosed for a card
+// (malformed APDU, DO'53', status word, endless 61XX, an empty final response),
+// transports.ErrClosed for a card
 // that left, a field switched off or a closed connection.
 type LinkError struct {
 	Step string
@@ -29,7 +30,8 @@ func (e *LinkError) Unwrap() []error {
 	switch {
 	case errors.Is(e.Err, apdu.ErrTooLarge):
 		return []error{e.Err, transports.ErrMessageLimit}
-	case errors.Is(e.Err, apdu.ErrMalformed), errors.Is(e.Err, apdu.ErrChainTooLong), errors.As(e.Err, &se):
+	case errors.Is(e.Err, apdu.ErrMalformed), errors.Is(e.Err, apdu.ErrChainTooLong), errors.Is(e.Err, apdu.ErrEmptyResponse),
+		errors.As(e.Err, &se):
 		return []error{e.Err, transports.ErrBadFrame}
 	case errors.Is(e.Err, transports.ErrClosed):
 		return []error{e.Err}
@@ -42,8 +44,9 @@ func (e *LinkError) Unwrap() []error {
 type WholeMessage = transports.WholeMessageFramer
 
 // readerConn is the reader's side of data retrieval: WriteFrame sends a message in
-// ENVELOPEs, ReadFrame returns the mdoc's messages, polling while one is awaited. APDU
-// exchanges are serialised.
+// ENVELOPEs and waits for the response the mdoc withholds until its answer is ready (an
+// exchange is one message each way); ReadFrame returns the answers. APDU exchanges are
+// serialised.
 type readerConn struct {
 	r       *apdu.Reader
 	xmu     sync.Mutex // one APDU exchange at a time
@@ -51,26 +54,25 @@ type readerConn struct {
 	onClose func()
 	maxMsg  int
 
-	mu       sync.Mutex
-	inbox    [][]byte
-	awaiting bool
-	err      error
-	wake     chan struct{} // signalled on new message, awaiting or failure
-	closed   chan struct{}
-	once     sync.Once
+	mu     sync.Mutex
+	inbox  [][]byte
+	err    error
+	wake   chan struct{} // signalled on a new message or a failure
+	closed chan struct{}
+	once   sync.Once
 	// closeCtx is cancelled by Close, cancelling a running exchange.
 	closeCtx    context.Context
 	closeCancel context.CancelFunc
 }
 
 // NewReaderConn returns the reader's data retrieval connection over t with the sizes of
-// e (after SELECT of the mdoc application has succeeded). onClose runs once on Close
+// e, in the APDU form SelectData chose (after it succeeded). onClose runs once on Close
 // (deactivate the field, disconnect the card); air, when not nil, supplies AirTime.
 func NewReaderConn(t apdu.Transceiver, e *Engagement, o ReaderOptions, air transports.AirTimer, onClose func()) transports.Conn {
 	o.defaults()
 	c := &readerConn{
 		r: &apdu.Reader{T: t, MaxCommand: min(o.MaxCommand, e.NFC.MaxCommand), MaxResponse: min(o.MaxResponse, e.NFC.MaxResponse),
-			MaxMessage: o.MaxMessage},
+			Short: !e.Extended, MaxMessage: o.MaxMessage},
 		air: air, onClose: onClose, maxMsg: o.MaxMessage, wake: make(chan struct{}, 1), closed: make(chan struct{}),
 	}
 	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
@@ -78,11 +80,6 @@ func NewReaderConn(t apdu.Transceiver, e *Engagement, o ReaderOptions, air trans
 		return &airReaderConn{c}
 	}
 	return c
-}
-
-// SelectMdoc selects the data retrieval application on t.
-func SelectMdoc(ctx context.Context, t apdu.Transceiver) error {
-	return (&apdu.Reader{T: t}).SelectMdoc(ctx)
 }
 
 func (c *readerConn) signal() {
@@ -125,7 +122,6 @@ func (c *readerConn) exchange(ctx context.Context, msg []byte) ([]byte, error) {
 func (c *readerConn) deliver(reply []byte) {
 	c.mu.Lock()
 	c.inbox = append(c.inbox, reply)
-	c.awaiting = false
 	c.mu.Unlock()
 	c.signal()
 }
@@ -144,20 +140,11 @@ func (c *readerConn) WriteFrame(ctx context.Context, msg []byte) error {
 	if err != nil {
 		return c.fail("send message", err)
 	}
-	if reply != nil {
-		c.deliver(reply)
-		return nil
-	}
-	c.mu.Lock()
-	c.awaiting = true
-	c.mu.Unlock()
-	c.signal()
+	c.deliver(reply)
 	return nil
 }
 
-// minPoll spaces polls that the mdoc answers at once with nothing.
-const minPoll = 2 * time.Millisecond
-
+// ReadFrame returns the mdoc's next message: the answer to a message written before.
 func (c *readerConn) ReadFrame(ctx context.Context) ([]byte, error) {
 	for {
 		c.mu.Lock()
@@ -167,46 +154,17 @@ func (c *readerConn) ReadFrame(ctx context.Context) ([]byte, error) {
 			c.mu.Unlock()
 			return m, nil
 		}
-		err, awaiting := c.err, c.awaiting
+		err := c.err
 		c.mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
 		select {
+		case <-c.wake:
 		case <-c.closed:
 			return nil, transports.ErrClosed
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		default:
-		}
-		if !awaiting {
-			select {
-			case <-c.wake:
-			case <-c.closed:
-				return nil, transports.ErrClosed
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			continue
-		}
-		start := time.Now()
-		reply, err := c.exchange(ctx, nil)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, c.fail("poll for the mdoc's message", err)
-		}
-		if reply != nil {
-			c.deliver(reply)
-			continue
-		}
-		if d := time.Since(start); d < minPoll {
-			select {
-			case <-time.After(minPoll - d):
-			case <-c.closed:
-			case <-ctx.Done():
-			}
 		}
 	}
 }

@@ -17,13 +17,33 @@
 //
 // # Message flow
 //
-// The reader drives: a session message goes to the mdoc in ENVELOPE commands; the mdoc's
-// message comes back in the response to the last ENVELOPE (and GET RESPONSE after
-// 61XX). An mdoc that has no message ready holds the final ENVELOPE for up to
-// CardConfig.PollWindow and then answers an empty 9000; the reader then polls with an
-// ENVELOPE without data until the mdoc's message arrives or the connection is closed.
-// A transports.Conn frame is a whole session message (use WholeMessage as the Framer):
-// APDU chaining does the fragmentation.
+// The reader drives (ISO/IEC 18013-5 8.3.3.1.2): a session message goes to the mdoc in
+// ENVELOPE commands (CLA 10 chaining, the last one with Le, the response length both
+// sides support); the mdoc's message comes back in the response to the last ENVELOPE
+// and, after 61XX, in GET RESPONSE answers. The mdoc withholds that response until its
+// message is ready, however long its holder takes (the reader waits: ISO-DEP waiting-
+// time extensions on a radio, a Transmit that has not returned over PC/SC); there is no
+// polling and no ENVELOPE without data. A reader that gets an empty final response ends
+// the session with an error (apdu.ErrEmptyResponse). Extended-length APDUs are used only
+// where the reader's ExtendedMode allows them (a lane's extended_apdu: auto probes with an
+// extended-length SELECT and falls back to short APDUs). A transports.Conn frame is a
+// whole session message (use WholeMessage as the Framer): APDU chaining does the
+// fragmentation.
+//
+// # Hand-off
+//
+// A Handover Select may offer BLE or Wi-Fi Aware instead of NFC. A reader whose
+// ReaderOptions.Handoff allows that carrier puts its own records in the Hr (package
+// handoff), reads the Hs, switches the card off and returns an arrival whose Conn is the
+// handed-off connection, dialled in the background; its bearer is ENGAGEMENT>DATA
+// ("nfc-pcsc>ble-central"). A simulated phone offering such a carrier (CardConfig.Carriers)
+// signals the end of its engagement with Card.Handed.
+//
+// # Timing
+//
+// Trace receives timestamped events of both sides of the PC/SC path (the virtual card's
+// vpcd messages and APDUs, the lane's Connect and Transmit calls); BenchmarkPCSCSession
+// takes a session apart with them.
 //
 // # Timing model of the in-memory link
 //

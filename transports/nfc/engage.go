@@ -3,22 +3,29 @@ package nfc
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/mdocgate/mdocgate/messages"
+	"github.com/mdocgate/mdocgate/transports/handoff"
 	"github.com/mdocgate/mdocgate/transports/nfc/apdu"
 	"github.com/mdocgate/mdocgate/transports/nfc/ndef"
 )
 
 // ReaderOptions are the reader's side of engagement and data retrieval.
 type ReaderOptions struct {
-	// Prefer is the reader's carrier preference, best first (default NFC only). Data
-	// retrieval here is over NFC, so a choice other than NFC ends with ErrNoNFCCarrier.
+	// Prefer is the reader's carrier preference, best first (default NFC, then the
+	// carriers of Handoff). It orders the Hr's carriers and the choice in a static Hs. A
+	// choice other than NFC needs Handoff to allow it, or ends with ErrNoNFCCarrier.
 	Prefer []ndef.Kind
+	// Handoff, when set, lets sessions continue on BLE or Wi-Fi Aware when that is what
+	// the mdoc selects or offers (its Allowed carriers, its radio).
+	Handoff *handoff.Reader
 	// MaxCommand and MaxResponse are the reader's own limits on command and response
 	// data (default 65535 and 65536); the smaller of these and the mdoc's are used.
 	MaxCommand, MaxResponse int
@@ -26,11 +33,52 @@ type ReaderOptions struct {
 	ReaderEngagement []byte
 	// MaxMessage bounds a session message from the mdoc (default messages.MaxMessageSize).
 	MaxMessage int
+	// Extended says when data retrieval uses extended-length APDUs (default ExtendedAuto).
+	Extended ExtendedMode
+}
+
+// ExtendedMode says when a reader uses extended-length APDUs for data retrieval (the
+// extended_apdu setting of a lane). Whatever the mode, extended APDUs are used only when
+// the mdoc's NFC carrier sizes and the reader's own exceed the short limits (255-byte
+// commands, 256-byte responses).
+type ExtendedMode string
+
+// Extended-length modes.
+const (
+	// ExtendedAuto probes: the mdoc application is selected with an extended-length
+	// SELECT; when the reader cannot send it or the mdoc refuses it, the reader selects
+	// again with a short SELECT and uses short APDUs.
+	ExtendedAuto ExtendedMode = "auto"
+	// ExtendedOn uses extended APDUs whenever the sizes allow, without a probe.
+	ExtendedOn ExtendedMode = "on"
+	// ExtendedOff uses short APDUs only: command chaining and GET RESPONSE.
+	ExtendedOff ExtendedMode = "off"
+)
+
+// ParseExtendedMode reads auto, on or off ("" is auto).
+func ParseExtendedMode(s string) (ExtendedMode, error) {
+	switch m := ExtendedMode(s); m {
+	case "":
+		return ExtendedAuto, nil
+	case ExtendedAuto, ExtendedOn, ExtendedOff:
+		return m, nil
+	}
+	return "", fmt.Errorf("extended-length mode %q: want auto, on or off", s)
 }
 
 func (o *ReaderOptions) defaults() {
+	if o.Extended == "" {
+		o.Extended = ExtendedAuto
+	}
 	if len(o.Prefer) == 0 {
 		o.Prefer = []ndef.Kind{ndef.KindNFC}
+		if o.Handoff != nil {
+			for _, k := range o.Handoff.Allowed {
+				if ck := carrierOf(k); !containsKind(o.Prefer, ck) {
+					o.Prefer = append(o.Prefer, ck)
+				}
+			}
+		}
 	}
 	if o.MaxCommand <= 0 {
 		o.MaxCommand = apdu.MaxExtendedData
@@ -49,9 +97,36 @@ type Engagement struct {
 	HandoverSelect   []byte
 	HandoverRequest  []byte // nil for static handover
 	DeviceEngagement []byte
-	Carrier          ndef.Kind       // the selected carrier (NFC)
-	NFC              ndef.NFCCarrier // the mdoc's sizes
-	Handover         cbor.RawMessage // messages.NFCHandover(hs, hr or nil)
+	Carrier          ndef.Kind       // the selected carrier
+	NFC              ndef.NFCCarrier // the mdoc's sizes (NFC)
+	// Target is where the session continues when the carrier is not NFC (hand-off).
+	Target   *handoff.Target
+	Handover cbor.RawMessage // messages.NFCHandover(hs, hr or nil)
+	// Extended is set by SelectData when data retrieval uses extended-length APDUs.
+	Extended bool
+}
+
+// SelectData selects the data retrieval application on t after engagement e, choosing
+// short or extended-length APDUs as o.Extended says (see ExtendedMode); e.Extended
+// records the choice.
+func SelectData(ctx context.Context, t apdu.Transceiver, e *Engagement, o ReaderOptions) error {
+	o.defaults()
+	r := &apdu.Reader{T: t, MaxCommand: min(o.MaxCommand, e.NFC.MaxCommand), MaxResponse: min(o.MaxResponse, e.NFC.MaxResponse)}
+	e.Extended = false
+	if !r.Extended() || o.Extended == ExtendedOff {
+		return r.SelectMdoc(ctx)
+	}
+	if o.Extended == ExtendedOn {
+		e.Extended = true
+		return r.SelectMdoc(ctx)
+	}
+	if ok, _ := r.ProbeExtended(ctx); ok {
+		e.Extended = true
+		return nil
+	}
+	// refused by the mdoc, or the reader could not send it: short APDUs (a card that
+	// is gone fails this SELECT too)
+	return r.SelectMdoc(ctx)
 }
 
 // engagementStep wraps an error with the step of engagement that failed.
@@ -161,7 +236,18 @@ func (e *Engagement) choose(o ReaderOptions) error {
 		if r, ok := offered[k]; ok {
 			e.Carrier = k
 			if k != ndef.KindNFC {
-				return engagementStep("carrier selection", fmt.Errorf("%w (reader chose %s)", ErrNoNFCCarrier, k))
+				if o.Handoff == nil {
+					return engagementStep("carrier selection", fmt.Errorf("%w (reader chose %s)", ErrNoNFCCarrier, k))
+				}
+				t, err := handoff.FromHandover(de, e.HandoverSelect, e.HandoverRequest, kindsOf(o.Handoff.Allowed, k), o.Handoff.L2CAP)
+				if errors.Is(err, handoff.ErrNoCarrier) {
+					continue // offered, but not in a way this reader may use
+				}
+				if err != nil {
+					return engagementStep("hand-off", err)
+				}
+				e.Target = &t
+				return nil
 			}
 			c, err := ndef.ParseNFCCarrier(r.Payload)
 			if err != nil {
@@ -175,6 +261,25 @@ func (e *Engagement) choose(o ReaderOptions) error {
 		}
 	}
 	return engagementStep("carrier selection", ErrNoNFCCarrier)
+}
+
+// carrierOf is the carrier record kind of a hand-off carrier.
+func carrierOf(k handoff.Kind) ndef.Kind {
+	if k == handoff.WiFiAware {
+		return ndef.KindWiFiAware
+	}
+	return ndef.KindBLE
+}
+
+// kindsOf returns the hand-off carriers of allowed that have records of kind ck.
+func kindsOf(allowed []handoff.Kind, ck ndef.Kind) []handoff.Kind {
+	var out []handoff.Kind
+	for _, k := range allowed {
+		if carrierOf(k) == ck {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // t4t reads and writes the NDEF file of a Type 4 Tag with short APDUs.
@@ -300,16 +405,26 @@ func (g *t4t) negotiate(ctx context.Context, e *Engagement, initial ndef.Message
 		return engagementStep("TNEP status", fmt.Errorf("status %d (%v)", s, err))
 	}
 	hr := &ndef.Handover{Version: ndef.HandoverVersion, Random: uint16(rand.Uint32())}
+	var handed []ndef.Record // the records of the carriers the reader may hand off to
+	if o.Handoff != nil {
+		handed = handoff.RequestRecords(o.Handoff.Allowed)
+	}
 	for _, k := range o.Prefer {
 		var r ndef.Record
 		switch k {
 		case ndef.KindNFC:
 			r = ndef.NFCCarrier{}.Record()
-		case ndef.KindBLE:
-			role := byte(ndef.RoleBothPeripheralFirst)
-			r = ndef.BLECarrier{Role: &role}.Record()
-		case ndef.KindWiFiAware:
-			r = ndef.WiFiAwareCarrier{Bands: []byte{0x14}}.Record()
+		case ndef.KindBLE, ndef.KindWiFiAware:
+			i := slices.IndexFunc(handed, func(h ndef.Record) bool { return ndef.KindOf(&h) == k })
+			switch {
+			case i >= 0:
+				r = handed[i]
+			case k == ndef.KindBLE: // offered without a way to hand off: selection tests
+				role := byte(ndef.RoleBothPeripheralFirst)
+				r = ndef.BLECarrier{Role: &role}.Record()
+			default:
+				r = ndef.WiFiAwareCarrier{CipherSuites: []byte{0x01}, Bands: []byte{0x14}}.Record()
+			}
 		default:
 			continue
 		}

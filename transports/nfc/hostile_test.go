@@ -3,11 +3,13 @@ package nfc
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/nfc/apdu"
 	"github.com/mdocgate/mdocgate/transports/nfc/ndef"
 )
 
@@ -36,6 +38,8 @@ func TestHostileMdocStreams(t *testing.T) {
 		"wrong length":     {[]byte{0x53, 0x05, 1, 0x90, 0x00}, transports.ErrBadFrame},
 		"truncated":        {[]byte{0x90}, transports.ErrBadFrame},
 		"error status":     {[]byte{0x6f, 0x00}, transports.ErrBadFrame},
+		// 18013-5: the mdoc withholds its response; an empty final one is no "not yet"
+		"empty final response": {[]byte{0x90, 0x00}, apdu.ErrEmptyResponse},
 	} {
 		t.Run(name, func(t *testing.T) {
 			conn := NewReaderConn(&hostileCard{resp: tc.resp}, e, ReaderOptions{MaxMessage: 1 << 16}, nil, nil)
@@ -44,6 +48,9 @@ func TestHostileMdocStreams(t *testing.T) {
 			v := runReader(ctx, f.reader, &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: []byte{0xf6}, Conn: conn})
 			if v.Outcome != readersession.Error {
 				t.Fatalf("verdict %+v", v)
+			}
+			if errors.Is(tc.want, apdu.ErrEmptyResponse) && !strings.Contains(v.Detail, "answered the last ENVELOPE with no data") {
+				t.Fatalf("the verdict does not say why: %+v", v)
 			}
 			_, err := conn.ReadFrame(ctx)
 			var le *LinkError

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/handoff"
 )
 
 // Network is a set of in-memory NFC reader lanes. A holder taps a lane with Engage: a
@@ -56,50 +57,73 @@ func (n *Network) Listen(lane string, backlog int) (*Listener, error) {
 // over a new in-memory link, the reader's side is queued on the lane and the holder's
 // side returned. A full backlog gives transports.ErrBusy.
 func (n *Network) Engage(ctx context.Context, lane string, cfg CardConfig, f Faults) (HandoverConn, error) {
-	n.mu.Lock()
-	l, ok := n.lanes[lane]
-	n.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("nfc: no lane %q", lane)
-	}
-	if len(l.queue) == cap(l.queue) {
-		return nil, transports.ErrBusy
-	}
 	card, err := NewCard(cfg)
 	if err != nil {
 		return nil, err
 	}
-	link, err := NewLink(card, n.Timing, f)
-	if err != nil {
+	if err := n.Tap(ctx, lane, card, f); err != nil {
 		return nil, err
 	}
+	return card.Conn(), nil
+}
+
+// Tap puts card in the field of the lane's reader over a new in-memory link: engagement
+// runs, and the reader's side is queued on the lane (a full backlog gives
+// transports.ErrBusy). When the reader hands the session to another carrier (its
+// ReaderOptions.Handoff), the card leaves the field after engagement and the reader's
+// side is the handed-off connection; the holder opens its own side (Card.Handed tells
+// it the engagement is over). Otherwise the holder talks through card.Conn().
+func (n *Network) Tap(ctx context.Context, lane string, card *Card, f Faults) error {
+	tapped := time.Now()
+	n.mu.Lock()
+	l, ok := n.lanes[lane]
+	n.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("nfc: no lane %q", lane)
+	}
+	if len(l.queue) == cap(l.queue) {
+		return transports.ErrBusy
+	}
+	link, err := NewLink(card, n.Timing, f)
+	if err != nil {
+		return err
+	}
 	e, err := Engage(ctx, link, n.Reader)
-	if err == nil {
-		err = SelectMdoc(ctx, link)
+	if err == nil && e.Target == nil {
+		err = SelectData(ctx, link, e, n.Reader)
 	}
 	if err != nil {
 		link.FieldOff(err)
-		return nil, err
+		return err
 	}
-	n.track(link)
-	conn := NewReaderConn(link, e, n.Reader, link, func() {
-		link.FieldOff(nil)
+	var a *transports.Arrival
+	if e.Target != nil {
+		link.FieldOff(nil) // the phone's NFC part is over
+		n.track(link)
 		n.done(link)
-	})
-	a := &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: e.Handover, Conn: conn, Bearer: Bearer,
-		Reject: func(reason error) {
-			link.FieldOff(fmt.Errorf("%w: %v", transports.ErrBusy, reason))
-			conn.Close()
-		}}
+		conn := n.Reader.Handoff.Dial(*e.Target, link.AirTime)
+		a = &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: e.Handover, Conn: conn,
+			Bearer: handoff.Label(Bearer, e.Target.Kind), EngagedAt: tapped, Reject: conn.Reject}
+	} else {
+		n.track(link)
+		conn := NewReaderConn(link, e, n.Reader, link, func() {
+			link.FieldOff(nil)
+			n.done(link)
+		})
+		a = &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: e.Handover, Conn: conn, Bearer: Bearer,
+			EngagedAt: tapped, Reject: func(reason error) {
+				link.FieldOff(fmt.Errorf("%w: %v", transports.ErrBusy, reason))
+				conn.Close()
+			}}
+	}
 	select {
 	case l.queue <- a:
-		return card.Conn(), nil
+		return nil
 	case <-l.closed:
 	default:
 	}
-	conn.Close()
-	link.FieldOff(transports.ErrBusy)
-	return nil, transports.ErrBusy
+	a.Reject(transports.ErrBusy)
+	return transports.ErrBusy
 }
 
 func (n *Network) track(l *Link) {

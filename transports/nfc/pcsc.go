@@ -16,6 +16,7 @@ import (
 	pcsc "github.com/gballet/go-libpcsclite"
 
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/handoff"
 )
 
 // DefaultVPCDPort is vpcd's first card port; a vpcd entry has two slots (P and P+1).
@@ -104,6 +105,12 @@ func pcscErr(op string, err error) error {
 	return e
 }
 
+// absent reports whether a pcscd error says the slot has no card.
+func absent(err error) bool {
+	var pe *PCSCError
+	return errors.As(pcscErr("", err), &pe) && pe.Code == 0x8010000C
+}
+
 // establish opens a pcscd client, retrying while pcscd's listen backlog is full.
 func establish(ctx context.Context) (*pcsc.Client, error) {
 	if _, err := os.Stat(PCSCSocket); err != nil {
@@ -184,6 +191,8 @@ type Lane struct {
 	EngagementTimeout time.Duration
 	// Failed counts cards that failed engagement.
 	Failed int
+	// Trace, when set before the first Accept, receives the lane's events.
+	Trace Trace
 
 	busy   chan struct{} // holds a token while a session is open
 	closed chan struct{}
@@ -247,13 +256,20 @@ func (l *Lane) Accept(ctx context.Context) (*transports.Arrival, error) {
 		card, err := l.pcscClient().Connect(l.slot.Reader, pcsc.ShareExclusive, pcsc.ProtocolT1)
 		if err != nil {
 			l.reconnect(ctx, err)
-			if sleepCtx(ctx, l.Poll) != nil {
+			wait := l.Poll
+			if errors.Is(pcscErr("Connect", err), ErrCardRemoved) && !absent(err) {
+				// a card is there, not powered yet (vpcd swapped the card behind a slot
+				// pcscd still sees as occupied): the next Connect powers it
+				wait = time.Millisecond
+			}
+			if sleepCtx(ctx, wait) != nil {
 				<-l.busy
 				return nil, ctx.Err()
 			}
 			continue
 		}
-		a, err := l.engage(ctx, card)
+		l.Trace.event(TraceReader, TraceConnected, 0, 0)
+		a, err := l.engage(ctx, card, time.Now())
 		if err != nil {
 			l.Failed++
 			card.Disconnect(pcsc.UnpowerCard)
@@ -296,38 +312,74 @@ func (l *Lane) reconnect(ctx context.Context, connectErr error) {
 	old.ReleaseContext()
 }
 
-func (l *Lane) engage(ctx context.Context, card *pcsc.Card) (*transports.Arrival, error) {
-	t := &pcscCard{card: card}
+// engage runs engagement on a card found at tapped. A session continuing on another
+// carrier leaves the NFC reader at once: the card is switched off and the lane looks for
+// the next one while the session goes on over BLE or Wi-Fi Aware.
+func (l *Lane) engage(ctx context.Context, card *pcsc.Card, tapped time.Time) (*transports.Arrival, error) {
+	t := &pcscCard{card: card, trace: l.Trace}
 	ectx, cancel := context.WithTimeout(ctx, l.EngagementTimeout)
 	defer cancel()
 	e, err := Engage(ectx, t, l.opts)
+	if err == nil && e.Target != nil {
+		l.Trace.event(TraceReader, TraceEngaged, 0, 0)
+		card.Disconnect(pcsc.UnpowerCard)
+		l.Trace.event(TraceReader, TraceReleased, 0, 0)
+		<-l.busy
+		conn := l.opts.Handoff.Dial(*e.Target, nil)
+		return &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: e.Handover, Conn: conn,
+			Bearer: handoff.Label(PCSCBearer, e.Target.Kind), EngagedAt: tapped, Reject: conn.Reject}, nil
+	}
 	if err == nil {
-		err = SelectMdoc(ectx, t)
+		err = SelectData(ectx, t, e, l.opts)
 	}
 	if err != nil {
 		return nil, err
 	}
+	l.Trace.event(TraceReader, TraceEngaged, 0, 0)
 	conn := NewReaderConn(t, e, l.opts, nil, func() {
+		l.Trace.event(TraceReader, TraceClose, 0, 0)
 		card.Disconnect(pcsc.UnpowerCard)
+		l.Trace.event(TraceReader, TraceReleased, 0, 0)
 		<-l.busy
 	})
 	return &transports.Arrival{DeviceEngagement: e.DeviceEngagement, Handover: e.Handover, Conn: conn, Bearer: PCSCBearer,
-		Reject: func(error) { conn.Close() }}, nil
+		EngagedAt: tapped, Reject: func(error) { conn.Close() }}, nil
 }
 
-// pcscCard is an apdu.Transceiver on a pcscd card handle. go-libpcsclite has no
-// cancellation: a Transmit runs to its end (the card bounds it with its poll window).
-type pcscCard struct{ card *pcsc.Card }
+// pcscCard is an apdu.Transceiver on a pcscd card handle. go-libpcsclite cannot cancel a
+// Transmit: one waiting for a response the mdoc withholds runs on its own goroutine, so
+// that the caller can give up when ctx ends; the card handle (and the lane) stays busy
+// until the response or the card's removal ends it.
+type pcscCard struct {
+	card  *pcsc.Card
+	trace Trace
+}
+
+type transmitted struct {
+	out []byte
+	err error
+}
 
 func (p *pcscCard) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out, _, err := p.card.Transmit(cmd)
-	if err != nil {
-		return nil, pcscErr("Transmit", err)
+	done := make(chan transmitted, 1)
+	go func() {
+		p.trace.event(TraceReader, TraceTransmit, insOf(cmd), len(cmd))
+		out, _, err := p.card.Transmit(cmd)
+		p.trace.event(TraceReader, TraceTransmitted, insOf(cmd), len(out))
+		done <- transmitted{out, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, pcscErr("Transmit", r.err)
+		}
+		return r.out, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return out, nil
 }
 
 // Readers lists every reader pcscd offers, vpcd or not, in pcscd's order. A vpcd slot

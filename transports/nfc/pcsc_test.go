@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/actors/readersession"
+	"github.com/mdocgate/mdocgate/internal/testpcsc"
 	"github.com/mdocgate/mdocgate/transports"
 )
 
 // pcscSlots returns the vpcd slots, skipping the test only when pcscd is absent and the
 // test does not run as root (CI runs as root after .ci/pcscd.sh: there it must work).
-func pcscSlots(t *testing.T, n int) []Slot {
+func pcscSlots(t testing.TB, n int) []Slot {
 	t.Helper()
+	testpcsc.Lock(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	slots, err := VPCDSlots(ctx)

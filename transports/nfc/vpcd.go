@@ -1,6 +1,7 @@
 package nfc
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -28,19 +29,24 @@ const (
 // protocol (2-byte big-endian length, then payload; 1-byte payloads are control
 // messages) and sets TCP_QUICKACK before every read. The card leaves the slot (closes
 // the connection) when the reader powers it off after engagement, when the Card reports
-// it gone, or on Remove.
+// it gone, LeaveAfter after its holder finished, or on Remove.
 type VirtualCard struct {
-	card *Card
-	addr string
-	mu   sync.Mutex
-	conn *net.TCPConn
-	done chan struct{}
-	err  error
+	card  *Card
+	addr  string
+	trace Trace
+	mu    sync.Mutex
+	conn  *net.TCPConn
+	done  chan struct{}
+	err   error
 	// Retaps counts re-dials of a card that pcscd did not power on in time.
 	Retaps  int
 	removed atomic.Bool
 	talked  atomic.Bool // an APDU arrived on the current connection
 }
+
+// LeaveAfter is how long a virtual card whose holder has finished stays in the field
+// for a reader that does not switch it off (the phone is then taken away).
+var LeaveAfter = time.Second
 
 // RetapAfter is how long a virtual card waits for its first APDU before it leaves the
 // slot and dials again (pcscd sometimes misses an insertion right after a removal).
@@ -53,7 +59,8 @@ func DialVirtualCard(ctx context.Context, addr string, card *Card) (*VirtualCard
 	for {
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
-			v := &VirtualCard{card: card, addr: addr, conn: c.(*net.TCPConn), done: make(chan struct{})}
+			v := &VirtualCard{card: card, addr: addr, trace: card.cfg.Trace, conn: c.(*net.TCPConn), done: make(chan struct{})}
+			v.trace.event(TraceCard, TraceDial, 0, 0)
 			go v.serve()
 			return v, nil
 		}
@@ -131,24 +138,25 @@ func (v *VirtualCard) serve() {
 		cancel()
 		v.card.FieldOff(ErrCardRemoved)
 		v.current().Close()
+		v.trace.event(TraceCard, TraceLeave, 0, 0)
 		close(v.done)
 	}()
-	go func() { // the holder ending leaves the slot once nothing is left to fetch
+	go func() { // a reader that never switches the field off: the phone is taken away
 		select {
 		case <-v.card.holderClosed:
 		case <-ctx.Done():
 			return
 		}
-		for !v.card.Gone() {
+		for !v.card.Finished() {
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
-		select { // give the reader a moment to fetch the last response, then leave
+		select {
 		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(LeaveAfter):
 			v.removed.Store(true)
 			v.current().Close()
 		}
@@ -187,21 +195,30 @@ func (v *VirtualCard) session(ctx context.Context, conn *net.TCPConn) error {
 		if n == 1 {
 			switch buf[0] {
 			case vpcdPowerOff:
+				v.trace.event(TraceCard, TracePowerOff, 0, 0)
 				select {
 				case <-v.card.Engaged():
 					v.card.FieldOff(ErrFieldOff)
 					return nil // the phone is taken away after its transaction
+				case <-v.card.Handed():
+					v.card.FieldOff(ErrFieldOff)
+					return nil // engaged: the session goes on over another carrier
 				default:
 				}
 			case vpcdGetATR:
+				v.trace.event(TraceCard, TraceATR, 0, 0)
 				if err := write(conn, ATR); err != nil {
 					return err
 				}
 			case vpcdPowerOn, vpcdReset:
+				v.trace.event(TraceCard, TracePowerOn, 0, 0)
 			}
 			continue
 		}
 		v.talked.Store(true)
+		if v.trace != nil {
+			v.trace(TraceEvent{At: time.Now(), Where: TraceCard, What: TraceCommand, INS: insOf(buf), Bytes: n, APDU: bytes.Clone(buf)})
+		}
 		resp, err := v.card.Process(ctx, buf)
 		if err != nil {
 			return err
@@ -212,6 +229,7 @@ func (v *VirtualCard) session(ctx context.Context, conn *net.TCPConn) error {
 		if err := write(conn, resp); err != nil {
 			return err
 		}
+		v.trace.event(TraceCard, TraceResponse, insOf(buf), len(resp))
 	}
 }
 

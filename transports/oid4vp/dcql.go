@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 
 	"github.com/mdocgate/mdocgate/crypto/request"
 )
@@ -20,12 +22,22 @@ const (
 )
 
 // DCQL is a Digital Credentials Query Language query (OpenID4VP 1.0 §6) restricted to
-// mso_mdoc credentials. credential_sets is kept as received and not interpreted: every
-// credential query is treated as required.
+// mso_mdoc credentials. Without credential_sets every credential query must be
+// answered; with them, each required set by one of its options (CheckAnswered).
 type DCQL struct {
 	Credentials    []CredentialQuery `json:"credentials"`
-	CredentialSets json.RawMessage   `json:"credential_sets,omitempty"`
+	CredentialSets []CredentialSet   `json:"credential_sets,omitempty"`
 }
+
+// CredentialSet is a credential set query: Options are alternative lists of credential
+// query ids, one of which answers the set; Required defaults to true.
+type CredentialSet struct {
+	Options  [][]string `json:"options"`
+	Required *bool      `json:"required,omitempty"`
+}
+
+// IsRequired reports whether the set must be answered (required is true by default).
+func (s CredentialSet) IsRequired() bool { return s.Required == nil || *s.Required }
 
 // CredentialQuery asks for one mdoc.
 type CredentialQuery struct {
@@ -120,7 +132,8 @@ func ParseDCQL(data []byte) (*DCQL, error) {
 
 // Validate checks the query: 1 to 64 credential queries with unique ids of
 // [A-Za-z0-9_-], format mso_mdoc, a doctype_value, claims with [namespace, element]
-// paths, unique claim ids, claim_sets naming existing claim ids.
+// paths, unique claim ids, claim_sets naming existing claim ids (and only with claims),
+// credential_sets with non-empty options naming existing credential query ids.
 func (q *DCQL) Validate() error {
 	if q == nil || len(q.Credentials) == 0 {
 		return errors.New("dcql: no credential query")
@@ -160,7 +173,13 @@ func (q *DCQL) Validate() error {
 				cids[cl.ID] = true
 			}
 		}
-		for _, set := range c.ClaimSets {
+		if len(c.ClaimSets) > maxQueries {
+			return fmt.Errorf("dcql: credential query %q: %d claim_sets exceed the limit of %d", c.ID, len(c.ClaimSets), maxQueries)
+		}
+		for j, set := range c.ClaimSets {
+			if len(set) == 0 {
+				return fmt.Errorf("dcql: credential query %q: claim_sets[%d] is empty", c.ID, j)
+			}
 			for _, id := range set {
 				if !cids[id] {
 					return fmt.Errorf("dcql: credential query %q: claim_sets names unknown claim id %q", c.ID, id)
@@ -168,7 +187,108 @@ func (q *DCQL) Validate() error {
 			}
 		}
 	}
+	if q.CredentialSets != nil && len(q.CredentialSets) == 0 {
+		return errors.New("dcql: credential_sets is empty")
+	}
+	if len(q.CredentialSets) > maxQueries {
+		return fmt.Errorf("dcql: %d credential_sets exceed the limit of %d", len(q.CredentialSets), maxQueries)
+	}
+	for i, set := range q.CredentialSets {
+		if len(set.Options) == 0 || len(set.Options) > maxQueries {
+			return fmt.Errorf("dcql: credential_sets[%d] has %d options (1..%d)", i, len(set.Options), maxQueries)
+		}
+		for j, opt := range set.Options {
+			if len(opt) == 0 {
+				return fmt.Errorf("dcql: credential_sets[%d].options[%d] is empty", i, j)
+			}
+			for _, id := range opt {
+				if !ids[id] {
+					return fmt.Errorf("dcql: credential_sets[%d].options[%d] names unknown credential query %q", i, j, id)
+				}
+			}
+		}
+	}
 	return nil
+}
+
+// CheckAnswered checks which credential queries a response answers: each answered id
+// names a credential query; without credential_sets every credential query is
+// answered, with them every required set has an option whose queries are all answered.
+func (q *DCQL) CheckAnswered(answered func(id string) bool, ids []string) error {
+	for _, id := range ids {
+		if _, ok := q.query(id); !ok {
+			return fmt.Errorf("%w: vp_token answers %q, which is not a credential query of the request", ErrInvalidPresentation, id)
+		}
+	}
+	if len(q.CredentialSets) == 0 {
+		for _, cq := range q.Credentials {
+			if !answered(cq.ID) {
+				return fmt.Errorf("%w: credential query %q not answered", ErrInvalidPresentation, cq.ID)
+			}
+		}
+		return nil
+	}
+	for i, set := range q.CredentialSets {
+		if !set.IsRequired() {
+			continue
+		}
+		if !slices.ContainsFunc(set.Options, func(opt []string) bool { return allOf(opt, answered) }) {
+			return fmt.Errorf("%w: credential_sets[%d]: no option answered (options %v)", ErrInvalidPresentation, i, set.Options)
+		}
+	}
+	return nil
+}
+
+func allOf(ids []string, ok func(string) bool) bool {
+	for _, id := range ids {
+		if !ok(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckClaimSets checks that a presentation answering c discloses every claim of at
+// least one of its claim_sets options; disclosed says whether an element (name space,
+// identifier) was presented. A query without claim_sets passes: which elements must be
+// there is the caller's policy (a gate's profile).
+func (c *CredentialQuery) CheckClaimSets(disclosed func(ns, id string) bool) error {
+	if len(c.ClaimSets) == 0 {
+		return nil
+	}
+	byID := map[string]ClaimQuery{}
+	for _, cl := range c.Claims {
+		byID[cl.ID] = cl
+	}
+	for _, opt := range c.ClaimSets {
+		if allOf(opt, func(id string) bool { p := byID[id].Path; return disclosed(p[0], p[1]) }) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: credential query %q: the presentation satisfies none of its claim_sets %v", ErrInvalidPresentation, c.ID, c.ClaimSets)
+}
+
+// ChosenClaims are the claims a wallet presents for c: those of the first claim set
+// option satisfied by has (every claim, when c has no claim_sets); ok is false when no
+// option is satisfied.
+func (c *CredentialQuery) ChosenClaims(has func(ns, id string) bool) (claims []ClaimQuery, ok bool) {
+	if len(c.ClaimSets) == 0 {
+		return c.Claims, true
+	}
+	byID := map[string]ClaimQuery{}
+	for _, cl := range c.Claims {
+		byID[cl.ID] = cl
+	}
+	for _, opt := range c.ClaimSets {
+		var out []ClaimQuery
+		for _, id := range opt {
+			out = append(out, byID[id])
+		}
+		if !slices.ContainsFunc(out, func(cl ClaimQuery) bool { return !has(cl.Path[0], cl.Path[1]) }) {
+			return out, true
+		}
+	}
+	return nil, false
 }
 
 func validID(s string) bool {
@@ -197,10 +317,13 @@ func (q *DCQL) query(id string) (*CredentialQuery, bool) {
 // answers: every claim, name spaces in first-seen order, intent_to_retain kept. With no
 // claims the request names the docType only (the wallet then discloses nothing
 // element-wise; crypto/holder answers such a request with an empty IssuerSigned).
-func (c *CredentialQuery) RequestedDoc() request.Doc {
+func (c *CredentialQuery) RequestedDoc() request.Doc { return c.docFor(c.Claims) }
+
+// docFor is the document request for claims of c.
+func (c *CredentialQuery) docFor(claims []ClaimQuery) request.Doc {
 	doc := request.Doc{DocType: c.Meta.DoctypeValue}
 	idx := map[string]int{}
-	for _, cl := range c.Claims {
+	for _, cl := range claims {
 		ns, el := cl.Path[0], cl.Path[1]
 		i, ok := idx[ns]
 		if !ok {
@@ -214,4 +337,27 @@ func (c *CredentialQuery) RequestedDoc() request.Doc {
 		}
 	}
 	return doc
+}
+
+// QueryFromDocs is the DCQL query asking for docs (a gate profile's request, one
+// request.Doc per document type): one mso_mdoc credential query per document, ids "q0",
+// "q1", ..., every element a claim with its intent to retain. With more than one
+// document, a required credential set says that any one of them answers.
+func QueryFromDocs(docs []request.Doc) *DCQL {
+	q := &DCQL{}
+	var opts [][]string
+	for i, d := range docs {
+		cq := CredentialQuery{ID: "q" + strconv.Itoa(i), Format: FormatMdoc, Meta: MdocMeta{DoctypeValue: d.DocType}}
+		for _, ns := range d.NameSpaces {
+			for _, el := range ns.Elements {
+				cq.Claims = append(cq.Claims, Claim(ns.Name, el, ns.IntentToRetain[el]))
+			}
+		}
+		q.Credentials = append(q.Credentials, cq)
+		opts = append(opts, []string{cq.ID})
+	}
+	if len(docs) > 1 {
+		q.CredentialSets = []CredentialSet{{Options: opts}}
+	}
+	return q
 }

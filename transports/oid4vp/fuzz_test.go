@@ -1,11 +1,16 @@
 package oid4vp
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/mdocgate/mdocgate/crypto/holder"
+	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 )
 
@@ -72,6 +77,74 @@ func FuzzParseInvocation(f *testing.F) {
 		inv, err := ParseInvocation(s)
 		if err == nil && (inv.ClientID == "" || inv.RequestURI == "") {
 			t.Fatal("accepted without client_id or request_uri")
+		}
+	})
+}
+
+// FuzzDCAPIResponse posts arbitrary data as the DC API answer of an org-iso-mdoc and an
+// OpenID4VP transaction: nothing panics, nothing that is not a real answer is accepted.
+func FuzzDCAPIResponse(f *testing.F) {
+	p := getPKI(f)
+	v, err := NewVerifier(VerifierConfig{BaseURL: "https://localhost", Identity: p.ident, Trust: verify.NewTrustStore(p.iaca.Certificate),
+		MaxTransactions: 1 << 20})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(`{"response":"gmVkY2FwaaJjZW5jQQRqY2lwaGVyVGV4dEEB"}`))
+	f.Add([]byte(`{"vp_token":{"mdl":["oA"]}}`))
+	f.Add([]byte(`{"protocol":"org-iso-mdoc","data":{"response":""}}`))
+	f.Add([]byte(`{"response":"eyJhbGciOiJFQ0RILUVTIiwiZW5jIjoiQTEyOEdDTSJ9..AAAA.AAAA.AAAA"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, protocol := range []string{ProtocolAnnexC, ProtocolUnsigned} {
+			tx, err := v.BeginDCAPI(DCAPIOptions{Protocol: protocol, Origin: "https://a.example",
+				RequestOptions: RequestOptions{Query: mdlQuery(), Encrypted: len(data)%2 == 0}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := v.HandleDCAPIResponse(context.Background(), tx.ID, data)
+			if err == nil && out.Valid {
+				t.Fatalf("%s: accepted %q", protocol, data)
+			}
+		}
+	})
+}
+
+// FuzzAnswerDCAPI hands the wallet arbitrary DC API requests.
+func FuzzAnswerDCAPI(f *testing.F) {
+	p := getPKI(f)
+	w := NewWallet(WalletConfig{Holder: &holder.Presenter{Credentials: []*issuer.Credential{p.cred}}, Trust: verify.NewTrustStore(p.root.Certificate)})
+	f.Add([]byte(`{"protocol":"openid4vp-v1-unsigned","data":{"response_type":"vp_token","response_mode":"dc_api","nonce":"0123456789abcdefghij","dcql_query":{"credentials":[{"id":"m","format":"mso_mdoc","meta":{"doctype_value":"org.iso.18013.5.1.mDL"}}]}}}`))
+	f.Add([]byte(`{"protocol":"org-iso-mdoc","data":{"deviceRequest":"oA","encryptionInfo":"gmVkY2FwaaA"}}`))
+	f.Add([]byte(`{"protocol":"openid4vp-v1-signed","data":{"request":"eyJhbGciOiJFUzI1NiJ9.e30.AAAA"}}`))
+	f.Fuzz(func(t *testing.T, req []byte) {
+		_, _ = w.AnswerDCAPI(req, "https://a.example")
+	})
+}
+
+// stringList reads what encoding/json reads, faster for plain strings.
+func FuzzStringList(f *testing.F) {
+	for _, s := range []string{`"abc"`, `["a","b"]`, `[]`, `["a,b"]`, `["a\"b"]`, `"\u0041"`, ` [ "x" , "y" ] `, `[1]`, `{}`, `"a`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		got, ok := stringList(b)
+		var one string
+		var list []string
+		switch {
+		case json.Unmarshal(b, &one) == nil:
+			list = []string{one}
+		case json.Unmarshal(b, &list) == nil:
+		default:
+			if ok {
+				t.Fatalf("%q read as %q", b, got)
+			}
+			return
+		}
+		if !ok || !slices.Equal(got, list) {
+			t.Fatalf("%q: %q (%v), encoding/json %q", b, got, ok, list)
 		}
 	})
 }

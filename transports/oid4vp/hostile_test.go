@@ -263,7 +263,7 @@ func TestHostileRequestObjects(t *testing.T) {
 		return sign(TypeRequestObject, p.ident.Chain, c)
 	}
 	rogueRoot, _ := issuer.NewReaderAuthority(issuer.IACAOptions{CommonName: "rogue"})
-	rogue, _ := NewIdentity(rogueRoot, "rogue", "localhost")
+	rogue := newIdentity(t, rogueRoot, "rogue", "localhost")
 	rogueJWT, _ := SignJWT(rogue.Key, rogue.Chain, TypeRequestObject, claims)
 	hashID, _ := p.ident.ClientID(PrefixX509Hash)
 	cases := map[string]struct {

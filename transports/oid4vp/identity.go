@@ -1,22 +1,16 @@
 package oid4vp
 
 import (
-	"crypto/rand"
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
-	"github.com/mdocgate/mdocgate/messages"
 )
 
 // Client identifier prefixes (OpenID4VP 1.0 §5.9.3).
@@ -32,55 +26,23 @@ type Identity struct {
 	Leaf  *x509.Certificate
 }
 
-// NewIdentity makes a reader-authentication certificate for a verifier under root (an
-// issuer.NewReaderAuthority): P-256 key, keyUsage digitalSignature, EKU
-// 1.0.18013.5.1.6 and 1.0.23220.4.1.6, SKI/AKI, and the DNS names as subjectAltName
-// (needed by the x509_san_dns client_id prefix). The chain is [leaf].
-func NewIdentity(root *issuer.Authority, commonName string, dnsNames ...string) (*Identity, error) {
-	if root == nil {
-		return nil, errors.New("oid4vp: identity: no root")
+// NewIdentity is a verifier identity from a request-signing key and its certificate
+// chain (DER, leaf first): the leaf's public key must be the key's. For the x509_san_dns
+// client_id the leaf needs a DNS subjectAltName (crypto/issuer's ReaderOptions.DNSNames
+// makes such test certificates).
+func NewIdentity(key *keys.PrivateKey, chain [][]byte) (*Identity, error) {
+	if key == nil || len(chain) == 0 {
+		return nil, errors.New("oid4vp: identity: a key and a certificate chain are required")
 	}
-	key, err := keys.Generate(messages.CurveP256, nil)
+	leaf, err := x509.ParseCertificate(chain[0])
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("oid4vp: identity: leaf certificate: %w", err)
 	}
-	ski, err := issuer.SubjectKeyID(key)
-	if err != nil {
-		return nil, err
+	pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(key.Signer().Public()) {
+		return nil, errors.New("oid4vp: identity: the key is not the leaf certificate's")
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, err
-	}
-	ca := root.Certificate
-	now := time.Now()
-	nb, na := now.Add(-time.Hour), now.AddDate(1, 0, 0)
-	if nb.Before(ca.NotBefore) {
-		nb = ca.NotBefore
-	}
-	if na.After(ca.NotAfter) {
-		na = ca.NotAfter
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:       serial.Add(serial, big.NewInt(1)),
-		Subject:            pkix.Name{CommonName: commonName, Country: ca.Subject.Country},
-		NotBefore:          nb.UTC().Truncate(time.Second),
-		NotAfter:           na.UTC().Truncate(time.Second),
-		KeyUsage:           x509.KeyUsageDigitalSignature,
-		UnknownExtKeyUsage: []asn1.ObjectIdentifier{issuer.OIDMdlReaderAuth, issuer.OIDMdocReaderAuth},
-		SubjectKeyId:       ski,
-		AuthorityKeyId:     ca.SubjectKeyId,
-		DNSNames:           dnsNames,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), root.Key.Signer())
-	if err != nil {
-		return nil, fmt.Errorf("oid4vp: identity certificate: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &Identity{Key: key, Chain: [][]byte{der}, Leaf: leaf}, nil
+	return &Identity{Key: key, Chain: chain, Leaf: leaf}, nil
 }
 
 // ClientID returns the client_id for prefix: "x509_san_dns:" + the leaf's first DNS

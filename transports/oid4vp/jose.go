@@ -1,6 +1,8 @@
 package oid4vp
 
 import (
+	"bytes"
+	"compress/flate"
 	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
@@ -16,7 +18,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -62,42 +66,82 @@ func JWSAlg(k *keys.PrivateKey) (jose.SignatureAlgorithm, error) {
 }
 
 // SignJWT signs claims (marshalled to JSON) as a compact JWS with header typ and x5c
-// (chain, DER, leaf first; omitted when empty).
+// (chain, DER, leaf first; omitted when empty). It is written here on crypto/ecdsa
+// and crypto/ed25519 (ECDSA signatures as r ‖ s, RFC 7518 §3.4) rather than with
+// go-jose, which verifies (VerifyX5CJWT): the tests cross-check the two.
 func SignJWT(k *keys.PrivateKey, chain [][]byte, typ string, claims any) (string, error) {
-	alg, err := JWSAlg(k)
+	s, err := newJWSSigner(k, chain, typ)
 	if err != nil {
 		return "", err
 	}
-	var sk any
-	switch s := k.Signer().(type) {
-	case *ecdsa.PrivateKey:
-		sk = s
-	case ed25519.PrivateKey:
-		sk = s
-	default:
-		return "", fmt.Errorf("oid4vp: key type %T cannot sign a JWS", s)
-	}
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	if len(chain) > 0 {
-		x5c := make([]string, len(chain))
-		for i, c := range chain {
-			x5c[i] = base64.StdEncoding.EncodeToString(c)
-		}
-		opts = opts.WithHeader("x5c", x5c)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: sk}, opts)
+	return s.sign(claims)
+}
+
+// jwsSigner signs compact JWSs with one key and one protected header.
+type jwsSigner struct {
+	key    crypto.Signer
+	hash   crypto.Hash // 0 for EdDSA
+	size   int         // bytes of r and of s
+	header string      // the protected header, base64url
+}
+
+func newJWSSigner(k *keys.PrivateKey, chain [][]byte, typ string) (*jwsSigner, error) {
+	alg, err := JWSAlg(k)
 	if err != nil {
-		return "", fmt.Errorf("oid4vp: JWS signer: %w", err)
+		return nil, err
 	}
+	s := &jwsSigner{key: k.Signer()}
+	switch alg {
+	case jose.ES256:
+		s.hash, s.size = crypto.SHA256, 32
+	case jose.ES384:
+		s.hash, s.size = crypto.SHA384, 48
+	case jose.ES512:
+		s.hash, s.size = crypto.SHA512, 66
+	}
+	if _, ok := s.key.(*ecdsa.PrivateKey); !ok && s.hash != 0 {
+		return nil, fmt.Errorf("oid4vp: key type %T cannot sign %s", s.key, alg)
+	}
+	if _, ok := s.key.(ed25519.PrivateKey); !ok && s.hash == 0 {
+		return nil, fmt.Errorf("oid4vp: key type %T cannot sign %s", s.key, alg)
+	}
+	h := JWSHeader{Alg: string(alg), Typ: typ}
+	for _, c := range chain {
+		h.X5C = append(h.X5C, base64.StdEncoding.EncodeToString(c))
+	}
+	hb, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	s.header = base64.RawURLEncoding.EncodeToString(hb)
+	return s, nil
+}
+
+func (s *jwsSigner) sign(claims any) (string, error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", fmt.Errorf("oid4vp: JWT claims: %w", err)
 	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("oid4vp: JWS sign: %w", err)
+	input := make([]byte, 0, len(s.header)+1+base64.RawURLEncoding.EncodedLen(len(payload)))
+	input = append(input, s.header...)
+	input = append(input, '.')
+	input = base64.RawURLEncoding.AppendEncode(input, payload)
+	var sig []byte
+	if s.hash == 0 {
+		sig = ed25519.Sign(s.key.(ed25519.PrivateKey), input)
+	} else {
+		hh := s.hash.New()
+		hh.Write(input)
+		r, ss, err := ecdsa.Sign(rand.Reader, s.key.(*ecdsa.PrivateKey), hh.Sum(nil))
+		if err != nil {
+			return "", fmt.Errorf("oid4vp: JWS sign: %w", err)
+		}
+		sig = make([]byte, 2*s.size)
+		r.FillBytes(sig[:s.size])
+		ss.FillBytes(sig[s.size:])
 	}
-	return jws.CompactSerialize()
+	out := append(input, '.')
+	return string(base64.RawURLEncoding.AppendEncode(out, sig)), nil
 }
 
 // JWSHeader is the part of a JWS protected header checked here.
@@ -177,6 +221,17 @@ func VerifyX5CJWT(token string, trust *verify.TrustStore, now time.Time) (*Verif
 type EncryptionKey struct {
 	Private *ecdsa.PrivateKey
 	KeyID   string
+
+	once       sync.Once
+	priv       *ecdh.PrivateKey
+	privErr    error
+	thumbprint []byte
+}
+
+// ecdh is the key as crypto/ecdh's, converted once.
+func (e *EncryptionKey) ecdh() (*ecdh.PrivateKey, error) {
+	e.once.Do(func() { e.priv, e.privErr = e.Private.ECDH() })
+	return e.priv, e.privErr
 }
 
 // NewEncryptionKey makes a fresh P-256 encryption key with a random kid.
@@ -185,7 +240,9 @@ func NewEncryptionKey() (*EncryptionKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &EncryptionKey{Private: k, KeyID: randomString(12)}, nil
+	e := &EncryptionKey{Private: k, KeyID: randomString(12)}
+	e.thumbprint = e.Thumbprint() // the handover needs it at every turn
+	return e, nil
 }
 
 // PublicJWK is the key as published in client_metadata.jwks: with kid, use "enc" and
@@ -197,6 +254,9 @@ func (e *EncryptionKey) PublicJWK() jose.JSONWebKey {
 // Thumbprint is the RFC 7638 SHA-256 thumbprint of the public key (32 bytes): the
 // jwkThumbprint of the handover.
 func (e *EncryptionKey) Thumbprint() []byte {
+	if e.thumbprint != nil {
+		return e.thumbprint
+	}
 	t, err := (&jose.JSONWebKey{Key: &e.Private.PublicKey}).Thumbprint(crypto.SHA256)
 	if err != nil {
 		panic(err) // an ECDSA public key on a NIST curve always has a thumbprint
@@ -209,22 +269,149 @@ func (e *EncryptionKey) Thumbprint() []byte {
 // they hold; a kid in the header, when present, must equal key.KeyID. Errors wrap
 // ErrMalformed or ErrDecrypt.
 func DecryptJWE(token string, key *EncryptionKey) ([]byte, error) {
+	pt, _, err := decryptJWE(token, key)
+	return pt, err
+}
+
+// jweHeader is what is read of a decrypted JWE's header besides the key agreement.
+type jweHeader struct {
+	apu []byte // PartyUInfo (an 18013-7:2024 Annex B wallet's mdocGeneratedNonce)
+}
+
+// jweProtected is the protected header of a JWE this package decrypts.
+type jweProtected struct {
+	Alg string          `json:"alg"`
+	Enc string          `json:"enc"`
+	Kid string          `json:"kid"`
+	Zip string          `json:"zip"`
+	Apu string          `json:"apu"`
+	Apv string          `json:"apv"`
+	Epk json.RawMessage `json:"epk"`
+}
+
+// maxInflated bounds a "zip": "DEF" plaintext: the JWE's own size limit, and at most
+// ten times the compressed size (never less than 250 kB).
+func maxInflated(n int) int64 { return min(max(250_000, 10*int64(n)), MaxJWTSize) }
+
+// decryptJWE is DecryptJWE, written here on crypto/ecdh and crypto/cipher (ECDH-ES
+// direct key agreement, the Concat KDF, AES-GCM; RFC 7516 compact serialization, RFC
+// 7518 §4.6) rather than with go-jose, whose encryption the tests cross-check it with.
+func decryptJWE(token string, key *EncryptionKey) ([]byte, jweHeader, error) {
+	var h jweHeader
 	if len(token) > MaxJWTSize {
-		return nil, fmt.Errorf("%w: JWE of %d bytes exceeds the limit of %d", ErrMalformed, len(token), MaxJWTSize)
+		return nil, h, fmt.Errorf("%w: JWE of %d bytes exceeds the limit of %d", ErrMalformed, len(token), MaxJWTSize)
 	}
-	jwe, err := jose.ParseEncryptedCompact(strings.TrimSpace(token), []jose.KeyAlgorithm{jose.ECDH_ES},
-		[]jose.ContentEncryption{jose.A128GCM, jose.A256GCM})
+	parts := strings.Split(strings.TrimSpace(token), ".")
+	if len(parts) != 5 {
+		return nil, h, fmt.Errorf("%w: JWE: compact serialization needs 5 parts, got %d", ErrMalformed, len(parts))
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
-		return nil, fmt.Errorf("%w: JWE: %v", ErrMalformed, err)
+		return nil, h, fmt.Errorf("%w: JWE header: %v", ErrMalformed, err)
 	}
-	if kid := jwe.Header.KeyID; kid != "" && key.KeyID != "" && kid != key.KeyID {
-		return nil, fmt.Errorf("%w: JWE kid %q is not the transaction's encryption key %q", ErrDecrypt, kid, key.KeyID)
+	var p jweProtected
+	if err := json.Unmarshal(hb, &p); err != nil {
+		return nil, h, fmt.Errorf("%w: JWE header: %v", ErrMalformed, err)
 	}
-	pt, err := jwe.Decrypt(key.Private)
+	var keyLen int
+	switch p.Enc {
+	case string(jose.A128GCM):
+		keyLen = 16
+	case string(jose.A256GCM):
+		keyLen = 32
+	default:
+		return nil, h, fmt.Errorf("%w: JWE: enc %q is not supported (A128GCM, A256GCM)", ErrMalformed, p.Enc)
+	}
+	switch {
+	case p.Alg != string(jose.ECDH_ES):
+		return nil, h, fmt.Errorf("%w: JWE: alg %q is not supported (ECDH-ES)", ErrMalformed, p.Alg)
+	case parts[1] != "":
+		return nil, h, fmt.Errorf("%w: JWE: ECDH-ES carries no encrypted key", ErrMalformed)
+	case p.Zip != "" && p.Zip != "DEF":
+		return nil, h, fmt.Errorf("%w: JWE: zip %q is not supported (DEF)", ErrMalformed, p.Zip)
+	case p.Kid != "" && key.KeyID != "" && p.Kid != key.KeyID:
+		return nil, h, fmt.Errorf("%w: JWE kid %q is not the transaction's encryption key %q", ErrDecrypt, p.Kid, key.KeyID)
+	}
+	epk, err := ecdhPublicJWK(p.Epk, key.Private.Curve)
 	if err != nil {
-		return nil, fmt.Errorf("%w: JWE: %v", ErrDecrypt, err)
+		return nil, h, fmt.Errorf("%w: JWE epk: %v", ErrMalformed, err)
 	}
-	return pt, nil
+	apu, err1 := base64.RawURLEncoding.DecodeString(p.Apu)
+	apv, err2 := base64.RawURLEncoding.DecodeString(p.Apv)
+	iv, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	ct, err4 := base64.RawURLEncoding.DecodeString(parts[3])
+	tag, err5 := base64.RawURLEncoding.DecodeString(parts[4])
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return nil, h, fmt.Errorf("%w: JWE: %v", ErrMalformed, err)
+	}
+	priv, err := key.ecdh()
+	if err != nil {
+		return nil, h, fmt.Errorf("%w: JWE: %v", ErrDecrypt, err)
+	}
+	z, err := priv.ECDH(epk)
+	if err != nil {
+		return nil, h, fmt.Errorf("%w: JWE: ECDH: %v", ErrDecrypt, err)
+	}
+	block, err := aes.NewCipher(concatKDF(z, p.Enc, apu, apv, keyLen))
+	if err != nil {
+		return nil, h, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, h, err
+	}
+	if len(iv) != gcm.NonceSize() || len(tag) != gcm.Overhead() {
+		return nil, h, fmt.Errorf("%w: JWE: iv of %d or tag of %d bytes", ErrMalformed, len(iv), len(tag))
+	}
+	pt, err := gcm.Open(nil, iv, append(ct, tag...), []byte(parts[0]))
+	if err != nil {
+		return nil, h, fmt.Errorf("%w: JWE: %v", ErrDecrypt, err)
+	}
+	if p.Zip == "DEF" {
+		r := flate.NewReader(bytes.NewReader(pt))
+		defer r.Close()
+		limit := maxInflated(len(pt))
+		if pt, err = io.ReadAll(io.LimitReader(r, limit+1)); err != nil {
+			return nil, h, fmt.Errorf("%w: JWE zip: %v", ErrMalformed, err)
+		}
+		if int64(len(pt)) > limit {
+			return nil, h, fmt.Errorf("%w: JWE zip: more than %d bytes inflated", ErrTooLarge, limit)
+		}
+	}
+	h.apu = apu
+	return pt, h, nil
+}
+
+// ecdhPublicJWK reads an EC public JWK {"kty": "EC", "crv", "x", "y"} on curve c (the
+// recipient's: the point is checked to be on it).
+func ecdhPublicJWK(raw json.RawMessage, c elliptic.Curve) (*ecdh.PublicKey, error) {
+	var j struct{ Kty, Crv, X, Y string }
+	if len(raw) == 0 {
+		return nil, errors.New("missing")
+	}
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return nil, err
+	}
+	var curve ecdh.Curve
+	size := (c.Params().BitSize + 7) / 8
+	switch {
+	case j.Kty != "EC":
+		return nil, fmt.Errorf("kty %q, want EC", j.Kty)
+	case j.Crv == "P-256" && c == elliptic.P256():
+		curve = ecdh.P256()
+	case j.Crv == "P-384" && c == elliptic.P384():
+		curve = ecdh.P384()
+	case j.Crv == "P-521" && c == elliptic.P521():
+		curve = ecdh.P521()
+	default:
+		return nil, fmt.Errorf("crv %q is not the recipient key's %s", j.Crv, c.Params().Name)
+	}
+	x, err1 := base64.RawURLEncoding.DecodeString(j.X)
+	y, err2 := base64.RawURLEncoding.DecodeString(j.Y)
+	if err := errors.Join(err1, err2); err != nil || len(x) != size || len(y) != size {
+		return nil, fmt.Errorf("coordinates are not %d-byte base64url", size)
+	}
+	return curve.NewPublicKey(append(append([]byte{4}, x...), y...))
 }
 
 // EncryptOptions are the wallet's choices for a JWE response.

@@ -2,6 +2,7 @@ package oid4vp
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/ecdsa"
 	"encoding/base64"
@@ -47,13 +48,25 @@ func getPKI(t testing.TB) *pki {
 		return testPKI
 	}
 	tp := testpki.New(t, testpki.Options{})
-	ident, err := NewIdentity(tp.ReaderRoot, "test verifier", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ident := newIdentity(t, tp.ReaderRoot, "test verifier", "localhost")
 	testPKI = &pki{iaca: tp.IACA, root: tp.ReaderRoot, ident: ident,
 		cred: tp.Issue(t, issuer.IssueRequest{}), otherCred: tp.Issue(t, issuer.IssueRequest{})}
 	return testPKI
+}
+
+// newIdentity makes a verifier identity under root: a reader certificate with both
+// reader EKUs and the DNS names as subjectAltName.
+func newIdentity(t testing.TB, root *issuer.Authority, cn string, dnsNames ...string) *Identity {
+	t.Helper()
+	rc, err := root.NewReaderCert(issuer.ReaderOptions{CommonName: cn, Also23220: true, DNSNames: dnsNames})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := NewIdentity(rc.Key, rc.Chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 type env struct {
@@ -80,7 +93,7 @@ func newEnv(t *testing.T, prefix string, mut func(*VerifierConfig)) *env {
 		t.Fatal(err)
 	}
 	e.v, h = v, v.Handler()
-	e.w = NewWallet(WalletConfig{Credentials: []*issuer.Credential{p.cred}, Trust: verify.NewTrustStore(p.root.Certificate),
+	e.w = NewWallet(WalletConfig{Holder: &holder.Presenter{Credentials: []*issuer.Credential{p.cred}}, Trust: verify.NewTrustStore(p.root.Certificate),
 		Client: e.srv.Client(), AllowHTTP: true})
 	return e
 }
@@ -398,5 +411,91 @@ func TestRealWalletRedirectTranscript(t *testing.T) {
 	tr2 := messages.SessionTranscript{Handover: messages.OpenID4VPHandover(ho.ClientID, ho.Nonce, nil, ho.ResponseURI)}
 	if out := VerifyVPToken(tok, MdocQuery("pid", "eu.europa.ec.eudi.pid.1"), tr2, opts); out.Valid {
 		t.Fatal("transcript without the thumbprint accepted")
+	}
+}
+
+// The JWE decryption written here opens what go-jose encrypts (both enc values, apu and
+// apv, kid, compression), and the JWS signing written here verifies with go-jose.
+func TestJOSECrossCheck(t *testing.T) {
+	key, err := NewEncryptionKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plaintext := []byte(strings.Repeat(`{"vp_token":{"q":["abc"]},"state":"s"}`, 50))
+	for _, enc := range []jose.ContentEncryption{jose.A128GCM, jose.A256GCM} {
+		for _, zip := range []jose.CompressionAlgorithm{jose.NONE, jose.DEFLATE} {
+			// (go-jose derives ECDH-ES keys with empty apu and apv whatever its header says:
+			// apu and apv are cross-checked the other way round below)
+			e, err := jose.NewEncrypter(enc, jose.Recipient{Algorithm: jose.ECDH_ES, Key: &key.Private.PublicKey, KeyID: key.KeyID},
+				&jose.EncrypterOptions{Compression: zip})
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj, err := e.Encrypt(plaintext)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compact, err := obj.CompactSerialize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pt, h, err := decryptJWE(compact, key)
+			if err != nil || !bytes.Equal(pt, plaintext) || len(h.apu) != 0 {
+				t.Fatalf("%s zip=%q: %v (apu %q)", enc, zip, err, h.apu)
+			}
+		}
+	}
+	// ours, opened by go-jose
+	jwe, err := EncryptJWE(plaintext, &key.Private.PublicKey, EncryptOptions{Enc: string(jose.A256GCM), KeyID: key.KeyID,
+		APU: []byte("mdoc nonce"), APV: []byte("verifier nonce")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := jose.ParseEncryptedCompact(jwe, []jose.KeyAlgorithm{jose.ECDH_ES}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := obj.Decrypt(key.Private); err != nil || !bytes.Equal(pt, plaintext) {
+		t.Fatalf("go-jose opening ours: %v", err)
+	}
+	// a compression bomb is bounded
+	var bomb bytes.Buffer
+	fw, _ := flate.NewWriter(&bomb, flate.BestCompression)
+	fw.Write(make([]byte, MaxJWTSize+1))
+	fw.Close()
+	e, _ := jose.NewEncrypter(jose.A128GCM, jose.Recipient{Algorithm: jose.ECDH_ES, Key: &key.Private.PublicKey}, nil)
+	obj2, _ := e.Encrypt(bomb.Bytes()) // the compressed bytes as the plaintext of a DEF JWE would be
+	c2, _ := obj2.CompactSerialize()
+	parts := strings.Split(c2, ".")
+	h2, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	var hm map[string]any
+	_ = json.Unmarshal(h2, &hm)
+	hm["zip"] = "DEF"
+	h3, _ := json.Marshal(hm)
+	parts[0] = base64.RawURLEncoding.EncodeToString(h3) // (its tag no longer matches: refused before inflating)
+	if _, _, err := decryptJWE(strings.Join(parts, "."), key); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("altered header: %v", err)
+	}
+	dz, _ := jose.NewEncrypter(jose.A128GCM, jose.Recipient{Algorithm: jose.ECDH_ES, Key: &key.Private.PublicKey},
+		&jose.EncrypterOptions{Compression: jose.DEFLATE})
+	obj3, err := dz.Encrypt(make([]byte, 2<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3, _ := obj3.CompactSerialize()
+	if _, _, err := decryptJWE(c3, key); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("2 MB inflated: %v", err)
+	}
+	// the JWS signed here, verified by go-jose (VerifyX5CJWT)
+	p := getPKI(t)
+	for _, typ := range []string{TypeRequestObject, "JWT"} {
+		s, err := SignJWT(p.ident.Key, p.ident.Chain, typ, map[string]any{"a": 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vj, err := VerifyX5CJWT(s, verify.NewTrustStore(p.root.Certificate), time.Now())
+		if err != nil || vj.Header.Typ != typ || string(vj.Payload) != `{"a":1}` {
+			t.Fatalf("%s: %v", typ, err)
+		}
 	}
 }

@@ -23,6 +23,7 @@ var (
 	ErrTooLarge            = errors.New("oid4vp: body exceeds the size limit")
 	ErrWalletError         = errors.New("oid4vp: the wallet returned an error response")
 	ErrInvalidPresentation = errors.New("oid4vp: presentation not valid")
+	ErrBusy                = errors.New("oid4vp: verifier busy")
 )
 
 // maxPresentationsPerQuery bounds the presentations a vp_token may carry per query.
@@ -32,6 +33,15 @@ const maxPresentationsPerQuery = 16
 type Outcome struct {
 	// Valid: every credential query was answered and every DeviceResponse verified.
 	Valid bool
+	// State is StateAccepted (Valid), StateRejected (a presentation that does not
+	// verify or does not answer the query), StateError (a response that could not be
+	// read: a wallet error, a malformed or undecryptable one) or StateExpired; Reason
+	// names the failing check.
+	State  string
+	Reason string
+	// Verdict is what a caller of Complete attached (a gate's verdict as JSON); status
+	// queries return it.
+	Verdict json.RawMessage
 	// Presentations holds the verification result of each DeviceResponse, by
 	// credential query id, in the order received.
 	Presentations map[string][]*verify.Result
@@ -57,11 +67,8 @@ func ParseVPToken(raw []byte) (map[string][][]byte, error) {
 	}
 	out := make(map[string][][]byte, len(m))
 	for id, v := range m {
-		var list []string
-		var one string
-		if err := json.Unmarshal(v, &one); err == nil {
-			list = []string{one}
-		} else if err := json.Unmarshal(v, &list); err != nil {
+		list, ok := stringList(v)
+		if !ok {
 			return nil, fmt.Errorf("%w: vp_token[%q] is neither a string nor an array of strings", ErrMalformed, id)
 		}
 		if len(list) == 0 || len(list) > maxPresentationsPerQuery {
@@ -78,43 +85,94 @@ func ParseVPToken(raw []byte) (map[string][][]byte, error) {
 	return out, nil
 }
 
+// stringList reads a JSON string or an array of strings (v is valid JSON). Strings
+// without escapes or commas, such as base64url, are taken as they are, without another
+// decoder's pass.
+func stringList(v json.RawMessage) ([]string, bool) {
+	if list, ok := plainStringList(bytes.TrimSpace(v)); ok {
+		return list, true
+	}
+	var one string
+	if json.Unmarshal(v, &one) == nil {
+		return []string{one}, true
+	}
+	var list []string
+	if json.Unmarshal(v, &list) == nil {
+		return list, true
+	}
+	return nil, false
+}
+
+// plainStringList is stringList for printable ASCII input without backslashes and
+// without commas inside strings; ok is false for anything else, which a JSON decoder
+// then reads.
+func plainStringList(v []byte) (list []string, ok bool) {
+	if len(v) < 2 {
+		return nil, false
+	}
+	for _, c := range v {
+		if c == '\\' || c > 0x7e || c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return nil, false
+		}
+	}
+	plain := func(e []byte) (string, bool) {
+		e = bytes.TrimSpace(e)
+		if len(e) < 2 || e[0] != '"' || e[len(e)-1] != '"' || bytes.IndexByte(e[1:len(e)-1], '"') >= 0 {
+			return "", false
+		}
+		return string(e[1 : len(e)-1]), true
+	}
+	switch v[0] {
+	case '"':
+		s, ok := plain(v)
+		return []string{s}, ok
+	case '[':
+		if v[len(v)-1] != ']' {
+			return nil, false
+		}
+		inner := bytes.TrimSpace(v[1 : len(v)-1])
+		if len(inner) == 0 {
+			return []string{}, true
+		}
+		for _, e := range bytes.Split(inner, []byte{','}) {
+			s, ok := plain(e)
+			if !ok {
+				return nil, false
+			}
+			list = append(list, s)
+		}
+		return list, true
+	}
+	return nil, false
+}
+
 // VerifyVPToken verifies a vp_token against q under transcript: every key names a
-// credential query of q, every query is answered (once unless it allows multiple),
-// each DeviceResponse verifies with opts (its Transcript replaced by transcript) and
-// holds documents of the query's doctype only.
+// credential query of q, the queries answered satisfy q (all of them, or one option of
+// each required credential set), each answered query is answered once unless it allows
+// multiple, each DeviceResponse verifies with opts (its Transcript replaced by
+// transcript), holds documents of the query's doctype only and discloses one of the
+// query's claim_sets options when it has claim_sets.
 func VerifyVPToken(vpToken []byte, q *DCQL, transcript messages.SessionTranscript, opts verify.Options) *Outcome {
 	out := &Outcome{Presentations: map[string][]*verify.Result{}}
 	if q == nil {
-		out.Err = fmt.Errorf("%w: no query to verify against", ErrInvalidPresentation)
-		return out
+		return out.fail(fmt.Errorf("%w: no query to verify against", ErrInvalidPresentation))
 	}
 	tok, err := ParseVPToken(vpToken)
 	if err != nil {
-		out.Err = err
-		return out
+		return out.fail(err)
 	}
-	ids := make([]string, 0, len(tok))
-	for id := range tok {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		if _, ok := q.query(id); !ok {
-			out.Err = fmt.Errorf("%w: vp_token answers %q, which is not a credential query of the request", ErrInvalidPresentation, id)
-			return out
-		}
+	if err := q.CheckAnswered(func(id string) bool { _, ok := tok[id]; return ok }, sortedKeys(tok)); err != nil {
+		return out.fail(err)
 	}
 	opts.Transcript = &transcript
 	var firstErr error
 	for _, cq := range q.Credentials {
 		list, ok := tok[cq.ID]
 		if !ok {
-			out.Err = fmt.Errorf("%w: credential query %q not answered", ErrInvalidPresentation, cq.ID)
-			return out
+			continue
 		}
 		if len(list) > 1 && !cq.Multiple {
-			out.Err = fmt.Errorf("%w: credential query %q answered %d times but multiple is false", ErrInvalidPresentation, cq.ID, len(list))
-			return out
+			return out.fail(fmt.Errorf("%w: credential query %q answered %d times but multiple is false", ErrInvalidPresentation, cq.ID, len(list)))
 		}
 		// documents of another doctype, or several, are refused before any signature
 		o := opts
@@ -127,19 +185,134 @@ func VerifyVPToken(vpToken []byte, q *DCQL, transcript messages.SessionTranscrip
 			}
 			if !res.Valid {
 				firstErr = fmt.Errorf("%w: query %q presentation %d: %s", ErrInvalidPresentation, cq.ID, i, failure(res))
+				out.Reason = failedCheck(res)
 				continue
 			}
 			for _, d := range res.Documents {
 				if d.DocType != cq.Meta.DoctypeValue {
 					firstErr = fmt.Errorf("%w: query %q presentation %d: docType %q, the query asks for %q",
 						ErrInvalidPresentation, cq.ID, i, d.DocType, cq.Meta.DoctypeValue)
+					out.Reason = ReasonDCQL
+				} else if err := cq.CheckClaimSets(func(ns, id string) bool { _, ok := d.Elements[ns][id]; return ok }); err != nil {
+					firstErr, out.Reason = err, ReasonDCQL
 				}
 			}
 		}
 	}
-	out.Err = firstErr
-	out.Valid = firstErr == nil
+	if firstErr != nil {
+		out.Err, out.State = firstErr, StateRejected
+		return out
+	}
+	out.Valid, out.State = true, StateAccepted
 	return out
+}
+
+// fail ends an outcome with err: rejected for a presentation that does not answer the
+// query, error for input that could not be read.
+func (o *Outcome) fail(err error) *Outcome {
+	o.Err, o.State = err, StateError
+	o.Reason = ReasonMalformed
+	switch {
+	case errors.Is(err, ErrInvalidPresentation):
+		o.State, o.Reason = StateRejected, ReasonDCQL
+	case errors.Is(err, ErrDecrypt):
+		o.Reason = ReasonDecrypt
+	case errors.Is(err, ErrWalletError):
+		o.Reason = ReasonWalletError
+	}
+	return o
+}
+
+// failedCheck names the first fatal check of an invalid result (or its first error).
+func failedCheck(r *verify.Result) string {
+	for _, d := range r.Documents {
+		for _, c := range d.Checks {
+			if !c.OK && c.Severity == "error" {
+				return c.Name
+			}
+		}
+	}
+	if len(r.Documents) == 0 {
+		return ReasonMalformed
+	}
+	return "not_valid"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// readVPToken reads a vp_token for delivery: it checks it answers q (as VerifyVPToken
+// does, except for what needs verification) and merges its DeviceResponses into one,
+// documents in credential query order. A query with claim_sets must disclose the
+// elements of one option (checked on the element identifiers presented; verification
+// then checks they are authentic).
+func readVPToken(vpToken []byte, q *DCQL) (*messages.DeviceResponse, error) {
+	tok, err := ParseVPToken(vpToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.CheckAnswered(func(id string) bool { _, ok := tok[id]; return ok }, sortedKeys(tok)); err != nil {
+		return nil, err
+	}
+	merged := &messages.DeviceResponse{Version: "1.0", Status: messages.ResponseOK}
+	for _, cq := range q.Credentials {
+		list := tok[cq.ID]
+		if len(list) > 1 && !cq.Multiple {
+			return nil, fmt.Errorf("%w: credential query %q answered %d times but multiple is false", ErrInvalidPresentation, cq.ID, len(list))
+		}
+		for i, b := range list {
+			dr, err := messages.DecodeDeviceResponse(b)
+			if err != nil {
+				return nil, fmt.Errorf("%w: query %q presentation %d: %v", ErrMalformed, cq.ID, i, err)
+			}
+			for j := range dr.Documents {
+				d := &dr.Documents[j]
+				if d.DocType != cq.Meta.DoctypeValue {
+					return nil, fmt.Errorf("%w: query %q presentation %d: docType %q, the query asks for %q",
+						ErrInvalidPresentation, cq.ID, i, d.DocType, cq.Meta.DoctypeValue)
+				}
+				if err := cq.CheckClaimSets(presented(d)); err != nil {
+					return nil, err
+				}
+			}
+			mergeResponse(merged, dr)
+		}
+	}
+	return merged, nil
+}
+
+// mergeResponse adds the documents and document errors of dr to into; the first
+// non-zero status wins.
+func mergeResponse(into, dr *messages.DeviceResponse) {
+	into.Documents = append(into.Documents, dr.Documents...)
+	into.DocumentErrors = append(into.DocumentErrors, dr.DocumentErrors...)
+	if into.Status == messages.ResponseOK {
+		into.Status = dr.Status
+	}
+}
+
+// presented says whether a document presents an element, going by the identifiers of
+// its IssuerSignedItems (unverified).
+func presented(d *messages.Document) func(ns, id string) bool {
+	return func(ns, id string) bool {
+		if d.IssuerSigned.NameSpaces == nil {
+			return false
+		}
+		items, _ := d.IssuerSigned.NameSpaces.Get(ns)
+		for _, it := range items {
+			var item messages.IssuerSignedItem
+			if messages.Unmarshal(it.Content(), &item) == nil && item.ElementIdentifier == id {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // failure names the first fatal check of an invalid result.

@@ -18,12 +18,25 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/mdocgate/mdocgate/crypto/holder"
-	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/messages"
 )
+
+// Presenter is the wallet's holder: it builds the DeviceResponse (deviceSignature over
+// the transcript) to a request and says what it holds. crypto/holder's Presenter is one;
+// this package does not import it, so that a verifier links no holder.
+type Presenter interface {
+	Present(req *messages.DeviceRequest, transcript messages.SessionTranscript) (*messages.DeviceResponse, error)
+	// Holds reports whether a credential of docType is held and, when id is not empty,
+	// whether it carries element id of name space ns.
+	Holds(docType, ns, id string) bool
+}
+
+// Binding are the values a wallet binds its presentation to (the handover's inputs).
+type Binding struct {
+	ClientID, Nonce, ResponseURI, Origin string
+}
 
 // Invocation is what a wallet reads from an openid4vp:// (or mdoc-openid4vp://, ...)
 // link: a request by reference.
@@ -74,9 +87,11 @@ func ParseInvocation(s string) (*Invocation, error) {
 
 // WalletConfig configures a simulated Wallet.
 type WalletConfig struct {
-	// Credentials are presented with crypto/holder; each needs its DevicePrivateKey.
-	Credentials []*issuer.Credential
-	// Trust holds the reader roots the request object's x5c must chain to.
+	// Holder presents the wallet's credentials.
+	Holder Presenter
+	// Trust holds the reader roots the request object's x5c (and an Annex C request's
+	// readerAuth) must chain to; nil skips the chain check (the signature and the
+	// client_id binding are still checked).
 	Trust *verify.TrustStore
 	// Client makes the HTTP requests (default: a client with a 30 s timeout).
 	Client *http.Client
@@ -91,14 +106,21 @@ type WalletConfig struct {
 	// Mutate, when set, rewrites each DeviceResponse before it is sent (tests and load
 	// simulation of misbehaving wallets).
 	Mutate func(deviceResponse []byte) []byte
+	// Bind, when set, changes the values the wallet binds its presentation to (tests of
+	// a verifier refusing a wrong nonce, client_id or origin).
+	Bind func(*Binding)
+	// AnnexBHandover makes the wallet an 18013-7:2024 Annex B one: for direct_post.jwt
+	// it signs over messages.ISO18013_7AnnexBHandover with its mdocGeneratedNonce as the
+	// JWE apu.
+	AnnexBHandover bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
-// Wallet is a simulated OpenID4VP wallet. It is safe for concurrent use.
+// Wallet is a simulated OpenID4VP wallet, over redirects (openid4vp://) and over the
+// Digital Credentials API (AnswerDCAPI). It is safe for concurrent use.
 type Wallet struct {
-	cfg       WalletConfig
-	presenter *holder.Presenter
+	cfg WalletConfig
 }
 
 // NewWallet returns a wallet.
@@ -109,7 +131,7 @@ func NewWallet(cfg WalletConfig) *Wallet {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Wallet{cfg: cfg, presenter: &holder.Presenter{Credentials: cfg.Credentials}}
+	return &Wallet{cfg: cfg}
 }
 
 // Request is an authorization request the wallet fetched and checked.
@@ -121,6 +143,11 @@ type Request struct {
 	// EncKey is the verifier's encryption JWK chosen for direct_post.jwt (nil otherwise).
 	EncKey *jose.JSONWebKey
 	Enc    string
+	// Origin is the web origin of a DC API request (the browser's, not the verifier's
+	// word); empty for a redirect request.
+	Origin string
+	// MdocGeneratedNonce is an Annex B wallet's nonce (the JWE apu).
+	MdocGeneratedNonce string
 }
 
 // Present runs the whole flow for an invocation URI: fetch and check the request,
@@ -203,6 +230,31 @@ func (w *Wallet) Fetch(ctx context.Context, inv *Invocation) (*Request, error) {
 // CheckRequestObject verifies a request object (see Fetch) for the invocation's
 // clientID; walletNonce, when non-empty, must be echoed.
 func (w *Wallet) CheckRequestObject(jwt, clientID, walletNonce string) (*Request, error) {
+	r, err := w.signedRequest(jwt)
+	if err != nil {
+		return nil, err
+	}
+	c := &r.Claims
+	if c.ClientID != clientID {
+		return nil, fmt.Errorf("%w: request object client_id %q differs from the invocation's %q", ErrSignature, c.ClientID, clientID)
+	}
+	ru, err := w.checkURL("response_uri", c.ResponseURI)
+	if err != nil {
+		return nil, err
+	}
+	if dns, ok := strings.CutPrefix(c.ClientID, PrefixX509SanDNS+":"); ok && ru.Hostname() != dns {
+		return nil, fmt.Errorf("%w: response_uri host %q is not the client_id's DNS name %q", ErrSignature, ru.Hostname(), dns)
+	}
+	if walletNonce != "" && c.WalletNonce != walletNonce {
+		return nil, fmt.Errorf("%w: wallet_nonce not echoed", ErrSignature)
+	}
+	return r, w.checkParams(r, ModeDirectPost, ModeDirectPostJWT)
+}
+
+// signedRequest verifies a request object's JWS (typ, signature by the x5c leaf, chain
+// to Trust when set), reads its claims and checks the client_id is bound to the leaf,
+// the expiry and the issue time.
+func (w *Wallet) signedRequest(jwt string) (*Request, error) {
 	now := w.cfg.Now()
 	vj, err := VerifyX5CJWT(jwt, w.cfg.Trust, now)
 	if err != nil {
@@ -216,24 +268,8 @@ func (w *Wallet) CheckRequestObject(jwt, clientID, walletNonce string) (*Request
 		return nil, fmt.Errorf("%w: request object claims: %v", ErrMalformed, err)
 	}
 	c := &r.Claims
-	if c.ClientID != clientID {
-		return nil, fmt.Errorf("%w: request object client_id %q differs from the invocation's %q", ErrSignature, c.ClientID, clientID)
-	}
 	if err := CheckClientID(c.ClientID, r.Leaf); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
-	}
-	if c.ResponseType != "vp_token" {
-		return nil, fmt.Errorf("%w: response_type %q, want vp_token", ErrMalformed, c.ResponseType)
-	}
-	ru, err := w.checkURL("response_uri", c.ResponseURI)
-	if err != nil {
-		return nil, err
-	}
-	if dns, ok := strings.CutPrefix(c.ClientID, PrefixX509SanDNS+":"); ok && ru.Hostname() != dns {
-		return nil, fmt.Errorf("%w: response_uri host %q is not the client_id's DNS name %q", ErrSignature, ru.Hostname(), dns)
-	}
-	if len(c.Nonce) < 16 {
-		return nil, fmt.Errorf("%w: nonce shorter than 16 characters", ErrMalformed)
 	}
 	if c.Exp != 0 && now.Unix() > c.Exp {
 		return nil, fmt.Errorf("%w: request object expired at %s", ErrExpired, time.Unix(c.Exp, 0).UTC().Format(time.RFC3339))
@@ -241,22 +277,32 @@ func (w *Wallet) CheckRequestObject(jwt, clientID, walletNonce string) (*Request
 	if c.Iat != 0 && time.Unix(c.Iat, 0).After(now.Add(5*time.Minute)) {
 		return nil, fmt.Errorf("%w: request object iat is in the future", ErrMalformed)
 	}
-	if walletNonce != "" && c.WalletNonce != walletNonce {
-		return nil, fmt.Errorf("%w: wallet_nonce not echoed", ErrSignature)
+	return r, nil
+}
+
+// checkParams checks the request parameters every request has: response_type
+// vp_token, a response mode of modes (the encrypted one needs a usable key), a nonce of
+// at least 16 characters and a valid DCQL query.
+func (w *Wallet) checkParams(r *Request, plain, encrypted string) error {
+	c := &r.Claims
+	if c.ResponseType != "vp_token" {
+		return fmt.Errorf("%w: response_type %q, want vp_token", ErrMalformed, c.ResponseType)
 	}
+	if len(c.Nonce) < 16 {
+		return fmt.Errorf("%w: nonce shorter than 16 characters", ErrMalformed)
+	}
+	var err error
 	if r.Query, err = ParseDCQL(c.DCQLQuery); err != nil {
-		return nil, err
+		return err
 	}
 	switch c.ResponseMode {
-	case ModeDirectPost:
-	case ModeDirectPostJWT:
-		if err := w.chooseKey(r); err != nil {
-			return nil, err
-		}
+	case plain:
+	case encrypted:
+		return w.chooseKey(r)
 	default:
-		return nil, fmt.Errorf("%w: response_mode %q (direct_post or direct_post.jwt)", ErrMalformed, c.ResponseMode)
+		return fmt.Errorf("%w: response_mode %q (%s or %s)", ErrMalformed, c.ResponseMode, plain, encrypted)
 	}
-	return r, nil
+	return nil
 }
 
 // chooseKey picks the first EC key of client_metadata.jwks usable for ECDH-ES
@@ -264,7 +310,7 @@ func (w *Wallet) CheckRequestObject(jwt, clientID, walletNonce string) (*Request
 func (w *Wallet) chooseKey(r *Request) error {
 	md := r.Claims.ClientMetadata
 	if md == nil || md.JWKS == nil {
-		return fmt.Errorf("%w: direct_post.jwt without client_metadata.jwks", ErrMalformed)
+		return fmt.Errorf("%w: %s without client_metadata.jwks", ErrMalformed, r.Claims.ResponseMode)
 	}
 	for _, raw := range md.JWKS.Keys {
 		var k jose.JSONWebKey
@@ -297,64 +343,121 @@ func (w *Wallet) chooseKey(r *Request) error {
 	return fmt.Errorf("%w: no supported enc among %v", ErrMalformed, offered)
 }
 
-// Transcript is the SessionTranscript the wallet signs over for r.
-func (r *Request) Transcript() messages.SessionTranscript {
+// Transcript is the SessionTranscript the wallet signs over for r: the OpenID4VP
+// handover, the DC API one for a request with an Origin, or the 18013-7:2024 Annex B
+// one for an Annex B wallet's encrypted answer.
+func (r *Request) Transcript() messages.SessionTranscript { return r.transcript(nil) }
+
+func (r *Request) transcript(bind func(*Binding)) messages.SessionTranscript {
 	var tp []byte
 	if r.EncKey != nil {
 		tp, _ = r.EncKey.Thumbprint(crypto.SHA256)
 	}
-	return messages.SessionTranscript{Handover: messages.OpenID4VPHandover(r.Claims.ClientID, r.Claims.Nonce, tp, r.Claims.ResponseURI)}
+	b := Binding{ClientID: r.Claims.ClientID, Nonce: r.Claims.Nonce, ResponseURI: r.Claims.ResponseURI, Origin: r.Origin}
+	if bind != nil {
+		bind(&b)
+	}
+	switch {
+	case r.Origin != "":
+		return messages.SessionTranscript{Handover: messages.OpenID4VPDCAPIHandover(b.Origin, b.Nonce, tp)}
+	case r.MdocGeneratedNonce != "":
+		return messages.SessionTranscript{Handover: messages.ISO18013_7AnnexBHandover(b.ClientID, b.ResponseURI, b.Nonce, r.MdocGeneratedNonce)}
+	}
+	return messages.SessionTranscript{Handover: messages.OpenID4VPHandover(b.ClientID, b.Nonce, tp, b.ResponseURI)}
+}
+
+// answered are the credential queries the wallet answers: all of them without
+// credential_sets; with them, for each set the first option whose queries it can all
+// answer (a required set it cannot answer is an error).
+func (w *Wallet) answered(q *DCQL) ([]*CredentialQuery, error) {
+	can := func(id string) bool {
+		cq, _ := q.query(id)
+		if !w.cfg.Holder.Holds(cq.Meta.DoctypeValue, "", "") {
+			return false
+		}
+		_, ok := cq.ChosenClaims(func(ns, el string) bool { return w.cfg.Holder.Holds(cq.Meta.DoctypeValue, ns, el) })
+		return ok
+	}
+	if len(q.CredentialSets) == 0 {
+		out := make([]*CredentialQuery, len(q.Credentials))
+		for i := range q.Credentials {
+			out[i] = &q.Credentials[i]
+		}
+		return out, nil
+	}
+	chosen := map[string]bool{}
+	for i, set := range q.CredentialSets {
+		found := false
+		for _, opt := range set.Options {
+			if allOf(opt, can) {
+				for _, id := range opt {
+					chosen[id] = true
+				}
+				found = true
+				break
+			}
+		}
+		if !found && set.IsRequired() {
+			return nil, fmt.Errorf("oid4vp: wallet: no option of credential_sets[%d] can be answered", i)
+		}
+	}
+	var out []*CredentialQuery
+	for i := range q.Credentials {
+		if chosen[q.Credentials[i].ID] {
+			out = append(out, &q.Credentials[i])
+		}
+	}
+	return out, nil
 }
 
 // VPToken builds the vp_token for r: one DeviceResponse (deviceSignature over r's
-// transcript) per credential query.
+// transcript) per credential query answered (see answered), disclosing the claims of
+// the first claim_sets option the wallet can satisfy.
 func (w *Wallet) VPToken(r *Request) (map[string][]string, error) {
-	t := r.Transcript()
+	t := r.transcript(w.cfg.Bind)
+	queries, err := w.answered(r.Query)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]string{}
-	for _, cq := range r.Query.Credentials {
-		dreq, err := request.Build([]request.Doc{cq.RequestedDoc()}, nil, t)
+	for _, cq := range queries {
+		claims, ok := cq.ChosenClaims(func(ns, el string) bool { return w.cfg.Holder.Holds(cq.Meta.DoctypeValue, ns, el) })
+		if !ok {
+			claims = cq.Claims
+		}
+		b, err := w.presentFor(cq, claims, t)
 		if err != nil {
 			return nil, err
-		}
-		resp, err := w.presenter.BuildResponse(dreq, t, holder.PresentOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("oid4vp: wallet: query %q: %w", cq.ID, err)
-		}
-		b, err := messages.Marshal(resp)
-		if err != nil {
-			return nil, err
-		}
-		if w.cfg.Mutate != nil {
-			b = w.cfg.Mutate(b)
 		}
 		out[cq.ID] = []string{base64.RawURLEncoding.EncodeToString(b)}
 	}
 	return out, nil
 }
 
+// presentFor is the DeviceResponse (CBOR, after Mutate) answering cq with claims.
+func (w *Wallet) presentFor(cq *CredentialQuery, claims []ClaimQuery, t messages.SessionTranscript) ([]byte, error) {
+	dreq, err := request.Build([]request.Doc{cq.docFor(claims)}, nil, t)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := w.cfg.Holder.Present(dreq, t)
+	if err != nil {
+		return nil, fmt.Errorf("oid4vp: wallet: query %q: %w", cq.ID, err)
+	}
+	b, err := messages.Marshal(resp)
+	if err != nil {
+		return nil, err
+	}
+	if w.cfg.Mutate != nil {
+		b = w.cfg.Mutate(b)
+	}
+	return b, nil
+}
+
 // ResponseForm builds the response body: vp_token and state for direct_post, or a
 // single "response" JWE (ECDH-ES to the chosen key, with kid, apu and apv) for
 // direct_post.jwt.
 func (w *Wallet) ResponseForm(r *Request) (url.Values, error) {
-	tok, err := w.VPToken(r)
-	if err != nil {
-		return nil, err
-	}
-	if r.EncKey == nil {
-		tj, err := json.Marshal(tok)
-		if err != nil {
-			return nil, err
-		}
-		f := url.Values{"vp_token": {string(tj)}}
-		if r.Claims.State != "" {
-			f.Set("state", r.Claims.State)
-		}
-		return f, nil
-	}
-	payload, err := json.Marshal(map[string]any{"vp_token": tok, "state": r.Claims.State})
-	if err != nil {
-		return nil, err
-	}
 	apu, apv := w.cfg.APU, w.cfg.APV
 	if apu == nil {
 		apu = []byte(randomString(16))
@@ -362,11 +465,62 @@ func (w *Wallet) ResponseForm(r *Request) (url.Values, error) {
 	if apv == nil {
 		apv = []byte(r.Claims.Nonce)
 	}
-	jwe, err := EncryptJWE(payload, r.EncKey.Key.(*ecdsa.PublicKey), EncryptOptions{Enc: r.Enc, KeyID: r.EncKey.KeyID, APU: apu, APV: apv})
+	if w.cfg.AnnexBHandover && r.EncKey != nil && r.Origin == "" {
+		r.MdocGeneratedNonce = string(apu)
+	}
+	payload, err := w.responseParams(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.EncKey == nil {
+		f := url.Values{}
+		for k, v := range payload {
+			f.Set(k, v)
+		}
+		return f, nil
+	}
+	pj, err := json.Marshal(payload.json())
+	if err != nil {
+		return nil, err
+	}
+	jwe, err := EncryptJWE(pj, r.EncKey.Key.(*ecdsa.PublicKey), EncryptOptions{Enc: r.Enc, KeyID: r.EncKey.KeyID, APU: apu, APV: apv})
 	if err != nil {
 		return nil, err
 	}
 	return url.Values{"response": {jwe}}, nil
+}
+
+// params are the response parameters as strings (vp_token as its JSON).
+type params map[string]string
+
+// json is the parameters as the members of a JSON object (vp_token an object).
+func (p params) json() map[string]any {
+	out := map[string]any{}
+	for k, v := range p {
+		if k == "vp_token" {
+			out[k] = json.RawMessage(v)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// responseParams are vp_token (and state, when the request had one).
+func (w *Wallet) responseParams(r *Request) (params, error) {
+	tok, err := w.VPToken(r)
+	if err != nil {
+		return nil, err
+	}
+	tj, err := json.Marshal(tok)
+	if err != nil {
+		return nil, err
+	}
+	p := params{"vp_token": string(tj)}
+	if r.Claims.State != "" {
+		p["state"] = r.Claims.State
+	}
+	return p, nil
 }
 
 // Post sends a response form to responseURI. A non-200 answer is an error carrying the

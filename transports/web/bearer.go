@@ -14,6 +14,9 @@ import (
 	"github.com/mdocgate/mdocgate/transports"
 )
 
+// OptionKeys are the options OpenBearer reads.
+var OptionKeys = []string{"holder_idle", "ping"}
+
 // OpenBearer returns the adapter (transports.Bearer) of the "http" or "websocket" bearer
 // (name): each lane is a Server on its own loopback socket (127.0.0.1:0). A simulated
 // holder is a real HTTP client: Engage GETs /engage for a ReaderEngagement, POSTs (or
@@ -24,7 +27,7 @@ import (
 // Options: "holder_idle" (Go duration, default 5 s) is how long an HTTP holder waits
 // with no request outstanding before giving up (HTTP cannot push the reader's
 // termination to a holder that went silent); "ping" the WebSocket keepalive period
-// (default 30 s). Options of other bearers are left alone.
+// (default 30 s).
 func OpenBearer(name string, opts transports.BearerOptions) (transports.Bearer, error) {
 	if name != BearerHTTP && name != BearerWebSocket {
 		return nil, fmt.Errorf("web: no bearer %q", name)

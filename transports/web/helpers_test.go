@@ -71,6 +71,7 @@ type reader struct {
 	srv      *web.Server
 	base     string
 	verdicts chan *readersession.Verdict
+	ids      chan string // the Arrival.ID of every session, in arrival order
 	wg       sync.WaitGroup
 	served   chan struct{}
 }
@@ -89,7 +90,7 @@ func startReader(t testing.TB, cfg web.Config) *reader {
 		t.Fatal(err)
 	}
 	r := &reader{srv: srv, base: "http://" + ln.Addr().String(), verdicts: make(chan *readersession.Verdict, 1024),
-		served: make(chan struct{})}
+		ids: make(chan string, 1024), served: make(chan struct{})}
 	go func() {
 		defer close(r.served)
 		_ = srv.Serve(ln)
@@ -104,6 +105,7 @@ func startReader(t testing.TB, cfg web.Config) *reader {
 				if err != nil {
 					return
 				}
+				r.ids <- a.ID
 				r.wg.Add(1)
 				go func() {
 					defer r.wg.Done()
@@ -124,6 +126,9 @@ func (r *reader) stop() {
 
 // runSession is a lane's session actor in miniature.
 func runSession(cfg *readersession.Config, a *transports.Arrival) *readersession.Verdict {
+	if a.Refused != nil { // refused at its first message: no connection, a rejection
+		return &readersession.Verdict{Outcome: readersession.Rejected, Reason: a.Refused.Reason, Detail: a.Refused.Detail}
+	}
 	defer a.Conn.Close()
 	rs := readersession.New(cfg)
 	var step readersession.Step

@@ -158,34 +158,52 @@ func TestSlowClient(t *testing.T) {
 
 func TestReplayAndOrigin(t *testing.T) {
 	r := startReader(t, web.Config{})
-	e := r.engagement(t, false)
 
-	// OriginInfo naming another origin
+	// OriginInfo naming another origin: 403, and the engagement ends with a verdict (a
+	// rejection under the engagement's id), so a later holder finds it gone
+	e := r.engagement(t, false)
 	evil := reverseHolder(t, e, "https://evil.example")
 	if code, body := post(t, e.SessionURL, web.ContentType, evil.FirstMessage()); code != http.StatusForbidden {
 		t.Fatalf("foreign origin: %d %s", code, body)
 	}
+	if v, id := r.verdict(t), <-r.ids; v.Outcome != readersession.Rejected || v.Reason != web.ReasonOriginMismatch || id != e.ID {
+		t.Fatalf("refused origin: %s (%s) under %q, engagement %q", v.Outcome, v.Reason, id, e.ID)
+	}
+	if code, _ := post(t, e.SessionURL, web.ContentType, reverseHolder(t, e, r.base).FirstMessage()); code != http.StatusNotFound {
+		t.Fatalf("after the refusal: %d", code)
+	}
 
+	e = r.engagement(t, false)
 	h := reverseHolder(t, e, r.base)
 	conn, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// a replayed first message is refused and does not disturb the session
-	if code, body := post(t, e.SessionURL, web.ContentType, h.FirstMessage()); code != http.StatusConflict {
-		t.Fatalf("replay: %d %s", code, body)
+	if id := <-r.ids; id != e.ID {
+		t.Fatalf("session id %q, engagement %q", id, e.ID)
 	}
-	// neither does a WebSocket on the same session
-	_, resp, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(e.SessionURL, "http"), nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusConflict {
+	first, err := conn.ReadFrame(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a retried identical first message (its answer lost) gets the very same answer, and
+	// does not disturb the session
+	resp, err := http.Post(e.SessionURL, web.ContentType, bytes.NewReader(h.FirstMessage()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(again, first) {
+		t.Fatalf("retried first message: %d, same answer %v", resp.StatusCode, bytes.Equal(again, first))
+	}
+	// a WebSocket on the same session is refused
+	_, wresp, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(e.SessionURL, "http"), nil)
+	if err == nil || wresp == nil || wresp.StatusCode != http.StatusConflict {
 		t.Fatalf("second bearer: %v", err)
 	}
-	for {
-		msg, err := conn.ReadFrame(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+	for msg := first; ; {
 		st := h.Receive(msg)
 		if st.Send != nil {
 			if err := conn.WriteFrame(context.Background(), st.Send); err != nil {
@@ -195,11 +213,41 @@ func TestReplayAndOrigin(t *testing.T) {
 		if st.Done {
 			break
 		}
+		if msg, err = conn.ReadFrame(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	expectAccepted(t, r)
 	// and after the session, its URL is gone
 	if code, _ := post(t, e.SessionURL, web.ContentType, h.FirstMessage()); code != http.StatusNotFound {
 		t.Fatalf("after the session: %d", code)
+	}
+
+	// another MessageData in an engaged session: a termination status, and the session ends
+	e = r.engagement(t, false)
+	h = reverseHolder(t, e, r.base)
+	conn2, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	<-r.ids
+	if _, err := conn2.ReadFrame(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	other := reverseHolder(t, e, r.base).FirstMessage()
+	resp, err = http.Post(e.SessionURL, web.ContentType, bytes.NewReader(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sd, err := messages.DecodeSessionData(body)
+	if resp.StatusCode != http.StatusOK || err != nil || sd.Status == nil || *sd.Status != messages.StatusSessionTermination {
+		t.Fatalf("another MessageData: %d %x (%v)", resp.StatusCode, body, err)
+	}
+	if v := r.verdict(t); v.Outcome != readersession.Error {
+		t.Fatalf("after another MessageData: %s (%s)", v.Outcome, v.Reason)
 	}
 }
 
@@ -281,6 +329,11 @@ func TestWebSocketErrors(t *testing.T) {
 	if got := closeCode(c); got != websocket.StatusPolicyViolation {
 		t.Fatalf("origin: close %d", got)
 	}
+	// the refused origin ended the engagement with a verdict under its id
+	if v, id := r.verdict(t), <-r.ids; v.Reason != web.ReasonOriginMismatch || id != e.ID {
+		t.Fatalf("refused origin: %s (%s) under %q", v.Outcome, v.Reason, id)
+	}
+	e = r.engagement(t, false)
 	c = dial(e)
 	c.Write(context.Background(), websocket.MessageBinary, make([]byte, messages.MaxMessageSize+1))
 	// 1009, or a reset when the reader closes while the client still writes
@@ -361,4 +414,43 @@ func TestBoundedPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectAccepted(t, r)
+}
+
+// Status 10 from the holder over WebSocket terminates the session: the reader closes
+// as that status says (1008, naming it), not as a session that ended without a
+// terminating status (1001).
+func TestWebSocketHolderStatus10(t *testing.T) {
+	r := startReader(t, web.Config{})
+	a, b := r.engagement(t, false), r.engagement(t, false)
+	h := reverseHolder(t, a, r.base) // keys of a, talking to b: it cannot decrypt b's request
+	c, _, err := websocket.Dial(context.Background(), b.WebSocketURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, websocket.MessageBinary, h.FirstMessage()); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := h.Receive(msg)
+	sd, err := messages.DecodeSessionData(st.Send)
+	if err != nil || sd.Status == nil || *sd.Status != messages.StatusSessionEncryptionError {
+		t.Fatalf("holder sends %x (%v), want status 10", st.Send, err)
+	}
+	if err := c.Write(ctx, websocket.MessageBinary, st.Send); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || !strings.Contains(ce.Reason, "status 10") {
+		t.Fatalf("close %v, want 1008 naming status 10", err)
+	}
+	if v := r.verdict(t); v.Outcome != readersession.Error || v.Reason != readersession.ReasonPeerStatus {
+		t.Fatalf("verdict %s (%s)", v.Outcome, v.Reason)
+	}
 }

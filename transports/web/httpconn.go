@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -193,6 +194,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 	p, err = s.lookupLocked(id)
 	if err != nil {
 		s.mu.Unlock()
+		s.refused(BearerHTTP, ReasonUnknownSession, id)
 		httpError(w, http.StatusNotFound, err.Error())
 		return
 	}
@@ -210,6 +212,9 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 		if firstErr != nil {
+			if code == http.StatusForbidden {
+				s.refuseLocked(p, BearerHTTP, firstErr)
+			}
 			s.mu.Unlock()
 			httpError(w, code, firstErr.Error())
 			return
@@ -221,7 +226,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		c = newHTTPConn(func() { s.ended(p) })
 		a := &transports.Arrival{DeviceEngagement: de, Handover: messages.ReaderEngagementHandover(messages.NewEncodedCBOR(p.re)),
-			Conn: c, Bearer: BearerHTTP, Reject: c.closeWith, ReaderEngagement: p.re, ReaderKey: p.key}
+			Conn: c, Bearer: BearerHTTP, Reject: c.closeWith, ReaderEngagement: p.re, ReaderKey: p.key, ID: p.id}
 		p.key = nil // one session per engagement
 		if err := s.httpL.offer(a); err != nil {
 			s.releaseSessionLocked(p)
@@ -229,7 +234,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 			busy(w, fmt.Errorf("reader busy: %w", err))
 			return
 		}
-		p.attached, p.hc = true, c
+		p.attached, p.hc, p.first = true, c, body
 		s.releaseEngagementLocked(p) // a session now, counted as one
 	} else {
 		c = p.hc
@@ -239,10 +244,20 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 		if isMD {
+			// the holder's first message again: a retry whose answer was lost gets that
+			// answer again; any other MessageData ends the session
+			reply := p.firstReply
+			same := reply != nil && bytes.Equal(body, p.first)
 			s.mu.Unlock()
-			httpError(w, http.StatusConflict, ErrEngaged.Error())
+			if same {
+				writeMessage(w, reply)
+				return
+			}
+			c.closeWith(fmt.Errorf("%w: the holder sent another MessageData in an engaged session", transports.ErrClosed))
+			writeMessage(w, statusMessage(messages.StatusSessionTermination))
 			return
 		}
+		p.first, p.firstReply = nil, nil // the holder went on: no retry of the first message now
 		if err := c.deliver(body); err != nil {
 			s.mu.Unlock()
 			httpError(w, http.StatusConflict, err.Error())
@@ -262,10 +277,14 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 	msg, err := c.answer(ctx)
 	switch {
 	case err == nil:
-		w.Header().Set("Content-Type", ContentType)
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
-		_, _ = w.Write(msg)
+		if isMD {
+			s.mu.Lock()
+			if p.first != nil {
+				p.firstReply = msg
+			}
+			s.mu.Unlock()
+		}
+		writeMessage(w, msg)
 	case errors.Is(err, transports.ErrBusy):
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable, "reader busy")
@@ -278,6 +297,20 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 	default:
 		httpError(w, http.StatusGone, "session ended")
 	}
+}
+
+// writeMessage answers with one session message.
+func writeMessage(w http.ResponseWriter, msg []byte) {
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+	_, _ = w.Write(msg)
+}
+
+// statusMessage is a status-only SessionData.
+func statusMessage(status uint64) []byte {
+	b, _ := messages.Marshal(messages.NewSessionStatus(status))
+	return b
 }
 
 // handleDelete is the holder ending the session.
@@ -293,6 +326,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, id string) {
 	}
 	s.mu.Unlock()
 	if err != nil {
+		s.refused(BearerHTTP, ReasonUnknownSession, id)
 		httpError(w, http.StatusNotFound, err.Error())
 		return
 	}

@@ -49,6 +49,14 @@ var (
 	ErrDraining       = errors.New("web: reader is shutting down")
 )
 
+// Verdict reasons of holders refused at their first message (transports.Refusal), and
+// the reasons of requests OnRefused hears of.
+const (
+	ReasonOriginMismatch = "origin_mismatch"
+	ReasonNoOrigin       = "no_origin"
+	ReasonUnknownSession = "unknown_session"
+)
+
 // Config configures a Server. Zero durations and sizes take the defaults noted.
 type Config struct {
 	// Origin is the reader's own origin, scheme://host[:port] ("https://gate.example").
@@ -119,7 +127,13 @@ type Config struct {
 	PingInterval, PongTimeout time.Duration
 	// RequireOrigin refuses DeviceEngagements without a website OriginInfo. Without it,
 	// such engagements are accepted; an OriginInfo naming another origin is always refused.
+	// A refused engagement ends: its session is offered to the lane as a refused
+	// arrival (transports.Arrival.Refused), so that it has a verdict.
 	RequireOrigin bool
+	// OnRefused, when set, hears of requests refused without a session of their own: a
+	// message to an unknown or ended session (ReasonUnknownSession), with the session
+	// id asked for. It must not block.
+	OnRefused func(bearer, reason, session string)
 	// Rand is the key and session id source; nil means crypto/rand.
 	Rand io.Reader
 }
@@ -223,6 +237,10 @@ type pending struct {
 	// holds a session slot until it ends
 	eclient, sclient netip.Prefix
 	eslot, sslot     bool
+	// first is the MessageData that engaged over HTTP and firstReply the reader's answer
+	// to it, kept until the holder's next message: a retried identical first message
+	// gets the same answer (a holder whose answer was lost can go on).
+	first, firstReply []byte
 }
 
 // Server is the reader's HTTP service: it hands out engagements and turns holders'
@@ -315,6 +333,10 @@ func (s *Server) WebSocketListener() transports.Listener { return s.wsL }
 // Handler serves GET /engage, and POST, GET (WebSocket) and DELETE /session/{id}.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// Handle serves another service on the server's listener (a gate's online lanes): its
+// patterns must not overlap the server's own.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 // HTTPServer returns an http.Server for the handler with slow-client protection:
 // headers within HeaderTimeout, 16 KiB of them, idle connections closed after
 // IdleTimeout. Bodies and long polls are bounded per request by BodyTimeout and
@@ -404,7 +426,8 @@ func (s *Server) newEngagement(client netip.Prefix, perClient bool) (*Engagement
 		return nil, err
 	}
 	re.Version = "1.1"
-	re.OriginInfos = []messages.OriginInfo{messages.NewWebsiteOriginInfo(messages.OriginCatDelivery, s.origin.String())}
+	// cat 1 for the reader's domain, as the reference wallets expect (CheckOrigin reads either)
+	re.OriginInfos = []messages.OriginInfo{messages.NewWebsiteOriginInfo(messages.OriginCatReceive, s.origin.String())}
 	reb, err := messages.Marshal(re)
 	if err != nil {
 		return nil, err
@@ -736,6 +759,32 @@ func (s *Server) firstMessage(body []byte) (deviceEngagement []byte, isMD bool, 
 		return nil, true, http.StatusForbidden, err
 	}
 	return md.DeviceEngagementBytes.Content(), true, 0, nil
+}
+
+// refuse turns away a holder whose first message the reader refuses (its origin): the
+// engagement ends, and its session is offered to the lane of bearer as a refused
+// arrival under the engagement's id, so that the attempt has a verdict. The caller
+// holds s.mu and answers the holder.
+func (s *Server) refuseLocked(p *pending, bearer string, err error) {
+	reason := ReasonOriginMismatch
+	if errors.Is(err, ErrNoOrigin) {
+		reason = ReasonNoOrigin
+	}
+	l := s.httpL
+	if bearer == BearerWebSocket {
+		l = s.wsL
+	}
+	_ = l.offer(&transports.Arrival{ID: p.id, Bearer: bearer, Refused: &transports.Refusal{Reason: reason, Detail: err.Error()},
+		Reject: func(error) {}})
+	p.ended = true
+	s.dropLocked(p)
+}
+
+// refused reports a request refused without a session of its own.
+func (s *Server) refused(bearer, reason, session string) {
+	if s.cfg.OnRefused != nil {
+		s.cfg.OnRefused(bearer, reason, session)
+	}
 }
 
 // CheckOrigin checks the website OriginInfos of a DeviceEngagement against the reader's

@@ -110,6 +110,7 @@ type wsConn struct {
 	peer       string // "holder" or "reader", for errors
 	writeTO    time.Duration
 	lastStatus atomic.Int64
+	peerStatus atomic.Int64 // the last status-only SessionData the peer sent, -1 none
 	closed     atomic.Bool
 	onClose    func()
 
@@ -124,6 +125,7 @@ var _ transports.Conn = (*wsConn)(nil)
 func newWSConn(c *websocket.Conn, bg *group, peer string, writeTO, pingEvery, pongTO time.Duration, onClose func()) *wsConn {
 	w := &wsConn{c: c, bg: bg, peer: peer, writeTO: writeTO, pingEvery: pingEvery, pongTO: pongTO, onClose: onClose}
 	w.lastStatus.Store(-1)
+	w.peerStatus.Store(-1)
 	return w
 }
 
@@ -165,6 +167,9 @@ func (w *wsConn) frame(typ websocket.MessageType, b []byte, err error) ([]byte, 
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty message", transports.ErrBadFrame)
 	}
+	if st := statusOf(b); st >= 0 {
+		w.peerStatus.Store(st)
+	}
 	return b, nil
 }
 
@@ -194,7 +199,13 @@ func (w *wsConn) Close() error {
 	code := CloseCode(w.lastStatus.Load())
 	reason := "session over"
 	if code == websocket.StatusGoingAway {
-		reason = "session ended without termination status"
+		// the peer's own terminating status (10, 11 or 20) ended the session: close as
+		// that status says, not as a session that ended without one
+		if st := w.peerStatus.Load(); CloseCode(st) != websocket.StatusGoingAway {
+			code, reason = CloseCode(st), fmt.Sprintf("session terminated by the %s (status %d)", w.peer, st)
+		} else {
+			reason = "session ended without termination status"
+		}
 	}
 	w.closeWith(code, reason)
 	return nil
@@ -291,6 +302,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 	switch {
 	case err != nil:
 		s.mu.Unlock()
+		s.refused(BearerWebSocket, ReasonUnknownSession, id)
 		httpError(w, http.StatusNotFound, err.Error())
 		return
 	case p.attached:
@@ -340,8 +352,13 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		refuse(websocket.StatusUnsupportedData, "session messages are binary")
 		return
 	}
-	de, _, _, err := s.firstMessage(msg)
+	de, _, code, err := s.firstMessage(msg)
 	if err != nil {
+		if code == http.StatusForbidden { // the engagement ends with a verdict
+			s.mu.Lock()
+			s.refuseLocked(p, BearerWebSocket, err)
+			s.mu.Unlock()
+		}
 		refuse(websocket.StatusPolicyViolation, err.Error())
 		return
 	}
@@ -354,7 +371,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 	}
 	a := &transports.Arrival{DeviceEngagement: de, Handover: messages.ReaderEngagementHandover(messages.NewEncodedCBOR(re)),
 		Conn: wc, Bearer: BearerWebSocket, Reject: func(error) { wc.closeWith(websocket.StatusTryAgainLater, "reader busy") },
-		ReaderEngagement: re, ReaderKey: key}
+		ReaderEngagement: re, ReaderKey: key, ID: p.id}
 	s.mu.Lock()
 	p.key = nil // one session per engagement
 	if s.closed {

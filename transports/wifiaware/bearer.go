@@ -12,11 +12,13 @@ import (
 	"github.com/mdocgate/mdocgate/transports"
 )
 
+// OptionKeys are the options OpenBearer reads.
+var OptionKeys = []string{"ipv4", "discovery_timeout", "response_timeout", "nan_drop"}
+
 // OpenBearer returns the Wi-Fi Aware bearer's adapter (transports.Bearer): simulated NAN
 // discovery, real HTTP over TCP on loopback. Options: "ipv4" = "true" forces the
 // 127.0.0.1 data path; "discovery_timeout" and "response_timeout" are Go durations;
-// "nan_drop" is the probability that a NAN discovery frame is lost. Options of other
-// bearers are left alone.
+// "nan_drop" is the probability that a NAN discovery frame is lost.
 func OpenBearer(opts transports.BearerOptions) (transports.Bearer, error) {
 	var cfg Config
 	var err error

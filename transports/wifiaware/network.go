@@ -113,6 +113,20 @@ type Params struct {
 	Options    messages.WiFiAwareOptions
 }
 
+// ParamsFor derives the NAN service name from EDeviceKeyBytes and takes the passphrase
+// from the options, or derives it when they carry none: the parameters of a Wi-Fi Aware
+// offer that came in another way than the engagement's retrieval methods (an NFC
+// Handover Select's carrier record).
+func ParamsFor(eDeviceKeyBytes []byte, o messages.WiFiAwareOptions) Params {
+	p := Params{Options: o, Service: session.NANServiceName(eDeviceKeyBytes)}
+	if o.Passphrase != "" {
+		p.Passphrase, p.Explicit = o.Passphrase, true
+	} else {
+		p.Passphrase = session.NANPassphrase(eDeviceKeyBytes)
+	}
+	return p
+}
+
 // ParamsFromEngagement decodes a DeviceEngagement and derives the NAN service name and
 // passphrase from its EDeviceKeyBytes and first Wi-Fi Aware retrieval method.
 func ParamsFromEngagement(deviceEngagement []byte) (Params, error) {
@@ -134,13 +148,7 @@ func ParamsFromEngagement(deviceEngagement []byte) (Params, error) {
 		if err != nil {
 			return p, fmt.Errorf("wifiaware: engagement: %w", err)
 		}
-		p.Options, p.Service = o, session.NANServiceName(ek)
-		if o.Passphrase != "" {
-			p.Passphrase, p.Explicit = o.Passphrase, true
-		} else {
-			p.Passphrase = session.NANPassphrase(ek)
-		}
-		return p, nil
+		return ParamsFor(ek, o), nil
 	}
 	return p, ErrNoWiFiAware
 }
@@ -183,13 +191,45 @@ func (n *Network) Engage(ctx context.Context, name string, deviceEngagement, han
 	}
 	h := newHolderConn(&n.cfg, pub, f)
 	e := &engagement{de: append([]byte(nil), deviceEngagement...), handover: append([]byte(nil), handover...),
-		abandon: h.closeWith}
+		at: time.Now(), abandon: h.closeWith}
 	if err := l.enqueue(e); err != nil {
 		h.Close()
 		return nil, err
 	}
 	return h, nil
 }
+
+// Publish is a holder's side without a lane (the engagement reached the reader another
+// way: an NFC Handover Select, a QR code read by a scanner): it publishes p's service and
+// serves the data path once a reader subscribed (Dial). Like Engage's, the returned
+// Conn is usable once the data path is up.
+func (n *Network) Publish(p Params, f Faults) (transports.Conn, error) {
+	pub, err := n.cluster.Publish(p.Service, p.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	return newHolderConn(&n.cfg, pub, f), nil
+}
+
+// Dial is the reader's side without a lane: it subscribes to p's service, discovers the
+// holder and sets up the data path (what a lane does for each engagement), within the
+// network's DiscoveryTimeout and ctx. Reject on the result tells the holder the reader
+// is busy.
+func (n *Network) Dial(ctx context.Context, p Params) (*ReaderConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.DiscoveryTimeout)
+	defer cancel()
+	c, err := connect(ctx, n.cluster, &n.cfg, p)
+	if err != nil {
+		return nil, err
+	}
+	return &ReaderConn{c}, nil
+}
+
+// ReaderConn is the reader's side of a data path Dial set up.
+type ReaderConn struct{ *readerConn }
+
+// Reject tells the holder the reader will not serve it (busy) and closes the connection.
+func (c *ReaderConn) Reject(reason error) { c.reject(reason) }
 
 // Close closes every listener.
 func (n *Network) Close() error {
@@ -208,6 +248,7 @@ func (n *Network) Close() error {
 // engagement is a DeviceEngagement shown to a lane, waiting for discovery.
 type engagement struct {
 	de, handover []byte
+	at           time.Time // when the holder showed its engagement
 	// abandon tells the holder the lane gave up on it before a data path existed (in
 	// reality the person walks away; here the holder learns it at once).
 	abandon func(error)
@@ -288,7 +329,7 @@ func (l *Listener) work() {
 
 // arrive runs discovery for one engagement.
 func (l *Listener) arrive(e *engagement) *transports.Arrival {
-	a := &transports.Arrival{DeviceEngagement: e.de, Handover: e.handover, Bearer: Bearer}
+	a := &transports.Arrival{DeviceEngagement: e.de, Handover: e.handover, Bearer: Bearer, EngagedAt: e.at}
 	c, err := l.discover(e)
 	if err != nil {
 		e.abandon(fmt.Errorf("%w: %w", transports.ErrClosed, err))

@@ -98,13 +98,10 @@ func (l *loop) Transmit(_ context.Context, b []byte) ([]byte, error) {
 	st := l.a.Command(c)
 	r := st.Response
 	if st.Await {
-		var out []byte
-		if st.Message != nil {
-			l.last = st.Message
-			out = l.reply
-			if out == nil {
-				out = bytes.Clone(st.Message)
-			}
+		l.last = st.Message
+		out := l.reply
+		if out == nil {
+			out = bytes.Clone(st.Message)
 		}
 		r = l.a.Answer(out, st.Ne)
 	}
@@ -142,9 +139,6 @@ func TestReaderAppletSizes(t *testing.T) {
 			if !r.Extended() && l.maxResp > 256 {
 				t.Fatalf("short mode response of %d bytes", l.maxResp)
 			}
-			// a poll with nothing to say
-			l.reply = nil
-			l.a.out = nil
 		})
 	}
 }

@@ -2,8 +2,14 @@ package apdu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
+
+// ErrEmptyResponse is an mdoc that answered the last ENVELOPE of a message with no data:
+// 18013-5 has the mdoc withhold that response until its message is ready, so an empty
+// final response is a protocol violation, never "nothing yet".
+var ErrEmptyResponse = errors.New("apdu: the mdoc answered the last ENVELOPE with no data")
 
 // Transceiver sends one command APDU and returns the response APDU (an ISO-DEP link, a
 // PC/SC card handle).
@@ -19,6 +25,9 @@ type Reader struct {
 	// the reader's own and the mdoc's NFC carrier values). When either is at most 255
 	// (256 for responses) the reader uses short APDUs only.
 	MaxCommand, MaxResponse int
+	// Short makes the reader use short APDUs whatever the sizes (a reader that cannot
+	// carry extended-length APDUs): chaining and GET RESPONSE do the rest.
+	Short bool
 	// MaxMessage bounds a message reassembled from responses.
 	MaxMessage int
 	// MaxGetResponse bounds the GET RESPONSE commands for one message (0: enough for
@@ -27,7 +36,9 @@ type Reader struct {
 }
 
 // Extended reports whether the reader uses extended-length APDUs.
-func (r *Reader) Extended() bool { return r.MaxCommand > MaxShortData && r.MaxResponse > MaxShortNe }
+func (r *Reader) Extended() bool {
+	return !r.Short && r.MaxCommand > MaxShortData && r.MaxResponse > MaxShortNe
+}
 
 func (r *Reader) sizes() (cmd, resp int) {
 	cmd, resp = r.MaxCommand, r.MaxResponse
@@ -53,7 +64,7 @@ func (r *Reader) transmit(ctx context.Context, step string, c Command) (Response
 	return resp, nil
 }
 
-// SelectMdoc selects the mdoc application.
+// SelectMdoc selects the mdoc application (short form, no Le, as Multipaz sends it).
 func (r *Reader) SelectMdoc(ctx context.Context) error {
 	resp, err := r.transmit(ctx, "SELECT mdoc AID", SelectAID(MdocAID))
 	if err != nil {
@@ -65,16 +76,31 @@ func (r *Reader) SelectMdoc(ctx context.Context) error {
 	return nil
 }
 
-// Send carries one session message to the mdoc in ENVELOPE commands (chained when it is
-// longer than MaxCommand) and returns the mdoc's message if the response to the last
-// ENVELOPE started one (following 61XX with GET RESPONSE), or nil if the mdoc had
-// nothing to say yet. An empty msg sends an ENVELOPE without data: a poll.
-func (r *Reader) Send(ctx context.Context, msg []byte) ([]byte, error) {
-	cmdSize, respSize := r.sizes()
-	data := msg
-	if len(msg) > 0 {
-		data = EncodeDO53(msg)
+// ProbeExtended selects the mdoc application with an extended-length SELECT (Lc 00 00 07):
+// whether the reader, the field and the mdoc all carry extended-length APDUs. It
+// returns false with a nil error when the mdoc refused the form (6700, 6D00, 6E00 and
+// the like; the application is then not selected) and the Transceiver's error when the
+// reader could not send it.
+func (r *Reader) ProbeExtended(ctx context.Context) (bool, error) {
+	c := SelectAID(MdocAID)
+	c.Extended = true
+	resp, err := r.transmit(ctx, "SELECT mdoc AID (extended length)", c)
+	if err != nil {
+		return false, err
 	}
+	return resp.SW == SWOK, nil
+}
+
+// Send carries one session message to the mdoc in ENVELOPE commands (chained when it is
+// longer than MaxCommand) and returns the mdoc's message: the response to the last
+// ENVELOPE, which the mdoc withholds until its message is ready, followed with GET
+// RESPONSE while the status is 61XX. An empty final response is ErrEmptyResponse.
+func (r *Reader) Send(ctx context.Context, msg []byte) ([]byte, error) {
+	if len(msg) == 0 {
+		return nil, fmt.Errorf("ENVELOPE: %w: no message to send", ErrMalformed)
+	}
+	cmdSize, respSize := r.sizes()
+	data := EncodeDO53(msg)
 	ext := r.Extended()
 	for {
 		n := min(len(data), cmdSize)
@@ -136,7 +162,7 @@ func (r *Reader) collect(ctx context.Context, resp Response) ([]byte, error) {
 		switch {
 		case resp.SW == SWOK:
 			if len(buf) == 0 {
-				return nil, nil // nothing yet
+				return nil, fmt.Errorf("mdoc response: %w", ErrEmptyResponse)
 			}
 			return DecodeDO53(buf)
 		case resp.SW&0xff00 == SWMoreData:

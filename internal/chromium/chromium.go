@@ -1,4 +1,7 @@
-package dashboard
+// Package chromium drives Debian's headless Chromium (installed by .ci/chromium.sh) over
+// the DevTools protocol on a pipe, for the tests that check a page in a real browser:
+// the dashboard's, the verifier page's. Tests only.
+package chromium
 
 import (
 	"bufio"
@@ -16,10 +19,52 @@ import (
 	"time"
 )
 
-// browser drives headless Chromium over the DevTools protocol on a pipe
+// Path is Debian's Chromium, installed by .ci/chromium.sh.
+const Path = "/usr/bin/chromium"
+
+// Find finds the browser ($MDOCGATE_CHROMIUM overrides the path). The test never
+// installs anything itself. Without Chromium it skips when not root (a developer's
+// machine without it) and fails when root: CI runs as root and .ci/run calls
+// .ci/chromium.sh before the tests, so a missing browser there is a broken CI setup,
+// not a reason to skip the acceptance check silently.
+func Find(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("MDOCGATE_CHROMIUM"); p != "" {
+		return p
+	}
+	if _, err := os.Stat(Path); err == nil {
+		return Path
+	}
+	if os.Geteuid() != 0 {
+		t.Skipf("%s not found and not root: install Debian's chromium (sudo bash .ci/chromium.sh) to run the browser tests", Path)
+	}
+	t.Fatalf("%s not found: run `bash .ci/chromium.sh` (as root) before the tests, as .ci/run does", Path)
+	return ""
+}
+
+// Tail is the last n bytes of s.
+func Tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// Event is a DevTools protocol event (a message without an id).
+type Event struct {
+	Method    string          `json:"method"`
+	Params    json.RawMessage `json:"params"`
+	SessionID string          `json:"sessionId"`
+}
+
+// Events delivers the events the browser sends (up to 64 unread; later ones are
+// dropped). Read them on the test's goroutine: a handler may call back into the browser.
+func (b *Browser) Events() <-chan Event { return b.events }
+
+// Browser drives headless Chromium over the DevTools protocol on a pipe
 // (--remote-debugging-pipe: requests on fd 3, replies and events on fd 4, each a JSON
 // object ended by a NUL byte). It needs no WebSocket and no client library.
-type browser struct {
+type Browser struct {
 	cmd     *exec.Cmd
 	in      io.WriteCloser
 	stderr  bytes.Buffer
@@ -28,6 +73,7 @@ type browser struct {
 	waiting map[int]chan cdpReply
 	readErr chan error
 	session string
+	events  chan Event
 }
 
 type cdpReply struct {
@@ -43,8 +89,8 @@ var chromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--d
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
 	"--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio"}
 
-// startBrowser launches Chromium with a window of w×h and attaches to its first page.
-func startBrowser(ctx context.Context, t *testing.T, bin string, w, h int) *browser {
+// Start launches Chromium with a window of w×h and attaches to its first page.
+func Start(ctx context.Context, t *testing.T, bin string, w, h int) *Browser {
 	t.Helper()
 	toChrome, chromeIn, err := os.Pipe()
 	if err != nil {
@@ -56,7 +102,8 @@ func startBrowser(ctx context.Context, t *testing.T, bin string, w, h int) *brow
 	}
 	args := append(append([]string{}, chromiumFlags...), "--user-data-dir="+t.TempDir(), "--remote-debugging-pipe",
 		fmt.Sprintf("--window-size=%d,%d", w, h), "about:blank")
-	b := &browser{cmd: exec.Command(bin, args...), in: chromeIn, waiting: map[int]chan cdpReply{}, readErr: make(chan error, 1)}
+	b := &Browser{cmd: exec.Command(bin, args...), in: chromeIn, waiting: map[int]chan cdpReply{}, readErr: make(chan error, 1),
+		events: make(chan Event, 64)}
 	b.cmd.ExtraFiles = []*os.File{toChrome, fromChrome} // fd 3 and fd 4 in the child
 	b.cmd.Stderr = &b.stderr
 	b.cmd.WaitDelay = 2 * time.Second
@@ -73,16 +120,16 @@ func startBrowser(ctx context.Context, t *testing.T, bin string, w, h int) *brow
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		b.call(ctx, t, "", "Target.getTargets", nil, &targets)
+		b.Call(ctx, t, "", "Target.getTargets", nil, &targets)
 		for _, ti := range targets.TargetInfos {
 			if ti.Type == "page" {
 				var att struct {
 					SessionID string `json:"sessionId"`
 				}
-				b.call(ctx, t, "", "Target.attachToTarget", map[string]any{"targetId": ti.TargetID, "flatten": true}, &att)
+				b.Call(ctx, t, "", "Target.attachToTarget", map[string]any{"targetId": ti.TargetID, "flatten": true}, &att)
 				b.session = att.SessionID
 				// the viewport exactly w×h, whatever the headless window's decorations
-				b.page(ctx, t, "Emulation.setDeviceMetricsOverride",
+				b.Page(ctx, t, "Emulation.setDeviceMetricsOverride",
 					map[string]any{"width": w, "height": h, "deviceScaleFactor": 1, "mobile": false}, nil)
 				return b
 			}
@@ -94,7 +141,7 @@ func startBrowser(ctx context.Context, t *testing.T, bin string, w, h int) *brow
 	}
 }
 
-func (b *browser) read(r io.ReadCloser) {
+func (b *Browser) read(r io.ReadCloser) {
 	defer r.Close()
 	br := bufio.NewReader(r)
 	for {
@@ -113,8 +160,18 @@ func (b *browser) read(r io.ReadCloser) {
 			ID *int `json:"id"`
 			cdpReply
 		}
-		if json.Unmarshal(msg[:len(msg)-1], &m) != nil || m.ID == nil {
-			continue // an event
+		if json.Unmarshal(msg[:len(msg)-1], &m) != nil {
+			continue
+		}
+		if m.ID == nil { // an event: kept for Events, dropped when nobody reads them
+			var e Event
+			if json.Unmarshal(msg[:len(msg)-1], &e) == nil {
+				select {
+				case b.events <- e:
+				default:
+				}
+			}
+			continue
 		}
 		b.mu.Lock()
 		ch := b.waiting[*m.ID]
@@ -126,16 +183,16 @@ func (b *browser) read(r io.ReadCloser) {
 	}
 }
 
-// call sends one command (to the page session unless session is "" for the browser)
+// Call sends one command (to the page session unless session is "" for the browser)
 // and decodes its result into out.
-func (b *browser) call(ctx context.Context, t *testing.T, session, method string, params any, out any) {
+func (b *Browser) Call(ctx context.Context, t *testing.T, session, method string, params any, out any) {
 	t.Helper()
 	if err := b.try(ctx, session, method, params, out); err != nil {
-		t.Fatalf("%s: %v\nchromium stderr (tail):\n%s", method, err, tail(b.stderr.String(), 1500))
+		t.Fatalf("%s: %v\nchromium stderr (tail):\n%s", method, err, Tail(b.stderr.String(), 1500))
 	}
 }
 
-func (b *browser) try(ctx context.Context, session, method string, params any, out any) error {
+func (b *Browser) try(ctx context.Context, session, method string, params any, out any) error {
 	b.mu.Lock()
 	b.next++
 	id := b.next
@@ -170,14 +227,14 @@ func (b *browser) try(ctx context.Context, session, method string, params any, o
 	}
 }
 
-// page runs a command on the attached page.
-func (b *browser) page(ctx context.Context, t *testing.T, method string, params any, out any) {
+// Page runs a command on the attached page.
+func (b *Browser) Page(ctx context.Context, t *testing.T, method string, params any, out any) {
 	t.Helper()
-	b.call(ctx, t, b.session, method, params, out)
+	b.Call(ctx, t, b.session, method, params, out)
 }
 
-// eval evaluates a JavaScript expression in the page and returns its JSON value.
-func (b *browser) eval(ctx context.Context, t *testing.T, expr string) json.RawMessage {
+// Eval evaluates a JavaScript expression in the page and returns its JSON value.
+func (b *Browser) Eval(ctx context.Context, t *testing.T, expr string) json.RawMessage {
 	t.Helper()
 	var r struct {
 		Result struct {
@@ -185,18 +242,18 @@ func (b *browser) eval(ctx context.Context, t *testing.T, expr string) json.RawM
 		} `json:"result"`
 		ExceptionDetails any `json:"exceptionDetails"`
 	}
-	b.page(ctx, t, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &r)
+	b.Page(ctx, t, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &r)
 	if r.ExceptionDetails != nil {
 		t.Fatalf("evaluate %q: %v", expr, r.ExceptionDetails)
 	}
 	return r.Result.Value
 }
 
-// waitEval polls expr until it is true.
-func (b *browser) waitEval(ctx context.Context, t *testing.T, expr, what string) {
+// WaitEval polls expr until it is true.
+func (b *Browser) WaitEval(ctx context.Context, t *testing.T, expr, what string) {
 	t.Helper()
 	for {
-		if string(b.eval(ctx, t, expr)) == "true" {
+		if string(b.Eval(ctx, t, expr)) == "true" {
 			return
 		}
 		select {
@@ -207,13 +264,13 @@ func (b *browser) waitEval(ctx context.Context, t *testing.T, expr, what string)
 	}
 }
 
-// screenshot captures the viewport as PNG bytes.
-func (b *browser) screenshot(ctx context.Context, t *testing.T) []byte {
+// Screenshot captures the viewport as PNG bytes.
+func (b *Browser) Screenshot(ctx context.Context, t *testing.T) []byte {
 	t.Helper()
 	var r struct {
 		Data string `json:"data"`
 	}
-	b.page(ctx, t, "Page.captureScreenshot", map[string]any{"format": "png"}, &r)
+	b.Page(ctx, t, "Page.captureScreenshot", map[string]any{"format": "png"}, &r)
 	png, err := base64.StdEncoding.DecodeString(r.Data)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +279,7 @@ func (b *browser) screenshot(ctx context.Context, t *testing.T) []byte {
 }
 
 // close asks the browser to quit and waits for it (killing it after a grace period).
-func (b *browser) close() {
+func (b *Browser) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	_ = b.try(ctx, "", "Browser.close", nil, nil)
 	cancel()
