@@ -216,7 +216,7 @@ func (h *holderActor) engaged(ctx actor.Context, m holderEngaged) {
 			return
 		}
 	}
-	h.link = ctx.Spawn(LinkProps(h.env, conn, h.cfg.Framer))
+	h.link = ctx.Spawn(LinkProps(h.env, conn, h.cfg.Framer, 0))
 }
 
 // take claims the arrived connection for the actor; false once abandoned.

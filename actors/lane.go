@@ -20,6 +20,9 @@ type LaneConfig struct {
 	Sessions SessionSettings
 	// MaxInFlight bounds the lane's concurrent sessions (0 means 256).
 	MaxInFlight int
+	// InFlight, when set, is kept equal to the lane's sessions in flight, for whoever
+	// answers busy ahead of the lane (a web server before its upgrade).
+	InFlight *atomic.Int64
 	// Busy, when set, counts the arrivals this lane refused for lack of capacity (the
 	// engine-wide Counters.Busy counts them too).
 	Busy *atomic.Int64
@@ -148,6 +151,14 @@ func (l *laneActor) admit(ctx actor.Context, a *transports.Arrival) {
 	l.env.Counters.InFlight.Add(1)
 	pid := ctx.Spawn(sessionProps(l.env, l.cfg.Name, &l.cfg.Sessions, a, id, now))
 	l.open[pid.Id] = &openSession{id: id, started: now, arrival: a}
+	l.count()
+}
+
+// count publishes the lane's sessions in flight (LaneConfig.InFlight).
+func (l *laneActor) count() {
+	if l.cfg.InFlight != nil {
+		l.cfg.InFlight.Store(int64(len(l.open)))
+	}
 }
 
 // ended publishes a verdict. A session's own verdict counts only while the lane still
@@ -164,6 +175,7 @@ func (l *laneActor) ended(ctx actor.Context, v *SessionVerdict) {
 		}
 		delete(l.open, sender.Id)
 	}
+	l.count()
 	// published while the session still counts as in flight: whoever waits for no
 	// session in flight (Drain) has then seen every verdict
 	l.env.Results.publish(v)

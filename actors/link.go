@@ -28,19 +28,26 @@ var errWriteQueueFull = errors.New("link write queue full")
 // A link has one reader goroutine for its whole life (none over a Conn that pushes its
 // frames, transports.Pusher) and a writer goroutine only while it has messages its Conn
 // cannot take at once, so an idle session costs at most one goroutine.
-func LinkProps(env *Env, conn transports.Conn, framer transports.Framer) *actor.Props {
+//
+// maxMessage bounds a message the peer sends (≤ 0 or above it: messages.MaxMessageSize);
+// the reassembler refuses one larger as its frames arrive.
+func LinkProps(env *Env, conn transports.Conn, framer transports.Framer, maxMessage int) *actor.Props {
+	if maxMessage <= 0 || maxMessage > messages.MaxMessageSize {
+		maxMessage = messages.MaxMessageSize
+	}
 	return env.Props(func() actor.Actor {
-		return &linkActor{env: env, conn: conn, framer: framer}
+		return &linkActor{env: env, conn: conn, framer: framer, maxMessage: maxMessage}
 	})
 }
 
 type linkActor struct {
-	env    *Env
-	conn   transports.Conn
-	framer transports.Framer
-	cancel context.CancelFunc
-	down   bool
-	w      *linkWriter
+	env        *Env
+	conn       transports.Conn
+	framer     transports.Framer
+	maxMessage int
+	cancel     context.CancelFunc
+	down       bool
+	w          *linkWriter
 }
 
 // linkWriter is the part of a link shared with its writer goroutine.
@@ -82,7 +89,7 @@ func (l *linkActor) start(ctx actor.Context) {
 	readCtx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	self, parent, system, conn := ctx.Self(), ctx.Parent(), ctx.ActorSystem(), l.conn
-	reasm := l.framer.NewReassembler(messages.MaxMessageSize)
+	reasm := l.framer.NewReassembler(l.maxMessage)
 	// feed hands a frame to the reassembler, and the link's parent a message it completes
 	feed := func(f []byte) error {
 		msg, err := reasm.Feed(f)

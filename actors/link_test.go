@@ -35,14 +35,15 @@ func (c *countingConn) TryWriteFrame(f []byte) (bool, error) {
 
 // linkParent spawns a link over conn and hands its PID out.
 type linkParent struct {
-	env  *Env
-	conn transports.Conn
-	pids chan *actor.PID
+	env   *Env
+	conn  transports.Conn
+	limit int
+	pids  chan *actor.PID
 }
 
 func (p *linkParent) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); ok {
-		p.pids <- ctx.Spawn(LinkProps(p.env, p.conn, transports.ChunkFramer{}))
+		p.pids <- ctx.Spawn(LinkProps(p.env, p.conn, transports.ChunkFramer{}, p.limit))
 	}
 }
 

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"sync/atomic"
+
 	"github.com/mdocgate/mdocgate/actors/readersession"
 	"github.com/mdocgate/mdocgate/transports"
 )
@@ -23,17 +25,23 @@ type linkDown struct{ err error }
 // linkReadFailed carries the read goroutine's final error to the link actor.
 type linkReadFailed struct{ err error }
 
-// verifyRequest asks the crypto pool to run a job and answer replyTo with verifyResponse.
+// verifyRequest asks the crypto pool to run a job of a session of lane and answer
+// replyTo with verifyResponse. ended is set by the session once it has its verdict: the
+// pool then drops the job unrun.
 type verifyRequest struct {
-	job *readersession.VerifyJob
-	seq uint64
+	job   *readersession.VerifyJob
+	seq   uint64
+	lane  string
+	ended *atomic.Bool
 }
 
-// verifyResponse returns a job's answer; failed is set when the worker crashed on it.
+// verifyResponse returns a job's answer; failed is set when the worker crashed on it,
+// busy when the lane's queue was full and the job was not run.
 type verifyResponse struct {
 	seq    uint64
 	result readersession.Verification
 	failed string
+	busy   bool
 }
 
 // workerIdle tells the pool dispatcher that a worker can take the next job.

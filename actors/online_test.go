@@ -23,7 +23,7 @@ import (
 func TestWholeArrivals(t *testing.T) {
 	env, system := testEnv(t)
 	env.Log, env.Admission = zap.NewNop(), NewAdmission(0)
-	env.Pool = system.Root.Spawn(CryptoPoolProps(env, 1))
+	env.Pool = system.Root.Spawn(CryptoPoolProps(env, PoolConfig{Workers: 1}))
 	verdicts := make(chan *SessionVerdict, 4)
 	env.Results.Subscribe(func(v *SessionVerdict) { verdicts <- v })
 	pki := testpki.New(t, testpki.Options{})

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -27,6 +28,14 @@ type SessionSettings struct {
 	// InactivityTimeout bounds the silence between two messages after that.
 	InactivityTimeout time.Duration
 	Framer            transports.Framer
+	// MaxMessageSize bounds one message from the holder, checked as its frames arrive,
+	// before anything is decrypted or decoded (≤ 0: messages.MaxMessageSize). A lane
+	// sets what its request can need (a response with the elements it asks for); a
+	// larger message ends the session (ReasonMessageTooLarge).
+	MaxMessageSize int
+	// MaxMessageFunc, when set, gives each new session its message limit in place of
+	// MaxMessageSize (read once, at its start): for a lane whose request can change.
+	MaxMessageFunc func() int
 }
 
 // Default timeouts. 18013-5 asks for no less than 300 s of inactivity before giving up on
@@ -62,6 +71,7 @@ type sessionActor struct {
 	timer    *time.Timer
 	timerGen uint64
 	jobSeq   uint64
+	jobEnded *atomic.Bool // of the last verification job asked for
 	ended    bool
 }
 
@@ -81,7 +91,7 @@ func (s *sessionActor) receive(ctx actor.Context) {
 		if s.startWhole(ctx) {
 			return
 		}
-		s.link = ctx.Spawn(LinkProps(s.env, s.arrival.Conn, s.settings.Framer))
+		s.link = ctx.Spawn(LinkProps(s.env, s.arrival.Conn, s.settings.Framer, s.settings.maxMessage()))
 		s.arm(ctx, s.settings.EngagementTimeout, "engagement_timeout")
 		if a := s.arrival; a.ReaderKey != nil {
 			s.apply(ctx, s.rs.StartReverse(a.ReaderKey, a.ReaderEngagement, a.DeviceEngagement))
@@ -99,20 +109,19 @@ func (s *sessionActor) receive(ctx actor.Context) {
 		if m.err != nil {
 			detail = m.err.Error()
 		}
-		reason := "link"
-		if errors.Is(m.err, transports.ErrMessageLimit) || errors.Is(m.err, transports.ErrBadFrame) {
-			reason = "link_framing"
-		}
-		s.apply(ctx, s.rs.Fail(readersession.Error, reason, detail))
+		s.apply(ctx, s.rs.Fail(readersession.Error, linkReason(m.err), detail))
 	case verifyResponse:
 		if m.seq != s.jobSeq {
 			return
 		}
-		if m.failed != "" {
+		switch {
+		case m.busy:
+			s.apply(ctx, s.rs.Fail(readersession.Error, ReasonCryptoBusy, "the lane's verification queue is full"))
+		case m.failed != "":
 			s.apply(ctx, s.rs.Fail(readersession.Error, "crypto_worker", "verification crashed: "+m.failed))
-			return
+		default:
+			s.apply(ctx, s.rs.Verified(m.result))
 		}
-		s.apply(ctx, s.rs.Verified(m.result))
 	case decideResponse:
 		if m.seq != s.jobSeq {
 			return
@@ -147,7 +156,8 @@ func (s *sessionActor) apply(ctx actor.Context, step readersession.Step) {
 	if step.Verify != nil {
 		s.jobSeq++
 		s.disarm() // verification is ours to finish; the holder is not being waited for
-		ctx.Request(s.env.Pool, verifyRequest{job: step.Verify, seq: s.jobSeq})
+		s.jobEnded = &atomic.Bool{}
+		ctx.Request(s.env.Pool, verifyRequest{job: step.Verify, seq: s.jobSeq, lane: s.lane, ended: s.jobEnded})
 	}
 	if step.Decide != nil {
 		s.jobSeq++
@@ -156,6 +166,9 @@ func (s *sessionActor) apply(ctx actor.Context, step readersession.Step) {
 	if step.Done && !s.ended {
 		s.ended = true
 		s.disarm()
+		if s.jobEnded != nil {
+			s.jobEnded.Store(true) // a verification still queued is dropped unrun
+		}
 		v, _ := s.rs.Verdict()
 		sv := sessionVerdict(s.id, s.lane, s.arrival, s.started)
 		sv.Outcome, sv.Reason, sv.Detail, sv.Result, sv.Note = v.Outcome, v.Reason, v.Detail, v.Result, v.Note
@@ -206,6 +219,32 @@ func (s *sessionActor) disarm() {
 	s.timerGen++
 }
 
+// Verdict reasons of sessions that ended on their link.
+const (
+	// ReasonLinkClosed: the holder went away (closed or dropped the connection).
+	ReasonLinkClosed = "link_closed"
+	// ReasonLink: the link failed otherwise (a bearer fault, a peer that does not read).
+	ReasonLink = "link"
+	// ReasonLinkFraming: frames that do not make a message.
+	ReasonLinkFraming = "link_framing"
+	// ReasonMessageTooLarge: a message over the lane's size limit (SessionSettings
+	// MaxMessageSize), refused before it was decrypted or decoded.
+	ReasonMessageTooLarge = "message_too_large"
+)
+
+// linkReason is the verdict reason of a session whose link went down with err.
+func linkReason(err error) string {
+	switch {
+	case errors.Is(err, transports.ErrMessageLimit):
+		return ReasonMessageTooLarge
+	case errors.Is(err, transports.ErrBadFrame):
+		return ReasonLinkFraming
+	case err == nil || errors.Is(err, transports.ErrClosed):
+		return ReasonLinkClosed
+	}
+	return ReasonLink
+}
+
 func zapReason(reason any) zap.Field { return zap.String("reason", fmt.Sprint(reason)) }
 
 // stopAfterLink lets the link write what it was last given before anything stops: a
@@ -218,6 +257,13 @@ func stopAfterLink(ctx actor.Context, link *actor.PID) {
 		return
 	}
 	ctx.Poison(link)
+}
+
+func (s *SessionSettings) maxMessage() int {
+	if s.MaxMessageFunc != nil {
+		return s.MaxMessageFunc()
+	}
+	return s.MaxMessageSize
 }
 
 func (s *SessionSettings) reader() *readersession.Config {

@@ -103,6 +103,11 @@ type Counters struct {
 	Panics      atomic.Int64 // panics contained in any actor
 	Restarts    atomic.Int64 // actor restarts and stops decided by supervision
 	CryptoQueue atomic.Int64 // verification jobs waiting for a worker
+	// CryptoBusy counts verification jobs refused because their lane's queue was full.
+	CryptoBusy atomic.Int64
+	// CryptoDropped counts verification jobs dropped unrun because their session had
+	// ended (the holder hung up, the session was stopped) while they waited.
+	CryptoDropped atomic.Int64
 }
 
 func digest(b []byte) [32]byte { return sha256.Sum256(b) }

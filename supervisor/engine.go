@@ -22,6 +22,9 @@ import (
 type Config struct {
 	// Workers is the crypto pool size; 0 means one per CPU.
 	Workers int
+	// CryptoQueuePerLane bounds each lane's verification jobs waiting for a worker; 0
+	// means actors.DefaultCryptoQueuePerLane.
+	CryptoQueuePerLane int
 	// MaxInFlight bounds concurrent sessions across all lanes; 0 means 100,000.
 	MaxInFlight int
 	// Log receives the engine's and protoactor's logs; nil means no logging.
@@ -74,7 +77,7 @@ func Start(cfg Config) *Engine {
 		env.Dispatcher = dispatcher
 	}
 	e := &Engine{system: system, env: env, dispatcher: dispatcher}
-	e.pool, _ = system.Root.SpawnNamed(actors.CryptoPoolProps(env, cfg.Workers), "crypto")
+	e.pool, _ = system.Root.SpawnNamed(actors.CryptoPoolProps(env, actors.PoolConfig{Workers: cfg.Workers, QueuePerLane: cfg.CryptoQueuePerLane}), "crypto")
 	env.Pool = e.pool
 	e.lanes, _ = system.Root.SpawnNamed(env.Props(func() actor.Actor { return &lanesSupervisor{env: env} }), "lanes")
 	return e

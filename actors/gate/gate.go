@@ -22,11 +22,13 @@ import (
 // Action is what the lane's actuator was told to do.
 type Action string
 
-// Actions.
+// Actions. ActionNone is for sessions with nobody at the gate to act for (the holder
+// went silent or away): the actuator is not told.
 const (
 	ActionOpen      Action = "open"
 	ActionDeny      Action = "deny"
 	ActionCallStaff Action = "call_staff"
+	ActionNone      Action = "none"
 )
 
 // Reasons set by the holder verification step and the actuator (Verdict.Reason).
@@ -217,9 +219,10 @@ func (g *Gate) Actuate(ctx context.Context, laneID, sessionID string, v *Verdict
 	g.actuate(ctx, laneID, sessionID, v)
 }
 
-// actuate tells the actuator; a failed open falls back to calling staff.
+// actuate tells the actuator; a failed open falls back to calling staff. ActionNone
+// tells it nothing.
 func (g *Gate) actuate(ctx context.Context, laneID, sessionID string, v *Verdict) {
-	if g.Actuator == nil {
+	if g.Actuator == nil || v.Action == ActionNone {
 		return
 	}
 	var err error

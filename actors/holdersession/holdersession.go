@@ -58,8 +58,13 @@ type Config struct {
 	// its root's CRL (verify.CheckReaderAuthRevocation).
 	ReaderRevocation verify.Revocation
 	Misbehave        Misbehaviour
-	Rand             io.Reader
-	Now              func() time.Time
+	// Canned, when set, is the plaintext DeviceResponse the holder answers every
+	// request with, encrypted for the session, whatever was asked: an attacker
+	// replaying a response prepared once (benchmarks of what a hostile holder costs a
+	// reader). Credentials are then not used.
+	Canned []byte
+	Rand   io.Reader
+	Now    func() time.Time
 }
 
 // Step is what the caller must do after feeding the session.
@@ -188,6 +193,17 @@ func (s *Session) answer(plainRequest []byte) Step {
 		return s.end(status(messages.StatusSessionTermination), errors.New("terminated on purpose"))
 	case GarbageResponse:
 		return Step{Send: Garbage()}
+	}
+	if s.cfg.Canned != nil {
+		ct, err := s.cipher.Encrypt(s.cfg.Canned)
+		if err != nil {
+			return s.end(status(messages.StatusSessionTermination), err)
+		}
+		out, err := messages.Marshal(messages.SessionData{Data: ct})
+		if err != nil {
+			return s.end(status(messages.StatusSessionTermination), err)
+		}
+		return Step{Send: out}
 	}
 	resp := s.respond(plainRequest)
 	if s.cfg.Misbehave == Honest {

@@ -1,6 +1,7 @@
 package holdersession_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -524,5 +525,30 @@ func TestSelection(t *testing.T) {
 	}
 	if len(resp.Documents) != 1 || resp.Documents[0].Errors == nil {
 		t.Fatal("missing element not reported")
+	}
+}
+
+// A holder with Canned answers every request with exactly those DeviceResponse bytes,
+// encrypted for its session.
+func TestCannedResponse(t *testing.T) {
+	canned, err := messages.Marshal(&messages.DeviceResponse{Version: "1.0", Status: messages.ResponseGeneralError})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // two sessions, each its own keys
+		h := newHolder(t, &holdersession.Config{Canned: canned})
+		r := engage(t, h, nil)
+		st := h.Receive(r.establishment(t, r.request(t, nil, "family_name")))
+		if st.Send == nil || st.Err != nil {
+			t.Fatalf("answer %+v", st)
+		}
+		sd, err := messages.DecodeSessionData(st.Send)
+		if err != nil || sd.Data == nil {
+			t.Fatalf("answer %v %+v", err, sd)
+		}
+		plain, err := r.cipher.Decrypt(sd.Data)
+		if err != nil || !bytes.Equal(plain, canned) {
+			t.Fatalf("decrypted %x (%v), want the canned %x", plain, err, canned)
+		}
 	}
 }

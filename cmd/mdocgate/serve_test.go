@@ -310,6 +310,11 @@ func TestServeGateConfigErrors(t *testing.T) {
 		{"trust: {iaca_dir: " + iacaDir + "}\n" + "lanes:\n  - {name: a, bearer: websocket, profile: mdl, max_in_flight: -1}\n", "config: lanes[0].max_in_flight:"},
 		{"trust: {iaca_dir: " + iacaDir + "}\n" + "lanes:\n  - {name: a, bearer: websocket, profile: mdl, engagement_timeout: soon}\n", "config:"},
 		{"trust: {iaca_dir: " + iacaDir + "}\nlanez: []\n", "field lanez not found"},
+		// the operator desk and the dashboard are never handed to the network unauthenticated
+		{"trust: {iaca_dir: " + iacaDir + "}\nhttp_addr: 0.0.0.0:0\n" + lanes, "config: ops_auth: http_addr 0.0.0.0:0 is reachable from other hosts"},
+		{"trust: {iaca_dir: " + iacaDir + "}\nlimits: {max_connections: 100000000}\n" + lanes, "config: limits.max_connections: 100000000 is more than the file limit"},
+		{"trust: {iaca_dir: " + iacaDir + "}\nlimits: {engagement_ttl: -1s}\n" + lanes, "config: limits.engagement_ttl: must not be negative"},
+		{"trust: {iaca_dir: " + iacaDir + "}\nlanes:\n  - {name: a, bearer: websocket, profile: mdl, max_response_bytes: 100}\n", "config: lanes[0].max_response_bytes:"},
 	} {
 		f := filepath.Join(t.TempDir(), "gate.yaml")
 		if err := os.WriteFile(f, []byte(c.yaml), 0o644); err != nil {
@@ -322,6 +327,14 @@ func TestServeGateConfigErrors(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "serve", "--config", "/nonexistent.yaml"); code != exitUsage || !strings.Contains(stderr, "config:") {
 		t.Errorf("missing file: exit %d %q", code, stderr)
+	}
+	// the same through --http-addr, with a config and without one
+	cfg, _ := testgate.ConfigFile(t, a)
+	if code, _, stderr := runCLI(t, "serve", "--config", cfg, "--http-addr", "0.0.0.0:0"); code != exitUsage || !strings.Contains(stderr, "config: ops_auth: http_addr") {
+		t.Errorf("--http-addr 0.0.0.0:0: exit %d %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "serve", "--trust", a.IACAFile(t), "--listen", "127.0.0.1:0", "--http-addr", "[::]:0"); code != exitUsage || !strings.Contains(stderr, "ops_auth") {
+		t.Errorf("serve --trust --http-addr [::]:0: exit %d %q", code, stderr)
 	}
 }
 

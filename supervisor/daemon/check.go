@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // CheckReport is what Check found in a configuration that can run.
@@ -56,6 +58,11 @@ func check(cfg *Config) (*CheckReport, error) {
 	}
 	if _, err := cfg.newOpsCerts(); err != nil {
 		return nil, err
+	}
+	if cfg.HTTPAddr != "" { // ops_auth's token file and client CAs
+		if _, err := cfg.newOpsGuard(zap.NewNop()); err != nil {
+			return nil, err
+		}
 	}
 	for i := range cfg.Lanes {
 		l := &cfg.Lanes[i]

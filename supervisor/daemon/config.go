@@ -56,6 +56,10 @@ type Config struct {
 	AuditLog *AuditConfig `yaml:"audit_log"`
 	// Venue, when set, makes the gate one of a venue's (venue.go).
 	Venue *VenueConfig `yaml:"venue"`
+	// Limits bound what strangers can make the gate hold or do (limits.go).
+	Limits LimitsConfig `yaml:"limits"`
+	// OpsAuth says who may use the operator desk and the dashboard (opsauth.go).
+	OpsAuth *OpsAuthConfig `yaml:"ops_auth"`
 
 	// Dir is the folder relative paths are resolved against: LoadConfig sets the
 	// configuration file's; "" is the working directory.
@@ -122,6 +126,9 @@ type LaneConfig struct {
 	Zone string `yaml:"zone"`
 	// Proximity: NFC data transfer, hand-off and QR scanner (proximity.go).
 	ProximityLane `yaml:",inline"`
+	// MaxResponseBytes bounds a holder's message on the lane; 0 derives it from what
+	// the lane requests (request.MaxResponseSize).
+	MaxResponseBytes int `yaml:"max_response_bytes"`
 	// Request, set in code in place of Profile, makes a plain lane (serve without
 	// --config): it asks for these documents and accepts exactly the valid responses,
 	// with no profile, holder verification or actuator.
@@ -422,6 +429,12 @@ func (c *Config) validate() error {
 	if c.ReaderAuth != nil && (c.ReaderAuth.Key == "") != (c.ReaderAuth.Chain == "") {
 		return bad("reader_auth", "key and chain go together")
 	}
+	if err := c.Limits.validate(fileLimit()); err != nil {
+		return limitsField(err)
+	}
+	if err := c.validateOps(); err != nil {
+		return err
+	}
 	if err := c.Status.validate(); err != nil {
 		return within("status", err)
 	}
@@ -464,6 +477,9 @@ func (c *Config) validate() error {
 			return bad(field+".engagement_timeout", "must not be negative")
 		case l.InactivityTimeout < 0:
 			return bad(field+".inactivity_timeout", "must not be negative")
+		}
+		if err := checkResponseBytes(l.MaxResponseBytes); err != nil {
+			return within(field, err)
 		}
 		if err := l.validateBearerFields(readers); err != nil {
 			return within(field, err)

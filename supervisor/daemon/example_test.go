@@ -100,6 +100,6 @@ lanes:
 		log.Fatal(err)
 	}
 	// Output:
-	// example-gate [{entrance websocket}]
+	// example-gate [{entrance websocket 178176}]
 	// entrance accepted open
 }

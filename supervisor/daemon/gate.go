@@ -28,6 +28,7 @@ import (
 	"github.com/mdocgate/mdocgate/supervisor/actuator"
 	"github.com/mdocgate/mdocgate/supervisor/audit"
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/admission"
 	"github.com/mdocgate/mdocgate/transports/bearers"
 	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/web"
@@ -66,6 +67,9 @@ type Info struct {
 type LaneInfo struct {
 	Name   string `json:"name"`
 	Bearer string `json:"bearer"`
+	// MaxResponseBytes is the largest message the lane takes from a holder (its
+	// max_response_bytes, or what its request can need).
+	MaxResponseBytes int `json:"max_response_bytes"`
 }
 
 // Verdict is how a session ended: never element values.
@@ -117,6 +121,8 @@ type Gate struct {
 	logValues atomic.Bool // log_element_values, reloadable
 
 	eng     *supervisor.Engine
+	guard   *opsGuard // of the operations endpoints, with http_addr
+	webLn   *admission.Listener
 	lanes   []*lane
 	byName  map[string]*lane
 	radios  map[string]transports.Bearer // the bearer of every radio lane, by lane name
@@ -166,6 +172,8 @@ type lane struct {
 	bearer transports.Bearer
 	// busy counts the arrivals the lane refused for lack of capacity.
 	busy atomic.Int64
+	// inFlight is the lane's sessions in flight (actors.LaneConfig.InFlight).
+	inFlight atomic.Int64
 	// actFrom is the lane configuration act's actuator was built from (a reload's,
 	// or cfg); reload only.
 	actFrom *LaneConfig
@@ -245,22 +253,14 @@ func (r *laneRules) requestedOnly(res *verify.Result) bool {
 }
 
 // final is the gate verdict of a published session verdict: the one decide made when it
-// agrees with the session's outcome, otherwise the action the outcome maps onto
-// (accepted → open, rejected → deny, error or timeout → call staff).
+// agrees with the session's outcome, otherwise the action the session's verdict maps
+// onto (sessionAction).
 func (l *lane) final(sv *actors.SessionVerdict) gate.Verdict {
 	v, ok := sv.Note.(gate.Verdict)
 	if ok && v.Reason == sv.Reason && (v.Action == gate.ActionOpen) == (sv.Outcome == readersession.Accepted) {
 		return v
 	}
-	out := gate.Verdict{Reason: sv.Reason}
-	switch sv.Outcome {
-	case readersession.Accepted:
-		out.Action = gate.ActionOpen
-	case readersession.Rejected:
-		out.Action = gate.ActionDeny
-	default:
-		out.Action = gate.ActionCallStaff
-	}
+	out := gate.Verdict{Reason: sv.Reason, Action: sessionAction(sv.Outcome, sv.Reason)}
 	if ok {
 		out.Match, out.MatchError, out.Credential = v.Match, v.MatchError, v.Credential
 	}
@@ -319,8 +319,17 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	if g.opsCerts, err = cfg.newOpsCerts(); err != nil {
 		return nil, err
 	}
+	if cfg.HTTPAddr != "" {
+		if g.guard, err = cfg.newOpsGuard(g.log.Named("ops")); err != nil {
+			return nil, err
+		}
+		if g.guard.open {
+			g.log.Warn("operations endpoints without authentication (ops_auth): anyone on this host can use the operator desk and the dashboard",
+				zap.String("http_addr", cfg.HTTPAddr))
+		}
+	}
 	g.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mdocgate_gate_actions_total",
-		Help: "Gate actions carried out, by lane, action (open, deny, call_staff) and reason (failing check)."},
+		Help: "Gate actions carried out, by lane, action (open, deny, call_staff, none) and reason (failing check)."},
 		[]string{"lane", "action", "reason"})
 	if g.venue, err = g.startVenue(); err != nil {
 		return nil, err
@@ -368,7 +377,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 			return nil, err
 		}
 	}
-	g.eng = supervisor.Start(supervisor.Config{Log: g.log})
+	g.eng = supervisor.Start(supervisor.Config{Log: g.log, CryptoQueuePerLane: cfg.Limits.CryptoQueuePerLane})
 	for i, l := range g.lanes {
 		if acts[i] != nil {
 			acts[i].connect()
@@ -386,15 +395,12 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 	g.warnExpiring(time.Now())
 	g.readyParts()
 	if cfg.HTTPAddr != "" {
-		var extra func(*http.ServeMux)
-		if g.desk != nil {
-			extra = g.desk.register
-		}
 		var fleet func() any
 		if g.venue != nil {
 			fleet = func() any { return g.venue.v.Fleet() }
 		}
-		if g.ops, err = startOps(cfg.HTTPAddr, g.eng, cfg.Name, extra, fleet, g.opsTLS(), g.ready, opsErrorLog(g.log), g.collectors()...); err != nil {
+		if g.ops, err = startOps(opsConfig{addr: cfg.HTTPAddr, title: cfg.Name, tls: g.opsTLS(), guard: g.guard, limits: &cfg.Limits,
+			ready: g.ready, desk: g.desk, fleet: fleet, errLog: opsErrorLog(g.log), collectors: g.collectors()}, g.eng); err != nil {
 			g.abort()
 			return nil, &fieldError{"http_addr", err}
 		}
@@ -407,7 +413,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 		g.info.HTTP = g.ops.addr
 	}
 	for _, l := range g.lanes {
-		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer})
+		g.info.Lanes = append(g.info.Lanes, LaneInfo{Name: l.cfg.Name, Bearer: l.cfg.Bearer, MaxResponseBytes: l.maxMessage()})
 		if l.cfg.isOnline() {
 			if g.info.Verify == nil {
 				g.info.Verify = map[string]string{}
@@ -459,7 +465,7 @@ func (g *Gate) newRules(i int, cfg *Config, readAuth request.Signer) (*laneRules
 		hv.Matcher = &gate.TestMatcher{Verdict: gate.NoMatch}
 	case hvOperator:
 		if g.desk == nil {
-			g.desk = newOperatorDesk()
+			g.desk = newOperatorDesk(g.log.Named("operator"))
 		}
 		hv.Matcher, hv.MatchTimeout = g.desk.matcher(lc.OperatorTimeout), lc.OperatorTimeout
 	}
@@ -470,12 +476,19 @@ func (g *Gate) newRules(i int, cfg *Config, readAuth request.Signer) (*laneRules
 	return r, nil
 }
 
-// listenWeb opens the web lanes' listener and server.
+// listenWeb opens the web lanes' listener and server, within the limits: connections
+// per client and in all (from the file limit), engagements, sessions and QR images per
+// client, each lane's message limit, and busy answered before any key while a lane is
+// full.
 func (g *Gate) listenWeb() error {
-	ln, err := net.Listen("tcp", g.cfg.Listen)
+	raw, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return &fieldError{"listen", err}
 	}
+	lim := &g.cfg.Limits
+	g.webLn = admission.NewListener(raw, admission.ListenerLimits{Max: lim.MaxConnections, PerClient: lim.ConnectionsPerClient,
+		Prefixes: lim.prefixes(), Lifetime: lim.ConnLifetime})
+	var ln net.Listener = g.webLn
 	scheme := "http"
 	if g.webCerts != nil { // certificates looked up per handshake: a reload swaps them
 		scheme, ln = "https", tls.NewListener(ln, g.webCerts.config())
@@ -488,13 +501,69 @@ func (g *Gate) listenWeb() error {
 		Help: "Requests refused without a verdict of their own, by lane and reason: a message to an unknown or ended " +
 			"web session; an online lane's unknown or expired transaction, replay, malformed answer, origin not served, busy."},
 		[]string{"lane", "reason"})
-	srv, err := web.NewServer(web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024, OnRefused: g.webRefused})
+	wc := web.Config{Origin: origin, RequireOrigin: g.cfg.RequireOrigin, Backlog: 1024, OnRefused: g.webRefused,
+		EngagementTTL: lim.EngagementTTL, Prefixes: lim.prefixes(), EngagementsPerClient: lim.EngagementsPerClient,
+		EngagementsPerSecond: lim.EngagementsPerSecond, EngagementBurst: lim.EngagementBurst,
+		SessionsPerClient: lim.SessionsPerClient, QRPerSecond: lim.QRPerSecond, QRBurst: lim.QRBurst,
+		HeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout, ConnState: g.webLn.ConnState, Busy: g.webBusy}
+	for _, l := range g.lanes {
+		switch l.cfg.Bearer {
+		case web.BearerHTTP:
+			wc.HTTPMaxMessage = l.maxMessage()
+		case web.BearerWebSocket:
+			wc.WebSocketMaxMessage = l.maxMessage()
+		}
+	}
+	srv, err := web.NewServer(wc)
 	if err != nil {
 		ln.Close()
 		return &fieldError{"origin", err}
 	}
 	g.ln, g.srv = ln, srv
 	return nil
+}
+
+// webBusy is the web server's Busy: whether the lane of bearer ("" for any web lane)
+// would refuse a session now — it runs its max_in_flight, or verification is backed up
+// (the crypto queues hold three quarters of a lane's bound) and a session would end
+// crypto_busy after its key exchange. The server refuses at once when it says so: a
+// refusal for a lane is counted as the lane's own would be (mdocgate_lane_busy_total,
+// mdocgate_busy_rejections_total).
+func (g *Gate) webBusy(bearer string) bool {
+	backedUp := g.eng != nil && g.eng.Counters().CryptoQueue.Load() >= int64(g.cfg.Limits.CryptoQueuePerLane)*3/4
+	busy := true
+	for _, l := range g.lanes {
+		if !l.cfg.isWeb() || (bearer != "" && l.cfg.Bearer != bearer) {
+			continue
+		}
+		if !backedUp && l.inFlight.Load() < int64(l.cfg.MaxInFlight) {
+			busy = false
+			continue
+		}
+		if bearer != "" {
+			l.busy.Add(1)
+			if g.eng != nil {
+				g.eng.Counters().Busy.Add(1)
+			}
+		}
+	}
+	return busy
+}
+
+// webCollectors export the web listener's and server's limits at work.
+func (g *Gate) webCollectors() []prometheus.Collector {
+	r := func() web.Refusals { return g.srv.Refusals() }
+	return append(listenerCollectors("web", g.webLn),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
+			ConstLabels: prometheus.Labels{"what": "engagements"}}, func() float64 { return float64(r().Engagements) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
+			ConstLabels: prometheus.Labels{"what": "engagement_rate"}}, func() float64 { return float64(r().EngagementRate) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
+			ConstLabels: prometheus.Labels{"what": "sessions"}}, func() float64 { return float64(r().Sessions) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mdocgate_client_refusals_total", Help: "Web requests refused for a client's share, by what.",
+			ConstLabels: prometheus.Labels{"what": "qr"}}, func() float64 { return float64(r().QR) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mdocgate_web_pending", Help: "Engagements and web sessions the web server knows."},
+			func() float64 { return float64(g.srv.Pending()) }))
 }
 
 // listenHost is host:port of the default origin: the address listened on, under the
@@ -565,8 +634,9 @@ func (g *Gate) addLane(i int, l *lane, ts *verify.TrustStore) error {
 	}
 	l.current.Store(l.readerConfig(ts, l.rules.Load()))
 	if err := g.eng.AddLane(&actors.LaneConfig{Name: l.cfg.Name, Listener: src, MaxInFlight: l.cfg.MaxInFlight, Busy: &l.busy,
+		InFlight: &l.inFlight,
 		Sessions: actors.SessionSettings{ReaderFunc: l.current.Load, EngagementTimeout: l.cfg.EngagementTimeout,
-			InactivityTimeout: l.cfg.InactivityTimeout, Framer: framer}}); err != nil {
+			InactivityTimeout: l.cfg.InactivityTimeout, Framer: framer, MaxMessageFunc: l.maxMessage}}); err != nil {
 		return &fieldError{fmt.Sprintf("lanes[%d]", i), err}
 	}
 	return nil

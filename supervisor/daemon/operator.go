@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/mdocgate/mdocgate/actors/gate"
 )
 
@@ -20,13 +22,17 @@ import (
 //	POST /operator/{id}/confirm        the person is the holder: the lane opens
 //	POST /operator/{id}/reject         not the holder: the lane denies (holder_verification.no_match)
 //
-// confirm and reject take ?operator=NAME, recorded as who decided. An unknown or expired
-// id is 404. A request nobody answers in the lane's operator_timeout calls staff
-// (holder_verification.undecided).
+// The desk is served behind the operations guard (ops_auth): who decided is the
+// authenticated operator (a token's name, a client certificate's subject), never a
+// parameter of the request; confirm and reject need the operator's CSRF token
+// (X-CSRF-Token, given in the pending list as csrf_token) and each is audited (a log line
+// "operator decision", and the audit log's record with audit_log). An unknown or expired id is 404. A request nobody answers in the
+// lane's operator_timeout calls staff (holder_verification.undecided).
 type operatorDesk struct {
 	requests chan *gate.OperatorRequest
 	stop     chan struct{}
 	done     chan struct{}
+	log      *zap.Logger
 
 	mu      sync.Mutex
 	pending map[string]*gate.OperatorRequest
@@ -35,9 +41,9 @@ type operatorDesk struct {
 	onAnswer func(id string, r *gate.OperatorRequest, match bool, operator string)
 }
 
-func newOperatorDesk() *operatorDesk {
+func newOperatorDesk(log *zap.Logger) *operatorDesk {
 	d := &operatorDesk{requests: make(chan *gate.OperatorRequest, 64), stop: make(chan struct{}), done: make(chan struct{}),
-		pending: map[string]*gate.OperatorRequest{}}
+		pending: map[string]*gate.OperatorRequest{}, log: log}
 	go d.run()
 	return d
 }
@@ -114,7 +120,8 @@ func (d *operatorDesk) register(mux *http.ServeMux) {
 		}
 		d.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"pending": list})
+		json.NewEncoder(w).Encode(map[string]any{"pending": list, "operator": operatorOf(r).name,
+			"csrf_token": w.Header().Get(CSRFHeader)})
 	})
 	mux.HandleFunc("GET /operator/{id}/portrait", func(w http.ResponseWriter, r *http.Request) {
 		p := d.lookup(r.PathValue("id"), false)
@@ -130,24 +137,29 @@ func (d *operatorDesk) register(mux *http.ServeMux) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write(p.Portrait.Image)
 	})
-	answer := func(match bool) http.HandlerFunc {
+	answer := func(match bool, decision string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			p := d.lookup(r.PathValue("id"), true)
+			if r.URL.Query().Has("operator") {
+				http.Error(w, "operator: who decides comes from the credential (ops_auth), not from the request", http.StatusBadRequest)
+				return
+			}
+			id := r.PathValue("id")
+			p := d.lookup(id, true)
 			if p == nil {
 				http.NotFound(w, r)
 				return
 			}
-			operator := r.URL.Query().Get("operator")
-			if operator == "" {
-				operator = "operator"
-			}
-			p.Answer(match, operator)
+			op := operatorOf(r)
+			d.log.Info("operator decision", zap.String("decision", decision), zap.String("operator", op.name),
+				zap.String("auth", op.how), zap.String("request", id), zap.String("lane", p.Portrait.LaneID),
+				zap.String("doc_type", p.Portrait.DocType), zap.String("remote", r.RemoteAddr))
+			p.Answer(match, op.name)
 			if d.onAnswer != nil {
-				d.onAnswer(r.PathValue("id"), p, match, operator)
+				d.onAnswer(id, p, match, op.name)
 			}
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}
-	mux.HandleFunc("POST /operator/{id}/confirm", answer(true))
-	mux.HandleFunc("POST /operator/{id}/reject", answer(false))
+	mux.HandleFunc("POST /operator/{id}/confirm", answer(true, "confirm"))
+	mux.HandleFunc("POST /operator/{id}/reject", answer(false, "reject"))
 }

@@ -254,8 +254,9 @@ func TestServeGateHolderVerification(t *testing.T) {
 }
 
 // The actuator gets every verdict with the mapped action (accepted → open, rejected →
-// deny, timeout → call staff); its log lines carry session, lane, bearer, outcome and
-// failing check, and never element values unless log_element_values is set.
+// deny; a silent holder, timeout, is nobody at the gate: action none, the actuator is
+// not told); its log lines carry session, lane, bearer, outcome and failing check, and
+// never element values unless log_element_values is set.
 func TestServeGateActuatorLog(t *testing.T) {
 	a, other := testgate.NewAuthority(t, "act"), testgate.NewAuthority(t, "rogue")
 	for _, debug := range []bool{false, true} {
@@ -276,10 +277,15 @@ func TestServeGateActuatorLog(t *testing.T) {
 			for _, w := range want {
 				outcomes[w[0]] = w[1]
 			}
-			if len(outcomes) != 3 || outcomes["accepted"] != "open" || outcomes["rejected"] != "deny" || outcomes["timeout"] != "call_staff" {
+			if len(outcomes) != 3 || outcomes["accepted"] != "open" || outcomes["rejected"] != "deny" || outcomes["timeout"] != "none" {
 				t.Fatalf("outcome → action: %v", outcomes)
 			}
-			entries := waitLog(t, g.log, "gate action", 3)
+			waitMetric(t, g.info.HTTP, "mdocgate_gate_actions_total", map[string]string{"lane": "tap", "action": "none",
+				"reason": "engagement_timeout"}, 1)
+			entries := waitLog(t, g.log, "gate action", 2)
+			if len(entries) != 2 {
+				t.Fatalf("%d gate action lines, want 2 (none for the silent holder)", len(entries))
+			}
 			for _, e := range entries {
 				w, ok := want[fmt.Sprint(e["session"])]
 				if !ok || e["lane"] != "tap" || e["bearer"] != "nfc" || e["outcome"] != w[0] || e["action"] != w[1] {
@@ -311,19 +317,33 @@ func TestServeGateActuatorLog(t *testing.T) {
 // operator confirms or rejects; an unanswered one calls staff after operator_timeout.
 func TestServeGateOperator(t *testing.T) {
 	a := testgate.NewAuthority(t, "op")
-	cfg := writeGateConfig(t, "", "  - {name: desk, bearer: nfc, profile: age_over_18, holder_verification: operator, operator_timeout: 5s}\n"+
-		"  - {name: hurry, bearer: nfc, profile: age_over_18, holder_verification: operator, operator_timeout: 200ms}\n", a)
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("op-7:"+opToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeGateConfig(t, "ops_auth: {token_file: "+tokens+"}\n",
+		"  - {name: desk, bearer: nfc, profile: age_over_18, holder_verification: operator, operator_timeout: 5s}\n"+
+			"  - {name: hurry, bearer: nfc, profile: age_over_18, holder_verification: operator, operator_timeout: 200ms}\n", a)
 	g := startRadioGate(t, cfg)
 	ops := "http://" + g.info.HTTP
+	var csrf string
 	pending := func() []operatorPending {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			_, body := testgate.HTTPGet(t, ops+"/operator/pending")
-			var p struct{ Pending []operatorPending }
-			if err := json.Unmarshal([]byte(body), &p); err != nil {
-				t.Fatalf("%v: %s", err, body)
+			code, body := opsRequest(t, http.MethodGet, ops+"/operator/pending", opToken, "")
+			var p struct {
+				Pending   []operatorPending
+				Operator  string
+				CSRFToken string `json:"csrf_token"`
 			}
+			if err := json.Unmarshal([]byte(body), &p); err != nil || code != http.StatusOK {
+				t.Fatalf("%d %v: %s", code, err, body)
+			}
+			if p.Operator != "op-7" || p.CSRFToken == "" {
+				t.Fatalf("pending list for %q, csrf %q", p.Operator, p.CSRFToken)
+			}
+			csrf = p.CSRFToken
 			if len(p.Pending) > 0 {
 				return p.Pending
 			}
@@ -335,12 +355,8 @@ func TestServeGateOperator(t *testing.T) {
 	}
 	post := func(url string) int {
 		t.Helper()
-		resp, err := http.Post(url, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := opsRequest(t, http.MethodPost, url, opToken, csrf)
+		return code
 	}
 	for _, c := range []struct {
 		answer, outcome, action, match string
@@ -356,11 +372,14 @@ func TestServeGateOperator(t *testing.T) {
 		if len(p) != 1 || p[0].Lane != "desk" || p[0].MediaType != "image/jpeg" || p[0].DocType != issuer.DocTypeMDL {
 			t.Fatalf("pending %+v", p)
 		}
-		code, img := testgate.HTTPGet(t, ops+"/operator/"+p[0].ID+"/portrait")
+		code, img := opsRequest(t, http.MethodGet, ops+"/operator/"+p[0].ID+"/portrait", opToken, "")
 		if code != 200 || img != string(issuer.SamplePortrait()) {
 			t.Fatalf("portrait: %d, %d bytes", code, len(img))
 		}
-		if code := post(ops + "/operator/" + p[0].ID + "/" + c.answer + "?operator=op-7"); code != http.StatusNoContent {
+		if code := post(ops + "/operator/" + p[0].ID + "/" + c.answer + "?operator=someone-else"); code != http.StatusBadRequest {
+			t.Fatalf("%s naming the operator in the request: %d", c.answer, code)
+		}
+		if code := post(ops + "/operator/" + p[0].ID + "/" + c.answer); code != http.StatusNoContent {
 			t.Fatalf("%s: %d", c.answer, code)
 		}
 		if code := post(ops + "/operator/" + p[0].ID + "/" + c.answer); code != http.StatusNotFound {
@@ -379,6 +398,12 @@ func TestServeGateOperator(t *testing.T) {
 	for _, e := range waitLog(t, g.log, "gate action", 3) {
 		if e["holder_verification"] == "match" && e["verified_by"] != "op-7" {
 			t.Fatalf("log %v", e)
+		}
+	}
+	audit := waitLog(t, g.log, "operator decision", 2)
+	for i, want := range []string{"confirm", "reject"} {
+		if e := audit[i]; e["decision"] != want || e["operator"] != "op-7" || e["auth"] != "token" || e["lane"] != "desk" {
+			t.Fatalf("audit line %v", e)
 		}
 	}
 	if code := post(ops + "/operator/nosuch/confirm"); code != http.StatusNotFound {

@@ -135,6 +135,7 @@ func (g *Gate) reload() (restart []string, err error) {
 			l.act.swap(acts[i])
 		}
 	}
+	g.applyMessageLimits()
 	g.logValues.Store(next.LogElementValues)
 	g.live.Store(next)
 	g.setTrust(ts)
@@ -296,6 +297,9 @@ func (g *Gate) collectors() []prometheus.Collector {
 	if g.venue != nil {
 		out = append(out, g.venue.v.Collectors()...)
 	}
+	if g.srv != nil {
+		out = append(out, g.webCollectors()...)
+	}
 	out = append(out, g.actMetrics.Collectors()...)
 	out = append(out, g.vical.collectors()...)
 	out = append(out, auditCollectors(g.audit)...)
@@ -317,7 +321,14 @@ func (g *Gate) opsTLS() *tls.Config {
 	if g.opsCerts == nil {
 		return nil
 	}
-	return g.opsCerts.config()
+	c := g.opsCerts.config()
+	if g.guard != nil && g.guard.certs != nil {
+		// operators' certificates (ops_auth.client_ca) are asked for and checked by the
+		// guard: a foreign one gets a 401, not a failed handshake (with ops_tls.client_ca
+		// the handshake requires one of its own, operators' included)
+		c.ClientAuth = tls.RequestClientCert
+	}
+	return c
 }
 
 // startBackground runs what the gate does on its own: VICAL fetches every

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,5 +174,50 @@ func checkScreenshot(t *testing.T, img image.Image) {
 	}
 	if green < 500 || blue < 200 || red < 50 {
 		t.Errorf("screenshot lacks the outcome mix or throughput bars (green %d, blue %d, red %d px)", green, blue, red)
+	}
+}
+
+// TestDashboardTokenInChromium: behind a bearer token (as a gate with ops_auth serves
+// it), the page takes the token from #token= in its address (and drops it from the
+// address), or asks for it with its sign-in form, and streams with it; a wrong token
+// brings the form back.
+func TestDashboardTokenInChromium(t *testing.T) {
+	bin := chromium.Find(t)
+	src := newFake()
+	d := New(src, Options{Title: "Guarded", Interval: 200 * time.Millisecond})
+	feed(src)
+	const token = "op-token-0123456789abcdef"
+	var refused atomic.Int64
+	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page := r.URL.Path == "/dashboard/"
+		if r.Header.Get("Authorization") != "Bearer "+token && !page { // the page holds no data
+			refused.Add(1)
+			http.Error(w, "token required", http.StatusUnauthorized)
+			return
+		}
+		http.StripPrefix("/dashboard", d).ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(guarded)
+	defer srv.Close()
+	defer d.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := chromium.Start(ctx, t, bin, 1024, 700)
+	b.Page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/#token=" + token}, nil)
+	b.WaitEval(ctx, t, `!!document.body && document.body.dataset.sessions === "14"`, "the first snapshot with the token of the address")
+	if got := string(b.Eval(ctx, t, `location.hash`)); got != `""` {
+		t.Errorf("the token stayed in the address: %s", got)
+	}
+	// a wrong token: the form comes back; signing in with the right one streams again
+	b.Eval(ctx, t, `sessionStorage.setItem("mdocgate-ops-token", "wrong"); "ok"`)
+	b.Page(ctx, t, "Page.navigate", map[string]any{"url": srv.URL + "/dashboard/"}, nil)
+	b.WaitEval(ctx, t, `!!document.getElementById("login") && document.getElementById("login").classList.contains("shown") &&
+		document.getElementById("status").textContent === "token refused"`, "the sign-in form after a wrong token")
+	b.Eval(ctx, t, `document.getElementById("token").value = "`+token+`"; document.getElementById("login").requestSubmit(); "ok"`)
+	b.WaitEval(ctx, t, `document.body.dataset.sessions === "14" && document.getElementById("status").textContent === "live" &&
+		!document.getElementById("login").classList.contains("shown")`, "snapshots after signing in")
+	if refused.Load() == 0 {
+		t.Error("the wrong token was never refused: the test proves nothing")
 	}
 }

@@ -16,6 +16,13 @@
 // With Options.Fleet (a gate in a venue) the page adds the venue's fleet: every gate's
 // counts per lane and zone, and the venue's total.
 //
+// Authentication is the server's to add around it. Behind a bearer token the page
+// (static, holding no data) reads the token from "#token=…" in its address, dropping it
+// from there, or asks for it with a sign-in form when the stream answers 401, keeps it
+// for the tab (sessionStorage) and sends it with its event stream (read with fetch,
+// Authorization header). With a client certificate, or no authentication, it asks for
+// nothing.
+//
 // Privacy: snapshots carry counts, latencies, lane and bearer names, session ids,
 // outcomes and machine-readable reasons only. Verdict details and verification
 // results (which may hold element values) are never read.

@@ -28,7 +28,7 @@ func runBLE(t *testing.T, opts transports.BearerOptions, mix []Weighted) *Report
 		t.Fatal(err)
 	}
 	if rep.Lost != 0 || rep.Mismatched != 0 {
-		t.Fatalf("lost %d mismatched %d: %v (reasons %v)", rep.Lost, rep.Mismatched, rep.Mismatches, rep.Reasons)
+		t.Fatalf("lost %d mismatched %d: %v (reasons %v) %v", rep.Lost, rep.Mismatched, rep.Mismatches, rep.Reasons, rep.Losses)
 	}
 	if rep.Sessions != 50 {
 		t.Fatalf("sessions %d, want 50 (busy %d)", rep.Sessions, rep.Busy)

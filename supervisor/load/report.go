@@ -429,6 +429,18 @@ func (h *latencyHist) upper(i int) time.Duration {
 	return time.Duration(float64(histBase) * math.Exp(float64(i)*histGrowth))
 }
 
+// merge adds o's latencies.
+func (h *latencyHist) merge(o *latencyHist) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	for i, c := range o.shown {
+		h.shown[i] += c
+	}
+	h.n += o.n
+	h.max = max(h.max, o.max)
+}
+
 func (h *latencyHist) percentiles() Latency {
 	if h.n == 0 {
 		return Latency{}

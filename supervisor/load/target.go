@@ -108,7 +108,9 @@ func (cfg *TargetConfig) targets() ([]string, []string, error) {
 }
 
 // RunTarget runs simulated web holders against running gates: every other holder uses
-// its WebSocket lane, the others its HTTP lane. Each GETs /engage and presents over the
+// its WebSocket lane, the others its HTTP lane. Against gates on loopback addresses each
+// holder connects from its own loopback address (a gate's per-client limits count by
+// address). Each GETs /engage and presents over the
 // session URL (webholder.Present). As a holder cannot see the gate's verdict, "accepted"
 // counts completed sessions (VerdictsFrom "holders") unless the gates' /metrics let the
 // verdicts be read from them (VerdictsFrom "target_metrics"). When the verdicts cannot
@@ -414,10 +416,22 @@ func (cfg *TargetConfig) client() (*http.Client, error) {
 // runTargetHolders paces the holders of a target run and records each attempt.
 func runTargetHolders(ctx context.Context, client *http.Client, cfg TargetConfig, cred *issuer.Credential, b *builder) {
 	targets := cfg.Targets
+	// a gate bounds what one client address holds and asks for (limits:): against gates
+	// on loopback every holder comes from its own address, as many phones would, with
+	// connections of its own closed when it is done
+	holderClient := func(int) (*http.Client, func()) { return client, func() {} }
+	if loopbackTargets(targets) {
+		holderClient = func(i int) (*http.Client, func()) {
+			c := sourceClientLike(client, loopbackSource(77, i%60000), 2)
+			return c, c.CloseIdleConnections
+		}
+	}
 	pace := newPacer(time.Now(), cfg.Concurrency, cfg.Holders, 0, cfg.Duration, cfg.Progress)
 	for i := 0; pace.next(ctx, i); i++ {
 		go func() {
 			defer pace.done()
+			hc, done := holderClient(i)
+			defer done()
 			var o readersession.Outcome
 			var reason string
 			for try := 0; try < len(targets); try++ {
@@ -428,7 +442,7 @@ func runTargetHolders(ctx context.Context, client *http.Client, cfg TargetConfig
 				var bearer string
 				var latency time.Duration
 				var engaged bool
-				bearer, o, reason, latency, engaged = targetHolder(ctx, client, target, cfg, cred, i)
+				bearer, o, reason, latency, engaged = targetHolder(ctx, hc, target, cfg, cred, i)
 				if o == "" {
 					b.busy(Valid)
 					return

@@ -9,6 +9,8 @@
 //	busy_rejections_total                            counter: arrivals refused for capacity
 //	actor_restarts_total, actor_panics_total         counters: supervision decisions, contained panics
 //	crypto_queue_depth                               gauge: verification jobs waiting for a worker
+//	crypto_busy_total                                counter: jobs refused, their lane's queue full
+//	crypto_dropped_total                             counter: jobs dropped unrun, their session over
 //
 // With a status client (NewRevocationCollector), kind being status_list or crl:
 //
@@ -96,7 +98,8 @@ var KnownReasons = []string{
 	readersession.ReasonResponseStatus, readersession.ReasonUnrequestedDoc, readersession.ReasonRepeatedDocType,
 	readersession.ReasonCryptoBudget,
 	// engine (actors)
-	"engagement_timeout", "inactivity_timeout", "crypto_worker", "shutdown", "session_lost",
+	"engagement_timeout", "inactivity_timeout", "crypto_worker", "shutdown", "session_lost", "decision",
+	actors.ReasonCryptoBusy, actors.ReasonLinkClosed, actors.ReasonLink, actors.ReasonLinkFraming, actors.ReasonMessageTooLarge,
 	// issuer data authentication
 	verify.CheckIssuerAuthAlg, verify.CheckIssuerAuthX5Chain, verify.CheckIssuerAuthSignature,
 	verify.CheckIssuerAuthChain, verify.CheckIssuerAuthProfile, verify.CheckIssuerAuthEncoding,
@@ -207,6 +210,8 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 		counterFunc("mdocgate_actor_restarts_total", "Actor restarts and stops decided by supervision.", &c.Restarts),
 		counterFunc("mdocgate_actor_panics_total", "Panics contained in any actor.", &c.Panics),
 		gaugeFunc("mdocgate_crypto_queue_depth", "Verification jobs waiting for a crypto worker.", &c.CryptoQueue),
+		counterFunc("mdocgate_crypto_busy_total", "Verification jobs refused because their lane's queue was full (the session ends with an error verdict).", &c.CryptoBusy),
+		counterFunc("mdocgate_crypto_dropped_total", "Verification jobs dropped unrun because their session had ended.", &c.CryptoDropped),
 	)
 	m.unsub = src.Subscribe(m.observe)
 	return m

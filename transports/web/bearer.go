@@ -97,7 +97,9 @@ func (b *bearer) Listen(name string, backlog int) (transports.Listener, error) {
 		return nil, err
 	}
 	origin := "http://" + ln.Addr().String()
-	srv, err := NewServer(Config{Origin: origin, Backlog: backlog, PingInterval: b.ping})
+	// every simulated holder comes from 127.0.0.1: no per-client limits
+	srv, err := NewServer(Config{Origin: origin, Backlog: backlog, PingInterval: b.ping,
+		EngagementsPerClient: -1, EngagementsPerSecond: -1, SessionsPerClient: -1, QRPerSecond: -1})
 	if err != nil {
 		ln.Close()
 		return nil, err

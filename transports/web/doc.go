@@ -40,9 +40,15 @@
 //	     still being answered
 //	410  the session ended while the request waited (the reader closed it without a
 //	     further message); requests for a session that is over get 404
-//	413  body larger than messages.MaxMessageSize
+//	413  body larger than the HTTP lane's message limit (Config.HTTPMaxMessage, at most
+//	     messages.MaxMessageSize); refused by its Content-Length before it is read, and
+//	     the session it belongs to ends
 //	415  Content-Type is not application/cbor
-//	503  reader busy or shutting down (Retry-After is set)
+//	503  reader busy or shutting down (Retry-After is set): the lane is full
+//	     (Config.Busy), or the client holds or asks for more than its share of
+//	     engagements, sessions or QR images (Config.EngagementsPerClient,
+//	     EngagementsPerSecond, SessionsPerClient, QRPerSecond); answered
+//	     before any key is made or exchanged
 //	504  the reader gave no answer within Config.ResponseTimeout; the session is ended
 //
 // A MessageData posted again to an engaged HTTP session is answered with the reader's
@@ -59,8 +65,9 @@
 //	1008 policy violation   after status 10 (session encryption error); also for a
 //	                        malformed first message or an OriginInfo mismatch
 //	1003 unsupported data   after status 11 (CBOR decoding error); also for text messages
-//	1009 message too big    a message over messages.MaxMessageSize
-//	1013 try again later    reader busy
+//	1009 message too big    a message over the WebSocket lane's message limit
+//	                        (Config.WebSocketMaxMessage)
+//	1013 try again later    reader busy after the upgrade (before it, busy is a 503)
 //	1001 going away         closed without a terminating status (timeout, shutdown,
 //	                        missed keepalive)
 //

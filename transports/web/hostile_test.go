@@ -397,7 +397,8 @@ func TestCloseCodes(t *testing.T) {
 
 // Flood: many engagements and half-open sessions stay bounded by MaxPending and expire.
 func TestBoundedPending(t *testing.T) {
-	r := startReader(t, web.Config{MaxPending: 50, EngagementTTL: 200 * time.Millisecond})
+	// one client asks for all of them: no per-client rate here
+	r := startReader(t, web.Config{MaxPending: 50, EngagementTTL: 200 * time.Millisecond, EngagementsPerSecond: -1})
 	for i := 0; i < 50; i++ {
 		r.engagement(t, false)
 	}

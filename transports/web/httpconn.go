@@ -120,51 +120,78 @@ func (c *httpConn) answer(ctx context.Context) ([]byte, error) {
 	}
 }
 
-// readBody reads a bounded application/cbor body within BodyTimeout. On failure it has
-// written the error response.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// errBodyTooLarge is readBody's failure for a body over the HTTP lane's message limit.
+var errBodyTooLarge = errors.New("body too large")
+
+// readBody reads a bounded application/cbor body within BodyTimeout: one over the HTTP
+// lane's message limit is refused by its Content-Length before it is read, or once the
+// limit is passed. On failure it has written the error response; err is
+// errBodyTooLarge for a body over the limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != ContentType {
 		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be "+ContentType)
-		return nil, false
+		return nil, errors.New("content type")
 	}
-	if r.ContentLength > messages.MaxMessageSize {
-		httpError(w, http.StatusRequestEntityTooLarge, "body over "+strconv.Itoa(messages.MaxMessageSize)+" bytes")
-		return nil, false
+	limit := int(s.httpMax.Load())
+	tooLarge := "body over " + strconv.Itoa(limit) + " bytes, the limit of this lane"
+	if r.ContentLength > int64(limit) {
+		httpError(w, http.StatusRequestEntityTooLarge, tooLarge)
+		return nil, errBodyTooLarge
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, messages.MaxMessageSize))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		httpError(w, http.StatusRequestEntityTooLarge, "body over "+strconv.Itoa(messages.MaxMessageSize)+" bytes")
-		return nil, false
+		httpError(w, http.StatusRequestEntityTooLarge, tooLarge)
+		return nil, errBodyTooLarge
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		httpError(w, http.StatusRequestTimeout, "body too slow")
-		return nil, false
+		return nil, err
 	case err != nil:
 		httpError(w, http.StatusBadRequest, "reading body: "+err.Error())
-		return nil, false
+		return nil, err
 	case len(body) == 0:
 		httpError(w, http.StatusBadRequest, "empty body")
-		return nil, false
+		return nil, errors.New("empty body")
 	}
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.ResponseTimeout + s.cfg.BodyTimeout))
-	return body, true
+	return body, nil
 }
 
 // handlePost takes one holder message and answers with the reader's next message.
 func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
-	body, ok := s.readBody(w, r)
-	if !ok {
+	client := s.cfg.Prefixes.ClientOf(r.RemoteAddr)
+	s.mu.Lock()
+	p, err := s.lookupLocked(id)
+	first := err == nil && !p.attached
+	var running *httpConn
+	if err == nil {
+		running = p.hc
+	}
+	s.mu.Unlock()
+	if first {
+		// a session would start: busy is answered before the body is read
+		if err := s.refuseSession(BearerHTTP, client); err != nil {
+			busy(w, err)
+			return
+		}
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		if errors.Is(err, errBodyTooLarge) && running != nil {
+			// the session's message was refused unread: the session ends on it
+			running.closeWith(fmt.Errorf("%w: a POST body over %d bytes", transports.ErrMessageLimit, s.httpMax.Load()))
+		}
 		return
 	}
 	// decode outside the lock: a valid first message, or (err set) anything else
 	de, isMD, code, firstErr := s.firstMessage(body)
 	s.mu.Lock()
-	p, err := s.lookupLocked(id)
+	p, err = s.lookupLocked(id)
 	if err != nil {
 		s.mu.Unlock()
 		s.refused(BearerHTTP, ReasonUnknownSession, id)
@@ -192,17 +219,23 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, id string) {
 			httpError(w, code, firstErr.Error())
 			return
 		}
+		if !s.sessionSlotLocked(p, client) {
+			s.mu.Unlock()
+			busy(w, fmt.Errorf("%w: this client runs %d sessions", transports.ErrBusy, s.cfg.SessionsPerClient))
+			return
+		}
 		c = newHTTPConn(func() { s.ended(p) })
 		a := &transports.Arrival{DeviceEngagement: de, Handover: messages.ReaderEngagementHandover(messages.NewEncodedCBOR(p.re)),
 			Conn: c, Bearer: BearerHTTP, Reject: c.closeWith, ReaderEngagement: p.re, ReaderKey: p.key, ID: p.id}
 		p.key = nil // one session per engagement
 		if err := s.httpL.offer(a); err != nil {
+			s.releaseSessionLocked(p)
 			s.mu.Unlock()
-			w.Header().Set("Retry-After", "1")
-			httpError(w, http.StatusServiceUnavailable, "reader busy: "+err.Error())
+			busy(w, fmt.Errorf("reader busy: %w", err))
 			return
 		}
 		p.attached, p.hc, p.first = true, c, body
+		s.releaseEngagementLocked(p) // a session now, counted as one
 	} else {
 		c = p.hc
 		if c == nil {

@@ -10,14 +10,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/admission"
 	"github.com/mdocgate/mdocgate/transports/qr"
 )
 
@@ -66,8 +70,50 @@ type Config struct {
 	// MaxPending bounds the sessions known at once, handed out or running (default
 	// 100,000); GET /engage answers 503 beyond it.
 	MaxPending int
-	// EngagementTTL is how long a ReaderEngagement waits for its holder (default 2 min).
+	// EngagementTTL is how long a ReaderEngagement waits for its holder (default 30 s):
+	// one never used is forgotten then, its key and its client's slot released.
 	EngagementTTL time.Duration
+	// Prefixes say which addresses are one client (default: an IPv4 address, an IPv6
+	// /64). The per-client limits below count by it.
+	Prefixes admission.Prefixes
+	// EngagementsPerClient bounds the engagements one client holds waiting for their
+	// holder (default 64; negative: no bound); GET /engage answers 503 beyond it, before
+	// making a key.
+	EngagementsPerClient int
+	// EngagementsPerSecond and EngagementBurst bound how often one client gets an
+	// engagement (default 2 a second on average, bursts of 20; EngagementsPerSecond
+	// negative: no bound): a phone engages once a session, a client asking for more is
+	// answered 503 before a key is made, so that it cannot take more than its share of
+	// the reader's work.
+	EngagementsPerSecond float64
+	EngagementBurst      int
+	// SessionsPerClient bounds the sessions one client runs at once (default 32;
+	// negative: no bound); a first POST or a WebSocket upgrade beyond it gets 503,
+	// before the upgrade and before any key exchange.
+	SessionsPerClient int
+	// QRPerSecond and QRBurst bound the QR code images (GET /engage?qr=png) made for
+	// one client (default 1 a second, bursts of 4; QRPerSecond negative: no bound), and
+	// QRConcurrency those made at once for everyone (default half the CPUs, at least 1):
+	// rendering one costs milliseconds of CPU. Beyond them GET /engage?qr=png gets 503.
+	QRPerSecond   float64
+	QRBurst       int
+	QRConcurrency int
+	// Busy, when set, says whether the lane of a bearer (BearerHTTP, BearerWebSocket;
+	// "" for any, at GET /engage) would refuse a session now: GET /engage, a first POST
+	// and a WebSocket upgrade then answer 503 at once, before any key is made or
+	// exchanged, rather than after the engagement.
+	Busy func(bearer string) bool
+	// HTTPMaxMessage and WebSocketMaxMessage bound one holder message on each bearer
+	// (default and at most messages.MaxMessageSize): a larger body gets 413 without being
+	// read, a larger WebSocket message closes the connection (1009); either ends its
+	// session with transports.ErrMessageLimit.
+	HTTPMaxMessage, WebSocketMaxMessage int
+	// HeaderTimeout bounds reading a request's headers (default 5 s); IdleTimeout how
+	// long a keep-alive connection waits for its next request (default 30 s).
+	HeaderTimeout, IdleTimeout time.Duration
+	// ConnState, when set, is the HTTP server's connection state hook (an
+	// admission.Listener's ConnState).
+	ConnState func(net.Conn, http.ConnState)
 	// ResponseTimeout bounds how long a POST waits for the reader's answer (default 2 min,
 	// the long poll of 18013-7 implementations).
 	ResponseTimeout time.Duration
@@ -100,7 +146,40 @@ func (c *Config) defaults() {
 		c.MaxPending = 100_000
 	}
 	if c.EngagementTTL <= 0 {
-		c.EngagementTTL = 2 * time.Minute
+		c.EngagementTTL = 30 * time.Second
+	}
+	if c.EngagementsPerClient == 0 {
+		c.EngagementsPerClient = 64
+	}
+	if c.SessionsPerClient == 0 {
+		c.SessionsPerClient = 32
+	}
+	if c.EngagementsPerSecond == 0 {
+		c.EngagementsPerSecond = 2
+	}
+	if c.EngagementBurst <= 0 {
+		c.EngagementBurst = 20
+	}
+	if c.QRPerSecond == 0 {
+		c.QRPerSecond = 1
+	}
+	if c.QRBurst <= 0 {
+		c.QRBurst = 4
+	}
+	if c.QRConcurrency <= 0 {
+		c.QRConcurrency = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if c.HTTPMaxMessage <= 0 || c.HTTPMaxMessage > messages.MaxMessageSize {
+		c.HTTPMaxMessage = messages.MaxMessageSize
+	}
+	if c.WebSocketMaxMessage <= 0 || c.WebSocketMaxMessage > messages.MaxMessageSize {
+		c.WebSocketMaxMessage = messages.MaxMessageSize
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 5 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Second
 	}
 	if c.ResponseTimeout <= 0 {
 		c.ResponseTimeout = 2 * time.Minute
@@ -153,6 +232,11 @@ type pending struct {
 	ended    bool
 	inflight bool // a POST is being answered
 	hc       *httpConn
+	// the client that asked for the engagement holds one of its engagement slots until
+	// a session starts on it or it is forgotten; the client that started the session
+	// holds a session slot until it ends
+	eclient, sclient netip.Prefix
+	eslot, sslot     bool
 	// first is the MessageData that engaged over HTTP and firstReply the reader's answer
 	// to it, kept until the holder's next message: a retried identical first message
 	// gets the same answer (a holder whose answer was lost can go on).
@@ -168,6 +252,16 @@ type Server struct {
 	wsL    *listener
 	mux    *http.ServeMux
 
+	// the bearers' message limits (Config.HTTPMaxMessage, WebSocketMaxMessage, then
+	// SetMaxMessage)
+	httpMax, wsMax atomic.Int64
+	// per-client bounds (nil: none) and the QR images being made
+	engagements *admission.Limiter
+	engageRate  *admission.Rate
+	sessionsPC  *admission.Limiter
+	qrRate      *admission.Rate
+	qrSlots     chan struct{}
+
 	mu       sync.Mutex
 	sessions map[string]*pending
 	queue    []*pending // in expiry order (TTL is constant)
@@ -176,6 +270,7 @@ type Server struct {
 	closed   bool
 	ws       map[*wsConn]struct{} // live WebSocket sessions
 	hsrv     *http.Server
+	stop     chan struct{} // closed by Close: the sweeper stops
 
 	bg group // WebSocket closers and pingers
 }
@@ -189,11 +284,41 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	u.Path = ""
 	s := &Server{cfg: cfg, origin: u, sessions: map[string]*pending{}, ws: map[*wsConn]struct{}{},
-		httpL: newListener(BearerHTTP, cfg.Backlog), wsL: newListener(BearerWebSocket, cfg.Backlog)}
+		httpL: newListener(BearerHTTP, cfg.Backlog), wsL: newListener(BearerWebSocket, cfg.Backlog),
+		qrSlots: make(chan struct{}, cfg.QRConcurrency), stop: make(chan struct{})}
+	s.httpMax.Store(int64(cfg.HTTPMaxMessage))
+	s.wsMax.Store(int64(cfg.WebSocketMaxMessage))
+	if cfg.EngagementsPerClient > 0 {
+		s.engagements = admission.NewLimiter(cfg.EngagementsPerClient, 0)
+	}
+	if cfg.SessionsPerClient > 0 {
+		s.sessionsPC = admission.NewLimiter(cfg.SessionsPerClient, 0)
+	}
+	if cfg.QRPerSecond > 0 {
+		s.qrRate = admission.NewRate(cfg.QRPerSecond, cfg.QRBurst, 0)
+	}
+	if cfg.EngagementsPerSecond > 0 {
+		s.engageRate = admission.NewRate(cfg.EngagementsPerSecond, cfg.EngagementBurst, 0)
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc(EngagePath, s.handleEngage)
 	s.mux.HandleFunc(SessionPath+"{id}", s.handleSession)
 	return s, nil
+}
+
+// SetMaxMessage sets the message limit of a bearer (BearerHTTP or BearerWebSocket) for
+// the messages read from now on (≤ 0 or above it: messages.MaxMessageSize): a lane whose
+// request changed.
+func (s *Server) SetMaxMessage(bearer string, n int) {
+	if n <= 0 || n > messages.MaxMessageSize {
+		n = messages.MaxMessageSize
+	}
+	switch bearer {
+	case BearerHTTP:
+		s.httpMax.Store(int64(n))
+	case BearerWebSocket:
+		s.wsMax.Store(int64(n))
+	}
 }
 
 // Origin is the reader's origin as configured (without a trailing slash).
@@ -213,11 +338,12 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // HTTPServer returns an http.Server for the handler with slow-client protection:
-// ReadHeaderTimeout 5 s, 16 KiB of headers, idle connections closed after 60 s. Bodies and
-// long polls are bounded per request by BodyTimeout and ResponseTimeout.
+// headers within HeaderTimeout, 16 KiB of them, idle connections closed after
+// IdleTimeout. Bodies and long polls are bounded per request by BodyTimeout and
+// ResponseTimeout.
 func (s *Server) HTTPServer() *http.Server {
-	return &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
-		MaxHeaderBytes: 16 << 10, ErrorLog: nil}
+	return &http.Server{Handler: s.mux, ReadHeaderTimeout: s.cfg.HeaderTimeout, IdleTimeout: s.cfg.IdleTimeout,
+		MaxHeaderBytes: 16 << 10, ConnState: s.cfg.ConnState}
 }
 
 // Serve serves on l until Close (or Shutdown) and returns http.ErrServerClosed then.
@@ -231,13 +357,61 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.hsrv = hs
 	s.mu.Unlock()
+	s.bg.Go(s.sweeper)
 	return hs.Serve(l)
+}
+
+// sweeper forgets expired engagements every quarter of their TTL, so that their keys
+// and their clients' slots go even when nobody asks for a new one.
+func (s *Server) sweeper() {
+	t := time.NewTicker(max(s.cfg.EngagementTTL/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		closed := s.closed
+		if !closed {
+			s.sweepLocked(time.Now())
+		}
+		s.mu.Unlock()
+		if closed {
+			return
+		}
+		select {
+		case <-t.C:
+		case <-s.stop:
+			return
+		}
+	}
 }
 
 // NewEngagement creates a ReaderEngagement with a fresh EReaderKey and registers its
 // session. It fails with transports.ErrBusy when MaxPending sessions are known, and
-// with ErrDraining once Drain was called.
-func (s *Server) NewEngagement() (*Engagement, error) {
+// with ErrDraining once Drain was called. (GET /engage also counts the engagement
+// against its client's EngagementsPerClient.)
+func (s *Server) NewEngagement() (*Engagement, error) { return s.newEngagement(netip.Prefix{}, false) }
+
+// admitEngagement says why an engagement for client cannot be made now (nil: it can):
+// checked before any key is made.
+func (s *Server) admitEngagement(client netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked(time.Now())
+	switch {
+	case s.closed:
+		return transports.ErrClosed
+	case s.draining:
+		return ErrDraining
+	case len(s.sessions) >= s.cfg.MaxPending:
+		return transports.ErrBusy
+	case s.engagements != nil && s.engagements.Full(client):
+		return fmt.Errorf("%w: this client holds %d engagements", transports.ErrBusy, s.cfg.EngagementsPerClient)
+	}
+	return nil
+}
+
+// newEngagement is NewEngagement for client; perClient counts it against the client's
+// engagements.
+func (s *Server) newEngagement(client netip.Prefix, perClient bool) (*Engagement, error) {
 	id, err := s.newID()
 	if err != nil {
 		return nil, err
@@ -270,6 +444,11 @@ func (s *Server) NewEngagement() (*Engagement, error) {
 		return nil, ErrDraining
 	case len(s.sessions) >= s.cfg.MaxPending:
 		return nil, transports.ErrBusy
+	case perClient && s.engagements != nil:
+		if !s.engagements.Acquire(client) {
+			return nil, fmt.Errorf("%w: this client holds %d engagements", transports.ErrBusy, s.cfg.EngagementsPerClient)
+		}
+		p.eclient, p.eslot = client, true
 	}
 	p.key = key
 	s.sessions[id] = p
@@ -311,6 +490,56 @@ func (s *Server) dropLocked(p *pending) {
 		delete(s.sessions, p.id)
 	}
 	p.re, p.hc, p.key = nil, nil, nil
+	s.releaseEngagementLocked(p)
+	s.releaseSessionLocked(p)
+}
+
+// releaseEngagementLocked gives back the engagement's slot of its client, if it holds one.
+func (s *Server) releaseEngagementLocked(p *pending) {
+	if p.eslot {
+		p.eslot = false
+		s.engagements.Release(p.eclient)
+	}
+}
+
+// releaseSessionLocked gives back the session's slot of its client, if it holds one.
+func (s *Server) releaseSessionLocked(p *pending) {
+	if p.sslot {
+		p.sslot = false
+		s.sessionsPC.Release(p.sclient)
+	}
+}
+
+// sessionSlotLocked takes a session slot of client for p; false when the client runs
+// its SessionsPerClient already.
+func (s *Server) sessionSlotLocked(p *pending, client netip.Prefix) bool {
+	if s.sessionsPC == nil || p.sslot {
+		return true
+	}
+	if !s.sessionsPC.Acquire(client) {
+		return false
+	}
+	p.sclient, p.sslot = client, true
+	return true
+}
+
+// refuseSession says why a session on bearer cannot start for client now (nil: it
+// may): its lane is busy, or the client runs its share of sessions. It is checked
+// before a body is read or a WebSocket upgraded.
+func (s *Server) refuseSession(bearer string, client netip.Prefix) error {
+	if s.cfg.Busy != nil && s.cfg.Busy(bearer) {
+		return transports.ErrBusy
+	}
+	if s.sessionsPC != nil && s.sessionsPC.Full(client) {
+		return fmt.Errorf("%w: this client runs %d sessions", transports.ErrBusy, s.cfg.SessionsPerClient)
+	}
+	return nil
+}
+
+// busy answers 503 with Retry-After.
+func busy(w http.ResponseWriter, err error) {
+	w.Header().Set("Retry-After", "1")
+	httpError(w, http.StatusServiceUnavailable, err.Error())
 }
 
 // lookup returns a live session by id.
@@ -328,6 +557,31 @@ func (s *Server) ended(p *pending) {
 	defer s.mu.Unlock()
 	p.ended = true
 	s.dropLocked(p)
+}
+
+// Refusals counts the requests refused for a client's share: engagements held
+// (EngagementsPerClient) and asked for (EngagementsPerSecond), sessions
+// (SessionsPerClient) and QR images (QRPerSecond).
+type Refusals struct {
+	Engagements, EngagementRate, Sessions, QR int64
+}
+
+// Refusals returns the refusals so far.
+func (s *Server) Refusals() Refusals {
+	var r Refusals
+	if s.engagements != nil {
+		r.Engagements = s.engagements.Refused()
+	}
+	if s.engageRate != nil {
+		r.EngagementRate = s.engageRate.Refused()
+	}
+	if s.sessionsPC != nil {
+		r.Sessions = s.sessionsPC.Refused()
+	}
+	if s.qrRate != nil {
+		r.QR = s.qrRate.Refused()
+	}
+	return r
 }
 
 // Pending is the number of sessions the server knows (handed out or running).
@@ -371,6 +625,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed, s.draining = true, true
+	close(s.stop)
 	hs := s.hsrv
 	var conns []*httpConn
 	for _, p := range s.sessions {
@@ -420,13 +675,40 @@ func (s *Server) handleEngage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, qr.WebsiteEngagementPrefix+re, http.StatusSeeOther)
 		return
 	}
-	e, err := s.NewEngagement()
-	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		httpError(w, http.StatusServiceUnavailable, err.Error())
+	// busy is answered before anything costs: no key, no image
+	client := s.cfg.Prefixes.ClientOf(r.RemoteAddr)
+	if s.cfg.Busy != nil && s.cfg.Busy("") {
+		busy(w, transports.ErrBusy)
 		return
 	}
-	if r.URL.Query().Get("qr") == "png" {
+	if err := s.admitEngagement(client); err != nil {
+		busy(w, err)
+		return
+	}
+	if s.engageRate != nil && !s.engageRate.Allow(client, time.Now()) {
+		busy(w, fmt.Errorf("%w: engagements for this client limited to %g a second", transports.ErrBusy, s.cfg.EngagementsPerSecond))
+		return
+	}
+	withQR := r.URL.Query().Get("qr") == "png"
+	if withQR {
+		if s.qrRate != nil && !s.qrRate.Allow(client, time.Now()) {
+			busy(w, fmt.Errorf("%w: QR images for this client limited to %g a second", transports.ErrBusy, s.cfg.QRPerSecond))
+			return
+		}
+		select {
+		case s.qrSlots <- struct{}{}:
+			defer func() { <-s.qrSlots }()
+		default:
+			busy(w, fmt.Errorf("%w: %d QR images being made", transports.ErrBusy, s.cfg.QRConcurrency))
+			return
+		}
+	}
+	e, err := s.newEngagement(client, true)
+	if err != nil {
+		busy(w, err)
+		return
+	}
+	if withQR {
 		png, err := e.QRPNG(384)
 		if err != nil {
 			httpError(w, http.StatusInternalServerError, err.Error())

@@ -132,8 +132,9 @@ func newWSConn(c *websocket.Conn, bg *group, peer string, writeTO, pingEvery, po
 func (w *wsConn) MaxFrameSize() int { return messages.MaxMessageSize }
 
 // ReadFrame returns the next binary message. A text message closes the connection with
-// 1003 and fails with transports.ErrBadFrame; one over messages.MaxMessageSize closes it
-// with 1009 and fails with transports.ErrMessageLimit. A WebSocket read cannot be
+// 1003 and fails with transports.ErrBadFrame; one over the read limit (on the reader's
+// side the WebSocket lane's message limit) closes it with 1009 and fails with
+// transports.ErrMessageLimit. A WebSocket read cannot be
 // abandoned without closing the connection, and the owner that cancels a read (a link
 // stopping) still writes a last message and then closes: so when ctx ends the connection
 // stays open for that, ReadFrame returns ctx's error once Close came, and the connection
@@ -290,6 +291,12 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		httpError(w, http.StatusMethodNotAllowed, "GET is for WebSocket; POST session messages")
 		return
 	}
+	client := s.cfg.Prefixes.ClientOf(r.RemoteAddr)
+	// busy is answered before the upgrade (and so before any key exchange)
+	if err := s.refuseSession(BearerWebSocket, client); err != nil {
+		busy(w, err)
+		return
+	}
 	s.mu.Lock()
 	p, err := s.lookupLocked(id)
 	switch {
@@ -304,8 +311,11 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		return
 	case s.draining:
 		s.mu.Unlock()
-		w.Header().Set("Retry-After", "1")
-		httpError(w, http.StatusServiceUnavailable, ErrDraining.Error())
+		busy(w, ErrDraining)
+		return
+	case !s.sessionSlotLocked(p, client):
+		s.mu.Unlock()
+		busy(w, fmt.Errorf("%w: this client runs %d sessions", transports.ErrBusy, s.cfg.SessionsPerClient))
 		return
 	}
 	p.attached = true // reserved while the first message comes
@@ -314,6 +324,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 	unreserve := func() {
 		s.mu.Lock()
 		p.attached = false
+		s.releaseSessionLocked(p)
 		s.mu.Unlock()
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
@@ -321,7 +332,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		unreserve()
 		return // Accept wrote the response
 	}
-	c.SetReadLimit(messages.MaxMessageSize)
+	c.SetReadLimit(s.wsMax.Load())
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BodyTimeout)
 	typ, msg, err := c.Read(ctx)
 	cancel()
@@ -369,6 +380,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		return
 	}
 	s.ws[wc] = struct{}{}
+	s.releaseEngagementLocked(p) // a session now, counted as one
 	s.mu.Unlock()
 	if err := s.wsL.offer(a); err != nil {
 		s.mu.Lock()
