@@ -188,8 +188,8 @@ type laneRules struct {
 	trust    *TrustRules       // strict, clock skew, crypto budget
 	rev      verify.Revocation // nil: no revocation checks
 	// profile, decider and hv are nil on a plain lane (LaneConfig.Request). hv decides
-	// (holder verification) without an actuator: it runs inside the session, which
-	// has no id there.
+	// (holder verification) without an actuator: it runs inside the session, under the
+	// session's id (the operator desk's requests and audit records name it).
 	profile *profile.Profile
 	decider *gate.SessionDecider
 	hv      *gate.Gate
@@ -227,7 +227,7 @@ func (r *laneRules) decide(vr readersession.Verification) readersession.Decision
 	case !ok: // not from Run: decide without the response, MSO checks fail closed
 		d = r.profile.Decide(vr.Result, time.Now())
 	}
-	v := r.hv.ProcessDecision(context.Background(), r.lane, "", vr.Result, d)
+	v := r.hv.ProcessDecision(context.Background(), r.lane, vr.Session, vr.Result, d)
 	if v.Action == gate.ActionOpen && r.venue != nil && r.requestedOnly(vr.Result) {
 		if !inVenue {
 			vn = venueNote{keyErr: errors.New("the verification did not name the credential")}
