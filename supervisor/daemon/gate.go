@@ -530,7 +530,7 @@ func (g *Gate) listenWeb() error {
 // refusal for a lane is counted as the lane's own would be (mdocgate_lane_busy_total,
 // mdocgate_busy_rejections_total).
 func (g *Gate) webBusy(bearer string) bool {
-	backedUp := g.eng != nil && g.eng.Counters().CryptoQueue.Load() >= int64(g.cfg.Limits.CryptoQueuePerLane)*3/4
+	backedUp := g.cryptoBackedUp()
 	busy := true
 	for _, l := range g.lanes {
 		if !l.cfg.isWeb() || (bearer != "" && l.cfg.Bearer != bearer) {
@@ -548,6 +548,12 @@ func (g *Gate) webBusy(bearer string) bool {
 		}
 	}
 	return busy
+}
+
+// cryptoBackedUp reports whether verification is backed up: the crypto queues hold
+// three quarters of a lane's bound, and a new session would end crypto_busy.
+func (g *Gate) cryptoBackedUp() bool {
+	return g.eng != nil && g.eng.Counters().CryptoQueue.Load() >= int64(g.cfg.Limits.CryptoQueuePerLane)*3/4
 }
 
 // webCollectors export the web listener's and server's limits at work.

@@ -30,6 +30,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+OID4VPTransactions+"/{id}/qr.png", s.qrPNG)
 	mux.HandleFunc("GET "+OID4VPTransactions+"/{id}/status", s.status)
 	mux.HandleFunc("/oid4vp/lanes/{lane}/", s.wallet)
+	mux.HandleFunc("POST /oid4vp/lanes/{lane}/response/{rid}", s.walletResponse)
 	mux.HandleFunc("POST "+DCAPITransactions, s.createDCAPI)
 	mux.HandleFunc("POST "+DCAPITransactions+"/{id}/response", s.dcapiResponse)
 	mux.HandleFunc("GET "+DCAPITransactions+"/{id}/status", s.status)
@@ -156,8 +157,13 @@ func (s *Server) createOID4VP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, l.cfg.Name, "draining", errDraining)
 		return
 	}
+	client := s.client(r)
+	if err := s.admitBegin(l.cfg.Name, client); err != nil {
+		s.fail(w, l.cfg.Name, "busy", err)
+		return
+	}
 	tx, err := l.v.Begin(oid4vp.RequestOptions{Query: l.query, Encrypted: l.cfg.Encrypted, RequestURIMethod: l.cfg.RequestURIMethod,
-		Client: s.cfg.ClientOf(r)})
+		Client: client})
 	if err != nil {
 		s.fail(w, l.cfg.Name, reasonOf(err), err)
 		return
@@ -181,6 +187,10 @@ func (s *Server) qrPNG(w http.ResponseWriter, r *http.Request) {
 	}
 	if tx == nil {
 		s.fail(w, "", "unknown_transaction", fmt.Errorf("%w: %q (or no longer open)", oid4vp.ErrUnknownTransaction, id))
+		return
+	}
+	if q := s.cfg.Clients.QR; q != nil && !q.Allow(s.client(r), time.Now()) {
+		s.fail(w, "", "busy", fmt.Errorf("%w: QR images for this client beyond its rate", oid4vp.ErrBusy))
 		return
 	}
 	select {
@@ -227,6 +237,22 @@ func (s *Server) wallet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.v.Handler().ServeHTTP(&refusals{ResponseWriter: w, lane: l.cfg.Name, srv: s}, r)
+}
+
+// walletResponse is the wallet's answer to an oid4vp lane: it runs as one of its
+// client's sessions, and busy is answered before it is read.
+func (s *Server) walletResponse(w http.ResponseWriter, r *http.Request) {
+	l := s.lanes[r.PathValue("lane")]
+	if l == nil || l.cfg.Bearer != BearerOID4VP {
+		s.wallet(w, r)
+		return
+	}
+	release, ok := s.admitAnswer(w, r, l.cfg.Name)
+	if !ok {
+		return
+	}
+	defer release()
+	s.wallet(w, r)
 }
 
 // refusals counts the verifier's error answers to a wallet (OnRefused).
@@ -291,8 +317,13 @@ func (s *Server) createDCAPI(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, name, "origin", fmt.Errorf("%w: the request comes from %q, not %q", errOrigin, o, body.Origin))
 		return
 	}
+	client := s.client(r)
+	if err := s.admitBegin(name, client); err != nil {
+		s.fail(w, name, "busy", err)
+		return
+	}
 	tx, err := l.v.BeginDCAPI(oid4vp.DCAPIOptions{Protocol: body.Protocol, Origin: body.Origin,
-		RequestOptions: oid4vp.RequestOptions{Query: l.query, Encrypted: l.cfg.Encrypted, Client: s.cfg.ClientOf(r)}})
+		RequestOptions: oid4vp.RequestOptions{Query: l.query, Encrypted: l.cfg.Encrypted, Client: client}})
 	if err != nil {
 		s.fail(w, name, reasonOf(err), err)
 		return
@@ -319,6 +350,11 @@ func (s *Server) dcapiResponse(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "", "unknown_transaction", fmt.Errorf("%w: %q", oid4vp.ErrUnknownTransaction, id))
 		return
 	}
+	release, ok := s.admitAnswer(w, r, l.cfg.Name)
+	if !ok {
+		return
+	}
+	defer release()
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, oid4vp.MaxDCAPIData))
 	if err != nil {
 		s.fail(w, l.cfg.Name, "too_large", fmt.Errorf("%w: %v", oid4vp.ErrTooLarge, err))
