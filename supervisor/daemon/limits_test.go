@@ -452,3 +452,76 @@ func TestOnlineClientLimits(t *testing.T) {
 		t.Fatalf("verdict %+v", v)
 	}
 }
+
+// An online lane's answers are held to the lane's message limit (max_response_bytes,
+// else what its request needs): an answer over it — an honest one for a lane that
+// allows 1024 bytes, or a body far beyond — is refused before it is decrypted or
+// decoded with 413, and its transaction ends in one error verdict, message_too_large.
+func TestOnlineResponseLimit(t *testing.T) {
+	a := testgate.NewAuthority(t, "online-big")
+	cfg := onlineConfig(t, a)
+	for i := range cfg.Lanes {
+		cfg.Lanes[i].MaxResponseBytes = 1024
+	}
+	g := runGate(t, cfg)
+	c := newOnlineClient(t, g)
+	w := c.wallet(t, a.Cred, nil)
+	tooLarge := func(t *testing.T, bearer, id string) {
+		t.Helper()
+		if v := g.verdict(t); v.Session != id || v.Outcome != "error" || v.Reason != actors.ReasonMessageTooLarge || v.Action != "deny" {
+			t.Fatalf("verdict %+v, want %s error %s", v, id, actors.ReasonMessageTooLarge)
+		}
+		if s := c.status(t, bearer, id); s["state"] != oid4vp.StateError || s["reason"] != actors.ReasonMessageTooLarge {
+			t.Fatalf("status %v", s)
+		}
+	}
+	t.Run("oid4vp", func(t *testing.T) {
+		id, inv := c.begin(t, "web-qr")
+		if err := w.Present(context.Background(), inv); err == nil || !strings.Contains(err.Error(), "413") {
+			t.Fatalf("an answer over the lane's limit: %v", err)
+		}
+		tooLarge(t, "oid4vp", id)
+		// a body far beyond: not read
+		id, inv = c.begin(t, "web-qr")
+		i, err := oid4vp.ParseInvocation(inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := strings.Replace(i.RequestURI, "/request/", "/response/", 1)
+		code, m, _ := c.do(t, "POST", resp, "vp_token="+strings.Repeat("A", 1<<20), "Content-Type", "application/x-www-form-urlencoded")
+		if code != http.StatusRequestEntityTooLarge || m["error"] == nil {
+			t.Fatalf("a 1 MiB answer: %d %v", code, m)
+		}
+		tooLarge(t, "oid4vp", id)
+	})
+	for _, protocol := range online.Protocols {
+		t.Run("dcapi/"+protocol, func(t *testing.T) {
+			id, req := c.beginDC(t, protocol)
+			data, err := w.AnswerDCAPI(req, c.origin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, v, raw := c.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", data)
+			if code != http.StatusRequestEntityTooLarge || v["outcome"] != "error" || v["reason"] != actors.ReasonMessageTooLarge || v["session"] != id {
+				t.Fatalf("an answer over the lane's limit: %d %s", code, raw)
+			}
+			tooLarge(t, "dcapi", id)
+			if code, _, _ := c.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", data); code != http.StatusConflict {
+				t.Fatalf("answered again: %d", code)
+			}
+		})
+	}
+	t.Run("dcapi body", func(t *testing.T) {
+		id, _ := c.beginDC(t, oid4vp.ProtocolUnsigned)
+		code, v, raw := c.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", `{"vp_token":"`+strings.Repeat("A", 1<<20)+`"}`)
+		if code != http.StatusRequestEntityTooLarge || v["reason"] != actors.ReasonMessageTooLarge {
+			t.Fatalf("a 1 MiB answer: %d %.200s", code, raw)
+		}
+		tooLarge(t, "dcapi", id)
+	})
+	select { // exactly one verdict each
+	case v := <-g.verdicts:
+		t.Fatalf("another verdict: %+v", v)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

@@ -163,7 +163,8 @@ func (g *Gate) newOnline(readAuth request.Signer) error {
 		lanes = append(lanes, online.LaneConfig{Name: l.cfg.Name, Bearer: l.cfg.Bearer, Docs: l.rules.Load().request,
 			ClientIDPrefix: o.ClientIDPrefix, Encrypted: o.ResponseMode == oid4vp.ModeDirectPostJWT || o.ResponseMode == oid4vp.ModeDCAPIJWT,
 			RequestURIMethod: o.RequestURIMethod, Protocols: o.Protocols, Origins: o.Origins, AnnexBHandover: o.AnnexBHandover,
-			TTL: o.TransactionTTL, Fallback: o.Fallback, Title: o.Title, Backlog: min(l.cfg.MaxInFlight, 1024)})
+			TTL: o.TransactionTTL, Fallback: o.Fallback, Title: o.Title, Backlog: min(l.cfg.MaxInFlight, 1024),
+			MaxResponse: l.maxMessage()})
 	}
 	if len(lanes) == 0 {
 		return nil

@@ -355,17 +355,33 @@ func (s *Server) dcapiResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, oid4vp.MaxDCAPIData))
-	if err != nil {
-		s.fail(w, l.cfg.Name, "too_large", fmt.Errorf("%w: %v", oid4vp.ErrTooLarge, err))
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ResponseTimeout)
 	defer cancel()
-	out, err := l.v.HandleDCAPIResponse(ctx, id, data)
-	if err != nil {
-		s.fail(w, l.cfg.Name, reasonOf(err), err)
-		return
+	limit := int64(oid4vp.MaxDCAPIData)
+	if n := l.cfg.MaxResponse; n > 0 {
+		limit = min(limit, oid4vp.BodyLimit(n))
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var out *oid4vp.Outcome
+	switch {
+	case err != nil:
+		// over the lane's limit, unread: the transaction ends in its verdict
+		// (message_too_large), answered 413 below; or it cannot be answered (without
+		// the lane's MaxResponse: refused, the transaction open)
+		err = fmt.Errorf("%w: a DC API answer over %d bytes (%v)", oid4vp.ErrTooLarge, limit, err)
+		t, terr := l.v.TooLargeDCAPI(id, err)
+		if terr != nil {
+			s.fail(w, l.cfg.Name, reasonOf(terr), terr)
+			return
+		}
+		if out, err = l.v.Wait(ctx, t); err != nil {
+			out = nil
+		}
+	default:
+		if out, err = l.v.HandleDCAPIResponse(ctx, id, data); err != nil {
+			s.fail(w, l.cfg.Name, reasonOf(err), err)
+			return
+		}
 	}
 	if out == nil || out.Verdict == nil {
 		state, reason, verdict, _ := l.v.Status(id)
@@ -374,9 +390,12 @@ func (s *Server) dcapiResponse(w http.ResponseWriter, r *http.Request) {
 				"status_uri": s.cfg.Origin + DCAPITransactions + "/" + id + "/status"})
 			return
 		}
-		out = &oid4vp.Outcome{Verdict: verdict}
+		out = &oid4vp.Outcome{Verdict: verdict, Reason: reason}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	if out.Reason == oid4vp.ReasonTooLarge { // the verdict, under the status of the refusal
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	}
 	_, _ = w.Write(out.Verdict)
 }

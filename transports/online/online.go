@@ -106,6 +106,13 @@ type LaneConfig struct {
 	Title string
 	// Backlog bounds the answers waiting for the lane's engine (default 1024).
 	Backlog int
+	// MaxResponse is the lane's message limit: the DeviceResponse bytes an answer may
+	// carry (request.MaxResponseSize of Docs, or a gate lane's max_response_bytes; 0: no
+	// bound of its own). A larger answer — its body beyond what such a response needs
+	// in its encodings (oid4vp.BodyLimit), or its vp_token or Annex C response — is
+	// refused unread with 413 and ends its transaction in one error verdict
+	// (oid4vp.ReasonTooLarge, message_too_large).
+	MaxResponse int
 }
 
 // Config configures a Server.
@@ -298,7 +305,7 @@ func (s *Server) newLane(lc LaneConfig) (*lane, error) {
 	}
 	v, err := oid4vp.NewVerifier(oid4vp.VerifierConfig{BaseURL: s.cfg.Origin + "/oid4vp/lanes/" + lc.Name, Identity: lc.Identity,
 		ClientIDPrefix: lc.ClientIDPrefix, Trust: s.cfg.Trust, TTL: lc.TTL, MaxTransactions: s.cfg.MaxPending,
-		Limiter: s.pending, AnnexBHandover: lc.AnnexBHandover, Deliver: l.deliver, ResponseTimeout: s.cfg.ResponseTimeout,
+		MaxResponse: lc.MaxResponse, Limiter: s.pending, AnnexBHandover: lc.AnnexBHandover, Deliver: l.deliver, ResponseTimeout: s.cfg.ResponseTimeout,
 		Now: s.cfg.Now})
 	if err != nil {
 		return nil, err
@@ -356,8 +363,11 @@ func (s *Server) Complete(laneName, id string, v Verdict) bool {
 }
 
 func outcomeErr(v Verdict) error {
-	if v.State == oid4vp.StateAccepted {
+	switch {
+	case v.State == oid4vp.StateAccepted:
 		return nil
+	case v.Reason == oid4vp.ReasonTooLarge: // the wallet is answered 413
+		return fmt.Errorf("%w: %s (%s)", oid4vp.ErrTooLarge, v.State, v.Reason)
 	}
 	return fmt.Errorf("%w: %s (%s)", oid4vp.ErrInvalidPresentation, v.State, v.Reason)
 }
