@@ -27,7 +27,8 @@
 //	POST /dcapi/transactions                {"lane"?, "protocol", "origin"} → 201 {"id",
 //	                                        "request", "status_uri", "lane", "protocol",
 //	                                        "expires"}; request is digital.requests[0]
-//	POST /dcapi/transactions/{id}/response  the wallet's data → 200 the verdict JSON
+//	POST /dcapi/transactions/{id}/response  the wallet's data → 200 the verdict JSON (413
+//	                                        with it when the answer is over the lane's limit)
 //	GET  /dcapi/transactions/{id}/status    as for oid4vp
 //	GET  /verify/{lane}                     the verifier page (no external assets)
 //	GET  /verify/{lane}/lane.json           what the page knows of the lane
