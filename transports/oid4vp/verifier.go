@@ -842,6 +842,9 @@ func (v *Verifier) tooLarge(key string, byID bool, cause error) (*Transaction, e
 	}
 	v.mu.Lock()
 	t, err := v.lookupLocked(key, byID)
+	if err == nil && !byID && t.Kind != KindRedirect { // a response URI names a redirect transaction
+		err = fmt.Errorf("%w: %q", ErrUnknownTransaction, key)
+	}
 	if err == nil {
 		v.claimLocked(t)
 	}

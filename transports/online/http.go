@@ -363,7 +363,11 @@ func (s *Server) dcapiResponse(w http.ResponseWriter, r *http.Request) {
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var out *oid4vp.Outcome
+	var mbe *http.MaxBytesError
 	switch {
+	case err != nil && !errors.As(err, &mbe): // the body did not arrive whole: not an answer
+		s.fail(w, l.cfg.Name, "malformed", fmt.Errorf("%w: body: %v", oid4vp.ErrMalformed, err))
+		return
 	case err != nil:
 		// over the lane's limit, unread: the transaction ends in its verdict
 		// (message_too_large), answered 413 below; or it cannot be answered (without
