@@ -120,6 +120,7 @@ func (s *sessionActor) receive(ctx actor.Context) {
 		case m.failed != "":
 			s.apply(ctx, s.rs.Fail(readersession.Error, "crypto_worker", "verification crashed: "+m.failed))
 		default:
+			m.result.Session = s.id // the decision names it (an operator's audit record)
 			s.apply(ctx, s.rs.Verified(m.result))
 		}
 	case decideResponse:

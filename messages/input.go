@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -46,6 +47,26 @@ func ReadInputFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return b, nil
+}
+
+// ReadFileLimited reads the file at path, at most limit bytes: a larger file is refused
+// (an *fs.PathError, as os errors name the file) after reading limit+1 bytes, never
+// loaded whole. It is how every file the commands and the gate are given is read
+// (keys, certificates, lists); the caller names the flag or field.
+func ReadFileLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", limit)}
+	}
+	return data, nil
 }
 
 // DecodeInputFile reads the file at path (ReadInputFile) and decodes it: how the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,4 +94,23 @@ func FuzzReadInput(f *testing.F) {
 			t.Fatalf("binary input changed: %x → %x", data, got)
 		}
 	})
+}
+
+// ReadFileLimited reads a file of up to limit bytes and refuses a larger one, naming it.
+func TestReadFileLimited(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "f")
+	if err := os.WriteFile(f, make([]byte, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadFileLimited(f, 100); err != nil || len(b) != 100 {
+		t.Fatalf("at the limit: %d bytes, %v", len(b), err)
+	}
+	var pe *fs.PathError
+	if _, err := ReadFileLimited(f, 99); !errors.As(err, &pe) || pe.Path != f || !strings.Contains(err.Error(), "larger than 99 bytes") {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if _, err := ReadFileLimited(filepath.Join(dir, "missing"), 99); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
+	}
 }

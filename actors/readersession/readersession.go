@@ -69,6 +69,9 @@ type Verdict struct {
 type Verification struct {
 	Result *verify.Result
 	Note   any
+	// Session is the id of the session verified, set by whoever runs the session
+	// before Verified: a decision that involves people (an operator at a desk) names it.
+	Session string
 }
 
 // Decision is what Decide concluded. The session carries Note into its Verdict (e.g. a

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/internal/testpki"
 	"github.com/mdocgate/mdocgate/internal/testvectors"
 )
@@ -379,5 +381,38 @@ func TestSoakShortRunNotJudged(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "not judged") {
 		t.Fatalf("stderr does not say the RSS growth was not judged: %q", stderr)
+	}
+}
+
+// A key, certificate or list file larger than its kind can be is refused unread (exit
+// 2), the error naming the flag: --trust and --vical-anchor over trust.MaxAnchorFileSize,
+// --reader-key and --mac-reader-key over keys.MaxKeyFileSize, serve's --trust too.
+func TestOversizedFileFlagsExit2(t *testing.T) {
+	dir := t.TempDir()
+	big := func(name string, size int64) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(f, size); err != nil { // sparse: nothing written
+			t.Fatal(err)
+		}
+		return f
+	}
+	cert, key := big("anchor.pem", trust.MaxAnchorFileSize+1), big("key.pem", keys.MaxKeyFileSize+1)
+	verifyArgs := []string{"verify", "--response", vectors + "device_response.hex", "--transcript", vectors + "session_transcript_bytes.hex"}
+	credDir, _ := issuedResponse(t)
+	for flag, args := range map[string][]string{
+		"--trust":          append(slices.Clone(verifyArgs), "--trust", cert),
+		"--reader-key":     append(slices.Clone(verifyArgs), "--reader-key", key),
+		"--vical-anchor":   append(slices.Clone(verifyArgs), "--vical", vectors+"device_response.hex", "--vical-anchor", cert),
+		"--mac-reader-key": {"present", "--credential", credDir, "--transcript", vectors + "session_transcript_bytes.hex", "--out", filepath.Join(dir, "out"), "--mac-reader-key", key},
+		"serve --trust":    {"serve", "--check", "--trust", cert},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		name := strings.TrimPrefix(flag, "serve ")
+		if code != 2 || !strings.Contains(stderr, name) || !strings.Contains(stderr, "larger than") {
+			t.Errorf("%s over its limit: exit %d, %q", flag, code, stderr)
+		}
 	}
 }

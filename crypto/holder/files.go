@@ -2,7 +2,6 @@ package holder
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
@@ -45,7 +44,7 @@ func (f Files) Present() (*messages.DeviceResponse, []byte, error) {
 	}
 	var opts PresentOptions
 	if f.MACReaderKey != "" {
-		raw, err := os.ReadFile(f.MACReaderKey)
+		raw, err := messages.ReadFileLimited(f.MACReaderKey, keys.MaxKeyFileSize)
 		if err == nil {
 			opts.MACReaderKey, err = keys.ParsePublicKey(raw)
 		}

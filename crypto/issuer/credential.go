@@ -121,14 +121,14 @@ func WriteDir(dir string, iaca *Authority, ds *Signer, cred *Credential, deviceK
 // checks that the key matches the credential's device key. The returned credential has
 // DevicePrivateKey set to the returned key.
 func LoadDir(dir string) (cred *Credential, deviceKey *keys.PrivateKey, err error) {
-	credBytes, err := readLimited(filepath.Join(dir, FileCredential), MaxCredentialFileSize)
+	credBytes, err := messages.ReadFileLimited(filepath.Join(dir, FileCredential), MaxCredentialFileSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("issuer: load dir: %w", err)
 	}
 	if cred, err = ParseCredentialFile(credBytes); err != nil {
 		return nil, nil, err
 	}
-	keyBytes, err := readLimited(filepath.Join(dir, FileDeviceKey), keys.MaxKeyFileSize)
+	keyBytes, err := messages.ReadFileLimited(filepath.Join(dir, FileDeviceKey), keys.MaxKeyFileSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("issuer: load dir: %w", err)
 	}
@@ -140,15 +140,4 @@ func LoadDir(dir string) (cred *Credential, deviceKey *keys.PrivateKey, err erro
 	}
 	cred.DevicePrivateKey = deviceKey
 	return cred, deviceKey, nil
-}
-
-func readLimited(path string, limit int) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > int64(limit) {
-		return nil, fmt.Errorf("%s is over %d bytes", path, limit)
-	}
-	return os.ReadFile(path)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/keys"
+	"github.com/mdocgate/mdocgate/messages"
 )
 
 // StatusListSignerOptions configures NewStatusListSigner. The zero value is usable.
@@ -90,7 +91,7 @@ func WriteAuthorityKey(dir string, a *Authority) error {
 // LoadAuthority reads FileIACA and FileIACAKey from dir (as written by WriteDir and
 // WriteAuthorityKey) and checks that they belong together.
 func LoadAuthority(dir string) (*Authority, error) {
-	certPEM, err := readLimited(filepath.Join(dir, FileIACA), keys.MaxKeyFileSize)
+	certPEM, err := messages.ReadFileLimited(filepath.Join(dir, FileIACA), keys.MaxKeyFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: load authority: %w", err)
 	}
@@ -98,7 +99,7 @@ func LoadAuthority(dir string) (*Authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer: load authority: %s: %w", FileIACA, err)
 	}
-	keyPEM, err := readLimited(filepath.Join(dir, FileIACAKey), keys.MaxKeyFileSize)
+	keyPEM, err := messages.ReadFileLimited(filepath.Join(dir, FileIACAKey), keys.MaxKeyFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: load authority: %w", err)
 	}

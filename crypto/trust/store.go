@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/messages"
 )
 
 // Limits of LoadDir.
@@ -99,7 +99,7 @@ func (s *Store) AddDir(dir string, docTypes []string, now time.Time) (*LoadRepor
 			break
 		}
 		path := filepath.Join(dir, name)
-		data, err := readFileLimited(path, MaxAnchorFileSize)
+		data, err := messages.ReadFileLimited(path, MaxAnchorFileSize)
 		if err != nil {
 			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s: %v", path, err))
 			continue
@@ -117,22 +117,6 @@ func (s *Store) AddDir(dir string, docTypes []string, now time.Time) (*LoadRepor
 		return rep, fmt.Errorf("trust: IACA folder %s: no usable trust anchor (%d skipped)", dir, len(rep.Skipped))
 	}
 	return rep, nil
-}
-
-func readFileLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return data, nil
 }
 
 func (s *Store) addChecked(a Anchor, now time.Time, rep *LoadReport) {

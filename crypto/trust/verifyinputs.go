@@ -107,9 +107,9 @@ func (in VerifyInputs) load(opts *verify.Options) error {
 	}
 	opts.Revocation = rev
 	readCerts := func(flag, name string) ([]*x509.Certificate, error) {
-		data, err := os.ReadFile(name)
+		data, err := messages.ReadFileLimited(name, MaxAnchorFileSize)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
 		certs, err := verify.ParseCertificates(data)
 		if err != nil {
@@ -143,9 +143,9 @@ func (in VerifyInputs) load(opts *verify.Options) error {
 		opts.Trust.Add(certs...)
 	}
 	if in.ReaderKey != "" {
-		data, err := os.ReadFile(in.ReaderKey)
+		data, err := messages.ReadFileLimited(in.ReaderKey, keys.MaxKeyFileSize)
 		if err != nil {
-			return err
+			return fmt.Errorf("--reader-key: %w", err)
 		}
 		k, err := keys.ParsePrivateKey(data)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
@@ -604,7 +604,7 @@ func (c *Config) loadTrustWith(now time.Time, fetched *trust.VICAL) (*verify.Tru
 		return nil, err
 	}
 	if c.Trust.VICAL != "" {
-		anchorData, err := os.ReadFile(c.path(c.Trust.VICALAnchor))
+		anchorData, err := messages.ReadFileLimited(c.path(c.Trust.VICALAnchor), trust.MaxAnchorFileSize)
 		if err != nil {
 			return nil, &fieldError{"trust.vical_anchor", err}
 		}
@@ -612,7 +612,7 @@ func (c *Config) loadTrustWith(now time.Time, fetched *trust.VICAL) (*verify.Tru
 		if err != nil {
 			return nil, &fieldError{"trust.vical_anchor", err}
 		}
-		data, err := os.ReadFile(c.path(c.Trust.VICAL))
+		data, err := messages.ReadFileLimited(c.path(c.Trust.VICAL), trust.MaxVICALSize)
 		if err != nil {
 			return nil, &fieldError{"trust.vical", err}
 		}
@@ -632,7 +632,7 @@ func (c *Config) loadTrustWith(now time.Time, fetched *trust.VICAL) (*verify.Tru
 	ts := store.TrustStore("", now)
 	for i, f := range c.Trust.IACAFiles {
 		field := fmt.Sprintf("trust.iaca_files[%d]", i)
-		data, err := os.ReadFile(c.path(f))
+		data, err := messages.ReadFileLimited(c.path(f), trust.MaxAnchorFileSize)
 		if err != nil {
 			return nil, &fieldError{field, err}
 		}
@@ -653,7 +653,7 @@ func (c *Config) loadReaderAuth() (request.Signer, error) {
 	if c.ReaderAuth == nil || c.ReaderAuth.Key == "" {
 		return nil, nil
 	}
-	keyData, err := os.ReadFile(c.path(c.ReaderAuth.Key))
+	keyData, err := messages.ReadFileLimited(c.path(c.ReaderAuth.Key), keys.MaxKeyFileSize)
 	if err != nil {
 		return nil, &fieldError{"reader_auth.key", err}
 	}
@@ -661,7 +661,7 @@ func (c *Config) loadReaderAuth() (request.Signer, error) {
 	if err != nil {
 		return nil, &fieldError{"reader_auth.key", err}
 	}
-	chainData, err := os.ReadFile(c.path(c.ReaderAuth.Chain))
+	chainData, err := messages.ReadFileLimited(c.path(c.ReaderAuth.Chain), trust.MaxAnchorFileSize)
 	if err != nil {
 		return nil, &fieldError{"reader_auth.chain", err}
 	}

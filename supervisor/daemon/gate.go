@@ -188,8 +188,8 @@ type laneRules struct {
 	trust    *TrustRules       // strict, clock skew, crypto budget
 	rev      verify.Revocation // nil: no revocation checks
 	// profile, decider and hv are nil on a plain lane (LaneConfig.Request). hv decides
-	// (holder verification) without an actuator: it runs inside the session, which
-	// has no id there.
+	// (holder verification) without an actuator: it runs inside the session, under the
+	// session's id (the operator desk's requests and audit records name it).
 	profile *profile.Profile
 	decider *gate.SessionDecider
 	hv      *gate.Gate
@@ -227,7 +227,7 @@ func (r *laneRules) decide(vr readersession.Verification) readersession.Decision
 	case !ok: // not from Run: decide without the response, MSO checks fail closed
 		d = r.profile.Decide(vr.Result, time.Now())
 	}
-	v := r.hv.ProcessDecision(context.Background(), r.lane, "", vr.Result, d)
+	v := r.hv.ProcessDecision(context.Background(), r.lane, vr.Session, vr.Result, d)
 	if v.Action == gate.ActionOpen && r.venue != nil && r.requestedOnly(vr.Result) {
 		if !inVenue {
 			vn = venueNote{keyErr: errors.New("the verification did not name the credential")}
@@ -530,7 +530,7 @@ func (g *Gate) listenWeb() error {
 // refusal for a lane is counted as the lane's own would be (mdocgate_lane_busy_total,
 // mdocgate_busy_rejections_total).
 func (g *Gate) webBusy(bearer string) bool {
-	backedUp := g.eng != nil && g.eng.Counters().CryptoQueue.Load() >= int64(g.cfg.Limits.CryptoQueuePerLane)*3/4
+	backedUp := g.cryptoBackedUp()
 	busy := true
 	for _, l := range g.lanes {
 		if !l.cfg.isWeb() || (bearer != "" && l.cfg.Bearer != bearer) {
@@ -548,6 +548,12 @@ func (g *Gate) webBusy(bearer string) bool {
 		}
 	}
 	return busy
+}
+
+// cryptoBackedUp reports whether verification is backed up: the crypto queues hold
+// three quarters of a lane's bound, and a new session would end crypto_busy.
+func (g *Gate) cryptoBackedUp() bool {
+	return g.eng != nil && g.eng.Counters().CryptoQueue.Load() >= int64(g.cfg.Limits.CryptoQueuePerLane)*3/4
 }
 
 // webCollectors export the web listener's and server's limits at work.

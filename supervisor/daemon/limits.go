@@ -18,19 +18,20 @@ type LimitsConfig struct {
 	// kept): default 32 (one IPv4 address) and 64 (one IPv6 /64).
 	ClientPrefixV4 int `yaml:"client_prefix_v4"`
 	ClientPrefixV6 int `yaml:"client_prefix_v6"`
-	// EngagementsPerClient: engagements one client holds waiting for their holder
-	// (default 64). EngagementTTL: how long one waits before it is forgotten (default
+	// EngagementsPerClient: engagements one client holds waiting for their holder,
+	// with its open online transactions (default 64). EngagementTTL: how long one waits before it is forgotten (default
 	// 30s), apart from the lanes' session timeouts.
 	EngagementsPerClient int           `yaml:"engagements_per_client"`
 	EngagementTTL        time.Duration `yaml:"engagement_ttl"`
 	// EngagementsPerSecond, EngagementBurst: how often one client gets an engagement
-	// (default 2 a second on average, bursts of 20).
+	// or begins an online transaction (default 2 a second on average, bursts of 20).
 	EngagementsPerSecond float64 `yaml:"engagements_per_second"`
 	EngagementBurst      int     `yaml:"engagement_burst"`
-	// SessionsPerClient: web sessions one client runs at once (default 32).
+	// SessionsPerClient: web sessions one client runs at once, online answers being
+	// verified included (default 32).
 	SessionsPerClient int `yaml:"sessions_per_client"`
-	// QRPerSecond, QRBurst: QR images (GET /engage?qr=png) made for one client (default
-	// 1 a second, bursts of 4).
+	// QRPerSecond, QRBurst: QR images (GET /engage?qr=png, an online transaction's
+	// qr.png) made for one client (default 1 a second, bursts of 4).
 	QRPerSecond float64 `yaml:"qr_per_second"`
 	QRBurst     int     `yaml:"qr_burst"`
 	// ConnectionsPerClient: connections one client holds on the web listener and on the

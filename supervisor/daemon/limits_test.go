@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ import (
 	"github.com/mdocgate/mdocgate/actors/webholder"
 	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/oid4vp"
+	"github.com/mdocgate/mdocgate/transports/online"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
 
@@ -369,5 +372,156 @@ func TestMessageLimitFollowsReload(t *testing.T) {
 	}
 	if v := present(); v.Reason == actors.ReasonMessageTooLarge {
 		t.Fatalf("after the reload to mdl: %+v", v)
+	}
+}
+
+// The online lanes count their clients in the web listener's shares (limits:): a
+// client's transactions with its engagements (engagements_per_client), its answers with
+// its sessions (sessions_per_client); busy is the online contract's 503, and another
+// client is not held back.
+func TestOnlineClientLimits(t *testing.T) {
+	a := testgate.NewAuthority(t, "online-limits")
+	cfg := onlineConfig(t, a)
+	cfg.Lanes = append(cfg.Lanes, LaneConfig{Name: "ws", Bearer: web.BearerWebSocket, Profile: cfg.Lanes[0].Profile})
+	cfg.Limits = LimitsConfig{EngagementsPerClient: 2, SessionsPerClient: 1}
+	g := runGate(t, cfg)
+	one := &onlineClient{origin: g.info.Origin, hc: clientFrom(t, "127.0.11.1")}
+	two := &onlineClient{origin: g.info.Origin, hc: clientFrom(t, "127.0.11.2")}
+	busy := func(what string, code int, e map[string]any) {
+		t.Helper()
+		if code != http.StatusServiceUnavailable || e["error"] != "temporarily_unavailable" {
+			t.Fatalf("%s: %d %v, want 503 temporarily_unavailable", what, code, e)
+		}
+	}
+	e, err := web.FetchEngagement(context.Background(), one.hc, g.info.Origin, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one.begin(t, "web-qr")
+	code, m, _ := one.do(t, "POST", online.DCAPITransactions, map[string]string{"lane": "web-dc", "protocol": oid4vp.ProtocolUnsigned, "origin": one.origin})
+	busy("a transaction beyond the client's engagements and transactions", code, m)
+	if _, err := web.FetchEngagement(context.Background(), one.hc, g.info.Origin, false); !errors.Is(err, transports.ErrBusy) {
+		t.Fatalf("an engagement beyond them: %v", err)
+	}
+	two.begin(t, "web-qr")
+	// one's engagement becomes a WebSocket session: one of its sessions
+	h, err := holdersession.NewReverse(holderOf(a.Cred), e.ReaderEngagement, g.info.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := web.Dial(context.Background(), e.SessionURL, h.FirstMessage(), web.DialOptions{WebSocket: true, Client: one.hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	var req json.RawMessage
+	for deadline := time.Now().Add(5 * time.Second); ; { // its engagement's slot comes back once its first message is in
+		code, tx, raw := one.do(t, "POST", online.DCAPITransactions, map[string]string{"lane": "web-dc", "protocol": oid4vp.ProtocolUnsigned, "origin": one.origin})
+		if code == http.StatusCreated {
+			id, _ = tx["id"].(string)
+			req, _ = json.Marshal(tx["request"])
+			break
+		}
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("a transaction once the engagement is a session: %d %s", code, raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	data, err := one.wallet(t, a.Cred, nil).AnswerDCAPI(req, one.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, m, _ = one.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", data)
+	busy("an answer beyond the client's sessions", code, m)
+	conn.Close()
+	if v := g.verdict(t); v.Lane != "ws" {
+		t.Fatalf("the WebSocket session's verdict: %+v", v)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for { // the session's slot comes back as its connection is closed
+		code, m, raw := one.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", data)
+		if code == http.StatusOK && m["outcome"] == "accepted" && m["session"] == id {
+			break
+		}
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("the answer sent again: %d %s", code, raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v := g.verdict(t); v.Session != id || v.Outcome != "accepted" {
+		t.Fatalf("verdict %+v", v)
+	}
+}
+
+// An online lane's answers are held to the lane's message limit (max_response_bytes,
+// else what its request needs): an answer over it — an honest one for a lane that
+// allows 1024 bytes, or a body far beyond — is refused before it is decrypted or
+// decoded with 413, and its transaction ends in one error verdict, message_too_large.
+func TestOnlineResponseLimit(t *testing.T) {
+	a := testgate.NewAuthority(t, "online-big")
+	cfg := onlineConfig(t, a)
+	for i := range cfg.Lanes {
+		cfg.Lanes[i].MaxResponseBytes = 1024
+	}
+	g := runGate(t, cfg)
+	c := newOnlineClient(t, g)
+	w := c.wallet(t, a.Cred, nil)
+	tooLarge := func(t *testing.T, bearer, id string) {
+		t.Helper()
+		if v := g.verdict(t); v.Session != id || v.Outcome != "error" || v.Reason != actors.ReasonMessageTooLarge || v.Action != "deny" {
+			t.Fatalf("verdict %+v, want %s error %s", v, id, actors.ReasonMessageTooLarge)
+		}
+		if s := c.status(t, bearer, id); s["state"] != oid4vp.StateError || s["reason"] != actors.ReasonMessageTooLarge {
+			t.Fatalf("status %v", s)
+		}
+	}
+	t.Run("oid4vp", func(t *testing.T) {
+		id, inv := c.begin(t, "web-qr")
+		if err := w.Present(context.Background(), inv); err == nil || !strings.Contains(err.Error(), "413") {
+			t.Fatalf("an answer over the lane's limit: %v", err)
+		}
+		tooLarge(t, "oid4vp", id)
+		// a body far beyond: not read
+		id, inv = c.begin(t, "web-qr")
+		i, err := oid4vp.ParseInvocation(inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := strings.Replace(i.RequestURI, "/request/", "/response/", 1)
+		code, m, _ := c.do(t, "POST", resp, "vp_token="+strings.Repeat("A", 1<<20), "Content-Type", "application/x-www-form-urlencoded")
+		if code != http.StatusRequestEntityTooLarge || m["error"] == nil {
+			t.Fatalf("a 1 MiB answer: %d %v", code, m)
+		}
+		tooLarge(t, "oid4vp", id)
+	})
+	for _, protocol := range online.Protocols {
+		t.Run("dcapi/"+protocol, func(t *testing.T) {
+			id, req := c.beginDC(t, protocol)
+			data, err := w.AnswerDCAPI(req, c.origin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, v, raw := c.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", data)
+			if code != http.StatusRequestEntityTooLarge || v["outcome"] != "error" || v["reason"] != actors.ReasonMessageTooLarge || v["session"] != id {
+				t.Fatalf("an answer over the lane's limit: %d %s", code, raw)
+			}
+			tooLarge(t, "dcapi", id)
+			if code, _, _ := c.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", data); code != http.StatusConflict {
+				t.Fatalf("answered again: %d", code)
+			}
+		})
+	}
+	t.Run("dcapi body", func(t *testing.T) {
+		id, _ := c.beginDC(t, oid4vp.ProtocolUnsigned)
+		code, v, raw := c.do(t, "POST", online.DCAPITransactions+"/"+id+"/response", `{"vp_token":"`+strings.Repeat("A", 1<<20)+`"}`)
+		if code != http.StatusRequestEntityTooLarge || v["reason"] != actors.ReasonMessageTooLarge {
+			t.Fatalf("a 1 MiB answer: %d %.200s", code, raw)
+		}
+		tooLarge(t, "dcapi", id)
+	})
+	select { // exactly one verdict each
+	case v := <-g.verdicts:
+		t.Fatalf("another verdict: %+v", v)
+	case <-time.After(200 * time.Millisecond):
 	}
 }

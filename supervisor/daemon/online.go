@@ -21,7 +21,9 @@ import (
 type OnlineConfig struct {
 	// MaxPending bounds the open transactions of all online lanes (default 100000),
 	// PendingPerClient those of one client — an IPv4 address, an IPv6 /64 (default 32;
-	// negative: no bound per client).
+	// negative: no bound per client). A client's transactions also count in its shares
+	// of limits: (engagements_per_client with its engagements, engagements_per_second;
+	// its answers in sessions_per_client, its QR images in qr_per_second).
 	MaxPending       int `yaml:"max_pending"`
 	PendingPerClient int `yaml:"pending_per_client"`
 	// ResponseTimeout bounds how long a wallet's (or a page's) answer waits for its
@@ -161,7 +163,8 @@ func (g *Gate) newOnline(readAuth request.Signer) error {
 		lanes = append(lanes, online.LaneConfig{Name: l.cfg.Name, Bearer: l.cfg.Bearer, Docs: l.rules.Load().request,
 			ClientIDPrefix: o.ClientIDPrefix, Encrypted: o.ResponseMode == oid4vp.ModeDirectPostJWT || o.ResponseMode == oid4vp.ModeDCAPIJWT,
 			RequestURIMethod: o.RequestURIMethod, Protocols: o.Protocols, Origins: o.Origins, AnnexBHandover: o.AnnexBHandover,
-			TTL: o.TransactionTTL, Fallback: o.Fallback, Title: o.Title, Backlog: min(l.cfg.MaxInFlight, 1024)})
+			TTL: o.TransactionTTL, Fallback: o.Fallback, Title: o.Title, Backlog: min(l.cfg.MaxInFlight, 1024),
+			MaxResponse: l.maxMessage()})
 	}
 	if len(lanes) == 0 {
 		return nil
@@ -177,8 +180,11 @@ func (g *Gate) newOnline(readAuth request.Signer) error {
 	for i := range lanes {
 		lanes[i].Identity = ident
 	}
+	// the online lanes count their clients in the web listener's shares (limits:):
+	// transactions with engagements, answers with sessions, QR images with QR images
 	srv, err := online.NewServer(online.Config{Origin: g.srv.Origin(), Lanes: lanes, MaxPending: g.cfg.Online.MaxPending,
 		PendingPerClient: g.cfg.Online.PendingPerClient, ResponseTimeout: g.cfg.Online.ResponseTimeout,
+		Clients: g.srv.Clients(), Busy: g.onlineBusy,
 		OnRefused: func(lane, reason string) { g.refused.WithLabelValues(lane, reason).Inc() }})
 	if err != nil {
 		return &fieldError{"lanes", err}
@@ -189,6 +195,26 @@ func (g *Gate) newOnline(readAuth request.Signer) error {
 		g.srv.Handle(p, h)
 	}
 	return nil
+}
+
+// onlineBusy is the online server's Busy: whether the online lane name would turn an
+// answer away now — it runs its max_in_flight, or verification is backed up — counted
+// as the lane's own refusals are (as webBusy does for the web lanes).
+func (g *Gate) onlineBusy(name string) bool {
+	for _, l := range g.lanes {
+		if l.cfg.Name != name || !l.cfg.isOnline() {
+			continue
+		}
+		if l.inFlight.Load() < int64(l.cfg.MaxInFlight) && !g.cryptoBackedUp() {
+			return false
+		}
+		l.busy.Add(1)
+		if g.eng != nil {
+			g.eng.Counters().Busy.Add(1)
+		}
+		return true
+	}
+	return false
 }
 
 // onlineVerdict hands a verdict of an online lane back to its transaction: the state

@@ -15,13 +15,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/messages"
 )
 
 // OpsAuthConfig says who may use the operator desk (/operator/) and the dashboard
@@ -162,7 +163,7 @@ func (c *Config) newOpsGuard(log *zap.Logger) (*opsGuard, error) {
 		g.tokens = tokens
 	}
 	if a.ClientCA != "" {
-		data, err := os.ReadFile(c.path(a.ClientCA))
+		data, err := messages.ReadFileLimited(c.path(a.ClientCA), trust.MaxAnchorFileSize)
 		if err != nil {
 			return nil, &fieldError{"ops_auth.client_ca", err}
 		}

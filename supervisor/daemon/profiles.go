@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/mdocgate/mdocgate/crypto/profile"
+	"github.com/mdocgate/mdocgate/messages"
 )
 
 // profilesFile is a profiles file (examples/profiles.yaml): named profiles, each with
@@ -80,9 +80,13 @@ func profileNodes(root *yaml.Node) []*yaml.Node {
 	return nil
 }
 
-// readFile is os.ReadFile whose error leaves out the path (the caller names it).
+// maxConfigFile bounds a configuration file (the gate's, its profiles', its tokens').
+const maxConfigFile = 1 << 20
+
+// readFile reads a configuration file (at most maxConfigFile bytes); its error leaves
+// out the path (the caller names it).
 func readFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := messages.ReadFileLimited(path, maxConfigFile)
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return nil, pe.Err

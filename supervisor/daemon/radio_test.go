@@ -20,6 +20,7 @@ import (
 	"github.com/mdocgate/mdocgate/internal/testgate"
 	"github.com/mdocgate/mdocgate/internal/testpcsc"
 	"github.com/mdocgate/mdocgate/supervisor"
+	"github.com/mdocgate/mdocgate/supervisor/audit"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/bearers"
 	"github.com/mdocgate/mdocgate/transports/nfc"
@@ -321,7 +322,8 @@ func TestServeGateOperator(t *testing.T) {
 	if err := os.WriteFile(tokens, []byte("op-7:"+opToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeGateConfig(t, "ops_auth: {token_file: "+tokens+"}\n",
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	cfg := writeGateConfig(t, "ops_auth: {token_file: "+tokens+"}\naudit_log: {path: "+auditFile+", fsync: always}\n",
 		"  - {name: desk, bearer: nfc, profile: age_over_18, holder_verification: operator, operator_timeout: 5s}\n"+
 			"  - {name: hurry, bearer: nfc, profile: age_over_18, holder_verification: operator, operator_timeout: 200ms}\n", a)
 	g := startRadioGate(t, cfg)
@@ -358,6 +360,7 @@ func TestServeGateOperator(t *testing.T) {
 		code, _ := opsRequest(t, http.MethodPost, url, opToken, csrf)
 		return code
 	}
+	decided := map[string]string{} // session → the operator's decision
 	for _, c := range []struct {
 		answer, outcome, action, match string
 	}{{"confirm", "accepted", "open", "match"}, {"reject", "rejected", "deny", "no_match"}} {
@@ -386,9 +389,10 @@ func TestServeGateOperator(t *testing.T) {
 			t.Fatalf("second answer: %d", code)
 		}
 		v := g.verdict(t)
-		if v.Outcome != c.outcome || v.Action != c.action || v.HolderVerification != c.match {
+		if v.Outcome != c.outcome || v.Action != c.action || v.HolderVerification != c.match || v.Session == "" {
 			t.Fatalf("%s: verdict %+v", c.answer, v)
 		}
+		decided[v.Session] = c.match
 	}
 	// nobody answers at the hurried lane: staff is called
 	v := g.present(t, "hurry", holderOf(a.Cred))
@@ -408,6 +412,47 @@ func TestServeGateOperator(t *testing.T) {
 	}
 	if code := post(ops + "/operator/nosuch/confirm"); code != http.StatusNotFound {
 		t.Fatalf("unknown id: %d", code)
+	}
+	checkOperatorAudit(t, g.runningGate, auditFile, decided)
+}
+
+// checkOperatorAudit checks the audit log of a gate whose operator decided (session →
+// match or no_match): each decision is a record naming the session, the operator of
+// the credential and the decision, and the session's verdict record (the same session
+// id) names the operator too.
+func checkOperatorAudit(t *testing.T, g *runningGate, file string, decided map[string]string) {
+	t.Helper()
+	if err := g.stop(t); err != nil { // closes the audit log
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decisions, verdicts := map[string]audit.Record{}, map[string]audit.Record{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		switch r.Kind {
+		case audit.KindOperatorDecision:
+			decisions[r.Session] = r
+		case audit.KindVerdict:
+			verdicts[r.Session] = r
+		}
+	}
+	if len(decisions) != len(decided) {
+		t.Fatalf("operator decisions in the audit log, by session: %+v; want sessions %v", decisions, decided)
+	}
+	for session, match := range decided {
+		d, v := decisions[session], verdicts[session]
+		if d.Decision != match || d.Operator != "op-7" || d.Lane != "desk" || d.Request == "" {
+			t.Fatalf("decision record of session %s: %+v", session, d)
+		}
+		if v.HolderVerification != match || v.Operator != "op-7" {
+			t.Fatalf("verdict record of session %s: %+v (decision %+v)", session, v, d)
+		}
 	}
 }
 

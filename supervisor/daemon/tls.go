@@ -4,14 +4,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/messages"
 )
 
 // TLSConfig is the web listener's certificate chain, leaf first, and its private key
@@ -88,7 +89,7 @@ func (s *certSource) reload(c *Config) error {
 	}
 	m := &certMaterial{cert: &cert}
 	if clientCA != "" {
-		data, err := os.ReadFile(c.path(clientCA))
+		data, err := messages.ReadFileLimited(c.path(clientCA), trust.MaxAnchorFileSize)
 		if err != nil {
 			return &fieldError{s.field + ".client_ca", err}
 		}

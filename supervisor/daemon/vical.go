@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/crypto/trust"
 	"github.com/mdocgate/mdocgate/crypto/verify"
+	"github.com/mdocgate/mdocgate/messages"
 )
 
 // Defaults of the trust section's refresh settings.
@@ -71,7 +71,7 @@ func (t *TrustConfig) validateRefresh() error {
 
 // vicalAnchors reads the VICAL provider's anchor certificates.
 func (c *Config) vicalAnchors() (*verify.TrustStore, error) {
-	data, err := os.ReadFile(c.path(c.Trust.VICALAnchor))
+	data, err := messages.ReadFileLimited(c.path(c.Trust.VICALAnchor), trust.MaxAnchorFileSize)
 	if err != nil {
 		return nil, &fieldError{"trust.vical_anchor", err}
 	}

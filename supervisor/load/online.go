@@ -41,6 +41,9 @@ type onlineLane struct {
 type onlineGate struct {
 	target string
 	client *http.Client
+	// newClient makes such a client whose connections come from a local address ("":
+	// any)
+	newClient func(local string) *http.Client
 }
 
 // newOnlineGate makes the client of a gate whose origin is origin, reached at target.
@@ -54,15 +57,26 @@ func newOnlineGate(target, origin string, conns int, timeout time.Duration) (*on
 		return nil, fmt.Errorf("origin %q: %w", origin, err)
 	}
 	from, to := hostPort(ou), hostPort(tu)
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	tr := &http.Transport{MaxIdleConns: 2 * conns, MaxIdleConnsPerHost: 2 * conns, IdleConnTimeout: 30 * time.Second,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if addr == from {
-				addr = to
-			}
-			return dialer.DialContext(ctx, network, addr)
-		}}
-	return &onlineGate{target: target, client: &http.Client{Transport: tr, Timeout: timeout}}, nil
+	newClient := func(local string) *http.Client {
+		dialer := &net.Dialer{Timeout: 5 * time.Second}
+		if local != "" {
+			dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+		}
+		tr := &http.Transport{MaxIdleConns: 2 * conns, MaxIdleConnsPerHost: 2 * conns, IdleConnTimeout: 30 * time.Second,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if addr == from {
+					addr = to
+				}
+				return dialer.DialContext(ctx, network, addr)
+			}}
+		return &http.Client{Transport: tr, Timeout: timeout}
+	}
+	return &onlineGate{target: target, client: newClient(""), newClient: newClient}, nil
+}
+
+// from is the gate reached from the local address src (close it when done).
+func (g *onlineGate) from(src string) *onlineGate {
+	return &onlineGate{target: g.target, client: g.newClient(src), newClient: g.newClient}
 }
 
 // hostPort is a URL's host:port, the scheme's default port filled in.
@@ -363,6 +377,13 @@ type onlineTarget struct {
 	// unanswered counts the holders whose transaction never got an answer to the gate
 	// (no verdict expected for it).
 	unanswered atomic.Int64
+	// perHolder: the gate is on loopback, and each holder comes from its own address
+	// with a wallet of its own (cred, index, trust), as phones would: a gate counts its
+	// limits per client address.
+	perHolder bool
+	cred      *issuer.Credential
+	index     *holder.Index
+	trust     *verify.TrustStore
 }
 
 // newOnlineTarget asks the gate what the lane is and makes the wallets.
@@ -390,7 +411,9 @@ func newOnlineTarget(ctx context.Context, cfg TargetConfig, cred *issuer.Credent
 	if err != nil {
 		return nil, err
 	}
-	return &onlineTarget{cfg: cfg, lane: l, bearer: l.Bearer, gate: g, wallet: onlineWallet(cred, holder.NewIndex(), trust, g.client, nil)}, nil
+	index := holder.NewIndex()
+	return &onlineTarget{cfg: cfg, lane: l, bearer: l.Bearer, gate: g, wallet: onlineWallet(cred, index, trust, g.client, nil),
+		perHolder: loopbackTargets([]string{cfg.Target}), cred: cred, index: index, trust: trust}, nil
 }
 
 func (t *onlineTarget) close() { t.gate.close() }
@@ -421,8 +444,14 @@ func (t *onlineTarget) holder(ctx context.Context, i int) (bearer string, o read
 	if protocol == "" && len(t.lane.Protocols) > 0 {
 		protocol = t.lane.Protocols[i%len(t.lane.Protocols)]
 	}
+	g, w := t.gate, t.wallet
+	if t.perHolder {
+		g = t.gate.from(loopbackSource(78, i%60000))
+		defer g.close()
+		w = onlineWallet(t.cred, t.index, t.trust, g.client, nil)
+	}
 	t0 := time.Now()
-	o, reason, answered := t.gate.present(ctx, &onlineHolder{lane: t.lane, protocol: protocol, wallet: t.wallet, behaviour: Valid})
+	o, reason, answered := g.present(ctx, &onlineHolder{lane: t.lane, protocol: protocol, wallet: w, behaviour: Valid})
 	if o != "" && !answered {
 		t.unanswered.Add(1)
 	}

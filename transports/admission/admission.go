@@ -218,3 +218,20 @@ func (r *Rate) sweepLocked(now time.Time) {
 
 // Refused counts the refused Allow calls.
 func (r *Rate) Refused() int64 { return r.refused.Load() }
+
+// Clients is the per-client accounting of one listener, shared by the services on it
+// (the web lanes' engagements and sessions, the online lanes' transactions and their
+// answers) so that a client is held to one share whichever of them it uses. A nil
+// member bounds nothing.
+type Clients struct {
+	// Prefixes say which addresses are one client.
+	Prefixes Prefixes
+	// Pending bounds what a client holds waiting for its holder (engagements,
+	// transactions), PendingRate how often it makes one.
+	Pending     *Limiter
+	PendingRate *Rate
+	// Sessions bounds the sessions a client runs at once (answers being verified).
+	Sessions *Limiter
+	// QR bounds the QR images made for a client.
+	QR *Rate
+}

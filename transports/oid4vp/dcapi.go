@@ -182,13 +182,30 @@ func (v *Verifier) RespondDCAPI(id string, data []byte) (*Transaction, error) {
 	if perr == nil {
 		return t, v.answer(t, p, nil)
 	}
-	if v.cfg.Deliver != nil {
-		return t, v.deliver(t, &Answer{Transaction: t, Transcript: t.Transcript(), Err: perr, Reason: reasonOf(perr)})
+	return t, v.fail(t, perr)
+}
+
+// TooLargeDCAPI ends DC API transaction id with an answer refused for its size (cause,
+// an ErrTooLarge: the body was over the lane's limit), unread: its outcome is an error,
+// ReasonTooLarge; Wait (or Status) then has it. An error when there is no such
+// transaction to answer (as RespondDCAPI's).
+func (v *Verifier) TooLargeDCAPI(id string, cause error) (*Transaction, error) {
+	t, err := v.lookupDCAPI(id)
+	if err != nil {
+		return nil, err
 	}
+	return v.tooLarge(t.ID, true, cause)
+}
+
+// lookupDCAPI finds the open DC API transaction of id.
+func (v *Verifier) lookupDCAPI(id string) (*Transaction, error) {
 	v.mu.Lock()
-	v.endLocked(t, (&Outcome{Presentations: map[string][]*verify.Result{}}).fail(perr))
-	v.mu.Unlock()
-	return t, nil
+	defer v.mu.Unlock()
+	t, err := v.lookupLocked(id, true)
+	if err == nil && t.Kind != KindDCAPI {
+		err = fmt.Errorf("%w: %q", ErrUnknownTransaction, id)
+	}
+	return t, err
 }
 
 // dcapiBody is the data of a DC API response: "response" (a JWE, or the Annex C
@@ -245,6 +262,11 @@ func readDCAPIParams(t *Transaction, b *dcapiBody) (*responseParams, error) {
 
 // answerAnnexC opens an Annex C response and verifies or delivers the DeviceResponse.
 func (v *Verifier) answerAnnexC(t *Transaction, b *dcapiBody) error {
+	if b.Response != nil {
+		if err := v.checkSize("org-iso-mdoc response", len(*b.Response)); err != nil {
+			return v.fail(t, err)
+		}
+	}
 	resp, err := openAnnexC(t, b)
 	if v.cfg.Deliver != nil {
 		a := &Answer{Transaction: t, Transcript: t.Transcript(), Response: resp, Err: err}

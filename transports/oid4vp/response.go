@@ -219,6 +219,8 @@ func (o *Outcome) fail(err error) *Outcome {
 		o.Reason = ReasonDecrypt
 	case errors.Is(err, ErrWalletError):
 		o.Reason = ReasonWalletError
+	case errors.Is(err, ErrTooLarge):
+		o.Reason = ReasonTooLarge
 	}
 	return o
 }

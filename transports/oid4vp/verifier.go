@@ -90,7 +90,14 @@ type VerifierConfig struct {
 	Cache  *verify.ChainCache
 	// TTL is a transaction's lifetime (default DefaultTTL).
 	TTL time.Duration
-	// MaxBody bounds a response body (default DefaultMaxBody).
+	// MaxResponse bounds the DeviceResponse bytes one answer carries (a gate lane's
+	// message limit; 0: no bound of its own): an answer whose body (over MaxBody),
+	// vp_token or Annex C response is larger than an answer of MaxResponse needs is
+	// refused before it is decrypted or decoded, and its transaction ends in an error
+	// (ReasonTooLarge, 413).
+	MaxResponse int
+	// MaxBody bounds a response body (default BodyLimit(MaxResponse) with MaxResponse,
+	// at most DefaultMaxBody).
 	MaxBody int64
 	// MaxTransactions bounds the open transactions (default DefaultMaxTransactions);
 	// Begin fails with ErrBusy beyond it.
@@ -240,6 +247,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
+		if cfg.MaxResponse > 0 {
+			cfg.MaxBody = min(BodyLimit(cfg.MaxResponse), DefaultMaxBody)
+		}
 	}
 	if cfg.MaxTransactions <= 0 {
 		cfg.MaxTransactions = DefaultMaxTransactions
@@ -714,7 +724,11 @@ func (v *Verifier) serveRequest(w http.ResponseWriter, r *http.Request) {
 func (v *Verifier) serveResponse(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, v.cfg.MaxBody)
 	if err := r.ParseForm(); err != nil {
-		WriteError(w, bodyError(err))
+		err = bodyError(err)
+		if t, terr := v.tooLarge(r.PathValue("id"), false, err); terr == nil {
+			_, _ = v.await(r.Context(), t) // its verdict: ReasonTooLarge
+		}
+		WriteError(w, err)
 		return
 	}
 	t, err := v.respond(r.PathValue("id"), r.PostForm)
@@ -816,9 +830,65 @@ func (v *Verifier) respond(requestID string, form url.Values) (*Transaction, err
 	return t, v.answer(t, p, alt)
 }
 
+// tooLarge ends the open transaction of key (its ID when byID, else its request id)
+// with an answer refused for its size (cause, an ErrTooLarge), unread: its outcome is
+// an error, ReasonTooLarge. Only with MaxResponse, the size an answer can have: without
+// it a body over MaxBody is refused as input not tied to its transaction, which stays
+// open (cause is returned). An error when there is no such transaction to answer, or
+// the delivery failed.
+func (v *Verifier) tooLarge(key string, byID bool, cause error) (*Transaction, error) {
+	if !errors.Is(cause, ErrTooLarge) || v.cfg.MaxResponse <= 0 {
+		return nil, cause
+	}
+	v.mu.Lock()
+	t, err := v.lookupLocked(key, byID)
+	if err == nil && !byID && t.Kind != KindRedirect { // a response URI names a redirect transaction
+		err = fmt.Errorf("%w: %q", ErrUnknownTransaction, key)
+	}
+	if err == nil {
+		v.claimLocked(t)
+	}
+	v.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return t, v.fail(t, cause)
+}
+
+// fail answers a claimed transaction with an answer that could not be read (err): it
+// delivers it as such, or ends the transaction in an error.
+func (v *Verifier) fail(t *Transaction, err error) error {
+	if v.cfg.Deliver != nil {
+		return v.deliver(t, &Answer{Transaction: t, Transcript: t.Transcript(), Err: err, Reason: reasonOf(err)})
+	}
+	v.mu.Lock()
+	v.endLocked(t, (&Outcome{Presentations: map[string][]*verify.Result{}}).fail(err))
+	v.mu.Unlock()
+	return nil
+}
+
+// BodyLimit is the largest body an answer of maxResponse DeviceResponse bytes needs:
+// base64url twice (a vp_token inside a JWE) and room for the headers, the state and
+// the JSON around it.
+func BodyLimit(maxResponse int) int64 {
+	return int64(maxResponse)*16/9 + 16<<10
+}
+
+// checkSize refuses an encoded answer (base64url of DeviceResponses, a vp_token or an
+// Annex C response) larger than MaxResponse bytes need, before it is decoded.
+func (v *Verifier) checkSize(what string, encoded int) error {
+	if limit := v.cfg.MaxResponse; limit > 0 && encoded > limit/3*4+1<<10 { // base64url, and the JSON around it
+		return fmt.Errorf("%w: %s of %d bytes, more than a response of the lane's %d bytes needs", ErrTooLarge, what, encoded, limit)
+	}
+	return nil
+}
+
 // answer verifies (or delivers) the response parameters of a claimed transaction. It
 // returns an error only when delivery failed; the transaction is then open again.
 func (v *Verifier) answer(t *Transaction, p *responseParams, alt *messages.SessionTranscript) error {
+	if err := v.checkSize("vp_token", len(p.VPToken)); err != nil && p.Error == "" {
+		return v.fail(t, err)
+	}
 	if v.cfg.Deliver != nil {
 		a := &Answer{Transaction: t, Transcript: t.Transcript(), Alternate: alt}
 		if p.Error != "" {
@@ -897,6 +967,9 @@ const (
 	ReasonMalformed   = "response_decoding"
 	ReasonDecrypt     = "response_decryption"
 	ReasonDCQL        = "dcql"
+	// ReasonTooLarge: an answer over the lane's size limit (MaxResponse), refused before
+	// it was decrypted or decoded (the gate engine's verdict reason of the same case).
+	ReasonTooLarge = "message_too_large"
 )
 
 func bodyError(err error) error {

@@ -30,6 +30,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+OID4VPTransactions+"/{id}/qr.png", s.qrPNG)
 	mux.HandleFunc("GET "+OID4VPTransactions+"/{id}/status", s.status)
 	mux.HandleFunc("/oid4vp/lanes/{lane}/", s.wallet)
+	mux.HandleFunc("POST /oid4vp/lanes/{lane}/response/{rid}", s.walletResponse)
 	mux.HandleFunc("POST "+DCAPITransactions, s.createDCAPI)
 	mux.HandleFunc("POST "+DCAPITransactions+"/{id}/response", s.dcapiResponse)
 	mux.HandleFunc("GET "+DCAPITransactions+"/{id}/status", s.status)
@@ -156,8 +157,13 @@ func (s *Server) createOID4VP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, l.cfg.Name, "draining", errDraining)
 		return
 	}
+	client := s.client(r)
+	if err := s.admitBegin(l.cfg.Name, client); err != nil {
+		s.fail(w, l.cfg.Name, "busy", err)
+		return
+	}
 	tx, err := l.v.Begin(oid4vp.RequestOptions{Query: l.query, Encrypted: l.cfg.Encrypted, RequestURIMethod: l.cfg.RequestURIMethod,
-		Client: s.cfg.ClientOf(r)})
+		Client: client})
 	if err != nil {
 		s.fail(w, l.cfg.Name, reasonOf(err), err)
 		return
@@ -181,6 +187,10 @@ func (s *Server) qrPNG(w http.ResponseWriter, r *http.Request) {
 	}
 	if tx == nil {
 		s.fail(w, "", "unknown_transaction", fmt.Errorf("%w: %q (or no longer open)", oid4vp.ErrUnknownTransaction, id))
+		return
+	}
+	if q := s.cfg.Clients.QR; q != nil && !q.Allow(s.client(r), time.Now()) {
+		s.fail(w, "", "busy", fmt.Errorf("%w: QR images for this client beyond its rate", oid4vp.ErrBusy))
 		return
 	}
 	select {
@@ -227,6 +237,22 @@ func (s *Server) wallet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.v.Handler().ServeHTTP(&refusals{ResponseWriter: w, lane: l.cfg.Name, srv: s}, r)
+}
+
+// walletResponse is the wallet's answer to an oid4vp lane: it runs as one of its
+// client's sessions, and busy is answered before it is read.
+func (s *Server) walletResponse(w http.ResponseWriter, r *http.Request) {
+	l := s.lanes[r.PathValue("lane")]
+	if l == nil || l.cfg.Bearer != BearerOID4VP {
+		s.wallet(w, r)
+		return
+	}
+	release, ok := s.admitAnswer(w, r, l.cfg.Name)
+	if !ok {
+		return
+	}
+	defer release()
+	s.wallet(w, r)
 }
 
 // refusals counts the verifier's error answers to a wallet (OnRefused).
@@ -291,8 +317,13 @@ func (s *Server) createDCAPI(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, name, "origin", fmt.Errorf("%w: the request comes from %q, not %q", errOrigin, o, body.Origin))
 		return
 	}
+	client := s.client(r)
+	if err := s.admitBegin(name, client); err != nil {
+		s.fail(w, name, "busy", err)
+		return
+	}
 	tx, err := l.v.BeginDCAPI(oid4vp.DCAPIOptions{Protocol: body.Protocol, Origin: body.Origin,
-		RequestOptions: oid4vp.RequestOptions{Query: l.query, Encrypted: l.cfg.Encrypted, Client: s.cfg.ClientOf(r)}})
+		RequestOptions: oid4vp.RequestOptions{Query: l.query, Encrypted: l.cfg.Encrypted, Client: client}})
 	if err != nil {
 		s.fail(w, name, reasonOf(err), err)
 		return
@@ -319,17 +350,42 @@ func (s *Server) dcapiResponse(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "", "unknown_transaction", fmt.Errorf("%w: %q", oid4vp.ErrUnknownTransaction, id))
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, oid4vp.MaxDCAPIData))
-	if err != nil {
-		s.fail(w, l.cfg.Name, "too_large", fmt.Errorf("%w: %v", oid4vp.ErrTooLarge, err))
+	release, ok := s.admitAnswer(w, r, l.cfg.Name)
+	if !ok {
 		return
 	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ResponseTimeout)
 	defer cancel()
-	out, err := l.v.HandleDCAPIResponse(ctx, id, data)
-	if err != nil {
-		s.fail(w, l.cfg.Name, reasonOf(err), err)
+	limit := int64(oid4vp.MaxDCAPIData)
+	if n := l.cfg.MaxResponse; n > 0 {
+		limit = min(limit, oid4vp.BodyLimit(n))
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var out *oid4vp.Outcome
+	var mbe *http.MaxBytesError
+	switch {
+	case err != nil && !errors.As(err, &mbe): // the body did not arrive whole: not an answer
+		s.fail(w, l.cfg.Name, "malformed", fmt.Errorf("%w: body: %v", oid4vp.ErrMalformed, err))
 		return
+	case err != nil:
+		// over the lane's limit, unread: the transaction ends in its verdict
+		// (message_too_large), answered 413 below; or it cannot be answered (without
+		// the lane's MaxResponse: refused, the transaction open)
+		err = fmt.Errorf("%w: a DC API answer over %d bytes (%v)", oid4vp.ErrTooLarge, limit, err)
+		t, terr := l.v.TooLargeDCAPI(id, err)
+		if terr != nil {
+			s.fail(w, l.cfg.Name, reasonOf(terr), terr)
+			return
+		}
+		if out, err = l.v.Wait(ctx, t); err != nil {
+			out = nil
+		}
+	default:
+		if out, err = l.v.HandleDCAPIResponse(ctx, id, data); err != nil {
+			s.fail(w, l.cfg.Name, reasonOf(err), err)
+			return
+		}
 	}
 	if out == nil || out.Verdict == nil {
 		state, reason, verdict, _ := l.v.Status(id)
@@ -338,9 +394,12 @@ func (s *Server) dcapiResponse(w http.ResponseWriter, r *http.Request) {
 				"status_uri": s.cfg.Origin + DCAPITransactions + "/" + id + "/status"})
 			return
 		}
-		out = &oid4vp.Outcome{Verdict: verdict}
+		out = &oid4vp.Outcome{Verdict: verdict, Reason: reason}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	if out.Reason == oid4vp.ReasonTooLarge { // the verdict, under the status of the refusal
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	}
 	_, _ = w.Write(out.Verdict)
 }

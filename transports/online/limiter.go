@@ -1,82 +1,82 @@
 package online
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
-	"sync"
+	"time"
+
+	"github.com/mdocgate/mdocgate/transports/admission"
+	"github.com/mdocgate/mdocgate/transports/oid4vp"
 )
 
-// Limiter bounds the open transactions of each client and of everyone: Acquire takes a
-// slot or reports false, Release gives it back. It keeps only clients that hold a slot.
-// (The same contract as transports/admission's Limiter, which a gate may pass instead
-// as Config.Limiter.)
-type Limiter struct {
-	perClient, total int
-	mu               sync.Mutex
-	held             map[netip.Prefix]int
-	n                int
-}
+// slots are the limiters a client's open transaction takes a slot of: all of them or
+// none (the verifiers' oid4vp.ClientLimiter).
+type slots []*admission.Limiter
 
-// NewLimiter returns a limiter of perClient slots per client and total in all (≤ 0: no
-// bound of that kind).
-func NewLimiter(perClient, total int) *Limiter {
-	return &Limiter{perClient: perClient, total: total, held: map[netip.Prefix]int{}}
-}
-
-// Acquire takes a slot for client c.
-func (l *Limiter) Acquire(c netip.Prefix) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if (l.total > 0 && l.n >= l.total) || (l.perClient > 0 && l.held[c] >= l.perClient) {
-		return false
+func (s slots) Acquire(c netip.Prefix) bool {
+	for i, l := range s {
+		if !l.Acquire(c) {
+			for _, h := range s[:i] {
+				h.Release(c)
+			}
+			return false
+		}
 	}
-	l.held[c]++
-	l.n++
 	return true
 }
 
-// Release gives back a slot of client c (a release without an acquire changes nothing).
-func (l *Limiter) Release(c netip.Prefix) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch n := l.held[c]; {
-	case n > 1:
-		l.held[c] = n - 1
-	case n == 1:
-		delete(l.held, c)
-	default:
-		return
+func (s slots) Release(c netip.Prefix) {
+	for _, l := range s {
+		l.Release(c)
 	}
-	l.n--
 }
 
-// Held is what client c holds, and Total what everyone holds.
-func (l *Limiter) Held(c netip.Prefix) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.held[c]
+// full reports whether c would be refused now (counted by the limiter refusing).
+func (s slots) full(c netip.Prefix) bool {
+	for _, l := range s {
+		if l.Full(c) {
+			return true
+		}
+	}
+	return false
 }
 
-// Total is the number of slots held.
-func (l *Limiter) Total() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.n
+// client is the client a request comes from.
+func (s *Server) client(r *http.Request) netip.Prefix {
+	return s.cfg.Clients.Prefixes.ClientOf(r.RemoteAddr)
 }
 
-// ClientOf is the client a request comes from: its IPv4 address, or the /64 of its IPv6
-// address (what one subscriber usually gets). An address that does not parse is the
-// zero prefix, one client for all of them.
-func ClientOf(r *http.Request) netip.Prefix {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Prefix{}
+// admitBegin says why client may not begin a transaction on lane now (nil: it may):
+// checked before any key is made.
+func (s *Server) admitBegin(lane string, client netip.Prefix) error {
+	switch {
+	case s.cfg.Busy != nil && s.cfg.Busy(lane):
+		return fmt.Errorf("%w: lane %s is busy", oid4vp.ErrBusy, lane)
+	case s.pending.full(client):
+		return fmt.Errorf("%w: this client holds its share of open transactions and engagements", oid4vp.ErrBusy)
+	case s.cfg.Clients.PendingRate != nil && !s.cfg.Clients.PendingRate.Allow(client, time.Now()):
+		return fmt.Errorf("%w: this client begins transactions and engagements faster than its rate", oid4vp.ErrBusy)
 	}
-	a := ap.Addr().Unmap()
-	bits := 64
-	if a.Is4() {
-		bits = 32
+	return nil
+}
+
+// admitAnswer takes a session slot of the client posting an answer to lane, before
+// the answer is read; release gives it back once the answer is answered. It answers
+// 503 itself (ok false) when the lane is busy or the client runs its share of sessions.
+func (s *Server) admitAnswer(w http.ResponseWriter, r *http.Request, lane string) (release func(), ok bool) {
+	if s.cfg.Busy != nil && s.cfg.Busy(lane) {
+		s.fail(w, lane, "busy", fmt.Errorf("%w: lane %s is busy; send the answer again", oid4vp.ErrBusy, lane))
+		return nil, false
 	}
-	p, _ := a.Prefix(bits)
-	return p
+	l := s.cfg.Clients.Sessions
+	if l == nil {
+		return func() {}, true
+	}
+	c := s.client(r)
+	if !l.Acquire(c) {
+		s.fail(w, lane, "busy", fmt.Errorf("%w: this client has its share of sessions under way", oid4vp.ErrBusy))
+		return nil, false
+	}
+	return func() { l.Release(c) }, true
 }

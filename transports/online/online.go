@@ -11,7 +11,9 @@
 // verifies and decides it as it does any session; the verdict comes back through
 // Complete, and the transaction reports it (status, the DC API response, the wallet's
 // direct_post). Transactions answer once, expire, and are bounded in total and per
-// client.
+// client; a client is counted in the shares of the listener it shares with a gate's web
+// lanes (Config.Clients), and answered busy before any key is made or any answer
+// decrypted.
 //
 // # HTTP contract
 //
@@ -25,7 +27,8 @@
 //	POST /dcapi/transactions                {"lane"?, "protocol", "origin"} → 201 {"id",
 //	                                        "request", "status_uri", "lane", "protocol",
 //	                                        "expires"}; request is digital.requests[0]
-//	POST /dcapi/transactions/{id}/response  the wallet's data → 200 the verdict JSON
+//	POST /dcapi/transactions/{id}/response  the wallet's data → 200 the verdict JSON (413
+//	                                        with it when the answer is over the lane's limit)
 //	GET  /dcapi/transactions/{id}/status    as for oid4vp
 //	GET  /verify/{lane}                     the verifier page (no external assets)
 //	GET  /verify/{lane}/lane.json           what the page knows of the lane
@@ -39,8 +42,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -50,6 +51,7 @@ import (
 	"github.com/mdocgate/mdocgate/crypto/request"
 	"github.com/mdocgate/mdocgate/crypto/verify"
 	"github.com/mdocgate/mdocgate/transports"
+	"github.com/mdocgate/mdocgate/transports/admission"
 	"github.com/mdocgate/mdocgate/transports/oid4vp"
 )
 
@@ -105,6 +107,13 @@ type LaneConfig struct {
 	Title string
 	// Backlog bounds the answers waiting for the lane's engine (default 1024).
 	Backlog int
+	// MaxResponse is the lane's message limit: the DeviceResponse bytes an answer may
+	// carry (request.MaxResponseSize of Docs, or a gate lane's max_response_bytes; 0: no
+	// bound of its own). A larger answer — its body beyond what such a response needs
+	// in its encodings (oid4vp.BodyLimit), or its vp_token or Annex C response — is
+	// refused unread with 413 and ends its transaction in one error verdict
+	// (oid4vp.ReasonTooLarge, message_too_large).
+	MaxResponse int
 }
 
 // Config configures a Server.
@@ -117,13 +126,22 @@ type Config struct {
 	Trust *verify.TrustStore
 	// MaxPending bounds the open transactions of all lanes (default DefaultMaxPending),
 	// PendingPerClient those of one client (default DefaultPendingPerClient; negative:
-	// no bound per client). Limiter, when set, is used instead of both.
+	// no bound per client).
 	MaxPending       int
 	PendingPerClient int
-	Limiter          oid4vp.ClientLimiter
-	// ClientOf says which client a request comes from (default ClientOf: its address,
-	// IPv6 by /64).
-	ClientOf func(r *http.Request) netip.Prefix
+	// Clients is the per-client accounting of the listener the server is on, shared
+	// with the other services there (a gate's web lanes: web.Server.Clients): a
+	// client's transactions also count in its Pending share (with its engagements) and
+	// its PendingRate, its answers being verified in its Sessions, its QR images in its
+	// QR rate. Its Prefixes say which addresses are one client (default one IPv4
+	// address, an IPv6 /64). Beyond a share the request is answered 503 before any key
+	// is made or any answer read.
+	Clients admission.Clients
+	// Busy, when set, says whether a lane would turn an answer away now (it runs its
+	// sessions in flight, or verification is backed up): creating a transaction and
+	// posting an answer are then answered 503 at once, before any key is made or any
+	// answer decrypted.
+	Busy func(lane string) bool
 	// ResponseTimeout bounds how long an answer waits for its verdict (default
 	// DefaultResponseTimeout); a later verdict is still reported by status.
 	ResponseTimeout time.Duration
@@ -149,6 +167,7 @@ type Verdict struct {
 // Server serves the online lanes. Its methods are safe for concurrent use.
 type Server struct {
 	cfg      Config
+	pending  slots // a client's open transactions: the server's own bounds, then Clients.Pending
 	lanes    map[string]*lane
 	order    []*lane
 	qr       chan struct{}
@@ -180,12 +199,6 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.PendingPerClient == 0 {
 		cfg.PendingPerClient = DefaultPendingPerClient
 	}
-	if cfg.Limiter == nil {
-		cfg.Limiter = NewLimiter(cfg.PendingPerClient, cfg.MaxPending)
-	}
-	if cfg.ClientOf == nil {
-		cfg.ClientOf = ClientOf
-	}
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = DefaultResponseTimeout
 	}
@@ -196,7 +209,11 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, lanes: map[string]*lane{}, qr: make(chan struct{}, cfg.QRConcurrency),
-		stop: make(chan struct{}), swept: make(chan struct{})}
+		stop: make(chan struct{}), swept: make(chan struct{}),
+		pending: slots{admission.NewLimiter(max(cfg.PendingPerClient, 0), cfg.MaxPending)}}
+	if cfg.Clients.Pending != nil {
+		s.pending = append(s.pending, cfg.Clients.Pending)
+	}
 	for i, lc := range cfg.Lanes {
 		l, err := s.newLane(lc)
 		if err != nil {
@@ -289,7 +306,7 @@ func (s *Server) newLane(lc LaneConfig) (*lane, error) {
 	}
 	v, err := oid4vp.NewVerifier(oid4vp.VerifierConfig{BaseURL: s.cfg.Origin + "/oid4vp/lanes/" + lc.Name, Identity: lc.Identity,
 		ClientIDPrefix: lc.ClientIDPrefix, Trust: s.cfg.Trust, TTL: lc.TTL, MaxTransactions: s.cfg.MaxPending,
-		Limiter: s.cfg.Limiter, AnnexBHandover: lc.AnnexBHandover, Deliver: l.deliver, ResponseTimeout: s.cfg.ResponseTimeout,
+		MaxResponse: lc.MaxResponse, Limiter: s.pending, AnnexBHandover: lc.AnnexBHandover, Deliver: l.deliver, ResponseTimeout: s.cfg.ResponseTimeout,
 		Now: s.cfg.Now})
 	if err != nil {
 		return nil, err
@@ -347,8 +364,11 @@ func (s *Server) Complete(laneName, id string, v Verdict) bool {
 }
 
 func outcomeErr(v Verdict) error {
-	if v.State == oid4vp.StateAccepted {
+	switch {
+	case v.State == oid4vp.StateAccepted:
 		return nil
+	case v.Reason == oid4vp.ReasonTooLarge: // the wallet is answered 413
+		return fmt.Errorf("%w: %s (%s)", oid4vp.ErrTooLarge, v.State, v.Reason)
 	}
 	return fmt.Errorf("%w: %s (%s)", oid4vp.ErrInvalidPresentation, v.State, v.Reason)
 }

@@ -116,6 +116,12 @@ func (w *world) engine(ctx context.Context, name string) {
 
 func (w *world) do(t *testing.T, method, path string, body any, hdr ...string) (int, map[string]any, []byte) {
 	t.Helper()
+	return w.doFrom(t, w.client, method, path, body, hdr...)
+}
+
+// doFrom is do with the client hc (one of another source address).
+func (w *world) doFrom(t *testing.T, hc *http.Client, method, path string, body any, hdr ...string) (int, map[string]any, []byte) {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -132,7 +138,7 @@ func (w *world) do(t *testing.T, method, path string, body any, hdr ...string) (
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := w.client.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,31 +277,6 @@ func TestPendingBounds(t *testing.T) {
 	w.srv.Drain()
 	if code, _, _ := w.do(t, "POST", DCAPITransactions, `{"protocol":"org-iso-mdoc","origin":"https://shop.example"}`); code != 503 {
 		t.Fatalf("draining: %d", code)
-	}
-}
-
-func TestLimiter(t *testing.T) {
-	l := NewLimiter(2, 3)
-	a, b := ClientOf(&http.Request{RemoteAddr: "192.0.2.1:1"}), ClientOf(&http.Request{RemoteAddr: "[2001:db8::1]:2"})
-	if b2 := ClientOf(&http.Request{RemoteAddr: "[2001:db8::ffff]:3"}); b2 != b {
-		t.Fatal("one IPv6 /64 is one client")
-	}
-	for i := 0; i < 2; i++ {
-		if !l.Acquire(a) {
-			t.Fatalf("slot %d of a", i+1)
-		}
-	}
-	if l.Acquire(a) {
-		t.Fatal("per client")
-	}
-	if !l.Acquire(b) || l.Acquire(b) {
-		t.Fatal("total")
-	}
-	l.Release(a)
-	l.Release(a)
-	l.Release(a) // one too many: nothing
-	if l.Total() != 1 || l.Held(a) != 0 || !l.Acquire(b) || !l.Acquire(a) {
-		t.Fatalf("after release: total %d", l.Total())
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/trust"
+	"github.com/mdocgate/mdocgate/messages"
 )
 
 // ReferenceConfig configures RunReference: a reference issuing authority for server
@@ -152,7 +153,7 @@ func newReferenceStatus(iaca *issuer.Authority, cfg ReferenceConfig) (*StatusPub
 		}
 	}
 	for _, f := range cfg.RevokeCerts {
-		b, err := os.ReadFile(f)
+		b, err := messages.ReadFileLimited(f, trust.MaxAnchorFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("--revoke-cert: %w", err)
 		}
