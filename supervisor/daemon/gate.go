@@ -400,7 +400,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 			fleet = func() any { return g.venue.v.Fleet() }
 		}
 		if g.ops, err = startOps(opsConfig{addr: cfg.HTTPAddr, title: cfg.Name, tls: g.opsTLS(), guard: g.guard, limits: &cfg.Limits,
-			ready: g.ready, desk: g.desk, fleet: fleet, errLog: opsErrorLog(g.log), collectors: g.collectors()}, g.eng); err != nil {
+			ready: g.ready, desk: g.desk, fleet: fleet, errLog: opsErrorLog(g.log), collectors: g.collectors(), pprof: cfg.Pprof}, g.eng); err != nil {
 			g.abort()
 			return nil, &fieldError{"http_addr", err}
 		}
