@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -549,7 +550,7 @@ func (p *Profile) view(k int, dr *verify.DocumentResult) *View {
 	slices.SortStableFunc(entries, func(a, b entry) int {
 		switch {
 		case a.exact == b.exact:
-			return strings.Compare(a.ns+"\x00"+a.id, b.ns+"\x00"+b.id)
+			return cmp.Or(strings.Compare(a.ns, b.ns), strings.Compare(a.id, b.id))
 		case a.exact:
 			return 1
 		}
