@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -118,6 +120,9 @@ type wsConn struct {
 	pingOnce          sync.Once
 	mu                sync.Mutex // guards timer
 	timer             *time.Timer
+
+	wmu    sync.Mutex  // one write at a time: guards wtimer
+	wtimer *time.Timer // bounds a write (write)
 }
 
 var _ transports.Conn = (*wsConn)(nil)
@@ -143,17 +148,56 @@ func (w *wsConn) MaxFrameSize() int { return messages.MaxMessageSize }
 func (w *wsConn) ReadFrame(ctx context.Context) ([]byte, error) {
 	w.pingOnce.Do(w.armPing)
 	if ctx.Done() == nil {
-		typ, b, err := w.c.Read(context.Background())
+		typ, b, err := w.read()
 		return w.frame(typ, b, err)
 	}
 	stop := context.AfterFunc(ctx, func() {
 		time.AfterFunc(forceCloseAfter, func() { w.abort() })
 	})
-	typ, b, err := w.c.Read(context.Background())
+	typ, b, err := w.read()
 	if !stop() && err != nil && ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	return w.frame(typ, b, err)
+}
+
+// readBuffers hold messages while they are read: a message is then copied out at its
+// size, instead of growing a slice of its own from 512 bytes (io.ReadAll).
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// read returns the next message, as the library's Read does. The buffer is taken once
+// the message has begun, so an idle connection holds none.
+func (w *wsConn) read() (websocket.MessageType, []byte, error) {
+	typ, r, err := w.c.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	bp := readBuffers.Get().(*[]byte)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			w.putReadBuffer(bp, b)
+			return 0, nil, err
+		}
+	}
+	msg := bytes.Clone(b)
+	w.putReadBuffer(bp, b)
+	return typ, msg, nil
+}
+
+func (w *wsConn) putReadBuffer(bp *[]byte, b []byte) {
+	if cap(b) <= 64<<10 { // a rare large message is not kept
+		*bp = b[:0]
+		readBuffers.Put(bp)
+	}
 }
 
 func (w *wsConn) frame(typ websocket.MessageType, b []byte, err error) ([]byte, error) {
@@ -181,15 +225,38 @@ func (w *wsConn) WriteFrame(ctx context.Context, frame []byte) error {
 	if w.closed.Load() {
 		return transports.ErrClosed
 	}
-	wctx, cancel := context.WithTimeout(ctx, w.writeTO)
-	defer cancel()
-	if err := w.c.Write(wctx, websocket.MessageBinary, frame); err != nil {
+	if err := w.write(ctx, frame); err != nil {
 		return fmt.Errorf("%w: write: %v", transports.ErrClosed, err)
 	}
 	if st := statusOf(frame); st >= 0 {
 		w.lastStatus.Store(st)
 	}
 	return nil
+}
+
+// write sends frame within the write timeout. A write past it drops the connection, as
+// the library does when a write's context ends; without a context of the caller's the
+// connection's one timer bounds it, rather than a context and a timer per write (the
+// library then sets no timeout of its own either).
+func (w *wsConn) write(ctx context.Context, frame []byte) error {
+	if ctx.Done() != nil || w.writeTO <= 0 {
+		if w.writeTO > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, w.writeTO)
+			defer cancel()
+		}
+		return w.c.Write(ctx, websocket.MessageBinary, frame)
+	}
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.wtimer == nil {
+		w.wtimer = time.AfterFunc(w.writeTO, func() { _ = w.c.CloseNow() })
+	} else {
+		w.wtimer.Reset(w.writeTO)
+	}
+	err := w.c.Write(context.Background(), websocket.MessageBinary, frame)
+	w.wtimer.Stop()
+	return err
 }
 
 // Close closes with the code of the last status sent (CloseCode). On the reader's side
