@@ -481,7 +481,11 @@ func (g *Gate) newRules(i int, cfg *Config, readAuth request.Signer) (*laneRules
 // client, each lane's message limit, and busy answered before any key while a lane is
 // full.
 func (g *Gate) listenWeb() error {
-	raw, err := net.Listen("tcp", g.cfg.Listen)
+	// no TCP keep-alive on the web lanes' connections: a session's WebSocket is pinged
+	// (every 30 s) and the session has an inactivity timeout, an idle HTTP connection is
+	// closed (idle_timeout, conn_lifetime); keep-alive cost four setsockopt calls per
+	// connection accepted
+	raw, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", g.cfg.Listen)
 	if err != nil {
 		return &fieldError{"listen", err}
 	}
