@@ -539,7 +539,11 @@ func (p *Profile) view(k int, dr *verify.DocumentResult) *View {
 		raw    []byte
 		exact  bool
 	}
-	var entries []entry
+	n := 0
+	for _, elems := range dr.RawElements {
+		n += len(elems)
+	}
+	entries := make([]entry, 0, n)
 	for ns, elems := range dr.RawElements {
 		for id, raw := range elems {
 			cns, cid := s.canonical(ns, id)
@@ -558,7 +562,7 @@ func (p *Profile) view(k int, dr *verify.DocumentResult) *View {
 	})
 	for _, e := range entries {
 		if v.Raw[e.ns] == nil {
-			v.Raw[e.ns] = map[string][]byte{}
+			v.Raw[e.ns] = make(map[string][]byte, len(dr.RawElements[e.ns]))
 		}
 		v.Raw[e.ns][e.id] = e.raw
 	}
