@@ -1,10 +1,12 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -394,7 +396,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		s.releaseSessionLocked(p)
 		s.mu.Unlock()
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		unreserve()
 		return // Accept wrote the response
@@ -456,4 +458,38 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		refuse(websocket.StatusTryAgainLater, "reader busy")
 		return
 	}
+}
+
+// wsBufferSize is the size of a WebSocket connection's read and write buffers on the
+// reader's side. The library keeps the buffers it is given for the connection's life;
+// net/http's are 4 KiB each, most of what an idle session holds. Frames longer than the
+// buffer are read and written straight from and to the caller's slice, so a smaller
+// buffer costs at most one more read or write for a message larger than it.
+const wsBufferSize = 1 << 10
+
+// smallBuffers hands coder/websocket the hijacked connection with buffers of
+// wsBufferSize instead of net/http's (those go with the request).
+type smallBuffers struct{ http.ResponseWriter }
+
+func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	n := brw.Reader.Buffered() // what the client sent after its request
+	if n > wsBufferSize {
+		return c, brw, nil
+	}
+	br := bufio.NewReaderSize(c, wsBufferSize)
+	if n > 0 {
+		// the library takes what is buffered (and resets the reader onto the
+		// connection): the bytes go into the new buffer, read from nowhere else
+		b, _ := brw.Reader.Peek(n)
+		br.Reset(io.MultiReader(bytes.NewReader(bytes.Clone(b)), c))
+		if _, err := br.Peek(n); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+	}
+	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(c, wsBufferSize)), nil
 }
