@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -538,7 +539,11 @@ func (p *Profile) view(k int, dr *verify.DocumentResult) *View {
 		raw    []byte
 		exact  bool
 	}
-	var entries []entry
+	n := 0
+	for _, elems := range dr.RawElements {
+		n += len(elems)
+	}
+	entries := make([]entry, 0, n)
 	for ns, elems := range dr.RawElements {
 		for id, raw := range elems {
 			cns, cid := s.canonical(ns, id)
@@ -549,7 +554,7 @@ func (p *Profile) view(k int, dr *verify.DocumentResult) *View {
 	slices.SortStableFunc(entries, func(a, b entry) int {
 		switch {
 		case a.exact == b.exact:
-			return strings.Compare(a.ns+"\x00"+a.id, b.ns+"\x00"+b.id)
+			return cmp.Or(strings.Compare(a.ns, b.ns), strings.Compare(a.id, b.id))
 		case a.exact:
 			return 1
 		}
@@ -557,7 +562,7 @@ func (p *Profile) view(k int, dr *verify.DocumentResult) *View {
 	})
 	for _, e := range entries {
 		if v.Raw[e.ns] == nil {
-			v.Raw[e.ns] = map[string][]byte{}
+			v.Raw[e.ns] = make(map[string][]byte, len(dr.RawElements[e.ns]))
 		}
 		v.Raw[e.ns][e.id] = e.raw
 	}

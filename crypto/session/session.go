@@ -72,12 +72,19 @@ func DeriveSessionKeys(zab, sessionTranscriptBytes []byte) (skReader, skDevice [
 	if err := checkTranscript(sessionTranscriptBytes); err != nil {
 		return nil, nil, err
 	}
-	salt := SessionTranscriptSalt(sessionTranscriptBytes)
-	if skReader, err = derive(zab, salt, "SKReader", KeySize); err != nil {
-		return nil, nil, err
+	if len(zab) == 0 {
+		return nil, nil, errors.New("session: empty shared secret")
 	}
-	if skDevice, err = derive(zab, salt, "SKDevice", KeySize); err != nil {
-		return nil, nil, err
+	// one extraction serves both keys: HKDF's PRK depends on Zab and the salt only
+	prk, err := hkdf.Extract(sha256.New, zab, SessionTranscriptSalt(sessionTranscriptBytes))
+	if err != nil {
+		return nil, nil, fmt.Errorf("session: HKDF extract: %w", err)
+	}
+	if skReader, err = hkdf.Expand(sha256.New, prk, "SKReader", KeySize); err != nil {
+		return nil, nil, fmt.Errorf("session: HKDF %q: %w", "SKReader", err)
+	}
+	if skDevice, err = hkdf.Expand(sha256.New, prk, "SKDevice", KeySize); err != nil {
+		return nil, nil, fmt.Errorf("session: HKDF %q: %w", "SKDevice", err)
 	}
 	return skReader, skDevice, nil
 }

@@ -60,6 +60,9 @@ type Config struct {
 	Limits LimitsConfig `yaml:"limits"`
 	// OpsAuth says who may use the operator desk and the dashboard (opsauth.go).
 	OpsAuth *OpsAuthConfig `yaml:"ops_auth"`
+	// Pprof serves Go's profiles (net/http/pprof) at /debug/pprof/ on http_addr, behind
+	// ops_auth like the dashboard. Off by default: a profile costs the gate CPU.
+	Pprof bool `yaml:"pprof"`
 
 	// Dir is the folder relative paths are resolved against: LoadConfig sets the
 	// configuration file's; "" is the working directory.

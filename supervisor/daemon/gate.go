@@ -400,7 +400,7 @@ func start(cfg *Config, opts Options) (*Gate, error) {
 			fleet = func() any { return g.venue.v.Fleet() }
 		}
 		if g.ops, err = startOps(opsConfig{addr: cfg.HTTPAddr, title: cfg.Name, tls: g.opsTLS(), guard: g.guard, limits: &cfg.Limits,
-			ready: g.ready, desk: g.desk, fleet: fleet, errLog: opsErrorLog(g.log), collectors: g.collectors()}, g.eng); err != nil {
+			ready: g.ready, desk: g.desk, fleet: fleet, errLog: opsErrorLog(g.log), collectors: g.collectors(), pprof: cfg.Pprof}, g.eng); err != nil {
 			g.abort()
 			return nil, &fieldError{"http_addr", err}
 		}
@@ -481,7 +481,11 @@ func (g *Gate) newRules(i int, cfg *Config, readAuth request.Signer) (*laneRules
 // client, each lane's message limit, and busy answered before any key while a lane is
 // full.
 func (g *Gate) listenWeb() error {
-	raw, err := net.Listen("tcp", g.cfg.Listen)
+	// no TCP keep-alive on the web lanes' connections: a session's WebSocket is pinged
+	// (every 30 s) and the session has an inactivity timeout, an idle HTTP connection is
+	// closed (idle_timeout, conn_lifetime); keep-alive cost four setsockopt calls per
+	// connection accepted
+	raw, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", g.cfg.Listen)
 	if err != nil {
 		return &fieldError{"listen", err}
 	}

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,8 @@ type opsConfig struct {
 	errLog *log.Logger
 	// collectors join the /metrics registry.
 	collectors []prometheus.Collector
+	// pprof serves /debug/pprof/ behind the guard.
+	pprof bool
 }
 
 // startOps listens on oc.addr and serves the operations endpoints of eng.
@@ -95,6 +98,15 @@ func startOps(oc opsConfig, eng *supervisor.Engine) (*opsServer, error) {
 		desk := http.NewServeMux()
 		oc.desk.register(desk)
 		mux.Handle("/operator/", oc.guard.protect(desk, false))
+	}
+	if oc.pprof {
+		prof := http.NewServeMux()
+		prof.HandleFunc("/debug/pprof/", pprof.Index)
+		prof.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		prof.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		prof.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		prof.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", oc.guard.protect(prof, false))
 	}
 	o.http = &http.Server{Handler: mux, ReadHeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
 		MaxHeaderBytes: 16 << 10, ConnState: ln.ConnState, ErrorLog: oc.errLog}

@@ -312,3 +312,22 @@ func TestCheckOpsAuth(t *testing.T) {
 		t.Fatalf("check: %v", err)
 	}
 }
+
+// pprof: true serves Go's profiles behind ops_auth; by default there are none.
+func TestOpsPprof(t *testing.T) {
+	a := testgate.NewAuthority(t, "pprof")
+	lane := "  - {name: desk, bearer: nfc, profile: age_over_18, holder_verification: operator}\n"
+	off := startRadioGate(t, writeGateConfig(t, "", lane, a))
+	if code, _ := opsRequest(t, http.MethodGet, "http://"+off.info.HTTP+"/debug/pprof/", "", ""); code != http.StatusNotFound {
+		t.Fatalf("/debug/pprof/ without pprof: %d", code)
+	}
+	on := startRadioGate(t, writeGateConfig(t, "pprof: true\nops_auth: {token_file: "+tokenFile(t, opToken+"\n")+"}\n", lane, a))
+	ops := "http://" + on.info.HTTP
+	if code, _ := opsRequest(t, http.MethodGet, ops+"/debug/pprof/goroutine?debug=1", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("/debug/pprof/ without a token: %d", code)
+	}
+	code, body := opsRequest(t, http.MethodGet, ops+"/debug/pprof/goroutine?debug=1", opToken, "")
+	if code != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
+		t.Fatalf("goroutine profile with the token: %d %.80q", code, body)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 // hard limit forbids that (no CAP_SYS_RESOURCE), or with WEB_BENCH_NET=pipe, the
 // connections are in-memory pipes (net.Pipe) under the same HTTP and WebSocket stacks,
 // which leaves out the kernel's socket buffers. Run with -benchtime=1x.
+// WEB_BENCH_HEAP_PROFILE=FILE writes a heap profile while the sessions are open.
 func BenchmarkWebSocketSessionsOpen(b *testing.B) {
 	n := 50_000
 	if v, err := strconv.Atoi(os.Getenv("WEB_BENCH_SESSIONS")); err == nil && v > 0 {
@@ -111,7 +113,7 @@ func openSessions(b *testing.B, n int, pipes bool) {
 		}
 	}
 	srv, err := web.NewServer(web.Config{Origin: "http://" + ln.Addr().String(), Backlog: 4096, MaxPending: n + 10,
-		EngagementTTL: time.Hour, PingInterval: -1})
+		EngagementTTL: time.Hour, PingInterval: -1, SessionsPerClient: -1}) // 8 client addresses hold them all
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -219,6 +221,16 @@ func openSessions(b *testing.B, n int, pipes bool) {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	rssAfter := rss()
+	if f := os.Getenv("WEB_BENCH_HEAP_PROFILE"); f != "" { // what holds the sessions' memory, by side
+		out, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(out); err != nil {
+			b.Fatal(err)
+		}
+		out.Close()
+	}
 	mem := float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)
 	if open > 0 {
 		b.ReportMetric(mem/float64(open), "B/session")

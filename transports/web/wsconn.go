@@ -1,8 +1,12 @@
 package web
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -118,6 +122,9 @@ type wsConn struct {
 	pingOnce          sync.Once
 	mu                sync.Mutex // guards timer
 	timer             *time.Timer
+
+	wmu    sync.Mutex  // one write at a time: guards wtimer
+	wtimer *time.Timer // bounds a write (write)
 }
 
 var _ transports.Conn = (*wsConn)(nil)
@@ -143,17 +150,56 @@ func (w *wsConn) MaxFrameSize() int { return messages.MaxMessageSize }
 func (w *wsConn) ReadFrame(ctx context.Context) ([]byte, error) {
 	w.pingOnce.Do(w.armPing)
 	if ctx.Done() == nil {
-		typ, b, err := w.c.Read(context.Background())
+		typ, b, err := w.read()
 		return w.frame(typ, b, err)
 	}
 	stop := context.AfterFunc(ctx, func() {
 		time.AfterFunc(forceCloseAfter, func() { w.abort() })
 	})
-	typ, b, err := w.c.Read(context.Background())
+	typ, b, err := w.read()
 	if !stop() && err != nil && ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	return w.frame(typ, b, err)
+}
+
+// readBuffers hold messages while they are read: a message is then copied out at its
+// size, instead of growing a slice of its own from 512 bytes (io.ReadAll).
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// read returns the next message, as the library's Read does. The buffer is taken once
+// the message has begun, so an idle connection holds none.
+func (w *wsConn) read() (websocket.MessageType, []byte, error) {
+	typ, r, err := w.c.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	bp := readBuffers.Get().(*[]byte)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			w.putReadBuffer(bp, b)
+			return 0, nil, err
+		}
+	}
+	msg := bytes.Clone(b)
+	w.putReadBuffer(bp, b)
+	return typ, msg, nil
+}
+
+func (w *wsConn) putReadBuffer(bp *[]byte, b []byte) {
+	if cap(b) <= 64<<10 { // a rare large message is not kept
+		*bp = b[:0]
+		readBuffers.Put(bp)
+	}
 }
 
 func (w *wsConn) frame(typ websocket.MessageType, b []byte, err error) ([]byte, error) {
@@ -181,15 +227,38 @@ func (w *wsConn) WriteFrame(ctx context.Context, frame []byte) error {
 	if w.closed.Load() {
 		return transports.ErrClosed
 	}
-	wctx, cancel := context.WithTimeout(ctx, w.writeTO)
-	defer cancel()
-	if err := w.c.Write(wctx, websocket.MessageBinary, frame); err != nil {
+	if err := w.write(ctx, frame); err != nil {
 		return fmt.Errorf("%w: write: %v", transports.ErrClosed, err)
 	}
 	if st := statusOf(frame); st >= 0 {
 		w.lastStatus.Store(st)
 	}
 	return nil
+}
+
+// write sends frame within the write timeout. A write past it drops the connection, as
+// the library does when a write's context ends; without a context of the caller's the
+// connection's one timer bounds it, rather than a context and a timer per write (the
+// library then sets no timeout of its own either).
+func (w *wsConn) write(ctx context.Context, frame []byte) error {
+	if ctx.Done() != nil || w.writeTO <= 0 {
+		if w.writeTO > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, w.writeTO)
+			defer cancel()
+		}
+		return w.c.Write(ctx, websocket.MessageBinary, frame)
+	}
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.wtimer == nil {
+		w.wtimer = time.AfterFunc(w.writeTO, func() { _ = w.c.CloseNow() })
+	} else {
+		w.wtimer.Reset(w.writeTO)
+	}
+	err := w.c.Write(context.Background(), websocket.MessageBinary, frame)
+	w.wtimer.Stop()
+	return err
 }
 
 // Close closes with the code of the last status sent (CloseCode). On the reader's side
@@ -327,7 +396,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		s.releaseSessionLocked(p)
 		s.mu.Unlock()
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		unreserve()
 		return // Accept wrote the response
@@ -389,4 +458,38 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request, id stri
 		refuse(websocket.StatusTryAgainLater, "reader busy")
 		return
 	}
+}
+
+// wsBufferSize is the size of a WebSocket connection's read and write buffers on the
+// reader's side. The library keeps the buffers it is given for the connection's life;
+// net/http's are 4 KiB each, most of what an idle session holds. Frames longer than the
+// buffer are read and written straight from and to the caller's slice, so a smaller
+// buffer costs at most one more read or write for a message larger than it.
+const wsBufferSize = 1 << 10
+
+// smallBuffers hands coder/websocket the hijacked connection with buffers of
+// wsBufferSize instead of net/http's (those go with the request).
+type smallBuffers struct{ http.ResponseWriter }
+
+func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	n := brw.Reader.Buffered() // what the client sent after its request
+	if n > wsBufferSize {
+		return c, brw, nil
+	}
+	br := bufio.NewReaderSize(c, wsBufferSize)
+	if n > 0 {
+		// the library takes what is buffered (and resets the reader onto the
+		// connection): the bytes go into the new buffer, read from nowhere else
+		b, _ := brw.Reader.Peek(n)
+		br.Reset(io.MultiReader(bytes.NewReader(bytes.Clone(b)), c))
+		if _, err := br.Peek(n); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+	}
+	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(c, wsBufferSize)), nil
 }
