@@ -585,7 +585,7 @@ func startGateProcess(ctx context.Context, argv []string, config string, fileLim
 	case line = <-first:
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		return nil, errors.New("attack: the gate printed nothing in 30 s")
+		return nil, errors.New("gate: it printed nothing in 30 s")
 	}
 	var info struct {
 		Origin string `json:"origin"`
@@ -593,7 +593,7 @@ func startGateProcess(ctx context.Context, argv []string, config string, fileLim
 	}
 	if err := json.Unmarshal([]byte(line), &info); err != nil || info.Origin == "" || info.HTTP == "" {
 		cmd.Process.Kill()
-		return nil, fmt.Errorf("attack: the gate did not start: %q %s", line, g.stderr.String())
+		return nil, fmt.Errorf("gate: it did not start: %q %s", line, g.stderr.String())
 	}
 	g.origin, g.ops = info.Origin, "http://"+info.HTTP
 	return g, nil
@@ -624,6 +624,32 @@ func (g *gateProcess) cpu() time.Duration {
 	ut, _ := strconv.ParseInt(fields[11], 10, 64)
 	st, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// preciseCPU is the gate's CPU time: the run time of its threads from their
+// /proc/PID/task/TID/schedstat (ns; a thread that has exited is missing, and the Go
+// runtime seldom ends one), or cpu's 10 ms ticks where there is no schedstat. from
+// says which: "schedstat" or "stat".
+func (g *gateProcess) preciseCPU() (cpu time.Duration, from string) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", g.pid))
+	if err == nil {
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", g.pid, t.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			f := strings.Fields(string(b))
+			ns, err := strconv.ParseInt(strings.Join(f[:min(1, len(f))], ""), 10, 64)
+			if err != nil {
+				return g.cpu(), "stat"
+			}
+			cpu += time.Duration(ns)
+		}
+		if cpu > 0 {
+			return cpu, "schedstat"
+		}
+	}
+	return g.cpu(), "stat"
 }
 
 // peakRSS is the gate's peak resident set size (VmHWM).
