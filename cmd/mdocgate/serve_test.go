@@ -372,6 +372,31 @@ func TestServeGateReloadLine(t *testing.T) {
 	}
 }
 
+// --trust with --config adds an anchor to the file's, and a reload keeps it: B's holders
+// are accepted before and after SIGHUP.
+func TestServeGateTrustFlagWithConfig(t *testing.T) {
+	a, b := testgate.NewAuthority(t, "A"), testgate.NewAuthority(t, "B")
+	cfg, _ := testgate.ConfigFile(t, a)
+	g := startGate(t, cfg, "--trust", b.IACAFile(t))
+	present := func(when string) {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, "loadtest", "--target", g.info.Origin, "--holders", "2", "--concurrency", "2", "--timeout", "30s",
+			"--json", "--bearer-opt", "credential="+b.CredDir, "--bearer-opt", "metrics=http://"+g.info.HTTP+"/metrics")
+		if code != exitOK || !strings.Contains(stdout, `"accepted": 2,`) {
+			t.Fatalf("%s: exit %d\n%s\n%s", when, code, stdout, stderr)
+		}
+	}
+	present("before the reload")
+	g.sigs <- syscall.SIGHUP
+	if ev := g.next(t, func(m map[string]any) bool { return m["event"] != nil }); ev["event"] != "trust_reloaded" || ev["anchors"] != 2.0 {
+		t.Fatalf("reload event %v", ev)
+	}
+	present("after the reload")
+	if code := g.stop(t); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+}
+
 // --http-addr serves the operations endpoints where the config has none.
 func TestServeGateHTTPAddrFlag(t *testing.T) {
 	a := testgate.NewAuthority(t, "A")

@@ -243,11 +243,7 @@ func RunAttack(ctx context.Context, cfg AttackConfig) (*AttackReport, error) {
 	if cfg.CostMessages <= 0 {
 		cfg.CostMessages = 4
 	}
-	logf := func(format string, args ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", args...)
-		}
-	}
+	logf := logTo(cfg.Log)
 	dir, err := os.MkdirTemp("", "mdocgate-attack-")
 	if err != nil {
 		return nil, err
@@ -362,19 +358,11 @@ type cannedResponse struct {
 // newAttackWorld writes the gate's configuration (two web lanes, profile mdl, the
 // shipped limits) trusting a fresh IACA, and prepares the amplifying responses.
 func newAttackWorld(dir string) (*attackWorld, error) {
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "attack bench IACA", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		return nil, err
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "attack bench DS", NotBefore: time.Now().Add(-time.Hour)})
+	iaca, ds, cred, err := freshIssuer("attack bench")
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now().Truncate(time.Second)
-	cred, err := issueMDL(ds, now.Add(-time.Minute), now.Add(24*time.Hour))
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(filepath.Join(dir, "iaca"), 0o755); err != nil {
 		return nil, err
 	}
@@ -745,6 +733,15 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// logTo returns a printf of progress lines to w (nil: none).
+func logTo(w io.Writer) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		if w != nil {
+			fmt.Fprintf(w, format+"\n", args...)
+		}
+	}
 }
 
 // ownCPU is this process's CPU time.

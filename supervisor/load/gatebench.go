@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/profile"
@@ -136,11 +135,7 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 	if cfg.FloorSessions <= 0 {
 		cfg.FloorSessions = 2000
 	}
-	logf := func(format string, args ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", args...)
-		}
-	}
+	logf := logTo(cfg.Log)
 	dir, err := os.MkdirTemp("", "mdocgate-gatebench-")
 	if err != nil {
 		return nil, err
@@ -271,16 +266,7 @@ func runHolderProcess(ctx context.Context, args []string) (*Report, float64, err
 // gateBenchCredential issues an IACA (dir/iaca/iaca.pem), a DS and an mDL
 // (dir/cred, as `mdocgate issue --out` writes it).
 func gateBenchCredential(dir string) (*issuer.Credential, error) {
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "gate bench IACA", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		return nil, err
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "gate bench DS", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now().Truncate(time.Second)
-	cred, err := issueMDL(ds, now.Add(-time.Minute), now.Add(24*time.Hour))
+	iaca, ds, cred, err := freshIssuer("gate bench")
 	if err != nil {
 		return nil, err
 	}

@@ -566,14 +566,6 @@ func targetCredential(dir string) (*issuer.Credential, error) {
 		}
 		return cred, nil
 	}
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "loadtest IACA", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		return nil, err
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "loadtest DS", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now().Truncate(time.Second)
-	return issueMDL(ds, now.Add(-time.Minute), now.Add(24*time.Hour))
+	_, _, cred, err := freshIssuer("loadtest")
+	return cred, err
 }
