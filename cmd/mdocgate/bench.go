@@ -32,10 +32,11 @@ func runBenchGate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("bench gate", stderr)
 	sessions := fs.Int("sessions", 4000, "sessions per bearer (WebSocket, then HTTP)")
 	concurrency := fs.Int("concurrency", 64, "holders at once")
-	warmup := fs.Int("warmup", 200, "sessions on both bearers before measuring (0: none)")
+	warmup := fs.Int("warmup", 200, "sessions on the bearers before measuring (0: none)")
 	floorSessions := fs.Int("floor-sessions", 2000, "sessions of the reader floor measured after each bearer")
 	config := fs.String("config", "", "the gate's configuration (YAML) with a websocket and an http lane; default: an embedded one (the web lanes of examples/gate.yaml, profile mdl)")
 	cpuProfile := fs.String("gate-cpuprofile", "", "write the gate's CPU profile (serve --cpuprofile) to this file")
+	bearers := fs.String("bearers", strings.Join(load.GateBenchBearers, ","), "the web bearers measured, in order (websocket, http)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON (otherwise text)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -60,7 +61,7 @@ func runBenchGate(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	rep, err := load.RunGateBench(ctx, load.GateBenchConfig{Gate: []string{self, "serve"}, Holders: []string{self, "loadtest"},
 		Config: *config, Sessions: *sessions, Concurrency: *concurrency, Warmup: w, FloorSessions: *floorSessions,
-		CPUProfile: *cpuProfile, Log: stderr})
+		Bearers: strings.Split(*bearers, ","), CPUProfile: *cpuProfile, Log: stderr})
 	if rep == nil {
 		return fail(stderr, "bench gate", err)
 	}

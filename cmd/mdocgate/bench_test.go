@@ -80,15 +80,15 @@ func TestBenchGate(t *testing.T) {
 	cfg, _ := testgate.ConfigFile(t, a)
 	prof := filepath.Join(t.TempDir(), "gate.pprof")
 	code, stdout, stderr = run("--config", cfg, "--sessions", "6", "--concurrency", "2", "--warmup", "0", "--floor-sessions", "10",
-		"--gate-cpuprofile", prof)
-	if code != exitOK || !strings.Contains(stdout, "websocket") || !strings.Contains(stdout, "reader floor") {
+		"--gate-cpuprofile", prof, "--bearers", "http")
+	if code != exitOK || strings.Contains(stdout, "websocket ") || !strings.Contains(stdout, "http ") || !strings.Contains(stdout, "reader floor") {
 		t.Fatalf("--config: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
 		t.Fatalf("profile: %v", err)
 	}
 
-	for _, args := range [][]string{{"--sessions", "0"}, {"--warmup", "-1"}, {"--config", "/nonexistent.yaml"}, {"--nosuch"}} {
+	for _, args := range [][]string{{"--sessions", "0"}, {"--warmup", "-1"}, {"--config", "/nonexistent.yaml"}, {"--nosuch"}, {"--bearers", "ble"}} {
 		if code, _, stderr := run(args...); code != exitUsage {
 			t.Errorf("%v: exit %d %s", args, code, stderr)
 		}

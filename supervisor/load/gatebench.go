@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,9 +36,11 @@ type GateBenchConfig struct {
 	// an HTTP lane, profile mdl). It needs one lane of each web bearer.
 	Config string
 	// Sessions per bearer (default 4000), Concurrency holders at once (default 64),
-	// Warmup sessions on both bearers before (default 200; negative: none), FloorSessions
+	// Warmup sessions on the bearers before (default 200; negative: none), FloorSessions
 	// of the reader floor after each bearer (default 2000).
 	Sessions, Concurrency, Warmup, FloorSessions int
+	// Bearers are the bearers measured, in order (default GateBenchBearers).
+	Bearers []string
 	// CPUProfile, when set, is a file the gate writes its CPU profile to (from its start
 	// to its shutdown; the profiler's own cost is then in the figures).
 	CPUProfile string
@@ -67,7 +70,7 @@ type GateBenchReport struct {
 	Sessions    int    `json:"sessions_per_bearer"`
 	Concurrency int    `json:"concurrency"`
 	Warmup      int    `json:"warmup_sessions"`
-	// Bearers are the figures per bearer ("websocket", "http").
+	// Bearers are the figures per bearer measured ("websocket", "http").
 	Bearers map[string]*GateBenchBearer `json:"bearers"`
 	// ReaderFloorUs is the mean of the bearers' reader floors.
 	ReaderFloorUs float64 `json:"reader_floor_us"`
@@ -135,6 +138,18 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 	if cfg.FloorSessions <= 0 {
 		cfg.FloorSessions = 2000
 	}
+	if len(cfg.Bearers) == 0 {
+		cfg.Bearers = GateBenchBearers
+	}
+	for _, b := range cfg.Bearers {
+		if !slices.Contains(GateBenchBearers, b) {
+			return nil, fmt.Errorf("gate bench: bearer %q (want %s)", b, strings.Join(GateBenchBearers, " or "))
+		}
+	}
+	warmOn := BearersBoth
+	if len(cfg.Bearers) == 1 {
+		warmOn = cfg.Bearers[0]
+	}
 	logf := logTo(cfg.Log)
 	dir, err := os.MkdirTemp("", "mdocgate-gatebench-")
 	if err != nil {
@@ -174,14 +189,14 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 		return runHolderProcess(ctx, args)
 	}
 	if cfg.Warmup > 0 {
-		logf("warm-up: %d sessions on both bearers", cfg.Warmup)
-		if _, _, err := holders(cfg.Warmup, BearersBoth); err != nil {
+		logf("warm-up: %d sessions (bearer %s)", cfg.Warmup, warmOn)
+		if _, _, err := holders(cfg.Warmup, warmOn); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	disclosed := profileElements("mdl")
 	var floors float64
-	for _, bearer := range GateBenchBearers {
+	for _, bearer := range cfg.Bearers {
 		logf("%s: %d sessions, %d at once", bearer, cfg.Sessions, cfg.Concurrency)
 		b, err := benchBearer(ctx, g, func() (*Report, float64, error) { return holders(cfg.Sessions, bearer) })
 		if err != nil {
@@ -202,7 +217,7 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 		logf("%s: %d accepted, %d lost; gate %.0f µs per session, reader floor %.0f µs, ratio %.3f", bearer, b.Accepted,
 			b.Lost, b.GateCPUUsPerSession, b.ReaderFloorUs, b.Ratio)
 	}
-	rep.ReaderFloorUs = round3(floors / float64(len(GateBenchBearers)))
+	rep.ReaderFloorUs = round3(floors / float64(len(cfg.Bearers)))
 	rep.GateRSSBytes = g.peakRSS()
 	_, rep.GateCPUFrom = g.preciseCPU()
 	return rep, nil
