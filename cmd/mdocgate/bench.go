@@ -18,11 +18,10 @@ func init() {
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "gate" {
+		fmt.Fprintln(stderr, "usage: mdocgate bench gate [flags]  (mdocgate bench gate -h for its flags)")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stderr, "usage: mdocgate bench gate [flags]  (mdocgate bench gate -h for its flags)")
 			return exitOK
 		}
-		fmt.Fprintln(stderr, "usage: mdocgate bench gate [flags]  (mdocgate bench gate -h for its flags)")
 		return exitUsage
 	}
 	return runBenchGate(args[1:], stdout, stderr)
