@@ -33,7 +33,9 @@ type GateBenchConfig struct {
 	// --concurrency, --json and the bearer options, and reads the JSON report it prints.
 	Holders []string
 	// Config is the gate's configuration file; empty runs GateBenchYAML (a WebSocket and
-	// an HTTP lane, profile mdl). It needs one lane of each web bearer.
+	// an HTTP lane, profile mdl). It needs one lane of each web bearer measured. The
+	// reader floor digests the items the built-in mdl profile asks for, whatever the
+	// lanes' profiles.
 	Config string
 	// Sessions per bearer (default 4000), Concurrency holders at once (default 64),
 	// Warmup sessions on the bearers before (default 200; negative: none), FloorSessions
