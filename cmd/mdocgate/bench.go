@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 
 	"github.com/mdocgate/mdocgate/supervisor/load"
@@ -36,6 +37,7 @@ func runBenchGate(args []string, stdout, stderr io.Writer) int {
 	config := fs.String("config", "", "the gate's configuration (YAML) with a websocket and an http lane; default: an embedded one (the web lanes of examples/gate.yaml, profile mdl)")
 	cpuProfile := fs.String("gate-cpuprofile", "", "write the gate's CPU profile (serve --cpuprofile) to this file")
 	bearers := fs.String("bearers", strings.Join(load.GateBenchBearers, ","), "the web bearers measured, in order (websocket, http)")
+	gateBin := fs.String("gate-bin", "", "run this mdocgate binary as the gate (default: this one), e.g. another commit's, side by side with this one's; it must take serve --config, --listen, --http-addr, --log-level")
 	jsonOut := fs.Bool("json", false, "print the report as JSON (otherwise text)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -52,13 +54,22 @@ func runBenchGate(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "bench gate", err)
 	}
+	gate := self
+	if *gateBin != "" {
+		if gate, err = filepath.Abs(*gateBin); err != nil {
+			return fail(stderr, "bench gate", fmt.Errorf("--gate-bin: %w", err))
+		}
+		if _, err := os.Stat(gate); err != nil {
+			return fail(stderr, "bench gate", fmt.Errorf("--gate-bin: %w", err))
+		}
+	}
 	w := *warmup
 	if w == 0 {
 		w = -1 // the library's "none"
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := load.RunGateBench(ctx, load.GateBenchConfig{Gate: []string{self, "serve"}, Holders: []string{self, "loadtest"},
+	rep, err := load.RunGateBench(ctx, load.GateBenchConfig{Gate: []string{gate, "serve"}, Holders: []string{self, "loadtest"},
 		Config: *config, Sessions: *sessions, Concurrency: *concurrency, Warmup: w, FloorSessions: *floorSessions,
 		Bearers: strings.Split(*bearers, ","), CPUProfile: *cpuProfile, Log: stderr})
 	if rep == nil {

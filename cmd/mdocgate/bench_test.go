@@ -75,12 +75,13 @@ func TestBenchGate(t *testing.T) {
 	}
 
 	// another configuration (examples/gate.yaml trusting another IACA): the bench's own
-	// IACA is added to its anchors (serve --trust), the gate writes its CPU profile
+	// IACA is added to its anchors (serve --trust), the gate (--gate-bin: a binary named)
+	// writes its CPU profile
 	a := testgate.NewAuthority(t, "other")
 	cfg, _ := testgate.ConfigFile(t, a)
 	prof := filepath.Join(t.TempDir(), "gate.pprof")
 	code, stdout, stderr = run("--config", cfg, "--sessions", "6", "--concurrency", "2", "--warmup", "0", "--floor-sessions", "10",
-		"--gate-cpuprofile", prof, "--bearers", "http")
+		"--gate-cpuprofile", prof, "--bearers", "http", "--gate-bin", bin)
 	if code != exitOK || strings.Contains(stdout, "websocket ") || !strings.Contains(stdout, "http ") || !strings.Contains(stdout, "reader floor") {
 		t.Fatalf("--config: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -88,7 +89,8 @@ func TestBenchGate(t *testing.T) {
 		t.Fatalf("profile: %v", err)
 	}
 
-	for _, args := range [][]string{{"--sessions", "0"}, {"--warmup", "-1"}, {"--config", "/nonexistent.yaml"}, {"--nosuch"}, {"--bearers", "ble"}} {
+	for _, args := range [][]string{{"--sessions", "0"}, {"--warmup", "-1"}, {"--config", "/nonexistent.yaml"}, {"--nosuch"}, {"--bearers", "ble"},
+		{"--gate-bin", "/nonexistent/mdocgate"}} {
 		if code, _, stderr := run(args...); code != exitUsage {
 			t.Errorf("%v: exit %d %s", args, code, stderr)
 		}
