@@ -35,7 +35,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Second, "lane engagement and inactivity timeout")
 	jsonOut := fs.Bool("json", false, "print the final report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
-	target := fs.String("target", "", "base URL of a running 'mdocgate serve' (or several, comma-separated: holders spread over them and retry the next after an error): drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL or metrics=M1,M2,… one per target, ca=FILE: the CA certificates an https:// gate is checked against, bearer=websocket|http), or with --bearer-opt lane=NAME one gate's oid4vp or dcapi lane (protocol=P, reader_root=PEM)")
+	target := fs.String("target", "", "base URL of a running 'mdocgate serve' (or several, comma-separated: holders spread over them and retry the next after an error): drive its WebSocket and HTTP lanes instead of in-process lanes (--bearer-opt credential=DIR, metrics=URL or metrics=M1,M2,… one per target, ca=FILE: the CA certificates an https:// gate is checked against, bearer=websocket|http|both: the lanes the holders use, default both in turn), or with --bearer-opt lane=NAME one gate's oid4vp or dcapi lane (protocol=P, reader_root=PEM)")
 	venueURL := fs.String("venue", "", "with --target: a NATS URL of a venue whose load workers ('mdocgate loadgen --venue URL') run the holders; the report adds by_worker")
 	loadWorkers := fs.Int("load-workers", 0, "with --venue: wait for this many load workers (0: whoever answers within 2 s)")
 	reportFile := fs.String("report", "", "write a self-contained HTML report to this file")

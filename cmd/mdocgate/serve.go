@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -44,7 +46,7 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
 	origin := fs.String("origin", "", "the reader's origin as holders see it (default http(s)://<listen address>)")
 	var trust multiFlag
-	fs.Var(&trust, "trust", "IACA certificate file, PEM or DER (repeatable; at least one)")
+	fs.Var(&trust, "trust", "IACA certificate file, PEM or DER (repeatable; at least one without --config, added to the config's anchors with it)")
 	reqSpec := fs.String("request", defaultServeRequest, "elements to request, namespace:element,...")
 	docType := fs.String("doctype", profile.DocTypeMDL, "document type to request")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM); with --tls-key serves HTTPS")
@@ -54,8 +56,9 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 	maxInFlight := fs.Int("max-in-flight", 10_000, "sessions at once per lane")
 	requireOrigin := fs.Bool("require-origin", false, "refuse DeviceEngagements without a website OriginInfo")
 	logLevel := fs.String("log-level", "info", "log level on stderr: debug, info, warn, error")
-	config := fs.String("config", "", "gate configuration (YAML, see examples/gate.yaml); the other flags but --listen, --http-addr and --log-level are then ignored")
+	config := fs.String("config", "", "gate configuration (YAML, see examples/gate.yaml); the other flags but --listen, --http-addr, --log-level, --trust and --cpuprofile are then ignored")
 	httpAddr := fs.String("http-addr", "", "address of /metrics, /healthz, /readyz and /dashboard/ (overrides the config's http_addr; default: not served without --config)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the gate (runtime/pprof) to this file, from start to shutdown")
 	checkOnly := fs.Bool("check", false, "validate the configuration and every file it names without binding a port, print {\"config\":\"ok\",…} and exit 0 (2 naming the field otherwise)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -76,6 +79,13 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 		}
 		if set["log-level"] {
 			cfg.LogLevel = *logLevel
+		}
+		for _, f := range trust { // relative to the working directory, not to the file
+			abs, err := filepath.Abs(f)
+			if err != nil {
+				return fail(stderr, "serve", fmt.Errorf("--trust: %w", err))
+			}
+			cfg.Trust.IACAFiles = append(cfg.Trust.IACAFiles, abs)
 		}
 	} else {
 		if len(trust) == 0 {
@@ -120,12 +130,35 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 	if err != nil {
 		return fail(stderr, "serve", flagError(*config, err))
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return fail(stderr, "serve", fmt.Errorf("--cpuprofile: %w", err))
+		}
+		defer stop()
+	}
 	out.Print(g.Info())
 	if err := g.Run(ctx, sigs); err != nil {
 		fmt.Fprintf(stderr, "mdocgate serve: %v\n", err)
 		return exitInvalid // the web server failed
 	}
 	return exitOK
+}
+
+// startCPUProfile profiles this process into file until stop is called.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // serveFlags are the flags behind the config fields of serve without --config.

@@ -284,6 +284,26 @@ func TestServeGateLoadtest(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, `"verdicts_from": "holders"`) || !strings.Contains(stderr, "cannot see the gate's verdict") {
 		t.Fatalf("holder-side run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	// --bearer-opt bearer= picks the lanes the holders use: one of them, or both in turn
+	for _, c := range []struct {
+		bearer  string
+		ws, htt int64
+	}{{"websocket", 4, 0}, {"http", 0, 4}, {"both", 2, 2}} {
+		code, stdout, stderr = runCLI(t, "loadtest", "--target", g.info.Origin, "--holders", "4", "--concurrency", "2",
+			"--timeout", "30s", "--json", "--bearer-opt", "bearer="+c.bearer, "--bearer-opt", "credential="+a.CredDir,
+			"--bearer-opt", "metrics="+ops+"/metrics")
+		rep.ByTransport = nil
+		if err := json.Unmarshal([]byte(stdout), &rep); code != exitOK || err != nil {
+			t.Fatalf("bearer=%s: exit %d %v\n%s\n%s", c.bearer, code, err, stdout, stderr)
+		}
+		if rep.Accepted != 4 || rep.Lost != 0 || rep.ByTransport["websocket"].Sessions != c.ws || rep.ByTransport["http"].Sessions != c.htt {
+			t.Fatalf("bearer=%s: report %s", c.bearer, stdout)
+		}
+	}
+	if code, _, stderr := runCLI(t, "loadtest", "--target", g.info.Origin, "--holders", "1", "--concurrency", "1",
+		"--bearer-opt", "bearer=ble"); code != exitUsage || !strings.Contains(stderr, "want websocket, http or both") {
+		t.Fatalf("bearer=ble: exit %d %s", code, stderr)
+	}
 	if code := g.stop(t); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
@@ -347,6 +367,31 @@ func TestServeGateReloadLine(t *testing.T) {
 	if ev := g.next(t, func(m map[string]any) bool { return m["event"] != nil }); ev["event"] != "trust_reloaded" || ev["anchors"] != 1.0 {
 		t.Fatalf("reload event %v", ev)
 	}
+	if code := g.stop(t); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// --trust with --config adds an anchor to the file's, and a reload keeps it: B's holders
+// are accepted before and after SIGHUP.
+func TestServeGateTrustFlagWithConfig(t *testing.T) {
+	a, b := testgate.NewAuthority(t, "A"), testgate.NewAuthority(t, "B")
+	cfg, _ := testgate.ConfigFile(t, a)
+	g := startGate(t, cfg, "--trust", b.IACAFile(t))
+	present := func(when string) {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, "loadtest", "--target", g.info.Origin, "--holders", "2", "--concurrency", "2", "--timeout", "30s",
+			"--json", "--bearer-opt", "credential="+b.CredDir, "--bearer-opt", "metrics=http://"+g.info.HTTP+"/metrics")
+		if code != exitOK || !strings.Contains(stdout, `"accepted": 2,`) {
+			t.Fatalf("%s: exit %d\n%s\n%s", when, code, stdout, stderr)
+		}
+	}
+	present("before the reload")
+	g.sigs <- syscall.SIGHUP
+	if ev := g.next(t, func(m map[string]any) bool { return m["event"] != nil }); ev["event"] != "trust_reloaded" || ev["anchors"] != 2.0 {
+		t.Fatalf("reload event %v", ev)
+	}
+	present("after the reload")
 	if code := g.stop(t); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}

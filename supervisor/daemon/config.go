@@ -73,6 +73,9 @@ type Config struct {
 	// fileHTTPAddr and fileLogLevel are its values before serve's flags override them.
 	file                                   string
 	fileListen, fileHTTPAddr, fileLogLevel string
+	// fileIACAFiles is how many of Trust.IACAFiles the file names: serve --trust adds
+	// the others.
+	fileIACAFiles int
 }
 
 // TrustConfig names the IACA anchors: a folder, files, and a VICAL (at least one).
@@ -306,6 +309,7 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	cfg.file, cfg.fileListen, cfg.fileHTTPAddr, cfg.fileLogLevel = path, cfg.Listen, cfg.HTTPAddr, cfg.LogLevel
+	cfg.fileIACAFiles = len(cfg.Trust.IACAFiles)
 	return cfg, nil
 }
 

@@ -144,8 +144,11 @@ func (g *Gate) reload() (restart []string, err error) {
 
 // keepStartOnly copies into c, a configuration re-read by a reload, what serve set on
 // the configuration the gate started with after loading it (--listen, --http-addr,
-// --log-level): those flags are not in the file.
+// --log-level, --trust): those flags are not in the file.
 func (c *Config) keepStartOnly(started *Config) {
+	if started.file != "" && len(started.Trust.IACAFiles) > started.fileIACAFiles {
+		c.Trust.IACAFiles = append(c.Trust.IACAFiles, started.Trust.IACAFiles[started.fileIACAFiles:]...)
+	}
 	if c.Listen == started.fileListen {
 		c.Listen = started.Listen
 	}

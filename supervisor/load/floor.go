@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/mdocgate/mdocgate/crypto/issuer"
 	"github.com/mdocgate/mdocgate/crypto/keys"
 	"github.com/mdocgate/mdocgate/crypto/session"
 	"github.com/mdocgate/mdocgate/crypto/verify"
@@ -50,7 +52,23 @@ const (
 )
 
 func newFloorSession(w *world) (*floorSession, error) {
-	cred := w.valid[0]
+	parts, err := newCredentialParts(w.valid[0], nil)
+	if err != nil {
+		return nil, err
+	}
+	transcript, err := floorTranscript()
+	if err != nil {
+		return nil, err
+	}
+	return &floorSession{cred: parts, transcript: transcript,
+		request: make([]byte, floorRequestBytes), response: make([]byte, floorResponseBytes),
+		readerAuthTBS: make([]byte, floorTBSBytes), macInput: make([]byte, floorMACBytes),
+		readerKey: w.readerAuth.Key, readerPub: w.readerAuth.Certificate.PublicKey}, nil
+}
+
+// newCredentialParts takes cred's pieces: the items whose digests are checked are those
+// of disclosed (element identifiers; nil: the first floorItems).
+func newCredentialParts(cred *issuer.Credential, disclosed []string) (*credentialParts, error) {
 	ia := &cred.IssuerSigned.IssuerAuth
 	chain, _, _, err := ia.X5Chain()
 	if err != nil {
@@ -64,19 +82,29 @@ func newFloorSession(w *world) (*floorSession, error) {
 		sigStructure: messages.SigStructure(ia.Protected, ia.Payload), signature: ia.Signature}
 	for _, list := range cred.IssuerSigned.NameSpaces.All() {
 		for _, it := range list {
-			if len(parts.items) < floorItems {
+			take := disclosed == nil && len(parts.items) < floorItems
+			if disclosed != nil {
+				var item messages.IssuerSignedItem
+				if err := it.Decode(&item); err != nil {
+					return nil, err
+				}
+				take = slices.Contains(disclosed, item.ElementIdentifier)
+			}
+			if take {
 				parts.items = append(parts.items, it.Raw())
 			}
 		}
 	}
-	content, err := messages.Marshal(make([]byte, 300)) // a transcript-sized item
+	return parts, nil
+}
+
+// floorTranscript is a SessionTranscript-sized encoded item.
+func floorTranscript() ([]byte, error) {
+	content, err := messages.Marshal(make([]byte, 300))
 	if err != nil {
 		return nil, err
 	}
-	return &floorSession{cred: parts, transcript: messages.NewEncodedCBOR(content).Raw(),
-		request: make([]byte, floorRequestBytes), response: make([]byte, floorResponseBytes),
-		readerAuthTBS: make([]byte, floorTBSBytes), macInput: make([]byte, floorMACBytes),
-		readerKey: w.readerAuth.Key, readerPub: w.readerAuth.Certificate.PublicKey}, nil
+	return messages.NewEncodedCBOR(content).Raw(), nil
 }
 
 // run does one session's crypto; mac chooses deviceMac over deviceSignature.

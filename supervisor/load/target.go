@@ -57,8 +57,8 @@ type TargetConfig struct {
 	// Interval is the length of the report's Series points; 0 picks one that suits the
 	// run's length (at most 80 points).
 	Interval time.Duration
-	// Bearer restricts a run on the web lanes to "websocket" or "http" (default both, in
-	// turn).
+	// Bearer restricts a run on the web lanes to "websocket" or "http"; "both" (or empty,
+	// the default) takes them in turn.
 	Bearer string
 	// Lane, when set, names an online lane of the gate (bearer oid4vp or dcapi) to drive
 	// instead of its web lanes (see RunTarget); one target, holders in this process.
@@ -132,8 +132,8 @@ func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
 	if cfg.Holders < 0 || cfg.Concurrency <= 0 || (cfg.Holders == 0 && cfg.Duration <= 0) {
 		return nil, errors.New("target: holders ≥ 0 (0 only with a duration) and concurrency > 0 please")
 	}
-	if cfg.Bearer != "" && cfg.Bearer != web.BearerWebSocket && cfg.Bearer != web.BearerHTTP {
-		return nil, fmt.Errorf("target: bearer %q (want websocket or http)", cfg.Bearer)
+	if err := cfg.checkBearer(); err != nil {
+		return nil, err
 	}
 	if cfg.Lane != "" && (len(targets) > 1 || cfg.Remote != nil) {
 		return nil, errors.New("target: an online lane is driven at one gate, from this process")
@@ -376,6 +376,9 @@ func RunTargetShard(ctx context.Context, cfg TargetConfig) (*Shard, error) {
 	if cfg.Holders < 0 || cfg.Concurrency <= 0 || (cfg.Holders == 0 && cfg.Duration <= 0) {
 		return nil, errors.New("target: holders ≥ 0 (0 only with a duration) and concurrency > 0 please")
 	}
+	if err := cfg.checkBearer(); err != nil {
+		return nil, err
+	}
 	cfg.Targets, cfg.Target = targets, targets[0]
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -393,6 +396,22 @@ func RunTargetShard(ctx context.Context, cfg TargetConfig) (*Shard, error) {
 	b := newBuilder(start, cfg.Interval)
 	runTargetHolders(ctx, client, cfg, cred, b)
 	return b.shard(cfg.Worker, time.Now()), nil
+}
+
+// BearersBoth is TargetConfig.Bearer for holders on the WebSocket and the HTTP lane in
+// turn (the default).
+const BearersBoth = "both"
+
+// checkBearer checks Bearer and turns BearersBoth into the default (empty).
+func (cfg *TargetConfig) checkBearer() error {
+	switch cfg.Bearer {
+	case "", web.BearerWebSocket, web.BearerHTTP:
+	case BearersBoth:
+		cfg.Bearer = ""
+	default:
+		return fmt.Errorf("target: bearer %q (want websocket, http or both)", cfg.Bearer)
+	}
+	return nil
 }
 
 // client is the HTTP client of a target run's holders and scrapes: its CA's
@@ -547,14 +566,6 @@ func targetCredential(dir string) (*issuer.Credential, error) {
 		}
 		return cred, nil
 	}
-	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: "loadtest IACA", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		return nil, err
-	}
-	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: "loadtest DS", NotBefore: time.Now().Add(-time.Hour)})
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now().Truncate(time.Second)
-	return issueMDL(ds, now.Add(-time.Minute), now.Add(24*time.Hour))
+	_, _, cred, err := freshIssuer("loadtest")
+	return cred, err
 }

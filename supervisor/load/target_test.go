@@ -137,6 +137,13 @@ func TestRunTarget(t *testing.T) {
 		t.Fatalf("websocket only: %v %+v", err, rep)
 	}
 
+	// "both": the holders take the WebSocket and the HTTP lane in turn
+	rep, err = RunTarget(context.Background(), TargetConfig{Target: g.origin, Holders: 4, Concurrency: 2, Credential: dir,
+		Metrics: g.metrics, Bearer: BearersBoth})
+	if err != nil || rep.Accepted != 4 || rep.ByTransport["websocket"].Sessions != 2 || rep.ByTransport["http"].Sessions != 2 {
+		t.Fatalf("both: %v %+v", err, rep)
+	}
+
 	for _, bad := range []TargetConfig{{Target: "ftp://x", Holders: 1, Concurrency: 1}, {Target: g.origin, Concurrency: 1},
 		{Target: g.origin, Holders: 1}, {Target: g.origin, Holders: 1, Concurrency: 1, Bearer: "ble"}} {
 		if _, err := RunTarget(context.Background(), bad); err == nil {

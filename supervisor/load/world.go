@@ -74,6 +74,22 @@ func newWorld() (*world, error) {
 	return w, nil
 }
 
+// freshIssuer makes an IACA and a DS named after name (valid from an hour ago) and
+// issues an mDL under them, valid from a minute ago for a day.
+func freshIssuer(name string) (*issuer.Authority, *issuer.Signer, *issuer.Credential, error) {
+	iaca, err := issuer.NewIACA(issuer.IACAOptions{CommonName: name + " IACA", NotBefore: time.Now().Add(-time.Hour)})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ds, err := iaca.NewDocumentSigner(issuer.DSOptions{CommonName: name + " DS", NotBefore: time.Now().Add(-time.Hour)})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now().Truncate(time.Second)
+	cred, err := issueMDL(ds, now.Add(-time.Minute), now.Add(24*time.Hour))
+	return iaca, ds, cred, err
+}
+
 // issueMDL issues a sample mDL with a fresh P-256 device key, valid from..until.
 func issueMDL(s *issuer.Signer, from, until time.Time) (*issuer.Credential, error) {
 	dk, err := keys.Generate(messages.CurveP256, nil)

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/mdocgate/mdocgate/supervisor/load"
+)
+
+func init() {
+	register(command{"bench", "benchmarks of the product: 'bench gate' measures a gate's CPU per session against the reader's floor", runBench})
+}
+
+func runBench(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "gate" {
+		fmt.Fprintln(stderr, "usage: mdocgate bench gate [flags]  (mdocgate bench gate -h for its flags)")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return exitOK
+		}
+		return exitUsage
+	}
+	return runBenchGate(args[1:], stdout, stderr)
+}
+
+func runBenchGate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("bench gate", stderr)
+	sessions := fs.Int("sessions", 4000, "sessions per bearer (WebSocket, then HTTP)")
+	concurrency := fs.Int("concurrency", 64, "holders at once")
+	warmup := fs.Int("warmup", 200, "sessions on the bearers before measuring (0: none)")
+	floorSessions := fs.Int("floor-sessions", 2000, "sessions of the reader floor measured after each bearer")
+	config := fs.String("config", "", "the gate's configuration (YAML) with a websocket and an http lane; default: an embedded one (the web lanes of examples/gate.yaml, profile mdl)")
+	cpuProfile := fs.String("gate-cpuprofile", "", "write the gate's CPU profile (serve --cpuprofile) to this file")
+	bearers := fs.String("bearers", strings.Join(load.GateBenchBearers, ","), "the web bearers measured, in order (websocket, http)")
+	gateBin := fs.String("gate-bin", "", "run this mdocgate binary as the gate (default: this one), e.g. another commit's, side by side with this one's; it must take serve --config, --listen, --http-addr, --log-level")
+	jsonOut := fs.Bool("json", false, "print the report as JSON (otherwise text)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *sessions <= 0 || *concurrency <= 0 || *warmup < 0 || *floorSessions <= 0 {
+		return fail(stderr, "bench gate", errors.New("--sessions, --concurrency and --floor-sessions > 0 and --warmup ≥ 0 please"))
+	}
+	if *config != "" {
+		if _, err := os.Stat(*config); err != nil {
+			return fail(stderr, "bench gate", fmt.Errorf("--config: %w", err))
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fail(stderr, "bench gate", err)
+	}
+	gate := self
+	if *gateBin != "" {
+		if gate, err = filepath.Abs(*gateBin); err != nil {
+			return fail(stderr, "bench gate", fmt.Errorf("--gate-bin: %w", err))
+		}
+		if _, err := os.Stat(gate); err != nil {
+			return fail(stderr, "bench gate", fmt.Errorf("--gate-bin: %w", err))
+		}
+	}
+	w := *warmup
+	if w == 0 {
+		w = -1 // the library's "none"
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := load.RunGateBench(ctx, load.GateBenchConfig{Gate: []string{gate, "serve"}, Holders: []string{self, "loadtest"},
+		Config: *config, Sessions: *sessions, Concurrency: *concurrency, Warmup: w, FloorSessions: *floorSessions,
+		Bearers: strings.Split(*bearers, ","), CPUProfile: *cpuProfile, Log: stderr})
+	if rep == nil {
+		return fail(stderr, "bench gate", err)
+	}
+	rep.Command = strings.Join(append([]string{"mdocgate", "bench", "gate"}, args...), " ")
+	if *jsonOut {
+		if code := writeJSON(stdout, stderr, "bench gate", rep); code != exitOK {
+			return code
+		}
+	} else {
+		writeGateBench(stdout, rep)
+	}
+	if err != nil {
+		return fail(stderr, "bench gate", err)
+	}
+	if rep.Lost != 0 || rep.NotAccepted != 0 {
+		fmt.Fprintf(stderr, "mdocgate bench gate: %d sessions lost, %d not accepted (every session must be accepted)\n", rep.Lost, rep.NotAccepted)
+		return exitInvalid
+	}
+	return exitOK
+}
+
+// writeGateBench prints the report as a table.
+func writeGateBench(w io.Writer, rep *load.GateBenchReport) {
+	fmt.Fprintf(w, "%s\nconfig %s, %d sessions per bearer, %d at once, %s, GOMAXPROCS %d\n\n", rep.Command, rep.Config,
+		rep.Sessions, rep.Concurrency, rep.GoVersion, rep.GOMAXPROCS)
+	fmt.Fprintf(w, "%-10s %9s %9s %5s %18s %13s %6s %10s\n", "bearer", "sessions", "accepted", "lost", "gate CPU/session", "reader floor", "ratio", "sessions/s")
+	for _, name := range load.GateBenchBearers {
+		b := rep.Bearers[name]
+		if b == nil {
+			continue
+		}
+		fmt.Fprintf(w, "%-10s %9d %9d %5d %15.0f µs %10.0f µs %6.3f %10.0f\n", name, b.Sessions, b.Accepted, b.Lost,
+			b.GateCPUUsPerSession, b.ReaderFloorUs, b.Ratio, b.SessionsPerSecond)
+	}
+	fmt.Fprintf(w, "\ngate peak RSS %.1f MB; gate CPU from /proc (%s)\n", float64(rep.GateRSSBytes)/1e6, rep.GateCPUFrom)
+	if rep.CPUProfile != "" {
+		fmt.Fprintf(w, "gate CPU profile: %s (go tool pprof %s)\n", rep.CPUProfile, rep.CPUProfile)
+	}
+}
