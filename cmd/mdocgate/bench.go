@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 
 	"github.com/mdocgate/mdocgate/supervisor/load"
@@ -18,14 +17,14 @@ func init() {
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "gate" {
-		fmt.Fprintln(stderr, "usage: mdocgate bench gate [flags]  (mdocgate bench gate -h for its flags)")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
+	if len(args) > 0 && args[0] == "gate" {
+		return runBenchGate(args[1:], stdout, stderr)
 	}
-	return runBenchGate(args[1:], stdout, stderr)
+	fmt.Fprintln(stderr, "usage: mdocgate bench gate [flags]  (mdocgate bench gate -h for its flags)")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		return exitOK
+	}
+	return exitUsage
 }
 
 func runBenchGate(args []string, stdout, stderr io.Writer) int {
@@ -45,32 +44,10 @@ func runBenchGate(args []string, stdout, stderr io.Writer) int {
 	if *sessions <= 0 || *concurrency <= 0 || *warmup < 0 || *floorSessions <= 0 {
 		return fail(stderr, "bench gate", errors.New("--sessions, --concurrency and --floor-sessions > 0 and --warmup ≥ 0 please"))
 	}
-	if *config != "" {
-		if _, err := os.Stat(*config); err != nil {
-			return fail(stderr, "bench gate", fmt.Errorf("--config: %w", err))
-		}
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return fail(stderr, "bench gate", err)
-	}
-	gate := self
-	if *gateBin != "" {
-		if gate, err = filepath.Abs(*gateBin); err != nil {
-			return fail(stderr, "bench gate", fmt.Errorf("--gate-bin: %w", err))
-		}
-		if _, err := os.Stat(gate); err != nil {
-			return fail(stderr, "bench gate", fmt.Errorf("--gate-bin: %w", err))
-		}
-	}
-	w := *warmup
-	if w == 0 {
-		w = -1 // the library's "none"
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := load.RunGateBench(ctx, load.GateBenchConfig{Gate: []string{gate, "serve"}, Holders: []string{self, "loadtest"},
-		Config: *config, Sessions: *sessions, Concurrency: *concurrency, Warmup: w, FloorSessions: *floorSessions,
+	rep, err := load.RunGateBench(ctx, load.GateBenchConfig{GateBin: *gateBin,
+		Config: *config, Sessions: *sessions, Concurrency: *concurrency, Warmup: *warmup, FloorSessions: *floorSessions,
 		Bearers: strings.Split(*bearers, ","), CPUProfile: *cpuProfile, Log: stderr})
 	if rep == nil {
 		return fail(stderr, "bench gate", err)
@@ -81,7 +58,7 @@ func runBenchGate(args []string, stdout, stderr io.Writer) int {
 			return code
 		}
 	} else {
-		writeGateBench(stdout, rep)
+		rep.WriteText(stdout)
 	}
 	if err != nil {
 		return fail(stderr, "bench gate", err)
@@ -91,23 +68,4 @@ func runBenchGate(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	return exitOK
-}
-
-// writeGateBench prints the report as a table.
-func writeGateBench(w io.Writer, rep *load.GateBenchReport) {
-	fmt.Fprintf(w, "%s\nconfig %s, %d sessions per bearer, %d at once, %s, GOMAXPROCS %d\n\n", rep.Command, rep.Config,
-		rep.Sessions, rep.Concurrency, rep.GoVersion, rep.GOMAXPROCS)
-	fmt.Fprintf(w, "%-10s %9s %9s %5s %18s %13s %6s %10s\n", "bearer", "sessions", "accepted", "lost", "gate CPU/session", "reader floor", "ratio", "sessions/s")
-	for _, name := range load.GateBenchBearers {
-		b := rep.Bearers[name]
-		if b == nil {
-			continue
-		}
-		fmt.Fprintf(w, "%-10s %9d %9d %5d %15.0f µs %10.0f µs %6.3f %10.0f\n", name, b.Sessions, b.Accepted, b.Lost,
-			b.GateCPUUsPerSession, b.ReaderFloorUs, b.Ratio, b.SessionsPerSecond)
-	}
-	fmt.Fprintf(w, "\ngate peak RSS %.1f MB; gate CPU from /proc (%s)\n", float64(rep.GateRSSBytes)/1e6, rep.GateCPUFrom)
-	if rep.CPUProfile != "" {
-		fmt.Fprintf(w, "gate CPU profile: %s (go tool pprof %s)\n", rep.CPUProfile, rep.CPUProfile)
-	}
 }

@@ -91,7 +91,7 @@ func runSingleDemo(stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout)
 	if v.Result != nil {
-		printVerdictText(stdout, v.Result)
+		v.Result.WriteText(stdout)
 	}
 	if v.Outcome != readersession.Accepted {
 		return exitInvalid

@@ -19,10 +19,12 @@ import (
 func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("loadtest", stderr)
 	transport := fs.String("transport", "memory", "bearer: "+strings.Join(load.Transports(), ", ")+"; or ENGAGEMENT>DATA, e.g. nfc>ble-central (= --bearer-opt handoff=ble-central)")
-	bleMode := fs.String("ble-mode", "", "BLE: peripheral (mdoc peripheral server) or central (mdoc central client)")
-	mtu := fs.Int("mtu", 0, "BLE: ATT MTU (23..517; 0: bearer default)")
-	phy := fs.String("phy", "", "BLE: 1M or 2M")
-	l2cap := fs.Bool("l2cap", false, "BLE: use an L2CAP channel instead of GATT characteristics")
+	bleFlags := map[string]string{} // bearer options under flags of their own; --bearer-opt wins
+	bleFlag := func(name string) func(string) error { return func(v string) error { bleFlags[name] = v; return nil } }
+	fs.Func("ble-mode", "BLE: peripheral (mdoc peripheral server) or central (mdoc central client)", bleFlag("ble-mode"))
+	fs.Func("mtu", "BLE: ATT MTU (23..517; default: the bearer's)", bleFlag("mtu"))
+	fs.Func("phy", "BLE: 1M or 2M", bleFlag("phy"))
+	fs.BoolFunc("l2cap", "BLE: use an L2CAP channel instead of GATT characteristics", bleFlag("l2cap"))
 	var bearerOpts multiFlag
 	fs.Var(&bearerOpts, "bearer-opt", "bearer option key=value (repeatable)")
 	holders := fs.Int("holders", 1000, "simulated holders in total (0 with --duration: no limit)")
@@ -57,25 +59,11 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	var run func(ctx context.Context, progress func(done, total int64)) (*load.Report, error)
 	title := "loadtest"
 	if *target != "" {
-		for k := range opts {
-			switch k {
-			case "credential", "metrics", "ca", "bearer", "lane", "protocol", "reader_root":
-			default:
-				return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt %s: with --target only credential=, metrics=, ca=, bearer=, lane=, protocol= and reader_root= apply", k))
-			}
+		cfg, err := load.NewTargetConfig(*target, opts, *venueURL != "")
+		if err != nil {
+			return fail(stderr, "loadtest", err)
 		}
-		cfg := load.TargetConfig{Target: *target, Holders: *holders, Concurrency: *concurrency, Duration: *duration,
-			Timeout: *timeout, Credential: opts["credential"], Metrics: opts["metrics"], CA: opts["ca"],
-			Bearer: opts["bearer"], Lane: opts["lane"], Protocol: opts["protocol"], ReaderRoot: opts["reader_root"]}
-		if targets := strings.Split(*target, ","); len(targets) > 1 || *venueURL != "" {
-			cfg.Targets = targets
-			if m := opts["metrics"]; m != "" {
-				cfg.TargetMetrics = strings.Split(m, ",")
-				if len(cfg.TargetMetrics) != len(targets) {
-					return fail(stderr, "loadtest", fmt.Errorf("--bearer-opt metrics=: %d URLs for %d targets (one per target, in order)", len(cfg.TargetMetrics), len(targets)))
-				}
-			}
-		}
+		cfg.Holders, cfg.Concurrency, cfg.Duration, cfg.Timeout = *holders, *concurrency, *duration, *timeout
 		if *venueURL != "" {
 			nc, err := loadgen.Connect(*venueURL, "mdocgate loadtest")
 			if err != nil {
@@ -97,16 +85,8 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 		if *holders < 0 || *concurrency <= 0 || *chaos < 0 || *chaos > 1 {
 			return fail(stderr, "loadtest", fmt.Errorf("--holders ≥ 0, --concurrency > 0 and --chaos in [0,1] please"))
 		}
-		// the BLE flags are bearer options; --bearer-opt wins
-		flagOpts := map[string]string{"ble-mode": *bleMode, "phy": *phy}
-		if *mtu != 0 {
-			flagOpts["mtu"] = fmt.Sprint(*mtu)
-		}
-		if *l2cap {
-			flagOpts["l2cap"] = "true"
-		}
-		for k, v := range flagOpts {
-			if _, set := opts[k]; !set && v != "" {
+		for k, v := range bleFlags {
+			if _, set := opts[k]; !set {
 				opts[k] = v
 			}
 		}

@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -80,12 +78,8 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 		if set["log-level"] {
 			cfg.LogLevel = *logLevel
 		}
-		for _, f := range trust { // relative to the working directory, not to the file
-			abs, err := filepath.Abs(f)
-			if err != nil {
-				return fail(stderr, "serve", fmt.Errorf("--trust: %w", err))
-			}
-			cfg.Trust.IACAFiles = append(cfg.Trust.IACAFiles, abs)
+		if err := cfg.AddIACAFiles(trust...); err != nil {
+			return fail(stderr, "serve", err)
 		}
 	} else {
 		if len(trust) == 0 {
@@ -131,7 +125,7 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 		return fail(stderr, "serve", flagError(*config, err))
 	}
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
+		stop, err := supervisor.StartCPUProfile(*cpuProfile)
 		if err != nil {
 			return fail(stderr, "serve", fmt.Errorf("--cpuprofile: %w", err))
 		}
@@ -143,22 +137,6 @@ func serveSignals(ctx context.Context, sigs <-chan os.Signal, args []string, std
 		return exitInvalid // the web server failed
 	}
 	return exitOK
-}
-
-// startCPUProfile profiles this process into file until stop is called.
-func startCPUProfile(file string) (stop func(), err error) {
-	f, err := os.Create(file)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
 }
 
 // serveFlags are the flags behind the config fields of serve without --config.

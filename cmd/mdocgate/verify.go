@@ -50,6 +50,3 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	return exitInvalid
 }
-
-// printVerdictText prints a verdict for a person (demo --single).
-func printVerdictText(w io.Writer, res *verify.Result) { res.WriteText(w) }

@@ -685,3 +685,16 @@ func (c *Config) loadReaderAuth() (request.Signer, error) {
 	}
 	return &request.ReaderKey{Key: key, Chain: chain}, nil
 }
+
+// AddIACAFiles adds trust anchor files named on the command line (serve --trust),
+// relative to the working directory rather than to the config file; a reload keeps them.
+func (c *Config) AddIACAFiles(files ...string) error {
+	for _, f := range files {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return fmt.Errorf("--trust: %w", err)
+		}
+		c.Trust.IACAFiles = append(c.Trust.IACAFiles, abs)
+	}
+	return nil
+}

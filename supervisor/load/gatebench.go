@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,21 +26,21 @@ import (
 // --target`) on its WebSocket lane, then on its HTTP lane, and the reader's floor of the
 // same sessions measured here, on one thread, while nothing else runs in this process.
 type GateBenchConfig struct {
-	// Gate runs `mdocgate serve`; RunGateBench adds --listen and --http-addr (loopback,
+	// GateBin is the mdocgate binary whose `serve` is the gate (empty: this executable,
+	// which must be mdocgate); RunGateBench adds --listen and --http-addr (loopback,
 	// ports the system picks), --log-level error, --trust (the IACA of the credential it
-	// issues), --cpuprofile with CPUProfile, and --config.
-	Gate []string
-	// Holders runs `mdocgate loadtest`; RunGateBench adds --target, --holders,
-	// --concurrency, --json and the bearer options, and reads the JSON report it prints.
-	Holders []string
+	// issues), --cpuprofile with CPUProfile, and --config. The holders are this
+	// executable's `loadtest` (--target, --holders, --concurrency, --json and the bearer
+	// options), whose JSON report RunGateBench reads.
+	GateBin string
 	// Config is the gate's configuration file; empty runs GateBenchYAML (a WebSocket and
 	// an HTTP lane, profile mdl). It needs one lane of each web bearer measured. The
 	// reader floor digests the items the built-in mdl profile asks for, whatever the
 	// lanes' profiles.
 	Config string
 	// Sessions per bearer (default 4000), Concurrency holders at once (default 64),
-	// Warmup sessions on the bearers before (default 200; negative: none), FloorSessions
-	// of the reader floor after each bearer (default 2000).
+	// Warmup sessions on the bearers before (0: none), FloorSessions of the reader floor
+	// after each bearer (default 2000).
 	Sessions, Concurrency, Warmup, FloorSessions int
 	// Bearers are the bearers measured, in order (default GateBenchBearers).
 	Bearers []string
@@ -125,8 +126,9 @@ type GateBenchBearer struct {
 // its verdicts from its /metrics, and measures the reader floor. An error after some
 // bearers ran comes with the report so far.
 func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, error) {
-	if len(cfg.Gate) == 0 || len(cfg.Holders) == 0 {
-		return nil, errors.New("gate bench: the gate's and the holders' commands are needed")
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Sessions <= 0 {
 		cfg.Sessions = 4000
@@ -134,14 +136,23 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 64
 	}
-	if cfg.Warmup == 0 {
-		cfg.Warmup = 200
-	}
 	if cfg.FloorSessions <= 0 {
 		cfg.FloorSessions = 2000
 	}
 	if len(cfg.Bearers) == 0 {
 		cfg.Bearers = GateBenchBearers
+	}
+	if cfg.Config != "" {
+		if _, err := os.Stat(cfg.Config); err != nil {
+			return nil, fmt.Errorf("gate bench: config: %w", err)
+		}
+	}
+	gate, err := filepath.Abs(cmp.Or(cfg.GateBin, self)) // the gate runs in its config's folder
+	if err != nil {
+		return nil, fmt.Errorf("gate bench: the gate: %w", err)
+	}
+	if _, err := os.Stat(gate); err != nil {
+		return nil, fmt.Errorf("gate bench: the gate: %w", err)
 	}
 	for _, b := range cfg.Bearers {
 		if !slices.Contains(GateBenchBearers, b) {
@@ -162,7 +173,7 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 	if err != nil {
 		return nil, err
 	}
-	rep := &GateBenchReport{Config: cfg.Config, Sessions: cfg.Sessions, Concurrency: cfg.Concurrency, Warmup: max(cfg.Warmup, 0),
+	rep := &GateBenchReport{Config: cfg.Config, Sessions: cfg.Sessions, Concurrency: cfg.Concurrency, Warmup: cfg.Warmup,
 		Bearers: map[string]*GateBenchBearer{}, CPUProfile: cfg.CPUProfile, GoVersion: runtime.Version(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU()}
 	config := cfg.Config
@@ -173,7 +184,7 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 			return nil, err
 		}
 	}
-	argv := append(append([]string{}, cfg.Gate...), "--listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+	argv := append([]string{gate, "serve"}, "--listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--log-level", "error", "--trust", filepath.Join(dir, "iaca", "iaca.pem"))
 	if cfg.CPUProfile != "" {
 		argv = append(argv, "--cpuprofile", cfg.CPUProfile)
@@ -185,7 +196,7 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 	}
 	defer g.stop()
 	holders := func(n int, bearer string) (*Report, float64, error) {
-		args := append(append([]string{}, cfg.Holders...), "--target", g.origin, "--holders", strconv.Itoa(n),
+		args := append([]string{self, "loadtest"}, "--target", g.origin, "--holders", strconv.Itoa(n),
 			"--concurrency", strconv.Itoa(cfg.Concurrency), "--timeout", "30s", "--json", "--log-level", "error",
 			"--bearer-opt", "credential="+filepath.Join(dir, "cred"), "--bearer-opt", "bearer="+bearer)
 		return runHolderProcess(ctx, args)
@@ -305,4 +316,21 @@ func profileElements(name string) []string {
 		}
 	}
 	return out
+}
+
+// WriteText prints the report as a table.
+func (rep *GateBenchReport) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "%s\nconfig %s, %d sessions per bearer, %d at once, %s, GOMAXPROCS %d\n\n", rep.Command, rep.Config,
+		rep.Sessions, rep.Concurrency, rep.GoVersion, rep.GOMAXPROCS)
+	fmt.Fprintf(w, "%-10s %9s %9s %5s %18s %13s %6s %10s\n", "bearer", "sessions", "accepted", "lost", "gate CPU/session", "reader floor", "ratio", "sessions/s")
+	for _, name := range GateBenchBearers {
+		if b := rep.Bearers[name]; b != nil {
+			fmt.Fprintf(w, "%-10s %9d %9d %5d %15.0f µs %10.0f µs %6.3f %10.0f\n", name, b.Sessions, b.Accepted, b.Lost,
+				b.GateCPUUsPerSession, b.ReaderFloorUs, b.Ratio, b.SessionsPerSecond)
+		}
+	}
+	fmt.Fprintf(w, "\ngate peak RSS %.1f MB; gate CPU from /proc (%s)\n", float64(rep.GateRSSBytes)/1e6, rep.GateCPUFrom)
+	if rep.CPUProfile != "" {
+		fmt.Fprintf(w, "gate CPU profile: %s (go tool pprof %s)\n", rep.CPUProfile, rep.CPUProfile)
+	}
 }

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"slices"
 	"sync"
@@ -164,4 +165,18 @@ const (
 func (r *SoakReport) WithinLimits() bool {
 	rssExceeded := r.RSSJudged && r.RSSGrowthPct >= SoakMaxRSSGrowthPct
 	return r.Load.Lost == 0 && !rssExceeded && r.GoroutineGrowth <= SoakMaxGoroutineGrowth
+}
+
+// Notes say what the figures do not: that RSS growth was not judged (a run too short),
+// and which limits were exceeded.
+func (r *SoakReport) Notes() []string {
+	var notes []string
+	if !r.RSSJudged {
+		notes = append(notes, fmt.Sprintf("RSS growth reported, not judged: a run under %v ends before the runtime's RSS settles", SoakMinJudged))
+	}
+	if !r.WithinLimits() {
+		notes = append(notes, fmt.Sprintf("limits exceeded (lost %d, RSS growth %.2f %% ≥ %.0f %% or goroutine growth %d > %d)",
+			r.Load.Lost, r.RSSGrowthPct, SoakMaxRSSGrowthPct, r.GoroutineGrowth, SoakMaxGoroutineGrowth))
+	}
+	return notes
 }

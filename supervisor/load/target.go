@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,29 @@ type TargetConfig struct {
 	// request signatures against; empty checks the signature and the client_id binding
 	// but not the chain.
 	ReaderRoot string
+}
+
+// TargetOptions are the bearer options (loadtest --bearer-opt) of a run against gates.
+var TargetOptions = []string{"credential", "metrics", "ca", "bearer", "lane", "protocol", "reader_root"}
+
+// NewTargetConfig is the run against target (a gate's base URL, or several
+// comma-separated) that the bearer options describe; several targets, or a run on load
+// workers (remote), take one metrics URL per target, comma-separated, in order.
+func NewTargetConfig(target string, opts map[string]string, remote bool) (TargetConfig, error) {
+	for k := range opts {
+		if !slices.Contains(TargetOptions, k) {
+			return TargetConfig{}, fmt.Errorf("--bearer-opt %s: with --target only %s= apply", k, strings.Join(TargetOptions, "=, "))
+		}
+	}
+	cfg := TargetConfig{Target: target, Credential: opts["credential"], Metrics: opts["metrics"], CA: opts["ca"],
+		Bearer: opts["bearer"], Lane: opts["lane"], Protocol: opts["protocol"], ReaderRoot: opts["reader_root"]}
+	if targets := strings.Split(target, ","); len(targets) > 1 || remote {
+		cfg.Targets = targets
+		if m := opts["metrics"]; m != "" {
+			cfg.TargetMetrics = strings.Split(m, ",")
+		}
+	}
+	return cfg, nil
 }
 
 // TargetCounts are one target's counts in a run against several gates: the holders'
