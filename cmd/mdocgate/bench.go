@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{"bench", "benchmarks of the product: 'bench gate' measures a gate's CPU per session against the reader's floor", runBench})
+	register(command{"bench", "benchmarks of the product: 'bench gate' measures a gate's CPU per session against the reader's floor, and its memory per in-flight WebSocket session", runBench})
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {

@@ -40,7 +40,7 @@ func TestBenchGate(t *testing.T) {
 		return code, stdout.String(), stderr.String()
 	}
 	const sessions = 50
-	code, stdout, stderr := run("--sessions", "50", "--concurrency", "8", "--warmup", "10", "--floor-sessions", "200", "--inflight", "20", "--json")
+	code, stdout, stderr := run("--sessions", "50", "--concurrency", "8", "--warmup", "10", "--floor-sessions", "200", "--inflight", "50", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -71,7 +71,7 @@ func TestBenchGate(t *testing.T) {
 	// the sessions held in flight after the CPU runs: what the gate holds for each is more
 	// than nothing and less than 1 MiB, one goroutine at least (the link's reader), every
 	// one of them ended with a verdict once closed
-	if rep.InflightSessions != 20 || rep.InflightLost != 0 || rep.InflightMemoryFrom != load.InflightForcedGC {
+	if rep.InflightSessions != 50 || rep.InflightLost != 0 || rep.InflightMemoryFrom != load.InflightForcedGC {
 		t.Fatalf("in flight: %s", stdout)
 	}
 	for _, f := range [][2]float64{{rep.InflightBytesPerSession, rep.InflightGoroutinesPerSession},
