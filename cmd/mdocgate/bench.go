@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{"bench", "benchmarks of the product: 'bench gate' measures a gate's CPU per session against the reader's floor", runBench})
+	register(command{"bench", "benchmarks of the product: 'bench gate' measures a gate's CPU per session against the reader's floor, and its memory per in-flight WebSocket session", runBench})
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -37,18 +37,19 @@ func runBenchGate(args []string, stdout, stderr io.Writer) int {
 	cpuProfile := fs.String("gate-cpuprofile", "", "write the gate's CPU profile (serve --cpuprofile) to this file")
 	bearers := fs.String("bearers", strings.Join(load.GateBenchBearers, ","), "the web bearers measured, in order (websocket, http)")
 	gateBin := fs.String("gate-bin", "", "run this mdocgate binary as the gate (default: this one), e.g. another commit's, side by side with this one's; it must take serve --config, --listen, --http-addr, --log-level")
+	inflight := fs.Int("inflight", 2000, "WebSocket sessions then held open at the gate to read its memory and goroutines per in-flight session (0: none)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON (otherwise text)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *sessions <= 0 || *concurrency <= 0 || *warmup < 0 || *floorSessions <= 0 {
-		return fail(stderr, "bench gate", errors.New("--sessions, --concurrency and --floor-sessions > 0 and --warmup ≥ 0 please"))
+	if *sessions <= 0 || *concurrency <= 0 || *warmup < 0 || *floorSessions <= 0 || *inflight < 0 {
+		return fail(stderr, "bench gate", errors.New("--sessions, --concurrency and --floor-sessions > 0 and --warmup, --inflight ≥ 0 please"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := load.RunGateBench(ctx, load.GateBenchConfig{GateBin: *gateBin,
 		Config: *config, Sessions: *sessions, Concurrency: *concurrency, Warmup: *warmup, FloorSessions: *floorSessions,
-		Bearers: strings.Split(*bearers, ","), CPUProfile: *cpuProfile, Log: stderr})
+		Bearers: strings.Split(*bearers, ","), CPUProfile: *cpuProfile, Inflight: *inflight, Log: stderr})
 	if rep == nil {
 		return fail(stderr, "bench gate", err)
 	}

@@ -40,7 +40,7 @@ func TestBenchGate(t *testing.T) {
 		return code, stdout.String(), stderr.String()
 	}
 	const sessions = 50
-	code, stdout, stderr := run("--sessions", "50", "--concurrency", "8", "--warmup", "10", "--floor-sessions", "200", "--json")
+	code, stdout, stderr := run("--sessions", "50", "--concurrency", "8", "--warmup", "10", "--floor-sessions", "200", "--inflight", "50", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -68,7 +68,20 @@ func TestBenchGate(t *testing.T) {
 		!strings.HasPrefix(rep.Command, "mdocgate bench gate --sessions 50") {
 		t.Fatalf("report %s", stdout)
 	}
-	for _, field := range []string{`"gate_cpu_us_per_session"`, `"reader_floor_us"`, `"ratio"`, `"sessions"`, `"lost"`} {
+	// the sessions held in flight after the CPU runs: what the gate holds for each is more
+	// than nothing and less than 1 MiB, one goroutine at least (the link's reader), every
+	// one of them ended with a verdict once closed
+	if rep.InflightSessions != 50 || rep.InflightLost != 0 || rep.InflightMemoryFrom != load.InflightForcedGC {
+		t.Fatalf("in flight: %s", stdout)
+	}
+	for _, f := range [][2]float64{{rep.InflightBytesPerSession, rep.InflightGoroutinesPerSession},
+		{rep.InflightKeepAliveBytesPerSession, rep.InflightKeepAliveGoroutinesPerSession}} {
+		if f[0] <= 0 || f[0] >= 1<<20 || f[1] < 0.5 || f[1] > 10 {
+			t.Fatalf("in flight: implausible %v: %s", f, stdout)
+		}
+	}
+	for _, field := range []string{`"gate_cpu_us_per_session"`, `"reader_floor_us"`, `"ratio"`, `"sessions"`, `"lost"`,
+		`"inflight_sessions"`, `"inflight_bytes_per_session"`, `"inflight_goroutines_per_session"`} {
 		if !strings.Contains(stdout, field) {
 			t.Errorf("no %s in %s", field, stdout)
 		}

@@ -44,6 +44,12 @@ type GateBenchConfig struct {
 	Sessions, Concurrency, Warmup, FloorSessions int
 	// Bearers are the bearers measured, in order (default GateBenchBearers).
 	Bearers []string
+	// Inflight WebSocket sessions are held open at the gate after the CPU runs (0: none;
+	// only when websocket is among Bearers), to read the gate's memory and goroutines per
+	// in-flight session: once with each holder's engagement connection closed before the
+	// upgrade, once with it kept open (HTTP keep-alive). Memory is read after forced GCs
+	// when the gate's ops listener serves pprof (the embedded config does).
+	Inflight int
 	// CPUProfile, when set, is a file the gate writes its CPU profile to (from its start
 	// to its shutdown; the profiler's own cost is then in the figures).
 	CPUProfile string
@@ -57,6 +63,7 @@ const GateBenchYAML = `name: bench-gate
 listen: 127.0.0.1:0
 http_addr: 127.0.0.1:0
 log_level: error
+pprof: true
 trust: {iaca_dir: iaca}
 lanes:
   - {name: web-ws, bearer: websocket, profile: mdl}
@@ -77,16 +84,30 @@ type GateBenchReport struct {
 	Bearers map[string]*GateBenchBearer `json:"bearers"`
 	// ReaderFloorUs is the mean of the bearers' reader floors.
 	ReaderFloorUs float64 `json:"reader_floor_us"`
-	// GateRSSBytes is the gate's peak resident set (VmHWM) at the end.
+	// GateRSSBytes is the gate's peak resident set (VmHWM) after the CPU runs.
 	GateRSSBytes int64  `json:"gate_rss_bytes"`
 	GateCPUFrom  string `json:"gate_cpu_from"` // where the gate's CPU time was read
-	// Lost and NotAccepted are summed over the bearers.
+	// Lost is summed over the bearers and the in-flight sessions, NotAccepted over the
+	// bearers.
 	Lost        int64  `json:"lost"`
 	NotAccepted int64  `json:"not_accepted"`
 	CPUProfile  string `json:"gate_cpuprofile,omitempty"`
-	GoVersion   string `json:"go_version"`
-	GOMAXPROCS  int    `json:"gomaxprocs"`
-	CPUs        int    `json:"cpus"`
+	// InflightSessions WebSocket sessions were held open at the gate after the CPU runs
+	// (GateBenchConfig.Inflight); InflightBytesPerSession is the gate's heap and stacks in
+	// use per session, InflightGoroutinesPerSession its goroutines, with each holder's
+	// engagement connection closed before the upgrade; the KeepAlive figures with it kept
+	// open. InflightMemoryFrom says how memory was read; InflightLost (in Lost too) counts
+	// held sessions without a verdict once closed.
+	InflightSessions                      int     `json:"inflight_sessions,omitempty"`
+	InflightBytesPerSession               float64 `json:"inflight_bytes_per_session,omitempty"`
+	InflightGoroutinesPerSession          float64 `json:"inflight_goroutines_per_session,omitempty"`
+	InflightKeepAliveBytesPerSession      float64 `json:"inflight_keepalive_bytes_per_session,omitempty"`
+	InflightKeepAliveGoroutinesPerSession float64 `json:"inflight_keepalive_goroutines_per_session,omitempty"`
+	InflightMemoryFrom                    string  `json:"inflight_memory_from,omitempty"`
+	InflightLost                          int64   `json:"inflight_lost,omitempty"`
+	GoVersion                             string  `json:"go_version"`
+	GOMAXPROCS                            int     `json:"gomaxprocs"`
+	CPUs                                  int     `json:"cpus"`
 }
 
 // GateBenchBearer is one bearer's run.
@@ -135,6 +156,9 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 64
+	}
+	if cfg.Inflight < 0 {
+		return nil, errors.New("gate bench: inflight ≥ 0 please")
 	}
 	if cfg.FloorSessions <= 0 {
 		cfg.FloorSessions = 2000
@@ -186,8 +210,9 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 	}
 	argv := append([]string{gate, "serve"}, "--listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--log-level", "error", "--trust", filepath.Join(dir, "iaca", "iaca.pem"))
+	inflightGate := func() (*gateProcess, error) { return startGateProcess(ctx, argv, config, gateFileLimit(cfg.Inflight)) }
 	if cfg.CPUProfile != "" {
-		argv = append(argv, "--cpuprofile", cfg.CPUProfile)
+		argv = append(slices.Clip(argv), "--cpuprofile", cfg.CPUProfile)
 	}
 	logf("starting the gate (%s)", rep.Config)
 	g, err := startGateProcess(ctx, argv, config, 4096)
@@ -233,7 +258,55 @@ func RunGateBench(ctx context.Context, cfg GateBenchConfig) (*GateBenchReport, e
 	rep.ReaderFloorUs = round3(floors / float64(len(cfg.Bearers)))
 	rep.GateRSSBytes = g.peakRSS()
 	_, rep.GateCPUFrom = g.preciseCPU()
+	if cfg.Inflight > 0 && slices.Contains(cfg.Bearers, web.BearerWebSocket) {
+		if err := benchInflight(ctx, inflightGate, cred, cfg, rep); err != nil {
+			return rep, fmt.Errorf("in-flight sessions: %w", err)
+		}
+	}
 	return rep, nil
+}
+
+// inflightWarm sessions are held and closed at each in-flight gate before it is measured.
+const inflightWarm = 32
+
+// benchInflight holds cfg.Inflight sessions at a gate started for it (start), with the
+// holders' engagement connections closed, then at another with them kept open, and sets
+// the report's in-flight figures. A fresh gate each time: what sessions before left in
+// its heap (partly used spans) would take in part of the held sessions' memory unseen.
+func benchInflight(ctx context.Context, start func() (*gateProcess, error), cred *issuer.Credential, cfg GateBenchConfig,
+	rep *GateBenchReport) error {
+	logf := logTo(cfg.Log)
+	rep.InflightSessions = cfg.Inflight
+	for _, keep := range []bool{false, true} {
+		logf("in flight: %d WebSocket sessions held at a gate of their own (engagement connection kept open: %v)", cfg.Inflight, keep)
+		g, err := start()
+		if err != nil {
+			return err
+		}
+		gc := true
+		rep.InflightMemoryFrom = InflightForcedGC
+		if err = forceGateGC(ctx, g); errors.Is(err, errNoPprof) {
+			gc, rep.InflightMemoryFrom, err = false, InflightNoForcedGC, nil
+		}
+		var r *inflightResult
+		if err == nil {
+			r, err = measureInflight(ctx, g, cred, cfg.Inflight, inflightWarm, cfg.Concurrency, gc, keep)
+		}
+		g.stop()
+		if err != nil {
+			return err
+		}
+		rep.InflightLost += r.lost
+		rep.Lost += r.lost
+		if keep {
+			rep.InflightKeepAliveBytesPerSession, rep.InflightKeepAliveGoroutinesPerSession = r.bytesPerSession, r.goroutinesPerSession
+		} else {
+			rep.InflightBytesPerSession, rep.InflightGoroutinesPerSession = r.bytesPerSession, r.goroutinesPerSession
+		}
+		logf("in flight: gate %.0f B (%.1f KiB) and %.2f goroutines per session, %d lost", r.bytesPerSession,
+			r.bytesPerSession/1024, r.goroutinesPerSession, r.lost)
+	}
+	return nil
 }
 
 // benchBearer runs one bearer's holders (run) and reads the gate around it.
@@ -330,6 +403,12 @@ func (rep *GateBenchReport) WriteText(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "\ngate peak RSS %.1f MB; gate CPU from /proc (%s)\n", float64(rep.GateRSSBytes)/1e6, rep.GateCPUFrom)
+	if rep.InflightSessions > 0 {
+		fmt.Fprintf(w, "gate memory per in-flight WebSocket session (%d held; %s): %.0f B (%.1f KiB), %.2f goroutines; engagement connection kept open: %.0f B (%.1f KiB), %.2f goroutines; %d lost\n",
+			rep.InflightSessions, rep.InflightMemoryFrom, rep.InflightBytesPerSession, rep.InflightBytesPerSession/1024,
+			rep.InflightGoroutinesPerSession, rep.InflightKeepAliveBytesPerSession, rep.InflightKeepAliveBytesPerSession/1024,
+			rep.InflightKeepAliveGoroutinesPerSession, rep.InflightLost)
+	}
 	if rep.CPUProfile != "" {
 		fmt.Fprintf(w, "gate CPU profile: %s (go tool pprof %s)\n", rep.CPUProfile, rep.CPUProfile)
 	}
