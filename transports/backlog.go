@@ -74,3 +74,10 @@ func (b *Backlog) Close(refuse func(*Arrival)) bool {
 		}
 	}
 }
+
+// Closed reports whether the backlog has been closed.
+func (b *Backlog) Closed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}

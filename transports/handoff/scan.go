@@ -2,8 +2,8 @@ package handoff
 
 import (
 	"context"
+	"errors"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/mdocgate/mdocgate/messages"
@@ -23,12 +23,10 @@ const EngagedByQR = "qr"
 // full are logged and dropped; nothing a scanner sends stops the lane. It implements
 // transports.Listener.
 type ScanListener struct {
-	reader *Reader
-	src    io.Closer
-	log    func(msg string, args ...any)
-	queue  chan *transports.Arrival
-	done   chan struct{}
-	once   sync.Once
+	reader  *Reader
+	src     io.Closer
+	log     func(msg string, args ...any)
+	backlog *transports.Backlog
 }
 
 // NewScanListener reads src until it ends or the listener is closed (closing src), queuing
@@ -38,17 +36,15 @@ func NewScanListener(src io.ReadCloser, r *Reader, backlog int, log func(msg str
 	if log == nil {
 		log = func(string, ...any) {}
 	}
-	l := &ScanListener{reader: r, src: src, log: log, queue: make(chan *transports.Arrival, max(backlog, 1)), done: make(chan struct{})}
+	l := &ScanListener{reader: r, src: src, log: log, backlog: transports.NewBacklog(backlog)}
 	go func() {
 		err := qr.ReadEngagements(src, 0, l.scanned)
-		select {
-		case <-l.done:
+		switch {
+		case l.backlog.Closed():
+		case err != nil:
+			l.log("qr scanner stopped", "error", err.Error())
 		default:
-			if err != nil {
-				l.log("qr scanner stopped", "error", err.Error())
-			} else {
-				l.log("qr scanner ended")
-			}
+			l.log("qr scanner ended")
 		}
 	}()
 	return l
@@ -68,9 +64,9 @@ func (l *ScanListener) scanned(s qr.Scanned) {
 	conn := l.reader.Dial(t, nil)
 	a := &transports.Arrival{DeviceEngagement: s.DeviceEngagement, Handover: messages.QRHandover(), Conn: conn,
 		Bearer: Label(EngagedByQR, t.Kind), EngagedAt: at, Reject: conn.Reject}
-	select {
-	case l.queue <- a:
-	case <-l.done:
+	switch err := l.backlog.Offer(a); {
+	case err == nil:
+	case errors.Is(err, transports.ErrClosed):
 		conn.Close()
 	default:
 		l.log("qr scanner: lane busy, engagement dropped", "line", s.Line)
@@ -80,19 +76,7 @@ func (l *ScanListener) scanned(s qr.Scanned) {
 
 // Accept returns the next arrival.
 func (l *ScanListener) Accept(ctx context.Context) (*transports.Arrival, error) {
-	select {
-	case <-l.done:
-		return nil, transports.ErrClosed
-	default:
-	}
-	select {
-	case a := <-l.queue:
-		return a, nil
-	case <-l.done:
-		return nil, transports.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return l.backlog.Accept(ctx)
 }
 
 // Bearer is "qr".
@@ -101,17 +85,8 @@ func (l *ScanListener) Bearer() string { return EngagedByQR }
 // Close stops reading (closing the scanner: a read from stdin, which stays open, ends
 // with its next line) and refuses what is still queued.
 func (l *ScanListener) Close() error {
-	l.once.Do(func() {
-		close(l.done)
+	if l.backlog.Close(func(a *transports.Arrival) { a.Reject(transports.ErrClosed) }) {
 		l.src.Close()
-		for {
-			select {
-			case a := <-l.queue:
-				a.Reject(transports.ErrClosed)
-			default:
-				return
-			}
-		}
-	})
+	}
 	return nil
 }
