@@ -81,3 +81,7 @@ func (b *Backlog) Closed() bool {
 	defer b.mu.Unlock()
 	return b.closed
 }
+
+// Full reports whether an Offer now would answer ErrBusy: a listener can refuse before
+// the work of an engagement.
+func (b *Backlog) Full() bool { return len(b.queue) == cap(b.queue) }

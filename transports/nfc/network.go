@@ -28,11 +28,9 @@ type Network struct {
 
 // Listener is one in-memory lane.
 type Listener struct {
-	n      *Network
-	name   string
-	queue  chan *transports.Arrival
-	closed chan struct{}
-	once   sync.Once
+	n       *Network
+	name    string
+	backlog *transports.Backlog
 }
 
 // Listen opens a lane with a backlog of pending arrivals.
@@ -48,7 +46,7 @@ func (n *Network) Listen(lane string, backlog int) (*Listener, error) {
 	if _, ok := n.lanes[lane]; ok {
 		return nil, fmt.Errorf("nfc: lane %q already listening", lane)
 	}
-	l := &Listener{n: n, name: lane, queue: make(chan *transports.Arrival, max(backlog, 1)), closed: make(chan struct{})}
+	l := &Listener{n: n, name: lane, backlog: transports.NewBacklog(backlog)}
 	n.lanes[lane] = l
 	return l, nil
 }
@@ -81,7 +79,7 @@ func (n *Network) Tap(ctx context.Context, lane string, card *Card, f Faults) er
 	if !ok {
 		return fmt.Errorf("nfc: no lane %q", lane)
 	}
-	if len(l.queue) == cap(l.queue) {
+	if l.backlog.Full() {
 		return transports.ErrBusy
 	}
 	link, err := NewLink(card, n.Timing, f)
@@ -116,11 +114,8 @@ func (n *Network) Tap(ctx context.Context, lane string, card *Card, f Faults) er
 				conn.Close()
 			}}
 	}
-	select {
-	case l.queue <- a:
+	if l.backlog.Offer(a) == nil {
 		return nil
-	case <-l.closed:
-	default:
 	}
 	a.Reject(transports.ErrBusy)
 	return transports.ErrBusy
@@ -157,32 +152,16 @@ func (n *Network) AirTime() time.Duration {
 
 // Accept returns the next arrival.
 func (l *Listener) Accept(ctx context.Context) (*transports.Arrival, error) {
-	select {
-	case a := <-l.queue:
-		return a, nil
-	case <-l.closed:
-		return nil, transports.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return l.backlog.Accept(ctx)
 }
 
 // Close stops the lane; queued arrivals are refused.
 func (l *Listener) Close() error {
-	l.once.Do(func() {
-		close(l.closed)
+	if l.backlog.Close(func(a *transports.Arrival) { a.Reject(transports.ErrClosed) }) {
 		l.n.mu.Lock()
 		delete(l.n.lanes, l.name)
 		l.n.mu.Unlock()
-		for {
-			select {
-			case a := <-l.queue:
-				a.Reject(transports.ErrClosed)
-			default:
-				return
-			}
-		}
-	})
+	}
 	return nil
 }
 
