@@ -149,14 +149,8 @@ func (cfg *TargetConfig) targets() ([]string, []string, error) {
 // verdict as the gate reports it (VerdictsFrom "transactions"; the gate's /metrics then
 // gives its process's figures and the sessions lost).
 func RunTarget(ctx context.Context, cfg TargetConfig) (*Report, error) {
-	targets, metricURLs, err := cfg.targets()
+	targets, metricURLs, err := cfg.check()
 	if err != nil {
-		return nil, err
-	}
-	if cfg.Holders < 0 || cfg.Concurrency <= 0 || (cfg.Holders == 0 && cfg.Duration <= 0) {
-		return nil, errors.New("target: holders ≥ 0 (0 only with a duration) and concurrency > 0 please")
-	}
-	if err := cfg.checkBearer(); err != nil {
 		return nil, err
 	}
 	if cfg.Lane != "" && (len(targets) > 1 || cfg.Remote != nil) {
@@ -393,14 +387,8 @@ func (tc *TargetCounts) fromMetrics(before, after *gateMetrics) {
 // RunTarget's holders without the gates' /metrics, returned as a shard for the
 // coordinator's report.
 func RunTargetShard(ctx context.Context, cfg TargetConfig) (*Shard, error) {
-	targets, _, err := cfg.targets()
+	targets, _, err := cfg.check()
 	if err != nil {
-		return nil, err
-	}
-	if cfg.Holders < 0 || cfg.Concurrency <= 0 || (cfg.Holders == 0 && cfg.Duration <= 0) {
-		return nil, errors.New("target: holders ≥ 0 (0 only with a duration) and concurrency > 0 please")
-	}
-	if err := cfg.checkBearer(); err != nil {
 		return nil, err
 	}
 	cfg.Targets, cfg.Target = targets, targets[0]
@@ -426,16 +414,23 @@ func RunTargetShard(ctx context.Context, cfg TargetConfig) (*Shard, error) {
 // turn (the default).
 const BearersBoth = "both"
 
-// checkBearer checks Bearer and turns BearersBoth into the default (empty).
-func (cfg *TargetConfig) checkBearer() error {
+// check checks a run's configuration (targets, holders, Bearer, turning BearersBoth
+// into the default, empty) and returns its gates and their /metrics URLs (targets).
+func (cfg *TargetConfig) check() (targets, metrics []string, err error) {
+	if targets, metrics, err = cfg.targets(); err != nil {
+		return nil, nil, err
+	}
+	if cfg.Holders < 0 || cfg.Concurrency <= 0 || (cfg.Holders == 0 && cfg.Duration <= 0) {
+		return nil, nil, errors.New("target: holders ≥ 0 (0 only with a duration) and concurrency > 0 please")
+	}
 	switch cfg.Bearer {
 	case "", web.BearerWebSocket, web.BearerHTTP:
 	case BearersBoth:
 		cfg.Bearer = ""
 	default:
-		return fmt.Errorf("target: bearer %q (want websocket, http or both)", cfg.Bearer)
+		return nil, nil, fmt.Errorf("target: bearer %q (want websocket, http or both)", cfg.Bearer)
 	}
-	return nil
+	return targets, metrics, nil
 }
 
 // client is the HTTP client of a target run's holders and scrapes: its CA's
