@@ -93,6 +93,15 @@ type Counts struct {
 	Mismatched int64 `json:"mismatched,omitempty"`
 }
 
+// addOutcomes adds o's sessions and outcomes (a worker's shard's counts to the run's).
+func (c *Counts) addOutcomes(o Counts) {
+	c.Sessions += o.Sessions
+	c.Accepted += o.Accepted
+	c.Rejected += o.Rejected
+	c.Errors += o.Errors
+	c.Timeouts += o.Timeouts
+}
+
 func (c *Counts) add(o readersession.Outcome) {
 	c.Sessions++
 	switch o {
@@ -280,12 +289,7 @@ func (b *builder) absorb(s *Shard) {
 	r.Retries += w.Retries
 	mergeCounts := func(dst map[string]*Counts, src map[string]*Counts) {
 		for k, c := range src {
-			d := bucket(dst, k)
-			d.Sessions += c.Sessions
-			d.Accepted += c.Accepted
-			d.Rejected += c.Rejected
-			d.Errors += c.Errors
-			d.Timeouts += c.Timeouts
+			bucket(dst, k).addOutcomes(*c)
 		}
 	}
 	mergeCounts(r.ByTransport, w.ByTransport)
@@ -296,11 +300,7 @@ func (b *builder) absorb(s *Shard) {
 			d = &TargetCounts{}
 			r.ByTarget[k] = d
 		}
-		d.Sessions += tc.Sessions
-		d.Accepted += tc.Accepted
-		d.Rejected += tc.Rejected
-		d.Errors += tc.Errors
-		d.Timeouts += tc.Timeouts
+		d.addOutcomes(tc.Counts)
 	}
 	for k, n := range w.Reasons {
 		r.Reasons[k] += n
