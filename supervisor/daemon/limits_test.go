@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdocgate/mdocgate/internal/testnet"
+
 	"github.com/mdocgate/mdocgate/actors"
 	"github.com/mdocgate/mdocgate/actors/gate"
 	"github.com/mdocgate/mdocgate/actors/holdersession"
@@ -85,19 +87,6 @@ func gateWithLimits(t *testing.T, lim LimitsConfig, a *testgate.Authority) *runn
 	return runGate(t, cfg)
 }
 
-// dialer is a client's dialer: connections from the loopback address src.
-func dialer(src string) *net.Dialer {
-	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-}
-
-// clientFrom is an HTTP client of the loopback address src.
-func clientFrom(t *testing.T, src string) *http.Client {
-	t.Helper()
-	tr := &http.Transport{DialContext: dialer(src).DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-}
-
 // A connection flood: one client is held to connections_per_client; many clients
 // filling max_connections with idle connections do not lock out a holder (the longest
 // idle make room) nor the operations endpoints (their own listener).
@@ -113,7 +102,7 @@ func TestGateConnectionFlood(t *testing.T) {
 	}()
 	// one client: five connections, the sixth reset
 	for i := 0; i < 6; i++ {
-		c, err := dialer("127.0.5.1").Dial("tcp", addr)
+		c, err := testnet.Dialer("127.0.5.1").Dial("tcp", addr)
 		if err == nil {
 			held = append(held, c)
 		}
@@ -131,7 +120,7 @@ func TestGateConnectionFlood(t *testing.T) {
 	}
 	// many clients fill the listener with idle connections
 	for i := 0; i < 60; i++ {
-		c, err := dialer(fmt.Sprintf("127.0.6.%d", i+1)).Dial("tcp", addr)
+		c, err := testnet.Dialer(fmt.Sprintf("127.0.6.%d", i+1)).Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,11 +128,11 @@ func TestGateConnectionFlood(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	for i := 0; i < 3; i++ {
-		e, err := web.FetchEngagement(context.Background(), clientFrom(t, "127.0.7.1"), g.info.Origin, false)
+		e, err := web.FetchEngagement(context.Background(), testnet.ClientFrom(t, "127.0.7.1"), g.info.Origin, false)
 		if err != nil {
 			t.Fatalf("a holder during the flood: %v", err)
 		}
-		if err := webPresent(t, e, a, clientFrom(t, "127.0.7.1")); err != nil {
+		if err := webPresent(t, e, a, testnet.ClientFrom(t, "127.0.7.1")); err != nil {
 			t.Fatalf("a holder's session during the flood: %v", err)
 		}
 		if v := g.verdict(t); v.Outcome != "accepted" {
@@ -188,7 +177,7 @@ func TestGateClientLimits(t *testing.T) {
 	a := testgate.NewAuthority(t, "clients")
 	g := gateWithLimits(t, LimitsConfig{EngagementsPerClient: 2, SessionsPerClient: 1, EngagementTTL: 2 * time.Second,
 		QRPerSecond: 0.01, QRBurst: 1}, a)
-	one, two := clientFrom(t, "127.0.8.1"), clientFrom(t, "127.0.8.2")
+	one, two := testnet.ClientFrom(t, "127.0.8.1"), testnet.ClientFrom(t, "127.0.8.2")
 	for i := 0; i < 2; i++ {
 		if _, err := web.FetchEngagement(context.Background(), one, g.info.Origin, i == 0); err != nil {
 			t.Fatal(err)
@@ -238,7 +227,7 @@ func TestGateClientLimits(t *testing.T) {
 func TestGateEngagementRate(t *testing.T) {
 	a := testgate.NewAuthority(t, "rate")
 	g := gateWithLimits(t, LimitsConfig{EngagementsPerSecond: 0.1, EngagementBurst: 2}, a)
-	one, two := clientFrom(t, "127.0.9.1"), clientFrom(t, "127.0.9.2")
+	one, two := testnet.ClientFrom(t, "127.0.9.1"), testnet.ClientFrom(t, "127.0.9.2")
 	for i := 0; i < 2; i++ {
 		if _, err := web.FetchEngagement(context.Background(), one, g.info.Origin, false); err != nil {
 			t.Fatal(err)
@@ -385,8 +374,8 @@ func TestOnlineClientLimits(t *testing.T) {
 	cfg.Lanes = append(cfg.Lanes, LaneConfig{Name: "ws", Bearer: web.BearerWebSocket, Profile: cfg.Lanes[0].Profile})
 	cfg.Limits = LimitsConfig{EngagementsPerClient: 2, SessionsPerClient: 1}
 	g := runGate(t, cfg)
-	one := &onlineClient{origin: g.info.Origin, hc: clientFrom(t, "127.0.11.1")}
-	two := &onlineClient{origin: g.info.Origin, hc: clientFrom(t, "127.0.11.2")}
+	one := &onlineClient{origin: g.info.Origin, hc: testnet.ClientFrom(t, "127.0.11.1")}
+	two := &onlineClient{origin: g.info.Origin, hc: testnet.ClientFrom(t, "127.0.11.2")}
 	busy := func(what string, code int, e map[string]any) {
 		t.Helper()
 		if code != http.StatusServiceUnavailable || e["error"] != "temporarily_unavailable" {

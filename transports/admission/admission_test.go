@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdocgate/mdocgate/internal/testnet"
 )
 
 func TestPrefixes(t *testing.T) {
@@ -100,8 +102,7 @@ func TestRate(t *testing.T) {
 // dialFrom connects to addr from the loopback address src (distinct clients on one machine).
 func dialFrom(t *testing.T, src, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
+	c, err := testnet.Dialer(src).Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +114,7 @@ func dialFrom(t *testing.T, src, addr string) net.Conn {
 // (the reset of a refused connection may already fail the dial).
 func tryGet(t *testing.T, src, addr string) error {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
+	c, err := testnet.Dialer(src).Dial("tcp", addr)
 	if err != nil {
 		return err
 	}

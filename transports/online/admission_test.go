@@ -4,27 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/mdocgate/mdocgate/internal/testnet"
 
 	"github.com/mdocgate/mdocgate/transports/admission"
 	"github.com/mdocgate/mdocgate/transports/oid4vp"
 )
-
-// clientFrom is an HTTP client whose connections come from the loopback address src
-// (all of 127.0.0.0/8 is loopback): another client to the server.
-func clientFrom(t *testing.T, src string) *http.Client {
-	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-}
 
 // busy checks a refusal is the contract's busy answer: 503, temporarily_unavailable,
 // Retry-After.
@@ -43,7 +33,7 @@ const dcBody = `{"protocol":"openid4vp-v1-unsigned","origin":"https://shop.examp
 func TestClientsPendingShared(t *testing.T) {
 	shared := admission.NewLimiter(3, 0)
 	w := newWorld(t, func(c *Config) { c.Clients.Pending = shared })
-	one, two := clientFrom(t, "127.0.0.2"), clientFrom(t, "127.0.0.3")
+	one, two := testnet.ClientFrom(t, "127.0.0.2"), testnet.ClientFrom(t, "127.0.0.3")
 	oneP := netip.MustParsePrefix("127.0.0.2/32")
 	if !shared.Acquire(oneP) { // an engagement of the web lanes
 		t.Fatal("engagement")
@@ -74,7 +64,7 @@ func TestClientsPendingShared(t *testing.T) {
 // (Clients.PendingRate).
 func TestClientsPendingRate(t *testing.T) {
 	w := newWorld(t, func(c *Config) { c.Clients.PendingRate = admission.NewRate(0.001, 2, 0) })
-	one, two := clientFrom(t, "127.0.0.4"), clientFrom(t, "127.0.0.5")
+	one, two := testnet.ClientFrom(t, "127.0.0.4"), testnet.ClientFrom(t, "127.0.0.5")
 	for i := 0; i < 2; i++ {
 		if code, _, raw := w.doFrom(t, one, "POST", OID4VPTransactions, nil); code != 201 {
 			t.Fatalf("%d: %d %s", i, code, raw)
@@ -130,7 +120,7 @@ func TestClientsSessions(t *testing.T) {
 // QR images count in the listener's QR rate (Clients.QR).
 func TestClientsQRRate(t *testing.T) {
 	w := newWorld(t, func(c *Config) { c.Clients.QR = admission.NewRate(0.001, 1, 0) })
-	one, two := clientFrom(t, "127.0.0.6"), clientFrom(t, "127.0.0.7")
+	one, two := testnet.ClientFrom(t, "127.0.0.6"), testnet.ClientFrom(t, "127.0.0.7")
 	_, tx, _ := w.doFrom(t, one, "POST", OID4VPTransactions, nil)
 	png := OID4VPTransactions + "/" + tx["id"].(string) + "/qr.png"
 	if code, _, _ := w.doFrom(t, one, "GET", png, nil); code != 200 {

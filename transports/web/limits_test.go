@@ -4,28 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mdocgate/mdocgate/internal/testnet"
+
 	"github.com/mdocgate/mdocgate/actors/holdersession"
 	"github.com/mdocgate/mdocgate/messages"
 	"github.com/mdocgate/mdocgate/transports"
 	"github.com/mdocgate/mdocgate/transports/web"
 )
-
-// clientFrom is an HTTP client whose connections come from the loopback address src:
-// one client of the server's per-client limits.
-func clientFrom(t *testing.T, src string) *http.Client {
-	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
 
 func fetchFrom(hc *http.Client, r *reader, withQR bool) (*web.Engagement, error) {
 	return web.FetchEngagement(context.Background(), hc, r.base, withQR)
@@ -36,7 +27,7 @@ func fetchFrom(hc *http.Client, r *reader, withQR bool) (*web.Engagement, error)
 // once the client's engagements expire (no one asking for a new one) it is served again.
 func TestEngagementsPerClient(t *testing.T) {
 	r := startReader(t, web.Config{EngagementsPerClient: 3, EngagementTTL: 300 * time.Millisecond})
-	a, b := clientFrom(t, "127.0.0.2"), clientFrom(t, "127.0.0.3")
+	a, b := testnet.ClientFrom(t, "127.0.0.2"), testnet.ClientFrom(t, "127.0.0.3")
 	for i := 0; i < 3; i++ {
 		if _, err := fetchFrom(a, r, false); err != nil {
 			t.Fatal(err)
@@ -88,7 +79,7 @@ func TestEngagementsPerClient(t *testing.T) {
 // client's sessions start.
 func TestSessionsPerClient(t *testing.T) {
 	r := startReader(t, web.Config{SessionsPerClient: 2})
-	a, b := clientFrom(t, "127.0.0.4"), clientFrom(t, "127.0.0.5")
+	a, b := testnet.ClientFrom(t, "127.0.0.4"), testnet.ClientFrom(t, "127.0.0.5")
 	begin := func(hc *http.Client, ws bool) (transports.Conn, error) {
 		e, err := fetchFrom(b, r, false) // engagements from b: sessions count by who starts them
 		if err != nil {
@@ -123,7 +114,7 @@ func TestSessionsPerClient(t *testing.T) {
 // is not.
 func TestQRRateLimited(t *testing.T) {
 	r := startReader(t, web.Config{QRPerSecond: 0.01, QRBurst: 2})
-	a, b := clientFrom(t, "127.0.0.6"), clientFrom(t, "127.0.0.7")
+	a, b := testnet.ClientFrom(t, "127.0.0.6"), testnet.ClientFrom(t, "127.0.0.7")
 	for i := 0; i < 2; i++ {
 		e, err := fetchFrom(a, r, true)
 		if err != nil || e.QRPNGBase64 == "" {
@@ -211,7 +202,7 @@ func TestMessageLimits(t *testing.T) {
 // beyond, GET /engage is busy without a key being made, and another client is served.
 func TestEngagementRate(t *testing.T) {
 	r := startReader(t, web.Config{EngagementsPerSecond: 0.5, EngagementBurst: 3})
-	a, b := clientFrom(t, "127.0.0.8"), clientFrom(t, "127.0.0.9")
+	a, b := testnet.ClientFrom(t, "127.0.0.8"), testnet.ClientFrom(t, "127.0.0.9")
 	for i := 0; i < 3; i++ {
 		if _, err := fetchFrom(a, r, false); err != nil {
 			t.Fatal(err)
