@@ -191,7 +191,7 @@ func (g *gateProcess) waitIdle(ctx context.Context, limit time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("attack: sessions still in flight after %v", limit)
+			return fmt.Errorf("gate: sessions still in flight after %v", limit)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
