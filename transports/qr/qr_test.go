@@ -432,3 +432,22 @@ func FuzzDecodePNG(f *testing.F) {
 		}
 	})
 }
+
+// Texts whose renderings the detector alone misreads (it takes data modules for a finder
+// pattern), though they are valid codes (zbarimg reads all three): DecodePNG must read
+// them, as a pure barcode.
+func TestDecodeWhatTheDetectorMisses(t *testing.T) {
+	for _, text := range []string{
+		"mdoc:7UivCcYDAc9k66AHc5-r1Vs0eekZAhnh1IsrZMI4W0_FYuuBFg1qNUap7nPIgcvx3zag5sKFrluy9dB8GzzrG5iQckp8pcamFIpmbHvMkJxqEQXPsFarOkMuAq7YGWVRQxrtAkI-E6k9k1ewIw",
+		"mdoc:Ig57L2HwHdXych3FUEcHTfkR0sFvx2S_wlYr90PNeHZ4GkIvOLrOnx94JvBO4YyYz8lIN_fQmd3wmxFgafotKc21kXltttImO0JQccI0mhc2foktfkLegWDgMZZBWoIxSw80uF04Pf1cXBOUZyodnJ3cUO_Wbw",
+		"mdoc:y2lYLp-n442w3E5yNWvgFY5twVxqyKLLFVfKZP0UwW-AlHNA9xj8BnoVMi61924Hi8zylKJuDDCDXsYnURDtNELjP_W45ZMmDJMaGCfj34ZwtvDRfHcUa-9C2AHuz2QS2Cl2NMUkTsDNWEmG5njIqwSIbjUNOpQWXkDaaE0rtMUKaim5LdkqIGegKdCNuDQIv580N_k",
+	} {
+		img, err := PNG(text, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := DecodePNG(bytes.NewReader(img)); err != nil || got != text {
+			t.Errorf("%.30s…: %q, %v", text, got, err)
+		}
+	}
+}
